@@ -1,0 +1,226 @@
+"""From a qir `Program` to a `torch.fx.GraphModule` called exactly like the exported model.
+
+Every op kind has an emission rule, registered by op name with `emits("aten.op")`;
+dialects added by later stages (quant, obs, ref, a backend's kernels) register
+their own rules, so the emitter itself never changes when a dialect is added.
+The module's inputs and outputs follow the pytree specs the importer kept, so
+`gm(*args, **kwargs)` takes and returns what the original `nn.Module` did.
+"""
+
+from __future__ import annotations
+
+import keyword
+from operator import getitem as _getitem
+import re
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch.fx.graph import _PyTreeCodeGen, _PyTreeInfo
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, StringAttr
+from xdsl.ir import Attribute, Operation, SSAValue
+
+from qir.dialects.aten import (
+    AtenOp,
+    DeviceAttr,
+    DTypeAttr,
+    LayoutAttr,
+    MemoryFormatAttr,
+    OperandAttr,
+    ParamOp,
+    ParamUpdateOp,
+    from_attr,
+    resolve_overload,
+    resolve_python_target,
+    schema_of,
+)
+from qir.errors import QirError
+from qir.pytree_text import spec_from_text
+
+EmitRule = Callable[["Emitter", Operation], None]
+_RULES: dict[str, EmitRule] = {}
+
+
+def emits(op_name: str) -> Callable[[EmitRule], EmitRule]:
+    """Register how ops named `op_name` become FX nodes."""
+
+    def register(rule: EmitRule) -> EmitRule:
+        _RULES[op_name] = rule
+        return rule
+
+    return register
+
+
+def emit(program) -> fx.GraphModule:
+    """The Program as an `fx.GraphModule` (parameters registered, pytree calling convention)."""
+    return Emitter(program).run()
+
+
+class Emitter:
+    """Walks `@forward` once, mapping each SSA value to an FX node (or Python value)."""
+
+    def __init__(self, program):
+        self.program = program
+        self.root = torch.nn.Module()
+        self.graph = fx.Graph()
+        self.nodes: dict[SSAValue, Any] = {}
+        self._attr_names: dict[str, str] = {}
+
+    # -- helpers for rules ------------------------------------------------
+
+    def node(self, value: SSAValue) -> Any:
+        return self.nodes[value]
+
+    def bind(self, op: Operation, node: fx.Node, multiple: bool = False) -> None:
+        """Map the op's results to `node` (or to `node[i]` when the call returns a sequence)."""
+        if not multiple:
+            if op.results:
+                self.nodes[op.results[0]] = node
+            return
+        for i, result in enumerate(op.results):
+            if result.uses:
+                self.nodes[result] = self.graph.call_function(
+                    _getitem, (node, i), name=f"{node.name}_{i}"
+                )
+
+    def call(self, target: Any, args: tuple = (), kwargs: dict | None = None, name: str | None = None) -> fx.Node:
+        return self.graph.call_function(target, args, kwargs or {}, name=name)
+
+    def value(self, attr: Attribute, operands) -> Any:
+        """An argument attribute as the Python value / FX node torch receives."""
+        if isinstance(attr, OperandAttr):
+            return self.nodes[operands[attr.index.data]]
+        if isinstance(attr, ArrayAttr):
+            return [self.value(a, operands) for a in attr.data]
+        if isinstance(attr, DTypeAttr | MemoryFormatAttr | LayoutAttr):
+            return getattr(torch, attr.value.data)
+        if isinstance(attr, DeviceAttr):
+            return torch.device(attr.value.data)
+        return from_attr(attr, operands)
+
+    def get_attr(self, name: str, tensor: torch.Tensor, kind: str = "buffer") -> fx.Node:
+        """A get_attr node for a tensor registered on the root module under `name`."""
+        target = self._attr_names.get(name)
+        if target is None:
+            target = self._register(name, tensor, kind)
+        return self.graph.get_attr(target)
+
+    def _register(self, name: str, tensor: torch.Tensor, kind: str) -> str:
+        parts = [_identifier(p) for p in name.split(".")]
+        owner = self.root
+        for part in parts[:-1]:
+            child = getattr(owner, part, None)
+            if not isinstance(child, torch.nn.Module):
+                child = torch.nn.Module()
+                owner.add_module(part, child)
+            owner = child
+        leaf = parts[-1]
+        while hasattr(owner, leaf):
+            leaf += "_"
+        if kind == "parameter" and (tensor.is_floating_point() or tensor.is_complex()):
+            owner.register_parameter(leaf, torch.nn.Parameter(tensor, requires_grad=True))
+        else:
+            owner.register_buffer(leaf, tensor, persistent=kind != "constant")
+        target = ".".join(parts[:-1] + [leaf])
+        self._attr_names[name] = target
+        return target
+
+    # -- the walk ---------------------------------------------------------
+
+    def run(self) -> fx.GraphModule:
+        forward: func.FuncOp = self.program.forward
+        names = _arg_names(forward)
+        used: set[str] = set()
+        for arg, name in zip(forward.body.block.args, names):
+            node = self.graph.placeholder(_unique(_identifier(name), used))
+            self.nodes[arg] = node
+        for op in forward.body.block.ops:
+            rule = _RULES.get(op.name)
+            if rule is None:
+                raise QirError(f"cannot emit {op.name}: no emission rule for this op")
+            try:
+                rule(self, op)
+            except QirError:
+                raise
+            except Exception as err:  # a rule that fails names the op it failed on
+                raise QirError(f"cannot emit {op.name} {getattr(op, 'target', '')}: {err}") from err
+        in_spec = _spec(forward, "qir.in_spec")
+        out_spec = _spec(forward, "qir.out_spec")
+        if in_spec is not None:
+            self.graph._codegen = _PyTreeCodeGen(_PyTreeInfo(_forward_arg_names(forward, self.graph), in_spec, out_spec))
+        gm = fx.GraphModule(self.root, self.graph, class_name="QirModule")
+        gm.qir_program = self.program  # type: ignore[attr-defined]
+        return gm
+
+
+@emits("aten.param")
+def _emit_param(em: Emitter, op: ParamOp) -> None:
+    tensor = em.program.tensor(op)
+    em.nodes[op.result] = em.get_attr(op.param_name, tensor, op.kind.data)
+
+
+@emits("aten.op")
+def _emit_aten(em: Emitter, op: AtenOp) -> None:
+    target_name = op.target.data
+    operands = op.operands
+    args = tuple(em.value(a, operands) for a in op.args.data)
+    kwargs = {k: em.value(v, operands) for k, v in (op.kwargs.data.items() if op.kwargs else ())}
+    name = op.results[0].name_hint if op.results else None
+    if target_name.startswith("py::"):
+        node = em.call(resolve_python_target(target_name), args, kwargs, name=name)
+        em.bind(op, node)
+        return
+    target = resolve_overload(target_name)
+    node = em.call(target, args, kwargs, name=name)
+    schema = schema_of(target_name)
+    multiple = schema is not None and (schema.variadic_results or len(schema.returns) > 1)
+    em.bind(op, node, multiple)
+
+
+@emits("aten.param_update")
+def _emit_param_update(em: Emitter, op: ParamUpdateOp) -> None:
+    name = op.sym.data
+    target = em._attr_names.get(name)
+    if target is None:
+        raise QirError(f"aten.param_update {name!r}: the program has no such buffer")
+    em.call(torch.ops.aten.copy_.default, (em.graph.get_attr(target), em.node(op.new_value)))
+
+
+@emits("func.return")
+def _emit_return(em: Emitter, op: func.ReturnOp) -> None:
+    em.graph.output([em.node(v) for v in op.arguments])
+
+
+def _spec(forward: func.FuncOp, key: str):
+    attr = forward.attributes.get(key)
+    return spec_from_text(attr.data) if isinstance(attr, StringAttr) else None
+
+
+def _forward_arg_names(forward: func.FuncOp, graph: fx.Graph) -> list[str]:
+    """The names of `forward`'s Python parameters (not of the flattened placeholders)."""
+    attr = forward.attributes.get("qir.arg_names")
+    if isinstance(attr, ArrayAttr):
+        return [_identifier(a.data) for a in attr.data]
+    return [n.name for n in graph.nodes if n.op == "placeholder"]
+
+
+def _arg_names(forward: func.FuncOp) -> list[str]:
+    return [a.name_hint or f"arg{i}" for i, a in enumerate(forward.body.block.args)]
+
+
+def _identifier(name: str) -> str:
+    name = re.sub(r"\W", "_", name)
+    if not name or name[0].isdigit() or keyword.iskeyword(name):
+        name = "_" + name
+    return name
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, i = name, 0
+    while candidate in used:
+        i += 1
+        candidate = f"{name}_{i}"
+    used.add(candidate)
+    return candidate

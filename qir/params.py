@@ -1,0 +1,88 @@
+"""The parameter store: the tensors that `aten.param` ops name.
+
+Weights stay out of the IR text (MLIR would keep them as `dense_resource`
+blobs, which xDSL holds as hex strings, twice the memory): the store maps each
+name to a `torch.Tensor`, and on disk it is a `.safetensors` file beside the
+`.mlir` file. Passes never change a tensor in place; they put a new tensor
+under a (new) name, so a copy of the store is cheap and a failed pipeline
+leaves the caller's store as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+
+import torch
+
+
+class ParamStore(MutableMapping[str, torch.Tensor]):
+    """Name → tensor, with safetensors I/O and fresh-name allocation."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor] | None = None):
+        self._tensors: dict[str, torch.Tensor] = dict(tensors or {})
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self._tensors[name]
+
+    def __setitem__(self, name: str, tensor: torch.Tensor) -> None:
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"parameter {name!r}: expected a tensor, got {type(tensor).__name__}")
+        self._tensors[name] = tensor
+
+    def __delitem__(self, name: str) -> None:
+        del self._tensors[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tensors)
+
+    def __len__(self) -> int:
+        return len(self._tensors)
+
+    def copy(self) -> "ParamStore":
+        """A new store sharing the (never mutated) tensors."""
+        return ParamStore(self._tensors)
+
+    def fresh_name(self, base: str) -> str:
+        """`base`, or `base_1`, `base_2`, ... whichever is not taken yet."""
+        name, i = base, 0
+        while name in self._tensors:
+            i += 1
+            name = f"{base}_{i}"
+        return name
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self._tensors.values())
+
+    def save(self, path: str | Path, names: set[str] | None = None) -> None:
+        """Write the tensors (those in `names`, if given) to a safetensors file."""
+        from safetensors.torch import save_file
+
+        chosen = {
+            n: t.detach().contiguous()
+            for n, t in self._tensors.items()
+            if names is None or n in names
+        }
+        save_file(_untie(chosen), str(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ParamStore":
+        from safetensors.torch import load_file
+
+        return cls(load_file(str(path)))
+
+
+def _untie(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors sharing memory: give each shared one its own copy."""
+    seen: set[tuple[int, int]] = set()
+    out = {}
+    for name, t in tensors.items():
+        key = (t.untyped_storage().data_ptr(), t.storage_offset())
+        out[name] = t.clone() if key in seen and t.numel() else t
+        seen.add(key)
+    return out
+
+
+def weights_path(mlir_path: str | Path) -> Path:
+    """Where the weights of `model.mlir` live: `model.safetensors` beside it."""
+    return Path(mlir_path).with_suffix(".safetensors")

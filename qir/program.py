@@ -1,0 +1,160 @@
+"""A `Program`: the IR module plus the tensors its `aten.param` ops name.
+
+This is the unit every qir layer passes around: the importer makes one, passes
+rewrite one (a copy: the caller's is never touched), the emitter turns one into
+an `fx.GraphModule`, and `save`/`load` move one to and from disk as MLIR text
+with a `.safetensors` file beside it.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from xdsl.dialects import func
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, ModuleOp, StringAttr
+from xdsl.printer import Printer
+
+from qir.context import make_context
+from qir.errors import ParseFailure
+from qir.params import ParamStore, weights_path
+
+if TYPE_CHECKING:
+    import torch.fx as fx
+
+STAGE_ATTR = "qir.stage"
+STAGES = ("float", "annotated", "observed", "quantized", "reference", "lowered")
+
+
+class Program:
+    """An IR module (`func.func @forward` inside) and its parameter store."""
+
+    def __init__(self, module: ModuleOp, params: ParamStore | None = None):
+        self.module = module
+        self.params = params if params is not None else ParamStore()
+
+    # -- views ------------------------------------------------------------
+
+    @property
+    def forward(self) -> func.FuncOp:
+        for op in self.module.ops:
+            if isinstance(op, func.FuncOp) and op.sym_name.data == "forward":
+                return op
+        raise ValueError("the module has no func.func @forward")
+
+    @property
+    def stage(self) -> str:
+        attr = self.module.attributes.get(STAGE_ATTR)
+        return attr.data if isinstance(attr, StringAttr) else "float"
+
+    @stage.setter
+    def stage(self, stage: str) -> None:
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+        self.module.attributes[STAGE_ATTR] = StringAttr(stage)
+
+    def text(self, debuginfo: bool = False) -> str:
+        """The IR as MLIR text; `debuginfo` adds each op's `loc(...)`."""
+        out = io.StringIO()
+        Printer(stream=out, print_debuginfo=debuginfo).print_op(self.module)
+        out.write("\n")
+        return out.getvalue()
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def summary(self) -> str:
+        """One line: stage, op counts by kind, parameter count and size."""
+        from collections import Counter
+
+        counts = Counter(
+            getattr(op, "target", None) and op.target.data or op.name
+            for op in self.forward.body.walk()
+            if op.name not in ("aten.param", "func.return")
+        )
+        top = ", ".join(f"{n} x{c}" for n, c in counts.most_common(6))
+        numel = sum(t.numel() for t in self.params.values())
+        return (
+            f"stage {self.stage}: {sum(counts.values())} ops ({top}), "
+            f"{len(self.params)} tensors, {numel} elements, {self.params.nbytes() / 1e6:.2f} MB"
+        )
+
+    def clone(self) -> "Program":
+        """A deep copy of the IR; the store is copied, its (never mutated) tensors shared."""
+        return Program(self.module.clone(), self.params.copy())
+
+    def verify(self) -> None:
+        self.module.verify()
+
+    # -- conversions ------------------------------------------------------
+
+    def to_fx(self) -> "fx.GraphModule":
+        """An `fx.GraphModule` called exactly like the exported model."""
+        from qir.emitter import emit
+
+        return emit(self)
+
+    def tensor(self, op) -> torch.Tensor:
+        """The tensor an `aten.param` op names (or holds inline)."""
+        if op.value is not None:
+            return dense_to_tensor(op.value)
+        return self.params[op.param_name]
+
+    # -- files ------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write `path` (MLIR text with locations) and its weights beside it (`.safetensors`)."""
+        path = Path(path)
+        path.write_text(self.text(debuginfo=True))
+        used = {op.param_name for op in self.module.walk()
+                if op.name == "aten.param" and op.value is None}
+        if used:
+            self.params.save(weights_path(path), used)
+        elif weights_path(path).exists():
+            weights_path(path).unlink()
+
+
+def parse(text: str, params: ParamStore | None = None, filename: str = "<text>") -> Program:
+    """A Program from IR text; errors are `ParseFailure`s at `file:line:col`."""
+    from qir.textio import parse_module
+
+    store = params if params is not None else ParamStore()
+    module = parse_module(text, make_context(store), filename)
+    program = Program(module, store)
+    _check_params(program, filename)
+    return program
+
+
+def load(path: str | Path) -> Program:
+    """Read a Program that `save` wrote (or any IR file, with its weights beside it if any)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ParseFailure(str(path), 1, 1, f"cannot read file: {err}") from None
+    wpath = weights_path(path)
+    params = ParamStore.load(wpath) if wpath.exists() else ParamStore()
+    return parse(text, params, str(path))
+
+
+def _check_params(program: Program, filename: str) -> None:
+    """Every `aten.param` names a tensor the store has, of the type the IR says."""
+    from qir.dialects.aten import ParamOp
+    from qir.tensors import tensor_matches_type
+
+    for op in program.module.walk():
+        if isinstance(op, ParamOp) and op.value is None:
+            tensor = program.params.get(op.param_name)
+            if tensor is None:
+                raise ParseFailure(filename, 0, 0, f"aten.param {op.param_name!r}: no such tensor in the weights")
+            problem = tensor_matches_type(tensor, op.result.type)
+            if problem:
+                raise ParseFailure(filename, 0, 0, f"aten.param {op.param_name!r}: {problem}")
+
+
+def dense_to_tensor(value: DenseIntOrFPElementsAttr) -> torch.Tensor:
+    from qir.tensors import dense_to_tensor as convert
+
+    return convert(value)

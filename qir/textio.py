@@ -1,0 +1,63 @@
+"""Reading IR text with errors located as `file:line:col: error: ...`.
+
+xDSL reports parse errors with their span but verifies ops after parsing,
+when their position in the text is gone. This parser remembers where each
+op started, then verifies op by op, so that an op that does not verify is
+reported at its own line, the way mlir-opt does it.
+"""
+
+from __future__ import annotations
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
+from xdsl.parser import Parser
+from xdsl.utils.exceptions import ParseError, VerifyException
+from xdsl.utils.lexer import Span
+
+from qir.errors import ParseFailure
+
+
+class LocatingParser(Parser):
+    """An xDSL parser that records the span where each op begins."""
+
+    def __init__(self, ctx: Context, text: str, name: str = "<stdin>"):
+        super().__init__(ctx, text, name)
+        self.op_spans: dict[Operation, Span] = {}
+
+    def parse_operation(self) -> Operation:
+        start = self._current_token.span
+        op = super().parse_operation()
+        self.op_spans[op] = start
+        return op
+
+
+def _located(span: Span, message: str, line_offset: int = 0) -> ParseFailure:
+    loc = span.get_location()
+    return ParseFailure(str(loc.file), loc.line + line_offset, loc.col, message)
+
+
+def parse_module(text: str, ctx: Context, filename: str = "<stdin>", line_offset: int = 0) -> ModuleOp:
+    """Parse and verify one module; any error is a `ParseFailure` at its place in the text."""
+    parser = LocatingParser(ctx, text, filename)
+    try:
+        module = parser.parse_module()
+    except ParseError as err:
+        raise _located(err.span, err.msg, line_offset) from None
+    except (RecursionError, MemoryError):
+        raise ParseFailure(filename, 1 + line_offset, 1, "input is nested too deeply") from None
+    verify_ops(module, parser.op_spans, filename, line_offset)
+    return module
+
+
+def verify_ops(module: ModuleOp, spans: dict[Operation, Span], filename: str,
+               line_offset: int = 0) -> None:
+    """Verify op by op, raising a located `ParseFailure` for the first that fails."""
+    for op in module.walk():
+        try:
+            op.verify(verify_nested_ops=False)
+        except (VerifyException, ValueError) as err:
+            span = spans.get(op)
+            if span is None:
+                raise ParseFailure(filename, 0, 0, f"{op.name}: {err}") from None
+            raise _located(span, str(err), line_offset) from None
