@@ -550,6 +550,10 @@ class AtenOp(IRDLOperation):
     # -- verification -----------------------------------------------------
 
     def verify_(self) -> None:
+        self.verify_schema()
+
+    def verify_schema(self) -> None:
+        """The checks specific to `aten.op`: operand references, then the operator's schema."""
         refs = [r.index.data for a in self.args.data for r in _walk_operand_refs(a)]
         if self.kwargs is not None:
             refs += [r.index.data for a in self.kwargs.data.values() for r in _walk_operand_refs(a)]
@@ -750,18 +754,36 @@ def to_attr(value: Any, operands: list[SSAValue]) -> Attribute:
     if isinstance(value, Attribute):
         return value
     if value is None:
-        return NoneAttr()
+        return _NONE
     if isinstance(value, bool):
-        return IntegerAttr(int(value), i1)
+        return _bool_attr(value)
     if isinstance(value, int):
-        return IntegerAttr(value, i64)
+        return _int_attr(value)
     if isinstance(value, float):
-        return FloatAttr(value, f64)
+        return _float_attr(value)
     if isinstance(value, str):
         return StringAttr(value)
     if isinstance(value, list | tuple):
         return ArrayAttr([to_attr(v, operands) for v in value])
     raise TypeError(f"cannot represent {value!r} as an aten argument")
+
+
+_NONE = NoneAttr()
+
+
+@cache
+def _bool_attr(value: bool) -> IntegerAttr:
+    return IntegerAttr(int(value), i1)
+
+
+@cache
+def _int_attr(value: int) -> IntegerAttr:
+    return IntegerAttr(value, i64)
+
+
+@cache
+def _float_attr(value: float) -> FloatAttr:
+    return FloatAttr(value, f64)
 
 
 def from_attr(attr: Attribute, operands: Sequence[SSAValue]) -> Any:

@@ -8,11 +8,15 @@
 
 from qir.errors import ParseFailure, PassFailure, PipelineError, QirError, UnsupportedError
 from qir.importer import export, import_program
+from qir.pass_manager import PassManager, QirPass
 from qir.program import STAGES, Program, load, parse
+from qir.registry import register_pass
 
 __all__ = [
     "STAGES",
     "ParseFailure",
+    "PassManager",
+    "QirPass",
     "PassFailure",
     "PipelineError",
     "Program",
@@ -22,4 +26,5 @@ __all__ = [
     "import_program",
     "load",
     "parse",
+    "register_pass",
 ]

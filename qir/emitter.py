@@ -37,6 +37,7 @@ from qir.dialects.aten import (
     schema_of,
 )
 from qir.errors import QirError
+from qir.gc_pause import paused_gc
 from qir.pytree_text import spec_from_text
 
 EmitRule = Callable[["Emitter", Operation], None]
@@ -55,7 +56,8 @@ def emits(op_name: str) -> Callable[[EmitRule], EmitRule]:
 
 def emit(program) -> fx.GraphModule:
     """The Program as an `fx.GraphModule` (parameters registered, pytree calling convention)."""
-    return Emitter(program).run()
+    with paused_gc():
+        return Emitter(program).run()
 
 
 class Emitter:
@@ -63,7 +65,7 @@ class Emitter:
 
     def __init__(self, program):
         self.program = program
-        self.root = torch.nn.Module()
+        self.attrs: dict[str, torch.Tensor] = {}
         self.graph = fx.Graph()
         self.nodes: dict[SSAValue, Any] = {}
         self._attr_names: dict[str, str] = {}
@@ -108,22 +110,13 @@ class Emitter:
         return self.graph.get_attr(target)
 
     def _register(self, name: str, tensor: torch.Tensor, kind: str) -> str:
-        parts = [_identifier(p) for p in name.split(".")]
-        owner = self.root
-        for part in parts[:-1]:
-            child = getattr(owner, part, None)
-            if not isinstance(child, torch.nn.Module):
-                child = torch.nn.Module()
-                owner.add_module(part, child)
-            owner = child
-        leaf = parts[-1]
-        while hasattr(owner, leaf):
-            leaf += "_"
+        """Place `tensor` at the dotted path `name` (GraphModule builds the submodules)."""
+        target = ".".join(re.sub(r"\W", "_", p) or "_" for p in name.split("."))
+        while target in self.attrs:
+            target += "_"
         if kind == "parameter" and (tensor.is_floating_point() or tensor.is_complex()):
-            owner.register_parameter(leaf, torch.nn.Parameter(tensor, requires_grad=True))
-        else:
-            owner.register_buffer(leaf, tensor, persistent=kind != "constant")
-        target = ".".join(parts[:-1] + [leaf])
+            tensor = torch.nn.Parameter(tensor, requires_grad=True)
+        self.attrs[target] = tensor
         self._attr_names[name] = target
         return target
 
@@ -150,7 +143,7 @@ class Emitter:
         out_spec = _spec(forward, "qir.out_spec")
         if in_spec is not None:
             self.graph._codegen = _PyTreeCodeGen(_PyTreeInfo(_forward_arg_names(forward, self.graph), in_spec, out_spec))
-        gm = fx.GraphModule(self.root, self.graph, class_name="QirModule")
+        gm = fx.GraphModule(self.attrs, self.graph, class_name="QirModule")
         gm.qir_program = self.program  # type: ignore[attr-defined]
         return gm
 

@@ -30,3 +30,29 @@ class PassFailure(QirError):
 
 class PipelineError(QirError):
     """A pipeline that cannot run: unknown pass, bad option, passes out of stage order."""
+
+
+class OpError(QirError):
+    """Raised by a pass about one op; the pass manager adds the pass name and location."""
+
+    def __init__(self, op, message: str):
+        self.op = op
+        self.message = message
+        super().__init__(f"{describe_op(op)}: {message}")
+
+
+def describe_op(op) -> str:
+    """`aten.op "conv2d.default" (layer1.0.conv1) at model.py:12:0`, for messages."""
+    from xdsl.dialects.builtin import FileLineColLoc, StringAttr
+
+    text = op.name
+    target = getattr(op, "target", None)
+    if isinstance(target, StringAttr):
+        text += f' "{target.data}"'
+    module = op.attributes.get("module")
+    if isinstance(module, StringAttr):
+        text += f" ({module.data})"
+    loc = getattr(op, "location", None)
+    if isinstance(loc, FileLineColLoc):
+        text += f" at {loc.filename.data}:{loc.line.data}:{loc.column.data}"
+    return text

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import operator
 import re
+from functools import cache
 from typing import Any
 
 import torch
@@ -48,6 +49,7 @@ from qir.dialects.aten import (
     ParamUpdateOp,
 )
 from qir.errors import UnsupportedError
+from qir.gc_pause import paused_gc
 from qir.pytree_text import spec_to_text
 from qir.params import ParamStore
 from qir.program import Program, STAGE_ATTR
@@ -63,7 +65,8 @@ def import_program(ep: ExportedProgram) -> Program:
     """Import an ExportedProgram (left unchanged) as a float-stage qir Program."""
     if not isinstance(ep, ExportedProgram):
         raise TypeError(f"import_program expects a torch.export.ExportedProgram, got {type(ep).__name__}")
-    return _Importer(ep).run()
+    with paused_gc():
+        return _Importer(ep).run()
 
 
 def export(model: torch.nn.Module, args: tuple, kwargs: dict | None = None,
@@ -78,12 +81,11 @@ def export(model: torch.nn.Module, args: tuple, kwargs: dict | None = None,
 def tensor_type(value: Any, where: str) -> Attribute:
     """The IR type of a node's value: tensor<...>, or i64/f64/i1 for symbolic scalars."""
     if isinstance(value, torch.Tensor):
-        dtype = str(value.dtype).removeprefix("torch.")
-        element = ELEMENT_TYPES.get(dtype)
+        shape = tuple(d if isinstance(d, int) else _static_or_dynamic(d) for d in value.shape)
+        element = ELEMENT_TYPES.get(str(value.dtype).removeprefix("torch."))
         if element is None:
             raise UnsupportedError(f"{where}: tensors of dtype {value.dtype} are not supported")
-        shape = [d if isinstance(d, int) else _static_or_dynamic(d) for d in value.shape]
-        return TensorType(element, shape)
+        return _tensor_type(element, shape)
     if isinstance(value, bool | torch.SymBool):
         return i1
     if isinstance(value, int | torch.SymInt):
@@ -91,6 +93,11 @@ def tensor_type(value: Any, where: str) -> Attribute:
     if isinstance(value, float | torch.SymFloat):
         return f64
     raise UnsupportedError(f"{where}: values of type {type(value).__name__} are not supported")
+
+
+@cache
+def _tensor_type(element: Attribute, shape: tuple[int, ...]) -> TensorType:
+    return TensorType(element, shape)
 
 
 def _static_or_dynamic(dim: torch.SymInt) -> int:
@@ -163,6 +170,9 @@ class _Importer:
 
     def run(self) -> Program:
         ep = self.ep
+        for node in ep.graph.nodes:  # say what the model does, before the get_attr it needs
+            if node.op == "call_function" and isinstance(node.target, torch._ops.HigherOrderOperator):
+                _target_name(node)
         user_inputs: list[fx.Node] = []
         param_nodes: list[tuple[fx.Node, Any]] = []
         specs = {s.arg.name: s for s in ep.graph_signature.input_specs}
@@ -215,7 +225,9 @@ class _Importer:
             fn.attributes["qir.arg_names"] = ArrayAttr([StringAttr(n) for n in names])
         module = ModuleOp([fn])
         module.attributes[STAGE_ATTR] = StringAttr("float")
-        return Program(module, self.params)
+        program = Program(module, self.params)
+        _verify_imported(program)
+        return program
 
     def _state(self, spec) -> torch.Tensor:
         ep = self.ep
@@ -293,6 +305,20 @@ class _Importer:
                 raise UnsupportedError(f"output {spec.arg.name!r}: {spec.kind.name} outputs are not supported")
         block.add_op(func.ReturnOp(*results))
         return results
+
+
+def _verify_imported(program: Program) -> None:
+    """Check every imported op against its schema; a failure names the op and its source."""
+    from xdsl.utils.exceptions import VerifyException
+
+    from qir.errors import describe_op
+
+    for op in program.forward.body.ops:
+        try:
+            if isinstance(op, AtenOp):
+                op.verify_schema()  # the ops are well-formed by construction: check the schema only
+        except VerifyException as err:
+            raise UnsupportedError(f"{describe_op(op)}: {err}") from None
 
 
 def _valid_name(name: str) -> str:

@@ -53,7 +53,7 @@ def spec_from_text(text: str) -> pytree.TreeSpec:
 def _parse(tokens: list[str]) -> tuple[pytree.TreeSpec, list[str]]:
     head, rest = tokens[0], tokens[1:]
     if head == "*":
-        return pytree.LeafSpec(), rest
+        return pytree.TreeSpec(None, None, []), rest
     if head == "None":
         return pytree.TreeSpec(type(None), None, []), rest
     close = {"(": ")", "[": "]", "{": "}"}[head]

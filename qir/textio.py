@@ -16,6 +16,7 @@ from xdsl.utils.exceptions import ParseError, VerifyException
 from xdsl.utils.lexer import Span
 
 from qir.errors import ParseFailure
+from qir.gc_pause import paused_gc
 
 
 class LocatingParser(Parser):
@@ -41,7 +42,8 @@ def parse_module(text: str, ctx: Context, filename: str = "<stdin>", line_offset
     """Parse and verify one module; any error is a `ParseFailure` at its place in the text."""
     parser = LocatingParser(ctx, text, filename)
     try:
-        module = parser.parse_module()
+        with paused_gc():
+            module = parser.parse_module()
     except ParseError as err:
         raise _located(err.span, err.msg, line_offset) from None
     except (RecursionError, MemoryError):

@@ -1,0 +1,180 @@
+"""Running passes in order, with stage checks, verification, timing and IR dumps.
+
+Every qir pass declares the stages it accepts (`requires`) and the stage it
+leaves (`leaves`); the manager walks the whole pipeline before running
+anything, so a misordered pipeline fails up front, naming the pass and the
+stage. Passes run on a copy of the program: a failure leaves the caller's
+program as it was and names the pass, the op and its location.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, TextIO
+
+from xdsl.passes import ModulePass
+from xdsl.utils.arg_spec import parse_pipeline
+from xdsl.utils.exceptions import VerifyException
+
+from qir.context import make_context
+from qir.errors import OpError, PassFailure, PipelineError, QirError, describe_op
+from qir.program import STAGES, Program
+from qir.registry import available_passes
+
+
+class QirPass(ModulePass):
+    """A qir pass: an xDSL ModulePass with a stage contract.
+
+    Subclasses are frozen dataclasses, like every xDSL pass, with a `name` and
+    options as fields (`fold-bn{...}` syntax). They report what they rewrote
+    with `count(ctx, what)`.
+    """
+
+    requires: ClassVar[tuple[str, ...]] = STAGES
+    """Stages the input may be at."""
+    leaves: ClassVar[str | None] = None
+    """Stage of the output; None keeps the input's stage."""
+
+
+def count(ctx, what: str, n: int = 1) -> None:
+    """Record that the running pass rewrote `n` things of kind `what`."""
+    stats = getattr(ctx, "stats", None)
+    if stats is not None:
+        stats[what] += n
+
+
+@dataclass
+class PassRecord:
+    name: str
+    seconds: float
+    stage_after: str
+    counts: dict[str, int] = field(default_factory=dict)
+    ops_before: int = 0
+    ops_after: int = 0
+
+
+def parse_passes(pipeline: str | Sequence[ModulePass | str]) -> list[ModulePass]:
+    """Pass instances from `"a,b{opt=1}"` or a list of names/instances."""
+    if isinstance(pipeline, str):
+        items: list[ModulePass | str] = [pipeline] if pipeline.strip() else []
+    else:
+        items = list(pipeline)
+    registry = None
+    passes: list[ModulePass] = []
+    for item in items:
+        if isinstance(item, ModulePass):
+            passes.append(item)
+            continue
+        registry = registry or available_passes()
+        try:
+            specs = list(parse_pipeline(item))
+        except Exception as err:  # xDSL raises ArgSpecParseError (a BaseException) and friends
+            raise PipelineError(f"cannot parse pipeline {item!r}: {err}") from None
+        for spec in specs:
+            if spec.name not in registry:
+                raise PipelineError(
+                    f"unknown pass {spec.name!r} (available: {', '.join(registry)})"
+                )
+            cls = registry[spec.name]()
+            try:
+                passes.append(cls.from_pass_spec(spec))
+            except Exception as err:
+                raise PipelineError(f"pass {spec.name!r}: bad options: {err}") from None
+    return passes
+
+
+def check_stages(passes: Sequence[ModulePass], stage: str) -> str:
+    """The stage after the pipeline, or a PipelineError naming the first misplaced pass."""
+    for p in passes:
+        requires = getattr(p, "requires", STAGES)
+        if stage not in requires:
+            raise PipelineError(
+                f"pass {p.name!r} needs a program at stage {' or '.join(repr(s) for s in requires)}, "
+                f"but it would run on stage {stage!r}"
+            )
+        stage = getattr(p, "leaves", None) or stage
+    return stage
+
+
+class PassManager:
+    """Runs a pipeline on a Program and returns the result as a new Program."""
+
+    def __init__(self, pipeline: str | Sequence[ModulePass | str] = (), *, verify: bool = True,
+                 timing: bool = False, print_ir_after_all: bool = False,
+                 stream: TextIO | None = None):
+        self.passes = parse_passes(pipeline)
+        self.verify = verify
+        self.timing = timing
+        self.print_ir_after_all = print_ir_after_all
+        self.stream = stream
+        self.records: list[PassRecord] = []
+
+    def run(self, program: Program) -> Program:
+        """Run every pass on a copy of `program`; the argument is never changed."""
+        check_stages(self.passes, program.stage)
+        result = program.clone()
+        ctx = make_context(result.params)
+        self.records = []
+        for p in self.passes:
+            self._run_one(p, result, ctx)
+        if self.timing:
+            self.report_timing()
+        return result
+
+    def _run_one(self, p: ModulePass, program: Program, ctx) -> None:
+        ctx.stats = Counter()
+        before = _op_count(program)
+        start = time.perf_counter()
+        try:
+            p.apply(ctx, program.module)
+            if getattr(p, "leaves", None):
+                program.stage = p.leaves
+            if self.verify:
+                _verify(program)
+        except OpError as err:
+            raise PassFailure(p.name, err.message, describe_op(err.op)) from err
+        except QirError as err:
+            raise PassFailure(p.name, str(err)) from err
+        except VerifyException as err:
+            raise PassFailure(p.name, f"left invalid IR: {err}", _failing_op(program)) from err
+        except Exception as err:  # a bug in the pass: still say which pass, never a bare traceback
+            raise PassFailure(p.name, f"internal error: {type(err).__name__}: {err}") from err
+        seconds = time.perf_counter() - start
+        self.records.append(PassRecord(p.name, seconds, program.stage, dict(ctx.stats),
+                                       before, _op_count(program)))
+        if self.print_ir_after_all:
+            out = self.stream or sys.stderr
+            out.write(f"// -----// IR Dump After {p.name} //----- //\n{program.text()}")
+
+    def report_timing(self, stream: TextIO | None = None) -> None:
+        out = stream or self.stream or sys.stderr
+        total = sum(r.seconds for r in self.records) or 1e-12
+        out.write("===" + "-" * 60 + "===\n  qir pass execution timing report\n")
+        out.write(f"  total: {total * 1000:.2f} ms\n")
+        out.write(f"  {'ms':>9} {'%':>6}  {'ops':>11}  pass  (rewrites)\n")
+        for r in self.records:
+            counts = ", ".join(f"{k}: {v}" for k, v in sorted(r.counts.items()))
+            out.write(f"  {r.seconds * 1000:9.2f} {100 * r.seconds / total:6.1f}  "
+                      f"{r.ops_before:>5}->{r.ops_after:<5}  {r.name}"
+                      + (f"  ({counts})" if counts else "") + "\n")
+
+
+def _op_count(program: Program) -> int:
+    return sum(1 for _ in program.forward.body.walk())
+
+
+def _verify(program: Program) -> None:
+    program.module.verify()
+
+
+def _failing_op(program: Program) -> str | None:
+    for op in program.module.walk():
+        try:
+            op.verify(verify_nested_ops=False)
+        except Exception:
+            return describe_op(op)
+    return None

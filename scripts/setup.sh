@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs qir and what it needs. torch is pinned first: any other spec pulls CUDA builds here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# The PT2E peer for parity tests and benchmarks: optional, never a runtime dependency.
+python -m pip install --quiet --disable-pip-version-check --no-deps "torchao==0.18.0" || echo "torchao not installed: its parity tests will skip"

@@ -1,0 +1,128 @@
+"""Import → emit and save → load round trips are exact on the model zoo."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch.utils._pytree import tree_flatten
+
+import qir
+from zoo.models import ZOO
+
+
+def _same(a, b) -> bool:
+    la, sa = tree_flatten(a)
+    lb, sb = tree_flatten(b)
+    return sa == sb and len(la) == len(lb) and all(
+        torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y for x, y in zip(la, lb)
+    )
+
+
+@pytest.fixture(scope="module", params=sorted(ZOO))
+def exported(request):
+    entry = ZOO[request.param]
+    model = entry.make_model()
+    args, kwargs = entry.make_inputs()
+    ep = torch.export.export(model, args, kwargs, dynamic_shapes=entry.dynamic_shapes)
+    return entry, model, ep
+
+
+def test_emit_is_bit_identical(exported):
+    entry, model, ep = exported
+    program = qir.import_program(ep)
+    gm = program.to_fx()
+    args, kwargs = entry.make_inputs()
+    with torch.no_grad():
+        assert _same(model(*args, **kwargs), gm(*args, **kwargs))
+    if entry.dynamic_shapes is not None:
+        args, kwargs = entry.make_inputs(batch=5)
+        with torch.no_grad():
+            assert _same(model(*args, **kwargs), gm(*args, **kwargs))
+
+
+def test_save_load_is_exact(exported, tmp_path):
+    entry, model, ep = exported
+    program = qir.import_program(ep)
+    program.save(tmp_path / "m.mlir")
+    loaded = qir.load(tmp_path / "m.mlir")
+    assert loaded.text(debuginfo=True) == program.text(debuginfo=True)
+    args, kwargs = entry.make_inputs()
+    with torch.no_grad():
+        assert _same(model(*args, **kwargs), loaded.to_fx()(*args, **kwargs))
+
+
+def test_print_parse_print_is_byte_identical(exported):
+    _, _, ep = exported
+    program = qir.import_program(ep)
+    for debuginfo in (False, True):
+        text = program.text(debuginfo)
+        assert qir.parse(text, program.params).text(debuginfo) == text
+
+
+def test_import_leaves_model_and_program_unchanged(exported):
+    entry, model, ep = exported
+    state = copy.deepcopy(model.state_dict())
+    graph_before = str(ep.graph)
+    program = qir.import_program(ep)
+    for name, tensor in ep.state_dict.items():
+        assert tensor.data_ptr() != program.params.get(name, torch.empty(0)).data_ptr()
+    assert str(ep.graph) == graph_before
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_dynamic_dimensions_print_as_question_marks():
+    entry = ZOO["dynamic_batch"]
+    args, kwargs = entry.make_inputs()
+    program = qir.export(entry.make_model(), args, kwargs, dynamic_shapes=entry.dynamic_shapes)
+    arg_type = str(program.forward.body.block.args[0].type)
+    assert arg_type.startswith("tensor<?x"), arg_type
+
+
+def test_provenance_is_kept():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    program = qir.export(model, (torch.randn(1, 3, 8, 8),))
+    conv = next(op for op in program.forward.body.ops if getattr(op, "op_name", "") == "conv2d")
+    assert conv.attributes["module"].data == "0"
+    assert conv.attributes["module_type"].data == "torch.nn.modules.conv.Conv2d"
+    assert "loc(" in program.text(debuginfo=True)
+
+
+def test_unsupported_construct_names_the_node():
+    class Cond(torch.nn.Module):
+        def forward(self, x):
+            return torch.cond(x.sum() > 0, lambda y: y + 1, lambda y: y - 1, (x,))
+
+    ep = torch.export.export(Cond(), (torch.randn(3),))
+    with pytest.raises(qir.UnsupportedError, match="cond"):
+        qir.import_program(ep)
+
+
+@pytest.mark.parametrize("functional", [False, True])
+def test_training_mode_batchnorm_updates_buffers(functional):
+    """Export keeps BatchNorm's in-place statistics update; a decomposed (functional)
+    program returns the new statistics instead, imported as `aten.param_update`."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).train()
+    x = torch.randn(2, 3, 8, 8)
+    reference = copy.deepcopy(model)
+    ep = torch.export.export(model, (x,))
+    if functional:
+        ep = ep.run_decompositions()
+    program = qir.import_program(ep)
+    assert ("aten.param_update" in str(program)) == functional
+    gm = program.to_fx()
+    out = gm(x)
+    expected = reference(x)
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert torch.allclose(gm.get_buffer("1.running_mean"), reference[1].running_mean)
+    assert torch.equal(gm.get_buffer("1.num_batches_tracked"), reference[1].num_batches_tracked)
+    assert model[1].num_batches_tracked.item() == 0  # the caller's model is untouched
+
+
+def test_parse_errors_are_located():
+    bad = 'builtin.module {\n  func.func @forward() {\n    %0 = aten.op "nosuch.default"() : () -> tensor<f32>\n    func.return\n  }\n}\n'
+    with pytest.raises(qir.ParseFailure, match=r"^x\.mlir:3:5: error: .*nosuch"):
+        qir.parse(bad, filename="x.mlir")
+    with pytest.raises(qir.ParseFailure, match=r"^x\.mlir:1:\d+: error: "):
+        qir.parse("builtin.module {", filename="x.mlir")
