@@ -46,6 +46,8 @@ def parse_module(text: str, ctx: Context, filename: str = "<stdin>", line_offset
             module = parser.parse_module()
     except ParseError as err:
         raise _located(err.span, err.msg, line_offset) from None
+    except VerifyException as err:  # raised while an op or type was being built: locate it where parsing stopped
+        raise _located(parser._current_token.span, str(err), line_offset) from None
     except (RecursionError, MemoryError):
         raise ParseFailure(filename, 1 + line_offset, 1, "input is nested too deeply") from None
     verify_ops(module, parser.op_spans, filename, line_offset)
