@@ -572,6 +572,16 @@ class AtenOp(IRDLOperation):
             raise VerifyException(f"aten.op {target!r}: torch has no such operator overload")
         self._verify_args(schema)
         self._verify_results(schema)
+        self._verify_annotations()
+
+    def _verify_annotations(self) -> None:
+        """A quantizer's `qin`/`qout` lists (see the obs dialect) have one entry per operand/result."""
+        for key, expected in (("qin", len(self.operands)), ("qout", len(self.results))):
+            entries = self.attributes.get(key)
+            if entries is not None and (not isinstance(entries, ArrayAttr) or len(entries.data) != expected):
+                raise VerifyException(
+                    f"aten.op {self.target.data!r}: {key} must list {expected} entries, got {entries}"
+                )
 
     def _verify_args(self, schema: Schema) -> None:
         positional = schema.positional

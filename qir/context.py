@@ -29,6 +29,12 @@ def _quant():
     return Quant
 
 
+def _obs():
+    from qir.dialects.obs import Obs
+
+    return Obs
+
+
 def _builtin():
     from xdsl.dialects.builtin import Builtin
 
@@ -46,6 +52,7 @@ QIR_DIALECTS = {
     "func": _func,
     "aten": _aten,
     "quant": _quant,
+    "obs": _obs,
 }
 
 

@@ -86,3 +86,27 @@ def _untie(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def weights_path(mlir_path: str | Path) -> Path:
     """Where the weights of `model.mlir` live: `model.safetensors` beside it."""
     return Path(mlir_path).with_suffix(".safetensors")
+
+
+def param_tensor(op, store: ParamStore) -> torch.Tensor:
+    """The tensor an `aten.param` op stands for: its inline value, or the store's entry."""
+    if op.value is not None:
+        from qir.tensors import dense_to_tensor
+
+        return dense_to_tensor(op.value)
+    return store[op.param_name]
+
+
+def new_param(store: ParamStore, base_name: str, tensor: torch.Tensor, kind: str = "parameter",
+              type_=None):
+    """Put `tensor` in the store under a fresh name derived from `base_name`; the `aten.param` op for it.
+
+    `type_` overrides the IR type (a quantized tensor type over the integer storage, say)."""
+    from qir.dialects.aten import ParamOp
+    from qir.tensors import type_of
+
+    name = store.fresh_name(base_name)
+    store[name] = tensor
+    op = ParamOp(name, type_ if type_ is not None else type_of(tensor), kind)
+    op.result.name_hint = name.replace(".", "_")
+    return op

@@ -13,9 +13,9 @@ def torch_dtype(element_type: Attribute) -> torch.dtype:
     """The torch dtype of an IR element type (`f32` → torch.float32)."""
     name = DTYPE_NAMES.get(element_type)
     if name is None:
-        storage = getattr(element_type, "storage_type", None)
+        storage = getattr(element_type, "storage_dtype_name", None)
         if storage is not None:  # a !quant.uniform type: its integer storage
-            return torch_dtype(storage)
+            return getattr(torch, storage)
         raise ValueError(f"no torch dtype for element type {element_type}")
     return getattr(torch, name)
 
@@ -56,3 +56,8 @@ def dense_to_tensor(value: DenseIntOrFPElementsAttr) -> torch.Tensor:
     if tensor.numel() == 1 and numel != 1:  # a splat
         return tensor.expand(shape).clone()
     return tensor.reshape(shape)
+
+
+def type_of(tensor: torch.Tensor) -> TensorType:
+    """The IR tensor type of a (static-shaped) tensor."""
+    return TensorType(element_type(tensor.dtype), tuple(tensor.shape))

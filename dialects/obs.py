@@ -1,0 +1,382 @@
+"""The `obs` dialect: quantization before its parameters are known.
+
+A quantizer says, per op, how each operand and result should be quantized;
+those annotations are attributes on the op itself (`qin`, one entry per
+operand, and `qout`, one per result; `none` = left in float):
+
+    %y = aten.op "conv2d.default"(%x, %w, %b) {qin = [#obs.spec<u8[0:255], affine, histogram>,
+           #obs.spec<i8[-128:127], symmetric, per_channel_minmax, axis 0>, none], qout = [none]} : ...
+    %r = aten.op "relu.default"(%y) {qout = [#obs.spec<u8[0:255], affine, histogram>]} : ...
+    %v = aten.op "view.default"(%r, [1, -1]) {qout = [#obs.shared<operand 0>]} : ...
+
+The attributes are the PT2E specs: `#obs.spec` (QuantizationSpec: storage and
+range, affine or symmetric, observer kind, per-channel axis, dynamic),
+`#obs.shared` (SharedQuantizationSpec: same parameters as one of the op's own
+operands or results), `#obs.derived` (DerivedQuantizationSpec: scale = product
+of the scales of some operands, as for an int32 bias) and `#obs.fixed`
+(FixedQParamsQuantizationSpec: sigmoid, softmax, tanh). Propagation resolves
+shared specs and numbers the groups of values that must share parameters
+(`group N`); observer insertion puts one observer per group:
+
+    %o = obs.observe %r {id = "obs3", spec = #obs.spec<u8[0:255], affine, histogram, group 3>} : tensor<1x4xf32>
+
+After calibration an observer carries its statistics (`stats = {min = ..., max = ...}`),
+so the observed IR can be printed, saved and converted later. `obs.fake_quant`
+is the same idea for quantization-aware training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, FloatData, IntAttr, StringAttr
+from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, Operation
+from xdsl.irdl import (
+    AnyAttr,
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    opt_prop_def,
+    prop_def,
+    result_def,
+    VarConstraint,
+)
+from xdsl.parser import AttrParser
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import VerifyException
+
+SCHEMES = ("affine", "symmetric")
+OBSERVERS = ("minmax", "moving_minmax", "histogram", "per_channel_minmax")
+STORAGES = {"u8": (0, 255), "i8": (-128, 127), "u16": (0, 65535), "i16": (-32768, 32767),
+            "i32": (-(2**31), 2**31 - 1), "u4": (0, 15), "i4": (-8, 7)}
+NO_GROUP = -1
+
+
+def _parse_storage_range(parser: AttrParser) -> tuple[str, int, int]:
+    pos = parser.pos
+    storage = parser.parse_identifier()
+    if storage not in STORAGES:
+        parser.raise_error(f"unknown storage type {storage!r} (expected one of {', '.join(STORAGES)})",
+                           pos, parser.pos)
+    parser.parse_punctuation("[")
+    qmin = parser.parse_integer(allow_boolean=False)
+    parser.parse_punctuation(":")
+    qmax = parser.parse_integer(allow_boolean=False)
+    parser.parse_punctuation("]")
+    return storage, qmin, qmax
+
+
+def _verify_range(storage: str, qmin: int, qmax: int) -> None:
+    lo, hi = STORAGES.get(storage, (None, None))
+    if lo is None:
+        raise VerifyException(f"unknown storage type {storage!r}")
+    if not lo <= qmin < qmax <= hi:
+        raise VerifyException(f"range [{qmin}:{qmax}] is not a non-empty range inside {storage} [{lo}:{hi}]")
+
+
+class _GroupedSpec(ParametrizedAttribute):
+    """A spec that propagation may give a group number (printed `, group N`); subclasses
+    declare `group: IntAttr` as their last parameter."""
+
+    @property
+    def group_id(self) -> int | None:
+        return None if self.group.data == NO_GROUP else self.group.data
+
+    def _print_group(self, printer: Printer) -> None:
+        if self.group.data != NO_GROUP:
+            printer.print_string(f", group {self.group.data}")
+
+
+@irdl_attr_definition
+class QuantSpecAttr(_GroupedSpec):
+    """How one value is to be quantized: `#obs.spec<u8[0:255], affine, histogram>`."""
+
+    name = "obs.spec"
+
+    storage: StringAttr
+    qmin: IntAttr
+    qmax: IntAttr
+    scheme: StringAttr
+    observer: StringAttr
+    axis: IntAttr
+    dynamic: IntAttr
+    group: IntAttr
+
+    def __init__(self, storage: str, qmin: int, qmax: int, scheme: str = "affine",
+                 observer: str = "minmax", axis: int | None = None, dynamic: bool = False,
+                 group: int | None = None):
+        super().__init__(StringAttr(storage), IntAttr(qmin), IntAttr(qmax), StringAttr(scheme),
+                         StringAttr(observer), IntAttr(-1 if axis is None else axis),
+                         IntAttr(int(dynamic)), IntAttr(NO_GROUP if group is None else group))
+
+    @property
+    def symmetric(self) -> bool:
+        return self.scheme.data == "symmetric"
+
+    @property
+    def channel_axis(self) -> int | None:
+        return None if self.axis.data < 0 else self.axis.data
+
+    @property
+    def is_dynamic(self) -> bool:
+        return bool(self.dynamic.data)
+
+    @property
+    def signed(self) -> bool:
+        return self.storage.data.startswith("i")
+
+    def with_group(self, group: int | None) -> QuantSpecAttr:
+        return QuantSpecAttr(self.storage.data, self.qmin.data, self.qmax.data, self.scheme.data,
+                             self.observer.data, self.channel_axis, self.is_dynamic, group)
+
+    def verify(self) -> None:
+        _verify_range(self.storage.data, self.qmin.data, self.qmax.data)
+        if self.scheme.data not in SCHEMES:
+            raise VerifyException(f"unknown scheme {self.scheme.data!r} (expected affine or symmetric)")
+        if self.observer.data not in OBSERVERS:
+            raise VerifyException(f"unknown observer {self.observer.data!r} (expected one of {', '.join(OBSERVERS)})")
+        if (self.observer.data == "per_channel_minmax") != (self.channel_axis is not None):
+            raise VerifyException("per_channel_minmax observers, and only they, take an axis")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
+        with parser.in_angle_brackets():
+            storage, qmin, qmax = _parse_storage_range(parser)
+            parser.parse_punctuation(",")
+            scheme = parser.parse_identifier()
+            parser.parse_punctuation(",")
+            observer = parser.parse_identifier()
+            axis, dynamic, group = -1, 0, NO_GROUP
+            while parser.parse_optional_punctuation(","):
+                pos = parser.pos
+                word = parser.parse_identifier()
+                if word == "axis":
+                    axis = parser.parse_integer(allow_boolean=False)
+                elif word == "dynamic":
+                    dynamic = 1
+                elif word == "group":
+                    group = parser.parse_integer(allow_boolean=False)
+                else:
+                    parser.raise_error("expected 'axis N', 'dynamic' or 'group N'", pos, parser.pos)
+        return [StringAttr(storage), IntAttr(qmin), IntAttr(qmax), StringAttr(scheme),
+                StringAttr(observer), IntAttr(axis), IntAttr(dynamic), IntAttr(group)]
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_string(f"{self.storage.data}[{self.qmin.data}:{self.qmax.data}], "
+                                 f"{self.scheme.data}, {self.observer.data}")
+            if self.channel_axis is not None:
+                printer.print_string(f", axis {self.channel_axis}")
+            if self.is_dynamic:
+                printer.print_string(", dynamic")
+            self._print_group(printer)
+
+
+@irdl_attr_definition
+class FixedQParamsAttr(_GroupedSpec):
+    """Parameters fixed by the op's range: `#obs.fixed<u8[0:255], 3.906250e-03:0>` (sigmoid)."""
+
+    name = "obs.fixed"
+
+    storage: StringAttr
+    qmin: IntAttr
+    qmax: IntAttr
+    scale: FloatData
+    zero_point: IntAttr
+    group: IntAttr
+
+    def __init__(self, storage: str, qmin: int, qmax: int, scale: float, zero_point: int,
+                 group: int | None = None):
+        super().__init__(StringAttr(storage), IntAttr(qmin), IntAttr(qmax), FloatData(scale),
+                         IntAttr(zero_point), IntAttr(NO_GROUP if group is None else group))
+
+    @property
+    def signed(self) -> bool:
+        return self.storage.data.startswith("i")
+
+    def with_group(self, group: int | None) -> FixedQParamsAttr:
+        return FixedQParamsAttr(self.storage.data, self.qmin.data, self.qmax.data, self.scale.data,
+                                self.zero_point.data, group)
+
+    def verify(self) -> None:
+        _verify_range(self.storage.data, self.qmin.data, self.qmax.data)
+        if not self.scale.data > 0 or self.scale.data == float("inf"):
+            raise VerifyException(f"scale must be positive and finite, got {self.scale.data}")
+        if not self.qmin.data <= self.zero_point.data <= self.qmax.data:
+            raise VerifyException(f"zero point {self.zero_point.data} outside [{self.qmin.data}:{self.qmax.data}]")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
+        with parser.in_angle_brackets():
+            storage, qmin, qmax = _parse_storage_range(parser)
+            parser.parse_punctuation(",")
+            scale = parser.parse_float()
+            parser.parse_punctuation(":")
+            zero_point = parser.parse_integer(allow_boolean=False)
+            group = NO_GROUP
+            if parser.parse_optional_punctuation(","):
+                parser.parse_keyword("group")
+                group = parser.parse_integer(allow_boolean=False)
+        return [StringAttr(storage), IntAttr(qmin), IntAttr(qmax), FloatData(scale),
+                IntAttr(zero_point), IntAttr(group)]
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_string(f"{self.storage.data}[{self.qmin.data}:{self.qmax.data}], ")
+            printer.print_string(f"{_float_text(self.scale.data)}:{self.zero_point.data}")
+            self._print_group(printer)
+
+
+@irdl_attr_definition
+class DerivedSpecAttr(_GroupedSpec):
+    """Scale = product of the scales of some operands, zero point 0: `#obs.derived<i32[...], operands [0, 1]>`.
+
+    The bias of a conv or linear, quantized with input scale × weight scale (per
+    channel when the weight is)."""
+
+    name = "obs.derived"
+
+    storage: StringAttr
+    qmin: IntAttr
+    qmax: IntAttr
+    operands: ArrayAttr[IntAttr]
+    group: IntAttr
+
+    def __init__(self, operands: Sequence[int], storage: str = "i32", qmin: int | None = None,
+                 qmax: int | None = None, group: int | None = None):
+        lo, hi = STORAGES[storage]
+        super().__init__(StringAttr(storage), IntAttr(lo if qmin is None else qmin),
+                         IntAttr(hi if qmax is None else qmax),
+                         ArrayAttr([IntAttr(i) for i in operands]),
+                         IntAttr(NO_GROUP if group is None else group))
+
+    @property
+    def sources(self) -> tuple[int, ...]:
+        return tuple(i.data for i in self.operands.data)
+
+    def with_group(self, group: int | None) -> DerivedSpecAttr:
+        return DerivedSpecAttr(self.sources, self.storage.data, self.qmin.data, self.qmax.data, group)
+
+    def verify(self) -> None:
+        _verify_range(self.storage.data, self.qmin.data, self.qmax.data)
+        if not self.operands.data:
+            raise VerifyException("a derived spec needs at least one source operand")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
+        with parser.in_angle_brackets():
+            storage, qmin, qmax = _parse_storage_range(parser)
+            parser.parse_punctuation(",")
+            parser.parse_keyword("operands")
+            sources = parser.parse_comma_separated_list(
+                parser.Delimiter.SQUARE, lambda: parser.parse_integer(allow_boolean=False))
+            group = NO_GROUP
+            if parser.parse_optional_punctuation(","):
+                parser.parse_keyword("group")
+                group = parser.parse_integer(allow_boolean=False)
+        return [StringAttr(storage), IntAttr(qmin), IntAttr(qmax),
+                ArrayAttr([IntAttr(i) for i in sources]), IntAttr(group)]
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_string(f"{self.storage.data}[{self.qmin.data}:{self.qmax.data}], operands [")
+            printer.print_string(", ".join(str(i) for i in self.sources) + "]")
+            self._print_group(printer)
+
+
+@irdl_attr_definition
+class SharedSpecAttr(ParametrizedAttribute):
+    """Same parameters as one of the op's own operands or results: `#obs.shared<operand 0>`."""
+
+    name = "obs.shared"
+
+    kind: StringAttr
+    index: IntAttr
+
+    def __init__(self, kind: str, index: int):
+        super().__init__(StringAttr(kind), IntAttr(index))
+
+    def verify(self) -> None:
+        if self.kind.data not in ("operand", "result"):
+            raise VerifyException(f"a shared spec refers to an 'operand' or a 'result', not {self.kind.data!r}")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
+        with parser.in_angle_brackets():
+            kind = parser.parse_identifier()
+            index = parser.parse_integer(allow_boolean=False)
+        return [StringAttr(kind), IntAttr(index)]
+
+    def print_parameters(self, printer: Printer) -> None:
+        printer.print_string(f"<{self.kind.data} {self.index.data}>")
+
+
+ResolvedSpec = QuantSpecAttr | FixedQParamsAttr | DerivedSpecAttr
+"""What an annotation entry is after propagation: a concrete spec with a group."""
+
+
+def _float_text(value: float) -> str:
+    text = repr(float(value))
+    return text.replace("e", ".0e") if "e" in text and "." not in text else text
+
+
+# --------------------------------------------------------------------------
+# Operations.
+# --------------------------------------------------------------------------
+
+
+def _verify_stats(stats: DictionaryAttr | None) -> None:
+    if stats is None:
+        return
+    unknown = set(stats.data) - {"min", "max", "bins"}
+    if unknown:
+        raise VerifyException(f"unknown statistics {sorted(unknown)} (expected min, max, bins)")
+    if ("min" in stats.data) != ("max" in stats.data):
+        raise VerifyException("statistics need both min and max")
+
+
+class _ObserverLike(IRDLOperation):
+    T: ClassVar = VarConstraint("T", AnyAttr())
+
+    input = operand_def(T)
+    output = result_def(T)
+    spec = prop_def(QuantSpecAttr | FixedQParamsAttr)
+    obs_id = prop_def(StringAttr, prop_name="id")
+    stats = opt_prop_def(DictionaryAttr)
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` type($input)"
+
+    def __init__(self, input: SSAValue | Operation, spec: Attribute, obs_id: str,
+                 stats: DictionaryAttr | None = None):
+        value = SSAValue.get(input)
+        super().__init__(operands=[value], result_types=[value.type],
+                         properties={"spec": spec, "id": StringAttr(obs_id),
+                                     **({"stats": stats} if stats is not None else {})})
+
+    def verify_(self) -> None:
+        _verify_stats(self.stats)
+
+
+@irdl_op_definition
+class ObserveOp(_ObserverLike):
+    """Identity that records the range of the values passing through (calibration)."""
+
+    name = "obs.observe"
+
+
+@irdl_op_definition
+class FakeQuantOp(_ObserverLike):
+    """Quantize-dequantize in float, observing as it goes: quantization-aware training."""
+
+    name = "obs.fake_quant"
+
+
+Obs = Dialect(
+    "obs",
+    [ObserveOp, FakeQuantOp],
+    [QuantSpecAttr, FixedQParamsAttr, DerivedSpecAttr, SharedSpecAttr],
+)
