@@ -69,7 +69,9 @@ class ParamStore(MutableMapping[str, torch.Tensor]):
     def load(cls, path: str | Path) -> "ParamStore":
         from safetensors.torch import load_file
 
-        return cls(load_file(str(path)))
+        # Copies, not views of the file's buffer: those are not 64-byte aligned, and some CPU
+        # kernels (depthwise convolution) round differently on unaligned data.
+        return cls({name: t.clone() for name, t in load_file(str(path)).items()})
 
 
 def _untie(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
