@@ -109,9 +109,10 @@ DTYPE_NAMES: dict[Attribute, str] = {t: n for n, t in ELEMENT_TYPES.items()}
 
 
 class _NamedValueAttr(ParametrizedAttribute):
-    """An attribute holding one name, printed bare (`#aten.dtype<float32>`)."""
+    """An attribute holding one name, printed bare (`#aten.dtype<float32>`).
 
-    value: StringAttr
+    Subclasses declare `value: StringAttr` themselves: xDSL only compares and
+    hashes the parameters a class declares."""
 
     def __init__(self, value: str | StringAttr):
         super().__init__(StringAttr(value) if isinstance(value, str) else value)
@@ -139,12 +140,16 @@ class DTypeAttr(_NamedValueAttr):
 
     name = "aten.dtype"
 
+    value: StringAttr
+
 
 @irdl_attr_definition
 class MemoryFormatAttr(_NamedValueAttr):
     """A `torch.memory_format` argument: `#aten.memory_format<channels_last>`."""
 
     name = "aten.memory_format"
+
+    value: StringAttr
 
 
 @irdl_attr_definition
@@ -153,12 +158,16 @@ class LayoutAttr(_NamedValueAttr):
 
     name = "aten.layout"
 
+    value: StringAttr
+
 
 @irdl_attr_definition
 class DeviceAttr(_NamedValueAttr):
     """A `torch.device` argument: `#aten.device<cpu>`."""
 
     name = "aten.device"
+
+    value: StringAttr
 
 
 @irdl_attr_definition
@@ -262,6 +271,8 @@ def resolve_overload(target: str):
     op_name, _, overload = rest.rpartition(".")
     if not op_name:
         return None
+    if namespace == "quantized_decomposed":
+        import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers the namespace)
     try:
         packet = getattr(getattr(torch.ops, namespace), op_name)
         return getattr(packet, overload)
@@ -321,13 +332,26 @@ def schema_of(target: str) -> Schema | None:
     return Schema(target, tuple(args), tuple(returns), pure)
 
 
+# Ops whose schema does not say what they do besides computing a value: runtime checks
+# (they raise), printing, and normalizations that update running statistics in training mode.
+_CHECKS = {"_assert_tensor_metadata", "_assert_async", "_assert_scalar", "sym_constrain_range",
+           "sym_constrain_range_for_size", "_functional_assert_async", "_functional_assert_scalar",
+           "_functional_sym_constrain_range", "_functional_sym_constrain_range_for_size", "_print"}
+_TRAINING_STATS = {"batch_norm", "native_batch_norm", "_batch_norm_impl_index", "cudnn_batch_norm",
+                   "miopen_batch_norm", "instance_norm", "_native_batch_norm_legit"}
+
+
 def is_pure(op: Operation) -> bool:
     """Whether `op` may be removed when unused or merged with an identical op."""
     if isinstance(op, AtenOp):
         if op.target.data.startswith("py::"):
             return op.target.data.removeprefix("py::") in _PURE_PYTHON
         schema = schema_of(op.target.data)
-        return schema is not None and schema.pure
+        if schema is None or not schema.pure or op.op_name in _CHECKS:
+            return False
+        if op.op_name in _TRAINING_STATS:
+            return op.arg("training", op.arg("use_input_stats", False)) is False
+        return True
     return isinstance(op, ParamOp)
 
 

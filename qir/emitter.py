@@ -9,6 +9,7 @@ The module's inputs and outputs follow the pytree specs the importer kept, so
 
 from __future__ import annotations
 
+import importlib
 import keyword
 from operator import getitem as _getitem
 import re
@@ -54,6 +55,19 @@ def emits(op_name: str) -> Callable[[EmitRule], EmitRule]:
     return register
 
 
+# Modules holding the emission rules of each dialect, imported when first needed.
+_RULE_MODULES = {"quant": "qir.emit_quant", "obs": "qir.emit_quant"}
+
+
+def rule_for(op_name: str) -> EmitRule | None:
+    rule = _RULES.get(op_name)
+    module = _RULE_MODULES.get(op_name.split(".")[0])
+    if rule is None and module is not None:
+        importlib.import_module(module)
+        rule = _RULES.get(op_name)
+    return rule
+
+
 def emit(program) -> fx.GraphModule:
     """The Program as an `fx.GraphModule` (parameters registered, pytree calling convention)."""
     with paused_gc():
@@ -66,6 +80,7 @@ class Emitter:
     def __init__(self, program):
         self.program = program
         self.attrs: dict[str, torch.Tensor] = {}
+        self.modules: dict[str, torch.nn.Module] = {}
         self.graph = fx.Graph()
         self.nodes: dict[SSAValue, Any] = {}
         self._attr_names: dict[str, str] = {}
@@ -114,6 +129,8 @@ class Emitter:
         target = ".".join(re.sub(r"\W", "_", p) or "_" for p in name.split("."))
         while target in self.attrs:
             target += "_"
+        # The module owns copies: running or training it never changes the program's tensors.
+        tensor = tensor.detach().clone()
         if kind == "parameter" and (tensor.is_floating_point() or tensor.is_complex()):
             tensor = torch.nn.Parameter(tensor, requires_grad=True)
         self.attrs[target] = tensor
@@ -130,7 +147,7 @@ class Emitter:
             node = self.graph.placeholder(_unique(_identifier(name), used))
             self.nodes[arg] = node
         for op in forward.body.block.ops:
-            rule = _RULES.get(op.name)
+            rule = rule_for(op.name)
             if rule is None:
                 raise QirError(f"cannot emit {op.name}: no emission rule for this op")
             try:
@@ -143,7 +160,7 @@ class Emitter:
         out_spec = _spec(forward, "qir.out_spec")
         if in_spec is not None:
             self.graph._codegen = _PyTreeCodeGen(_PyTreeInfo(_forward_arg_names(forward, self.graph), in_spec, out_spec))
-        gm = fx.GraphModule(self.attrs, self.graph, class_name="QirModule")
+        gm = fx.GraphModule({**self.attrs, **self.modules}, self.graph, class_name="QirModule")
         gm.qir_program = self.program  # type: ignore[attr-defined]
         return gm
 
@@ -175,10 +192,13 @@ def _emit_aten(em: Emitter, op: AtenOp) -> None:
 @emits("aten.param_update")
 def _emit_param_update(em: Emitter, op: ParamUpdateOp) -> None:
     name = op.sym.data
-    target = em._attr_names.get(name)
-    if target is None:
+    if name in em._attr_names:
+        buffer = em.graph.get_attr(em._attr_names[name])
+    elif name in em.program.params:  # written but never read: registered here
+        buffer = em.get_attr(name, em.program.params[name], "buffer")
+    else:
         raise QirError(f"aten.param_update {name!r}: the program has no such buffer")
-    em.call(torch.ops.aten.copy_.default, (em.graph.get_attr(target), em.node(op.new_value)))
+    em.call(torch.ops.aten.copy_.default, (buffer, em.node(op.new_value)))
 
 
 @emits("func.return")

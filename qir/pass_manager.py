@@ -164,7 +164,7 @@ class PassManager:
 
 
 def _op_count(program: Program) -> int:
-    return sum(1 for _ in program.forward.body.walk())
+    return sum(1 for _ in program.module.walk()) - 1
 
 
 def _verify(program: Program) -> None:

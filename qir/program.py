@@ -75,11 +75,18 @@ class Program:
             if op.name not in ("aten.param", "func.return")
         )
         top = ", ".join(f"{n} x{c}" for n, c in counts.most_common(6))
-        numel = sum(t.numel() for t in self.params.values())
+        used = [self.params[n] for n in self.param_names() if n in self.params]
+        numel = sum(t.numel() for t in used)
+        nbytes = sum(t.numel() * t.element_size() for t in used)
         return (
             f"stage {self.stage}: {sum(counts.values())} ops ({top}), "
-            f"{len(self.params)} tensors, {numel} elements, {self.params.nbytes() / 1e6:.2f} MB"
+            f"{len(used)} tensors, {numel} elements, {nbytes / 1e6:.2f} MB"
         )
+
+    def param_names(self) -> set[str]:
+        """Names of the store entries the IR refers to (inline values excluded)."""
+        return {op.param_name for op in self.module.walk()
+                if op.name == "aten.param" and op.value is None}
 
     def clone(self) -> "Program":
         """A deep copy of the IR; the store is copied, its (never mutated) tensors shared."""
@@ -108,8 +115,7 @@ class Program:
         """Write `path` (MLIR text with locations) and its weights beside it (`.safetensors`)."""
         path = Path(path)
         path.write_text(self.text(debuginfo=True))
-        used = {op.param_name for op in self.module.walk()
-                if op.name == "aten.param" and op.value is None}
+        used = self.param_names()
         if used:
             self.params.save(weights_path(path), used)
         elif weights_path(path).exists():

@@ -1,0 +1,605 @@
+"""`canonicalize`: remove what the export left that computes nothing.
+
+A graph from `torch.export` carries ops that are there for Python's sake, not
+for the model's arithmetic: eval-mode dropout, `clone`s and `detach`es,
+`to(float32)` of a float32 tensor, reshapes to the shape the tensor already
+has, `unsqueeze` undone by `squeeze`, ops whose result nobody reads, and the
+same computation written twice (`x.relu() + x.relu()`). Every later stage
+matches patterns on dataflow (conv → bn → relu, linear → add), so each of these
+hides a fusion or costs an observer and a quantize/dequantize pair. Before:
+
+    %w  = aten.param parameter "fc.weight" : tensor<4x4xf32>
+    %w2 = aten.param parameter "fc.weight" : tensor<4x4xf32>
+    %y  = aten.op "linear.default"(%x, %w, none) : (...) -> tensor<2x4xf32>
+    %d  = aten.op "dropout.default"(%y, 0.5, false) : (...) -> tensor<2x4xf32>
+    %c  = aten.op "clone.default"(%d) : (...) -> tensor<2x4xf32>
+    %v  = aten.op "view.default"(%c, [2, 4]) : (...) -> tensor<2x4xf32>
+    %r1 = aten.op "relu.default"(%v) : (...) -> tensor<2x4xf32>
+    %r2 = aten.op "relu.default"(%v) : (...) -> tensor<2x4xf32>
+    %s  = aten.op "add.Tensor"(%r1, %r2) : (...) -> tensor<2x4xf32>
+    %u  = aten.op "sigmoid.default"(%y) : (...) -> tensor<2x4xf32>
+    func.return %s : tensor<2x4xf32>
+
+After:
+
+    %w  = aten.param parameter "fc.weight" : tensor<4x4xf32>
+    %y  = aten.op "linear.default"(%x, %w, none) : (...) -> tensor<2x4xf32>
+    %r1 = aten.op "relu.default"(%y) : (...) -> tensor<2x4xf32>
+    %s  = aten.op "add.Tensor"(%r1, %r1) : (...) -> tensor<2x4xf32>
+    func.return %s : tensor<2x4xf32>
+
+Three kinds of rewrite, counted as `no-op`, `dead-code` and `duplicate`:
+
+* **no-op**: an op whose result *is* its operand. Either by definition
+  (`detach`, `alias`, eval or p = 0 dropout, `to`/`type_as` to the dtype the
+  tensor has, `clone`/`_to_copy`/`lift_fresh_copy` that copy a tensor nobody
+  writes to), or because its static result type equals its operand's
+  (`view`/`reshape`/`expand`/`flatten`/`squeeze` to the same shape, the
+  identity `permute`, `t` of a 1-D tensor), or because it undoes the view
+  before it (`squeeze(unsqueeze(x))`, `t(t(x))`, a permutation and its
+  inverse); and a `view` of a `view` becomes one `view`.
+* **dead-code**: pure ops (`qir.dialects.aten.is_pure`, xDSL's `Pure` for
+  other dialects) whose results are all unused, iterated to a fixed point.
+* **duplicate**: two pure ops of one block with the same target, arguments,
+  operands, result types and attributes: the later one is replaced by the
+  earlier one (`aten.param`s of one name too). This is xDSL's CSE with qir's
+  purity rule and keys that compare attributes exactly (see `attr_key`).
+
+Numerics never change: no rewrite changes a value, a dtype or which random
+numbers are drawn. Ops with effects stay: training-mode dropout and other
+random ops, in-place ops, training-mode `batch_norm` (it updates its running
+statistics though its schema does not say so), `aten.param_update`, runtime
+asserts (`_assert_*`, `sym_constrain_range*`, `_print`). The IR has no strides, so
+a copy is only removed where that cannot change the layout a later `view`
+sees: `clone` of a possibly non-dense tensor (an `expand`, a `slice`) stays,
+and `contiguous` stays unless its operand is already contiguous. A copy
+whose source or result is written in place (or by `aten.param_update`) stays
+too, as do duplicates reading such a tensor. Provenance attributes (`module`)
+are part of an op's identity: two identical ops from different modules stay
+two, so `set_module_name` still sees both.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import ClassVar
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Attribute, Data, Operation, OpResult, ParametrizedAttribute, Region, SSAValue
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriterListener,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.rewriter import InsertPoint
+from xdsl.traits import IsTerminator, MemoryEffectKind, get_effects
+from xdsl.transforms.dead_code_elimination import would_be_trivially_dead
+
+from qir.dialects.aten import (
+    AtenOp,
+    MemoryFormatAttr,
+    LayoutAttr,
+    ParamOp,
+    ParamUpdateOp,
+    is_pure,
+    resolve_overload,
+)
+from qir.pass_manager import QirPass, count
+from qir.program import STAGES
+
+# --------------------------------------------------------------------------
+# What an op may do, beyond computing its results.
+# --------------------------------------------------------------------------
+
+_RUNTIME_CHECKS = ("_assert_", "_functional_assert_", "sym_constrain_range",
+                   "_functional_sym_constrain_range", "_print")
+"""Ops that exist for their check or output: `is_pure` calls them pure, they stay."""
+
+
+_HIDDEN_WRITES = {"batch_norm": "training", "native_batch_norm": "training",
+                  "_batch_norm_impl_index": "training", "cudnn_batch_norm": "training",
+                  "miopen_batch_norm": "training", "instance_norm": "use_input_stats"}
+"""Ops that update `running_mean`/`running_var` in place when the flag is set, though their
+schemas do not mark them written (`Tensor? running_mean`, not `Tensor(a!)`): the
+training-mode BatchNorm of a `torch.export` graph is `batch_norm.default(..., True, ...)`."""
+
+
+def _is_check(op: AtenOp) -> bool:
+    return op.op_name.startswith(_RUNTIME_CHECKS)
+
+
+def _hidden_writes(op: AtenOp) -> list[SSAValue]:
+    flag = _HIDDEN_WRITES.get(op.op_name)
+    if flag is None or op.arg(flag) is False:
+        return []
+    return [v for name in ("running_mean", "running_var") if isinstance(v := op.arg(name), SSAValue)]
+
+
+def removable(op: Operation) -> bool:
+    """Whether `op` computes its results and nothing else (so an unused or duplicate one may go)."""
+    if isinstance(op, ParamOp):
+        return True
+    if isinstance(op, AtenOp):
+        return bool(op.results) and is_pure(op) and not _is_check(op) and not _hidden_writes(op)
+    if isinstance(op, ParamUpdateOp) or op.regions:
+        return False
+    return bool(op.results) and would_be_trivially_dead(op)
+
+
+@dataclass(frozen=True)
+class _Aliasing:
+    """Per overload, from its torch schema: which results alias which argument, which arguments it writes."""
+
+    result_sources: tuple[str | None, ...]
+    written: tuple[str, ...] | None
+    """Names of the arguments written to; None when the schema is unknown."""
+
+
+@cache
+def _aliasing(target: str) -> _Aliasing:
+    if target.startswith("py::"):
+        return _Aliasing((), ())
+    overload = resolve_overload(target)
+    if overload is None:
+        return _Aliasing((), None)
+    schema = overload._schema
+    sources: list[str | None] = []
+    for r in schema.returns:
+        info = r.alias_info
+        source = None
+        if info is not None:
+            source = next((a.name for a in schema.arguments
+                           if a.alias_info is not None and a.alias_info.before_set & info.before_set), None)
+        sources.append(source)
+    written = tuple(a.name for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write)
+    return _Aliasing(tuple(sources), written)
+
+
+def _values(arg: object) -> Iterator[SSAValue]:
+    if isinstance(arg, SSAValue):
+        yield arg
+    elif isinstance(arg, list):
+        for item in arg:
+            yield from _values(item)
+
+
+def alias_source(value: SSAValue) -> SSAValue | None:
+    """The operand `value` may be a view of (per the op's schema), or None for a fresh tensor."""
+    op = value.owner
+    if not isinstance(op, AtenOp) or not isinstance(value, OpResult):
+        return None
+    sources = _aliasing(op.target.data).result_sources
+    index = min(value.index, len(sources) - 1) if sources else None  # `Tensor(a)[]` returns
+    name = sources[index] if index is not None else None
+    source = op.arg(name) if name is not None else None
+    return source if isinstance(source, SSAValue) else None
+
+
+def storage_root(value: SSAValue) -> SSAValue:
+    """The fresh tensor whose memory `value` may share (itself when it is fresh)."""
+    while (source := alias_source(value)) is not None:
+        value = source
+    return value
+
+
+def _written_values(op: Operation) -> Iterator[SSAValue]:
+    """The operands `op` may write to in place."""
+    if isinstance(op, AtenOp):
+        written = _aliasing(op.target.data).written
+        if written is None:
+            yield from op.operands
+        for name in written or ():
+            yield from _values(op.arg(name))
+        yield from _hidden_writes(op)
+    elif isinstance(op, ParamOp | ParamUpdateOp) or op.has_trait(IsTerminator):
+        return
+    else:
+        effects = get_effects(op)
+        if effects is None or any(e.kind == MemoryEffectKind.WRITE for e in effects):
+            yield from op.operands
+
+
+@dataclass
+class Mutations:
+    """The tensors some op writes to in place: those may not be merged, nor lose a copy.
+
+    Tracked by storage root (the fresh tensor a view shares memory with). A
+    functional graph from `torch.export` usually has none; training-mode
+    buffers written back by `aten.param_update` are the common case."""
+
+    roots: set[SSAValue] = field(default_factory=set[SSAValue])
+    updated_params: set[str] = field(default_factory=set[str])
+
+    @classmethod
+    def of(cls, module: ModuleOp) -> "Mutations":
+        found = cls()
+        ops = list(module.walk())
+        for op in ops:
+            if isinstance(op, ParamUpdateOp):
+                found.updated_params.add(op.sym.data)
+            for value in _written_values(op):
+                found.roots.add(storage_root(value))
+        for op in ops:
+            if isinstance(op, ParamOp) and op.param_name in found.updated_params:
+                found.roots.add(op.result)
+        return found
+
+    def written(self, value: SSAValue) -> bool:
+        return bool(self.roots) and storage_root(value) in self.roots
+
+
+# --------------------------------------------------------------------------
+# Shapes and layouts.
+# --------------------------------------------------------------------------
+
+
+def _static(type_: object) -> bool:
+    return isinstance(type_, TensorType) and all(d >= 0 for d in type_.get_shape())
+
+
+def _rank(type_: object) -> int | None:
+    return len(type_.get_shape()) if isinstance(type_, TensorType) else None
+
+
+_DENSE_VIEWS = {"view", "_unsafe_view", "reshape", "flatten", "squeeze", "unsqueeze", "permute",
+                "transpose", "t", "alias", "detach", "to", "type_as", "contiguous", "clone",
+                "_to_copy", "expand_as", "view_as", "reshape_as"}
+"""Views (and maybe-views) of a dense, non-overlapping tensor that are dense and non-overlapping again."""
+
+_CONTIGUOUS_VIEWS = {"view", "_unsafe_view", "reshape", "flatten", "squeeze", "unsqueeze", "alias",
+                     "detach", "to", "type_as"}
+"""Views (and maybe-views) of a contiguous tensor that are contiguous again."""
+
+
+def _dense(value: SSAValue) -> bool:
+    """Whether `value` is known to be dense (no gaps, no broadcast), so a preserve-format copy keeps its strides."""
+    while (source := alias_source(value)) is not None:
+        op = value.owner
+        assert isinstance(op, AtenOp)
+        if op.op_name not in _DENSE_VIEWS:
+            return False  # slice, select, expand, as_strided, diagonal, unfold, ...
+        value = source
+    # Fresh tensors are dense, but `empty_strided` may not be; inputs are taken as dense.
+    return not (isinstance(value.owner, AtenOp) and "strided" in value.owner.op_name)
+
+
+def _contiguous(value: SSAValue) -> bool:
+    """Whether `value` is known to be contiguous: made so by `contiguous`/`clone`, through views that keep it."""
+    while True:
+        op = value.owner
+        if not isinstance(op, AtenOp):
+            return False
+        if _makes_contiguous(op):
+            return True
+        source = alias_source(value)
+        if source is None or op.op_name not in _CONTIGUOUS_VIEWS:
+            return False
+        value = source
+
+
+def _memory_format(op: AtenOp) -> str | None:
+    fmt = op.arg("memory_format")
+    return fmt.value.data if isinstance(fmt, MemoryFormatAttr) else fmt
+
+
+def _makes_contiguous(op: AtenOp) -> bool:
+    fmt = _memory_format(op)
+    return (op.target.data == "contiguous.default" and fmt in (None, "contiguous_format")
+            or op.target.data == "clone.default" and fmt == "contiguous_format")
+
+
+# --------------------------------------------------------------------------
+# Patterns.
+# --------------------------------------------------------------------------
+
+
+def _fold(op: Operation, value: SSAValue, rewriter: PatternRewriter, ctx: Context) -> bool:
+    """Replace the single result of `op` by `value` (of the very same type) and erase `op`."""
+    if len(op.results) != 1 or op.results[0].type != value.type:
+        return False
+    rewriter.replace(op, [], [value])
+    count(ctx, "no-op")
+    return True
+
+
+@dataclass
+class RemoveDeadOps(RewritePattern):
+    """A pure op none of whose results is used goes (like xDSL's `RemoveUnusedOperations`)."""
+
+    ctx: Context
+    mutations: Mutations
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
+        if op.parent is None or any(r.uses for r in op.results) or not removable(op):
+            return
+        if isinstance(op, ParamOp) and op.param_name in self.mutations.updated_params:
+            return  # the emitter writes `aten.param_update` into the buffer its `aten.param` names
+        rewriter.erase(op)
+        count(self.ctx, "dead-code")
+
+
+_ALIAS_IDENTITIES = {"detach.default", "alias.default"}
+_DROPOUTS = {"dropout.default", "feature_dropout.default", "alpha_dropout.default",
+             "feature_alpha_dropout.default"}
+_COPIES = {"clone.default", "_to_copy.default", "lift_fresh_copy.default"}
+_CONVERSIONS = {"to.dtype", "to.dtype_layout", "type_as.default"}
+
+
+@dataclass
+class FoldIdentities(RewritePattern):
+    """Ops that return their input by definition: `detach`, `alias`, eval or p = 0 dropout,
+    `to`/`type_as` to the tensor's own type, and copies whose copying nobody can observe."""
+
+    ctx: Context
+    mutations: Mutations
+    keep_detach: bool = False
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        target = op.target.data
+        if not op.operands or len(op.results) != 1:
+            return
+        source = op.arg(0)
+        if not isinstance(source, SSAValue) or source.type != op.results[0].type:
+            return
+        if target in _ALIAS_IDENTITIES:
+            if not (self.keep_detach and target == "detach.default"):
+                _fold(op, source, rewriter, self.ctx)
+        elif target in _DROPOUTS:
+            # torch returns the input itself, drawing no random numbers.
+            if op.arg("train") is False or op.arg("p") == 0:
+                _fold(op, source, rewriter, self.ctx)
+        elif target in _CONVERSIONS:
+            if self._plain_conversion(op):
+                if op.arg("copy", False) and not self._copy_unobservable(op, source):
+                    return
+                _fold(op, source, rewriter, self.ctx)
+        elif target in _COPIES:
+            if self._plain_conversion(op) and self._copy_unobservable(op, source):
+                _fold(op, source, rewriter, self.ctx)
+        elif target == "contiguous.default":
+            if _memory_format(op) in (None, "contiguous_format") and _contiguous(source):
+                _fold(op, source, rewriter, self.ctx)
+
+    @staticmethod
+    def _plain_conversion(op: AtenOp) -> bool:
+        """No argument asks for anything but the dtype the result type already says."""
+        layout = op.arg("layout")
+        return (
+            _memory_format(op) in (None, "preserve_format")
+            and op.arg("device") is None
+            and op.arg("pin_memory") in (None, False)
+            and (layout is None or isinstance(layout, LayoutAttr) and layout.value.data == "strided")
+        )
+
+    def _copy_unobservable(self, op: AtenOp, source: SSAValue) -> bool:
+        """Whether returning `source` itself instead of a copy is invisible: same strides, no writes."""
+        return (_dense(source) and not self.mutations.written(source)
+                and not self.mutations.written(op.results[0]))
+
+
+_SAME_SHAPE_VIEWS = {"view.default", "reshape.default", "_unsafe_view.default", "expand.default",
+                     "flatten.using_ints", "squeeze.default", "squeeze.dim", "squeeze.dims",
+                     "unflatten.int", "expand_as.default", "view_as.default", "reshape_as.default"}
+
+
+@dataclass
+class FoldSameShapeViews(RewritePattern):
+    """A view or reshape to the (static) shape its operand already has is its operand;
+    so are the identity `permute`, `transpose(x, d, d)` and `t` of a tensor of rank < 2."""
+
+    ctx: Context
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        target = op.target.data
+        if len(op.results) != 1 or not op.operands:
+            return
+        source = op.arg(0)
+        if not isinstance(source, SSAValue):
+            return
+        if target in _SAME_SHAPE_VIEWS:
+            if _static(op.results[0].type):
+                _fold(op, source, rewriter, self.ctx)
+            return
+        rank = _rank(source.type)
+        perm = _permutation(op, rank)
+        if perm is not None and perm == list(range(len(perm))):
+            _fold(op, source, rewriter, self.ctx)
+
+
+def _permutation(op: Operation, rank: int | None) -> list[int] | None:
+    """The permutation of dimensions a `permute`/`transpose`/`t` applies, or None."""
+    if not isinstance(op, AtenOp) or rank is None:
+        return None
+    target = op.target.data
+    dims = list(range(rank))
+    if target == "t.default":
+        return dims[::-1] if rank == 2 else dims
+    if target == "transpose.int":
+        a, b = op.arg("dim0"), op.arg("dim1")
+        if not isinstance(a, int) or not isinstance(b, int) or rank == 0:
+            return None
+        a, b = a % rank, b % rank
+        dims[a], dims[b] = dims[b], dims[a]
+        return dims
+    if target == "permute.default":
+        given = op.arg("dims")
+        if not isinstance(given, list) or len(given) != rank or not all(isinstance(d, int) for d in given):
+            return None
+        return [d % rank for d in given] if rank else []
+    return None
+
+
+_ORDER_VIEWS = {"view.default", "_unsafe_view.default", "squeeze.default", "squeeze.dim",
+                "squeeze.dims", "unsqueeze.default"}
+"""True views (never copies) that keep the elements in row-major order: chains of them compose."""
+
+
+@dataclass
+class FoldViewChains(RewritePattern):
+    """Views that undo views: `squeeze(unsqueeze(x))` and `view(view(x))` back to `x`'s shape are `x`;
+    a permutation followed by its inverse is `x`; `view(view(x, s1), s2)` is `view(x, s2)`."""
+
+    ctx: Context
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        if len(op.results) != 1 or not op.operands:
+            return
+        result = op.results[0]
+        target = op.target.data
+        if target in _ORDER_VIEWS and _static(result.type):
+            # The farthest value up the chain of order-keeping views with this very type.
+            found, value = None, op.arg(0)
+            while isinstance(value, OpResult) and isinstance(value.owner, AtenOp) \
+                    and value.owner.target.data in _ORDER_VIEWS:
+                value = value.owner.arg(0)
+                if isinstance(value, SSAValue) and value.type == result.type:
+                    found = value
+            if found is not None:
+                _fold(op, found, rewriter, self.ctx)
+                return
+        if target == "view.default":
+            inner = op.arg(0)
+            if isinstance(inner, OpResult) and isinstance(inner.owner, AtenOp) \
+                    and inner.owner.target.data == "view.default":
+                operands = list(op.operands)
+                operands[0] = inner.owner.operands[0]  # `self` is operand 0 in both
+                new = AtenOp.create(operands=operands, result_types=[result.type],
+                                    properties=dict(op.properties), attributes=dict(op.attributes))
+                new.location = op.location
+                rewriter.replace(op, new)
+                count(self.ctx, "no-op")
+            return
+        source = op.arg(0)
+        if not isinstance(source, OpResult) or not isinstance(source.owner, AtenOp):
+            return
+        outer = _permutation(op, _rank(result.type))
+        inner_op = source.owner
+        original = inner_op.arg(0)
+        if outer is None or not isinstance(original, SSAValue):
+            return
+        inner = _permutation(inner_op, _rank(original.type))
+        if inner is not None and len(inner) == len(outer) and all(inner[outer[i]] == i for i in range(len(outer))):
+            _fold(op, original, rewriter, self.ctx)
+
+
+# --------------------------------------------------------------------------
+# Duplicates: a keyed CSE with qir's purity rule.
+# --------------------------------------------------------------------------
+
+
+def attr_key(attr: Attribute) -> Hashable:
+    """A hashable key equal exactly when two attributes are: by name and parameters, all the way down.
+
+    xDSL compares attributes with their dataclass `__eq__`, which is only as
+    good as each attribute's fields: the aten enum attributes (`#aten.dtype`,
+    `#aten.memory_format`, ...) declare their parameter on a base class, so
+    all of them compare equal. Floats compare by bits (0.0 is not -0.0)."""
+    if isinstance(attr, ParametrizedAttribute):
+        return (attr.name, tuple(attr_key(p) for p in attr.parameters))
+    if isinstance(attr, Data):
+        return (attr.name, _data_key(attr.data))
+    return (type(attr).__qualname__, repr(attr))
+
+
+def _data_key(data: object) -> Hashable:
+    if isinstance(data, Attribute):
+        return attr_key(data)
+    if isinstance(data, float):
+        return ("float", struct.pack("<d", data))
+    if isinstance(data, tuple | list):
+        return tuple(_data_key(d) for d in data)
+    if isinstance(data, Mapping):
+        return tuple(sorted((k, _data_key(v)) for k, v in data.items()))
+    try:
+        hash(data)
+    except TypeError:
+        return repr(data)
+    return data
+
+
+def op_key(op: Operation) -> Hashable:
+    """What makes two ops the same computation: name, properties, attributes, operands, result types."""
+    return (
+        op.name,
+        tuple(sorted((k, attr_key(v)) for k, v in op.properties.items())),
+        tuple(sorted((k, attr_key(v)) for k, v in op.attributes.items())),
+        tuple(op.operands),
+        tuple(attr_key(r.type) for r in op.results),
+    )
+
+
+def merge_duplicates(ctx: Context, mutations: Mutations, region: Region,
+                     listener: PatternRewriterListener | None = None) -> bool:
+    """Replace each pure op by an identical earlier one of its block; True when something merged.
+
+    Like xDSL's CSE (`common_subexpression_elimination`), but its purity rule
+    is `removable` and its keys compare attributes exactly (see `attr_key`).
+    Each block is its own scope: no dominance question arises."""
+    changed = False
+    rewriter = PatternRewriter(InsertPoint.at_start(region.blocks[0])) if region.blocks else None
+    if rewriter is not None and listener is not None:
+        rewriter.extend_from_listener(listener)
+    for block in [b for op in region.walk() for r in op.regions for b in r.blocks] + list(region.blocks):
+        seen: dict[Hashable, Operation] = {}
+        for op in list(block.ops):
+            if op.has_trait(IsTerminator) or not removable(op):
+                continue
+            if any(mutations.written(v) for v in (*op.operands, *op.results)):
+                continue  # the value may change between the two: not a duplicate
+            existing = seen.setdefault(op_key(op), op)
+            if existing is op:
+                continue
+            assert rewriter is not None
+            rewriter.replace(op, [], list(existing.results))
+            count(ctx, "duplicate")
+            changed = True
+    return changed
+
+
+# --------------------------------------------------------------------------
+# The pass.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Canonicalize(QirPass):
+    """Removes no-op views and copies, eval dropout, dead pure ops and duplicate computations.
+
+    See the module docstring for the IR before and after. `keep-detach` keeps
+    `detach` ops: they are identities in value, but stop gradients in a model
+    that will be trained (QAT).
+    """
+
+    name = "canonicalize"
+
+    requires: ClassVar[tuple[str, ...]] = STAGES
+    leaves: ClassVar[str | None] = None
+
+    keep_detach: bool = False
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        mutations = Mutations.of(op)
+        walker = PatternRewriteWalker(
+            GreedyRewritePatternApplier(
+                [
+                    RemoveDeadOps(ctx, mutations),
+                    FoldIdentities(ctx, mutations, self.keep_detach),
+                    FoldSameShapeViews(ctx),
+                    FoldViewChains(ctx),
+                ]
+            ),
+            walk_reverse=True,
+            post_walk_func=lambda region, listener: merge_duplicates(ctx, mutations, region, listener),
+        )
+        walker.rewrite_module(op)
+
