@@ -1,0 +1,500 @@
+"""Calibration observers: statistics in, quantization parameters out.
+
+An observer is a small `nn.Module` of the calibration `fx.GraphModule`: it
+returns its input unchanged and records statistics of the floating-point
+tensors it sees. The statistics are plain Python data, so they can be written
+into IR attributes and read back by `convert`, perhaps in another process:
+
+    minmax, moving_minmax   {"min": float, "max": float}
+    per_channel_minmax      {"min": [float, ...], "max": [float, ...]}   (one entry per channel)
+    histogram               {"min": float, "max": float, "bins": [float, ...]}   (`spec.bins` counts)
+    (no data seen)          {}
+
+`qparams(spec, stats)` turns statistics into `(scale, zero_point)` — a float
+and an int, or lists of them per channel — and depends on nothing else. From
+a range it computes torch.ao's `_calculate_qparams`, with the same float32
+operations, so the min/max observers give bit-identical parameters to
+torch.ao's on the same data; the histogram's range comes from torch.ao's
+L2-minimising search, reimplemented: the same decisions on the same histogram.
+
+Degenerate calibration: empty tensors and integer or bool tensors are not
+observed; NaN and ±inf values are ignored (one warning per observer); an
+observer that saw no finite value has no statistics, and `qparams` of `{}`
+raises `ValueError`.
+
+Where qir departs from torch.ao, on purpose:
+
+* The histogram keeps float64 counts and, when the range grows, moves the old
+  counts into the new bins in proportion to their overlap (torch.ao spreads
+  each old bin over 16 sub-bins and moves each whole); counts can be
+  fractional. With one tensor, or a range that never grows, the histogram and
+  the parameters are torch.ao's.
+* Symmetric unsigned storage takes the zero point `(qmin + qmax + 1) // 2`:
+  128 on [0, 255] as torch.ao's default, where torch.ao with an explicit
+  `quant_min`/`quant_max` rounds the midpoint down (127).
+* NaN and ±inf values are ignored by every observer (torch.ao's min/max
+  observers let them into the range; its histogram drops only ±inf), and an
+  observer without data is an error, not scale 1 and zero point 0.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import warnings
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from itertools import accumulate
+
+import torch
+from torch import nn
+
+__all__ = [
+    "HistogramObserver",
+    "MinMaxObserver",
+    "MovingAverageMinMaxObserver",
+    "Observer",
+    "ObserverSpec",
+    "PerChannelMinMaxObserver",
+    "make_observer",
+    "qparams",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObserverSpec:
+    """How values are observed and quantized: the observer kind and the integer range.
+
+    `signed` is the storage (int8 vs uint8): it decides the zero point of
+    symmetric quantization. `axis` is the channel axis of `per_channel_minmax`
+    (and only of it); `averaging_constant` is used by `moving_minmax`, `bins`
+    by `histogram`; `eps` is the smallest scale."""
+
+    observer: str
+    qmin: int
+    qmax: int
+    symmetric: bool
+    axis: int | None = None
+    averaging_constant: float = 0.01
+    bins: int = 2048
+    eps: float = torch.finfo(torch.float32).eps
+    signed: bool
+
+    def __post_init__(self) -> None:
+        if self.observer not in _OBSERVERS:
+            raise ValueError(f"unknown observer {self.observer!r} (expected one of {', '.join(_OBSERVERS)})")
+        if not self.qmin <= 0 <= self.qmax or self.qmin == self.qmax:
+            raise ValueError(f"the range [{self.qmin}, {self.qmax}] must contain 0 and more than one value")
+        if not self.signed and self.qmin < 0:
+            raise ValueError(f"unsigned storage cannot hold qmin = {self.qmin}")
+        _storage_levels(self)  # the range fits 32-bit storage
+        if (self.observer == "per_channel_minmax") != (self.axis is not None):
+            raise ValueError("per_channel_minmax observers, and only they, take an axis")
+        if not 0.0 < self.averaging_constant <= 1.0:
+            raise ValueError(f"averaging_constant must be in (0, 1], not {self.averaging_constant}")
+        if self.bins < 1:
+            raise ValueError(f"bins must be positive, not {self.bins}")
+        if not self.eps > 0.0:
+            raise ValueError(f"eps must be positive, not {self.eps}")
+
+
+class Observer(nn.Module):
+    """Records statistics of the floating-point tensors passing through; returns them unchanged.
+
+    Set `name` to have warnings name the observer."""
+
+    def __init__(self, spec: ObserverSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.name: str | None = None
+        self._warned = False
+
+    def forward(self, x):
+        if isinstance(x, torch.Tensor) and x.is_floating_point() and x.numel() > 0:
+            self._observe(x.detach())
+        return x
+
+    def stats(self) -> dict:
+        """The statistics so far, as plain Python data; `{}` before any data."""
+        raise NotImplementedError
+
+    def load_stats(self, stats: dict) -> None:
+        """Replace the statistics by `stats` (as returned by `stats()`); observing continues from them."""
+        raise NotImplementedError
+
+    def _observe(self, x: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def _label(self) -> str:
+        return f"observer {self.name!r}" if self.name else f"a {self.spec.observer} observer"
+
+    def _warn_non_finite(self) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"{self._label()} ignored NaN or infinite values in its input "
+                          "(warned once per observer)", RuntimeWarning)
+
+    def _finite_range(self, x: torch.Tensor) -> tuple[torch.Tensor, float, float] | None:
+        """`x` without its non-finite values, with its min and max; None when nothing finite is left."""
+        lo, hi = torch.aminmax(x)
+        lo, hi = lo.item(), hi.item()
+        if math.isfinite(lo) and math.isfinite(hi):
+            return x, lo, hi
+        self._warn_non_finite()
+        x = x[torch.isfinite(x)]
+        if x.numel() == 0:
+            return None
+        lo, hi = torch.aminmax(x)
+        return x, lo.item(), hi.item()
+
+    def extra_repr(self) -> str:
+        s = self.spec
+        scheme = "symmetric" if s.symmetric else "affine"
+        axis = "" if s.axis is None else f", axis={s.axis}"
+        name = "" if self.name is None else f"name={self.name!r}, "
+        return f"{name}[{s.qmin}, {s.qmax}], {scheme}{axis}"
+
+
+class MinMaxObserver(Observer):
+    """The running minimum and maximum (torch.ao's MinMaxObserver)."""
+
+    def __init__(self, spec: ObserverSpec) -> None:
+        super().__init__(spec)
+        self._min: float | None = None
+        self._max: float | None = None
+
+    def _observe(self, x: torch.Tensor) -> None:
+        seen = self._finite_range(x)
+        if seen is None:
+            return
+        _, lo, hi = seen
+        if self._min is None:
+            self._min, self._max = lo, hi
+        else:
+            self._min, self._max = min(self._min, lo), max(self._max, hi)
+
+    def stats(self) -> dict:
+        return {} if self._min is None else {"min": self._min, "max": self._max}
+
+    def load_stats(self, stats: dict) -> None:
+        self._min, self._max = _scalar_range(stats) if stats else (None, None)
+
+
+class MovingAverageMinMaxObserver(MinMaxObserver):
+    """The moving averages of the minimum and maximum of each tensor
+    (torch.ao's MovingAverageMinMaxObserver): `m += c * (m_tensor - m)`,
+    rounded to float32 after each operation as torch.ao computes it."""
+
+    def _observe(self, x: torch.Tensor) -> None:
+        seen = self._finite_range(x)
+        if seen is None:
+            return
+        lo, hi = _f32(seen[1]), _f32(seen[2])
+        if self._min is None:
+            self._min, self._max = lo, hi
+        else:
+            c = _f32(self.spec.averaging_constant)
+            self._min = _f32(self._min + _f32(c * _f32(lo - self._min)))
+            self._max = _f32(self._max + _f32(c * _f32(hi - self._max)))
+
+    def load_stats(self, stats: dict) -> None:
+        self._min, self._max = (_f32(v) for v in _scalar_range(stats)) if stats else (None, None)
+
+
+class HistogramObserver(Observer):
+    """A histogram of `spec.bins` bins over the range seen so far (torch.ao's HistogramObserver).
+
+    When a tensor widens the range, the old counts are moved into the new bins
+    in proportion to their overlap (counts are uniform within a bin); the new
+    tensor is then counted with `torch.histc`. A zero-width range keeps its
+    count in bin 0."""
+
+    histogram: torch.Tensor
+
+    def __init__(self, spec: ObserverSpec) -> None:
+        super().__init__(spec)
+        self.register_buffer("histogram", torch.zeros(spec.bins, dtype=torch.float64), persistent=False)
+        self._min: float | None = None
+        self._max: float | None = None
+
+    def _observe(self, x: torch.Tensor) -> None:
+        seen = self._finite_range(x)
+        if seen is None:
+            return
+        x, lo, hi = seen
+        if self._min is None:
+            self._min, self._max = lo, hi
+        elif lo < self._min or hi > self._max:
+            lo, hi = min(lo, self._min), max(hi, self._max)
+            self.histogram.copy_(_rebin(self.histogram, self._min, self._max, lo, hi))
+            self._min, self._max = lo, hi
+        else:
+            lo, hi = self._min, self._max
+        if lo == hi:
+            self.histogram[0] += x.numel()
+            return
+        if x.dtype not in (torch.float32, torch.float64):
+            x = x.float()  # histc counts in the input's dtype: float16 counts are exact only up to 2048
+        self.histogram.add_(torch.histc(x, self.spec.bins, min=lo, max=hi))
+
+    def stats(self) -> dict:
+        if self._min is None:
+            return {}
+        return {"min": self._min, "max": self._max, "bins": self.histogram.tolist()}
+
+    def load_stats(self, stats: dict) -> None:
+        if not stats:
+            self._min = self._max = None
+            self.histogram.zero_()
+            return
+        self._min, self._max, counts = _histogram_stats(self.spec, stats)
+        self.histogram.copy_(torch.tensor(counts, dtype=torch.float64))
+
+
+class PerChannelMinMaxObserver(Observer):
+    """The running minimum and maximum of each channel along `spec.axis`
+    (torch.ao's PerChannelMinMaxObserver). The other dimensions may change from
+    one tensor to the next; the number of channels may not."""
+
+    min_val: torch.Tensor
+    max_val: torch.Tensor
+
+    def __init__(self, spec: ObserverSpec) -> None:
+        super().__init__(spec)
+        self.register_buffer("min_val", torch.empty(0, dtype=torch.float64), persistent=False)
+        self.register_buffer("max_val", torch.empty(0, dtype=torch.float64), persistent=False)
+
+    def _observe(self, x: torch.Tensor) -> None:
+        axis = self.spec.axis
+        if not -x.dim() <= axis < x.dim():
+            raise ValueError(f"{self._label()}: channel axis {axis} is out of range for a "
+                             f"{x.dim()}-d tensor of shape {tuple(x.shape)}")
+        axis %= x.dim()
+        channels = x.shape[axis]
+        if self.min_val.numel() not in (0, channels):
+            raise ValueError(f"{self._label()}: saw {self.min_val.numel()} channels along axis {axis}, "
+                             f"now a tensor of shape {tuple(x.shape)}")
+        dims = tuple(d for d in range(x.dim()) if d != axis)
+        lo, hi = _channel_range(x, dims)
+        # NaN or ±inf anywhere makes the sum non-finite (float32 extremes cannot overflow it in float64)
+        if not math.isfinite(lo.sum(dtype=torch.float64).item() + hi.sum(dtype=torch.float64).item()):
+            finite = torch.isfinite(x)
+            if not bool(finite.all()):
+                self._warn_non_finite()
+                lo = _channel_range(torch.where(finite, x, math.inf), dims)[0]
+                hi = _channel_range(torch.where(finite, x, -math.inf), dims)[1]
+        if self.min_val.numel() == 0:
+            self.min_val.resize_(channels).fill_(math.inf)
+            self.max_val.resize_(channels).fill_(-math.inf)
+        torch.minimum(self.min_val, lo, out=self.min_val)
+        torch.maximum(self.max_val, hi, out=self.max_val)
+
+    def stats(self) -> dict:
+        seen = self.min_val <= self.max_val  # a channel without a finite value reports [0, 0]
+        if not bool(seen.any()):
+            return {}
+        return {"min": torch.where(seen, self.min_val, 0.0).tolist(),
+                "max": torch.where(seen, self.max_val, 0.0).tolist()}
+
+    def load_stats(self, stats: dict) -> None:
+        lo, hi = _channel_stats(stats) if stats else ([], [])
+        self.min_val.resize_(len(lo)).copy_(torch.tensor(lo, dtype=torch.float64))
+        self.max_val.resize_(len(hi)).copy_(torch.tensor(hi, dtype=torch.float64))
+
+
+_OBSERVERS: dict[str, type[Observer]] = {
+    "minmax": MinMaxObserver,
+    "moving_minmax": MovingAverageMinMaxObserver,
+    "histogram": HistogramObserver,
+    "per_channel_minmax": PerChannelMinMaxObserver,
+}
+
+
+def make_observer(spec: ObserverSpec) -> Observer:
+    """A fresh observer of the kind `spec.observer`."""
+    return _OBSERVERS[spec.observer](spec)
+
+
+def qparams(spec: ObserverSpec, stats: dict) -> tuple[float, int] | tuple[list[float], list[int]]:
+    """`(scale, zero_point)` for values observed with `spec` whose statistics are `stats`;
+    lists of them, one per channel, for `per_channel_minmax`.
+
+    Raises ValueError when `stats` is empty (the observer saw no data) or does not fit `spec`."""
+    if not stats:
+        raise ValueError("the observer saw no data: run the calibration module on representative "
+                         "inputs (with finite floating-point values) before convert")
+    if spec.observer == "per_channel_minmax":
+        lo, hi = _channel_stats(stats)
+        lo, hi = torch.tensor(lo, dtype=torch.float32), torch.tensor(hi, dtype=torch.float32)
+    elif spec.observer == "histogram":
+        lo, hi = _l2_range_search(*_histogram_stats(spec, stats), levels=_storage_levels(spec))
+    else:
+        lo, hi = (torch.tensor([v], dtype=torch.float32) for v in _scalar_range(stats))
+    scale, zero_point = _calculate_qparams(spec, lo, hi)
+    if spec.observer == "per_channel_minmax":
+        return scale.tolist(), zero_point.tolist()
+    return scale.item(), zero_point.item()
+
+
+def _storage_levels(spec: ObserverSpec) -> int:
+    """The number of values of the 8, 16 or 32-bit storage that holds [qmin, qmax]: torch.ao's
+    `dst_nbins`, the number of levels its histogram search assumes, also for a reduced range."""
+    for bits in (8, 16, 32):
+        low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if spec.signed else (0, 2 ** bits - 1)
+        if low <= spec.qmin and spec.qmax <= high:
+            return 2 ** bits
+    raise ValueError(f"the range [{spec.qmin}, {spec.qmax}] does not fit 32-bit storage")
+
+
+def _calculate_qparams(spec: ObserverSpec, min_val: torch.Tensor,
+                       max_val: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch.ao's `_calculate_qparams`, the same float32 operations in the same order."""
+    qmin, qmax = spec.qmin, spec.qmax
+    min_neg = torch.min(min_val, torch.zeros_like(min_val))
+    max_pos = torch.max(max_val, torch.zeros_like(max_val))
+    eps = torch.tensor([spec.eps], dtype=torch.float32)
+    if spec.symmetric:
+        scale = torch.max(torch.max(-min_neg, max_pos) / (float(qmax - qmin) / 2), eps)
+        zero_point = torch.full(scale.shape, 0 if spec.signed else (qmin + qmax + 1) // 2, dtype=torch.int64)
+    else:
+        scale = torch.max((max_pos - min_neg) / float(qmax - qmin), eps)
+        zero_point = torch.clamp(qmin - torch.round(min_neg / scale).to(torch.int), qmin, qmax)
+    return scale, zero_point
+
+
+def _l2_range_search(lo: float, hi: float, counts: list[float], *,
+                     levels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clipping range of a histogram that (approximately) minimises the L2
+    quantization error with `levels` levels: torch.ao's `_non_linear_param_search`.
+
+    The range shrinks greedily, one quantile step (1e-5) at a time from the
+    side that sheds more bins, while the error decreases. Quantile thresholds
+    compare in float32 and the range is computed in float32, as in torch.ao;
+    the error is computed in float64."""
+    lo32, hi32 = torch.tensor([lo], dtype=torch.float32), torch.tensor([hi], dtype=torch.float32)
+    nbins = len(counts)
+    width = (hi32.item() - lo32.item()) / nbins
+    if width == 0.0:
+        return lo32, hi32  # every candidate range is [lo, lo]
+    hist = torch.tensor(counts, dtype=torch.float64)
+    cumulative = list(accumulate(counts))
+    total = cumulative[-1]
+
+    step = 1e-5
+    alpha, beta = 0.0, 1.0  # the quantiles of the range
+    start, end = 0, nbins - 1
+    best = math.inf
+    while alpha < beta and start < end:  # with start == end, no step changes anything
+        next_alpha = alpha + step
+        left = min(end, max(start, bisect_left(cumulative, _f32(next_alpha * total))))
+        if left == start:  # torch.ao's steps that change nothing: beta goes down until the end moves
+            while alpha < beta and cumulative[end] <= _f32((beta - step) * total):
+                beta -= step
+            if not alpha < beta:
+                break
+        next_beta = beta - step
+        right = max(start, min(end, bisect_right(cumulative, _f32(next_beta * total)) - 1))
+        if left - start > end - right:
+            next_start, next_end, alpha = left, end, next_alpha
+        else:
+            next_start, next_end, beta = start, right, next_beta
+        error = _quantization_error(hist, width, next_start, next_end, levels)
+        if error > best:
+            break
+        best, start, end = error, next_start, next_end
+    bin_width = (hi32 - lo32) / nbins
+    return lo32 + bin_width * start, lo32 + bin_width * (end + 1)
+
+
+def _quantization_error(hist: torch.Tensor, width: float, start: int, end: int, levels: int) -> float:
+    """The L2 error of quantizing the histogram (bins of `width`, uniform density
+    within each) on `levels` levels spanning bins `start..end`, values outside clipped."""
+    step = width * (end - start + 1) / levels
+    begin = (torch.arange(hist.numel(), dtype=torch.float64) - start) * width
+    finish = begin + width
+    first = torch.clamp(torch.floor(begin / step), 0, levels - 1)  # the level of each bin's begin
+    last = torch.clamp(torch.floor(finish / step), 0, levels - 1)
+    half = step / 2
+    to_begin = begin - (first + 0.5) * step  # offsets from the levels' centres
+    to_finish = finish - (last + 0.5) * step
+    # ∫x² over [to_begin, half], over whole levels strictly between, and over [-half, to_finish]
+    cubes = (half ** 3 - to_begin ** 3) + (last - first - 1) * (2 * half ** 3) + (to_finish ** 3 + half ** 3)
+    return float((hist * cubes).sum()) / (3 * width)
+
+
+def _rebin(hist: torch.Tensor, lo: float, hi: float, new_lo: float, new_hi: float) -> torch.Tensor:
+    """`hist` over [lo, hi] moved into as many bins over [new_lo, new_hi] ⊇ [lo, hi]."""
+    nbins = hist.numel()
+    if lo == hi:
+        out = torch.zeros_like(hist)
+        out[min(int((lo - new_lo) * nbins / (new_hi - new_lo)), nbins - 1)] = hist.sum()
+        return out
+    edges = torch.linspace(new_lo, new_hi, nbins + 1, dtype=torch.float64, device=hist.device)
+    position = ((edges - lo) * (nbins / (hi - lo))).clamp_(0, nbins)  # in old bins
+    index = position.floor().clamp_(max=nbins - 1)
+    below = torch.cat([hist.new_zeros(1), hist.cumsum(0)])  # mass below each old edge
+    index_long = index.long()
+    mass = below[index_long] + (position - index) * hist[index_long]  # mass below each new edge
+    return mass.diff().clamp_(min=0)
+
+
+def _f32(value: float) -> float:
+    """`value` rounded to float32 (to nearest, ties to even)."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def _as_number(value, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(_f32(value)):
+        raise ValueError(f"statistics: {key!r} must hold numbers finite in float32, not {value!r}")
+    return float(value)
+
+
+def _number(stats: dict, key: str) -> float:
+    return _as_number(stats[key], key)
+
+
+def _numbers(stats: dict, key: str) -> list[float]:
+    values = stats[key]
+    if not isinstance(values, list | tuple) or not values:
+        raise ValueError(f"statistics: {key!r} must be a non-empty list of numbers, not {values!r}")
+    return [_as_number(v, key) for v in values]
+
+
+def _expect_keys(stats: dict, keys: tuple[str, ...]) -> None:
+    if set(stats) != set(keys):
+        raise ValueError(f"statistics must have the keys {', '.join(keys)}; got {', '.join(map(str, stats))}")
+
+
+def _scalar_range(stats: dict) -> tuple[float, float]:
+    _expect_keys(stats, ("min", "max"))
+    lo, hi = _number(stats, "min"), _number(stats, "max")
+    if lo > hi:
+        raise ValueError(f"statistics: min {lo} is above max {hi}")
+    return lo, hi
+
+
+def _channel_stats(stats: dict) -> tuple[list[float], list[float]]:
+    _expect_keys(stats, ("min", "max"))
+    lo, hi = _numbers(stats, "min"), _numbers(stats, "max")
+    if len(lo) != len(hi):
+        raise ValueError(f"statistics: {len(lo)} channel minima but {len(hi)} maxima")
+    if any(a > b for a, b in zip(lo, hi)):
+        raise ValueError("statistics: a channel's min is above its max")
+    return lo, hi
+
+
+def _histogram_stats(spec: ObserverSpec, stats: dict) -> tuple[float, float, list[float]]:
+    _expect_keys(stats, ("min", "max", "bins"))
+    lo, hi = _scalar_range({"min": stats["min"], "max": stats["max"]})
+    counts = _numbers(stats, "bins")
+    if len(counts) != spec.bins:
+        raise ValueError(f"statistics: {len(counts)} histogram bins, the spec says {spec.bins}")
+    if min(counts) < 0 or sum(counts) <= 0:
+        raise ValueError("statistics: histogram counts must be non-negative, and not all zero")
+    return lo, hi, counts
+
+
+def _channel_range(x: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    if not dims:  # a 1-d tensor: each element is a channel
+        return x, x
+    return torch.amin(x, dim=dims), torch.amax(x, dim=dims)

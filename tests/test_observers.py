@@ -1,0 +1,588 @@
+"""Calibration observers (`qir.observers`), with torch.ao's observers as the independent reference.
+
+Min/max observers must give bit-identical parameters to torch.ao's on the same
+data; the histogram must give torch.ao's parameters closely (identically on a
+single tensor, or on torch.ao's own histogram) and an SQNR at most 0.1 dB below. Statistics must survive JSON, and
+degenerate calibration (constant, zero, NaN/inf, empty, integer, no data)
+must be handled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import pytest
+import torch
+import torch.ao.quantization as tq
+from torch import fx
+
+from peers import sqnr
+from qir.observers import (
+    HistogramObserver,
+    MinMaxObserver,
+    MovingAverageMinMaxObserver,
+    ObserverSpec,
+    PerChannelMinMaxObserver,
+    make_observer,
+    qparams,
+)
+
+# name: (qmin, qmax, symmetric, signed, torch.ao keyword arguments giving the same range and scheme)
+SCHEMES = {
+    "u8_affine": (0, 255, False, False, dict(dtype=torch.quint8)),
+    "u8_affine_reduced": (0, 127, False, False, dict(dtype=torch.quint8, quant_min=0, quant_max=127)),
+    "i8_affine": (-128, 127, False, True, dict(dtype=torch.qint8)),
+    "i8_symmetric": (-128, 127, True, True, dict(dtype=torch.qint8, symmetric=True)),
+    "i8_symmetric_narrow": (-127, 127, True, True, dict(dtype=torch.qint8, symmetric=True,
+                                                        quant_min=-127, quant_max=127)),
+    "i8_symmetric_reduced": (-64, 63, True, True, dict(dtype=torch.qint8, symmetric=True,
+                                                       quant_min=-64, quant_max=63)),
+    "u8_symmetric": (0, 255, True, False, dict(dtype=torch.quint8, symmetric=True)),  # zero point 128
+}
+
+
+def _spec(observer: str, scheme: str, **kwargs) -> ObserverSpec:
+    qmin, qmax, symmetric, signed, _ = SCHEMES[scheme]
+    return ObserverSpec(observer=observer, qmin=qmin, qmax=qmax, symmetric=symmetric, signed=signed, **kwargs)
+
+
+def _torch_observer(cls, scheme: str, per_channel: bool = False, **kwargs):
+    qmin, qmax, _, _, options = SCHEMES[scheme]
+    options = dict(options)
+    symmetric = options.pop("symmetric", False)
+    if per_channel:
+        qscheme = torch.per_channel_symmetric if symmetric else torch.per_channel_affine
+    else:
+        qscheme = torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine
+    observer = cls(qscheme=qscheme, **options, **kwargs)
+    assert (observer.quant_min, observer.quant_max) == (qmin, qmax)
+    return observer
+
+
+def _observe_both(ours, theirs, batches) -> None:
+    for batch in batches:
+        ours(batch)
+        theirs(batch)
+
+
+def _torch_qparams(observer) -> tuple:
+    scale, zero_point = observer.calculate_qparams()
+    if scale.numel() == 1 and not isinstance(observer, tq.PerChannelMinMaxObserver):
+        return scale.item(), int(zero_point.item())
+    return scale.tolist(), [int(z) for z in zero_point.tolist()]
+
+
+def _batches(seed: int, kind: str) -> list[torch.Tensor]:
+    """Calibration batches of different sizes (batch 1 included) from a few distributions."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = [1, 4, 2, 3]
+    if kind == "normal":
+        return [torch.randn(n, 8, 5, generator=g) * (1 + i) for i, n in enumerate(sizes)]
+    if kind == "positive":
+        return [torch.rand(n, 8, 5, generator=g) * 3 + 0.5 for n in sizes]
+    if kind == "negative":
+        return [-torch.rand(n, 8, 5, generator=g) * 2 - 0.25 for n in sizes]
+    if kind == "skewed":
+        return [torch.relu(torch.randn(n, 8, 5, generator=g)) * 4 - 0.1 for n in sizes]
+    raise AssertionError(kind)
+
+
+def _sqnr_after(x: torch.Tensor, scale: float, zero_point: int, qmin: int, qmax: int) -> float:
+    return sqnr(x, torch.fake_quantize_per_tensor_affine(x, scale, zero_point, qmin, qmax))
+
+
+# --------------------------------------------------------------------------- min/max observers vs torch.ao
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("data", ["normal", "positive", "negative", "skewed"])
+def test_minmax_matches_torch_exactly(scheme, data):
+    ours, theirs = make_observer(_spec("minmax", scheme)), _torch_observer(tq.MinMaxObserver, scheme)
+    _observe_both(ours, theirs, _batches(0, data))
+    assert qparams(ours.spec, ours.stats()) == _torch_qparams(theirs)
+    assert ours.stats() == {"min": theirs.min_val.item(), "max": theirs.max_val.item()}
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("averaging_constant", [0.01, 0.3, 1.0])
+def test_moving_minmax_matches_torch_exactly(scheme, averaging_constant):
+    ours = make_observer(_spec("moving_minmax", scheme, averaging_constant=averaging_constant))
+    theirs = _torch_observer(tq.MovingAverageMinMaxObserver, scheme, averaging_constant=averaging_constant)
+    g = torch.Generator().manual_seed(1)
+    batches = [torch.randn(1 + i % 3, 7, generator=g) * (0.1 + i % 5) + (i % 3 - 1) for i in range(60)]
+    _observe_both(ours, theirs, batches)
+    assert ours.stats() == {"min": theirs.min_val.item(), "max": theirs.max_val.item()}
+    assert qparams(ours.spec, ours.stats()) == _torch_qparams(theirs)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("axis, shapes", [
+    (0, [(6, 3, 3, 3)]),                                 # a conv weight
+    (1, [(1, 5, 4, 4), (3, 5, 2, 7), (2, 5, 4, 4)]),     # activations: batch and spatial sizes change
+    (2, [(2, 3, 4), (1, 2, 4)]),                         # the last axis
+])
+def test_per_channel_minmax_matches_torch_exactly(scheme, axis, shapes):
+    ours = make_observer(_spec("per_channel_minmax", scheme, axis=axis))
+    theirs = _torch_observer(tq.PerChannelMinMaxObserver, scheme, per_channel=True, ch_axis=axis)
+    g = torch.Generator().manual_seed(2)
+    batches = [torch.randn(*shape, generator=g) * (1 + i) + 0.3 for i, shape in enumerate(shapes)]
+    _observe_both(ours, theirs, batches)
+    scale, zero_point = qparams(ours.spec, ours.stats())
+    assert isinstance(scale, list) and isinstance(zero_point, list) and len(scale) == shapes[0][axis]
+    assert (scale, zero_point) == _torch_qparams(theirs)
+
+
+def test_per_channel_of_a_1d_tensor_has_a_channel_per_element():
+    """torch.ao's PerChannelMinMaxObserver fails on 1-d tensors (a bias); each element is a channel."""
+    b = torch.tensor([0.5, -2.0, 0.0, 3.0])
+    observer = make_observer(_spec("per_channel_minmax", "i8_symmetric", axis=0))
+    observer(b)
+    assert observer.stats() == {"min": b.tolist(), "max": b.tolist()}
+    scales, zero_points = qparams(observer.spec, observer.stats())
+    per_tensor = [qparams(_spec("minmax", "i8_symmetric"), {"min": v, "max": v}) for v in b.tolist()]
+    assert list(zip(scales, zero_points)) == per_tensor
+
+
+def test_per_channel_constant_and_zero_channels_match_torch():
+    w = torch.randn(4, 3)
+    w[1] = 0.0
+    w[2] = 0.75
+    w[3] = -2.5
+    for scheme in ("u8_affine", "i8_symmetric", "i8_symmetric_narrow"):
+        ours = make_observer(_spec("per_channel_minmax", scheme, axis=0))
+        theirs = _torch_observer(tq.PerChannelMinMaxObserver, scheme, per_channel=True, ch_axis=0)
+        _observe_both(ours, theirs, [w])
+        assert qparams(ours.spec, ours.stats()) == _torch_qparams(theirs)
+
+
+# --------------------------------------------------------------------------- histogram vs torch.ao
+
+def _distribution(kind: str, n: int, g: torch.Generator) -> torch.Tensor:
+    x = torch.randn(n, generator=g)
+    if kind == "normal":
+        return x
+    if kind == "relu":
+        return torch.relu(x)
+    if kind == "heavy_tail":  # Laplace-like with a few outliers
+        x = torch.sign(x) * torch.log1p(torch.rand(n, generator=g) * 40)
+        x[:3] = torch.tensor([25.0, -18.0, 31.0])[:n]
+        return x
+    if kind == "bimodal":
+        return torch.where(torch.rand(n, generator=g) < 0.3, x * 0.4 - 3, x + 2)
+    if kind == "clipped":  # relu6: much of the mass in the last bin
+        return torch.clamp(3 * x, 0, 6)
+    raise AssertionError(kind)
+
+
+DISTRIBUTIONS = ["normal", "relu", "heavy_tail", "bimodal", "clipped"]
+
+
+def _histograms(scheme: str, batches: list[torch.Tensor]):
+    ours = make_observer(_spec("histogram", scheme))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao deprecation chatter
+        theirs = _torch_observer(tq.HistogramObserver, scheme)
+        _observe_both(ours, theirs, batches)
+        return ours, theirs, _torch_qparams(theirs)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("kind", DISTRIBUTIONS)
+def test_histogram_of_one_tensor_is_torchs(scheme, kind):
+    """On one tensor both histograms are torch.histc's: the search makes the same decisions."""
+    x = _distribution(kind, 20000, torch.Generator().manual_seed(3))
+    ours, theirs, expected = _histograms(scheme, [x])
+    assert ours.stats()["bins"] == theirs.histogram.tolist()
+    assert qparams(ours.spec, ours.stats()) == expected
+
+
+@pytest.mark.parametrize("scheme", ["u8_affine", "i8_symmetric", "u8_affine_reduced", "i8_symmetric_narrow"])
+@pytest.mark.parametrize("kind", DISTRIBUTIONS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_histogram_with_growing_range_is_close_to_torch(scheme, kind, seed):
+    """The range grows with every batch; old counts are re-binned differently from torch.ao's."""
+    g = torch.Generator().manual_seed(seed)
+    batches = [_distribution(kind, n, g) * (1 + 0.6 * i) - 0.2 * i for i, n in enumerate([6000, 1, 9000, 2500])]
+    ours, _, (torch_scale, torch_zp) = _histograms(scheme, batches)
+    scale, zero_point = qparams(ours.spec, ours.stats())
+    assert scale == pytest.approx(torch_scale, rel=0.01)
+    assert abs(zero_point - torch_zp) <= 1
+    qmin, qmax = ours.spec.qmin, ours.spec.qmax
+    x = torch.cat([b.flatten() for b in batches])
+    assert _sqnr_after(x, scale, zero_point, qmin, qmax) >= _sqnr_after(x, torch_scale, torch_zp, qmin, qmax) - 0.1
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("kind", DISTRIBUTIONS)
+def test_search_on_torchs_own_histogram_gives_torchs_qparams(scheme, kind):
+    """The reimplemented search makes torch.ao's decisions on any histogram, also one torch.ao
+    re-binned as its range grew (fractional float32 counts): differences come from re-binning only."""
+    g = torch.Generator().manual_seed(8)
+    batches = [_distribution(kind, n, g) * (1 + 0.6 * i) - 0.2 * i for i, n in enumerate([6000, 1, 9000, 2500])]
+    ours, theirs, expected = _histograms(scheme, batches)
+    stats = {"min": theirs.min_val.item(), "max": theirs.max_val.item(), "bins": theirs.histogram.tolist()}
+    assert qparams(ours.spec, stats) == expected
+
+
+def test_histogram_counts_everything_when_the_range_grows():
+    observer = make_observer(_spec("histogram", "u8_affine"))
+    g = torch.Generator().manual_seed(5)
+    batches = [torch.randn(1000, generator=g) * s + m for s, m in [(1, 0), (0.1, 0), (3, 1), (1, -9), (0.5, 0)]]
+    for b in batches:
+        observer(b)
+    stats = observer.stats()
+    x = torch.cat(batches)
+    assert (stats["min"], stats["max"]) == (x.min().item(), x.max().item())
+    assert len(stats["bins"]) == 2048 and min(stats["bins"]) >= 0
+    assert sum(stats["bins"]) == pytest.approx(x.numel(), rel=1e-12)
+    # re-binning keeps the mass where it was: the histogram's CDF stays within a bin of the data's
+    edges = torch.linspace(stats["min"], stats["max"], 2049, dtype=torch.float64)[1:]
+    cdf = torch.tensor(stats["bins"], dtype=torch.float64).cumsum(0)
+    data_cdf = torch.searchsorted(x.double().sort().values, edges, right=True).double()
+    lower = torch.cat([torch.zeros(1, dtype=torch.float64), data_cdf[:-1]])
+    upper = torch.cat([data_cdf[1:], data_cdf[-1:]])
+    assert bool(((cdf >= lower - 1e-6) & (cdf <= upper + 1e-6)).all())
+
+
+def test_histogram_counts_low_precision_inputs_exactly():
+    """torch.histc counts in the input's dtype (bfloat16 integers are exact only to 256)."""
+    x = torch.zeros(5000, dtype=torch.bfloat16)
+    x[:10] = 1.0
+    observer = make_observer(_spec("histogram", "u8_affine"))
+    observer(x)
+    bins = observer.stats()["bins"]
+    assert bins[0] == 4990 and bins[-1] == 10
+
+
+# --------------------------------------------------------------------------- qparams semantics
+
+def test_qparams_of_a_range_follow_torch_formulas():
+    eps = torch.finfo(torch.float32).eps
+    f32 = lambda v: torch.tensor(v, dtype=torch.float32).item()  # noqa: E731
+    affine = _spec("minmax", "u8_affine")
+    assert qparams(affine, {"min": -1.0, "max": 3.0}) == (f32(f32(4.0) / 255.0), 0 - round(-1.0 / f32(4 / 255)))
+    assert qparams(affine, {"min": 0.5, "max": 2.0}) == (f32(2.0 / 255), 0)          # the range includes 0
+    assert qparams(affine, {"min": -2.0, "max": -0.5}) == (f32(2.0 / 255), 255)
+    assert qparams(affine, {"min": 0.0, "max": 0.0}) == (f32(eps), 0)                 # scale = max(scale, eps)
+    symmetric = _spec("minmax", "i8_symmetric")
+    assert qparams(symmetric, {"min": -1.0, "max": 3.0}) == (f32(3.0 / 127.5), 0)
+    assert qparams(_spec("minmax", "i8_symmetric_narrow"), {"min": -4.0, "max": 3.0}) == (f32(4.0 / 127), 0)
+    assert qparams(_spec("minmax", "u8_symmetric"), {"min": -1.0, "max": 3.0}) == (f32(3.0 / 127.5), 128)
+    reduced_u8_symmetric = ObserverSpec(observer="minmax", qmin=0, qmax=127, symmetric=True, signed=False)
+    assert qparams(reduced_u8_symmetric, {"min": -1.0, "max": 1.0})[1] == 64        # (qmin + qmax + 1) // 2
+    custom_eps = ObserverSpec(observer="minmax", qmin=0, qmax=255, symmetric=False, signed=False, eps=1e-3)
+    assert qparams(custom_eps, {"min": 0.0, "max": 0.01}) == (f32(1e-3), 0)
+
+
+def test_unsigned_symmetric_zero_point_is_the_upper_midpoint():
+    """torch.ao takes 128 on its default [0, 255] but rounds the midpoint down for an explicit
+    quant_min/quant_max (127 on [0, 255]); qir always takes (qmin + qmax + 1) // 2."""
+    x = torch.tensor([-1.0, 3.0])
+    for qmax, ours_zp, torch_zp in [(255, 128, 127), (127, 64, 63)]:
+        theirs = tq.MinMaxObserver(dtype=torch.quint8, qscheme=torch.per_tensor_symmetric, quant_min=0, quant_max=qmax)
+        theirs(x)
+        spec = ObserverSpec(observer="minmax", qmin=0, qmax=qmax, symmetric=True, signed=False)
+        scale, zero_point = qparams(spec, {"min": -1.0, "max": 3.0})
+        assert (scale, zero_point) == (theirs.calculate_qparams()[0].item(), ours_zp)
+        assert theirs.calculate_qparams()[1].item() == torch_zp
+
+
+def test_qparams_accept_integers_in_statistics():
+    spec = _spec("minmax", "u8_affine")
+    assert qparams(spec, {"min": -1, "max": 2}) == qparams(spec, {"min": -1.0, "max": 2.0})
+
+
+@pytest.mark.parametrize("stats, message", [
+    ({"min": 1.0}, "keys"),
+    ({"min": 1.0, "max": 2.0, "extra": 0}, "keys"),
+    ({"min": 2.0, "max": 1.0}, "above"),
+    ({"min": float("nan"), "max": 1.0}, "finite"),
+    ({"min": -float("inf"), "max": 1.0}, "finite"),
+    ({"min": "0", "max": 1.0}, "finite"),
+    ({"min": 0.0, "max": 1e39}, "float32"),
+])
+def test_qparams_reject_bad_statistics(stats, message):
+    with pytest.raises(ValueError, match=message):
+        qparams(_spec("minmax", "u8_affine"), stats)
+
+
+def test_qparams_reject_bad_histogram_and_channel_statistics():
+    histogram = _spec("histogram", "u8_affine")
+    with pytest.raises(ValueError, match="bins"):
+        qparams(histogram, {"min": 0.0, "max": 1.0, "bins": [1.0] * 10})
+    with pytest.raises(ValueError, match="non-negative"):
+        qparams(histogram, {"min": 0.0, "max": 1.0, "bins": [-1.0] + [1.0] * 2047})
+    with pytest.raises(ValueError, match="keys"):
+        qparams(histogram, {"min": 0.0, "max": 1.0})
+    per_channel = _spec("per_channel_minmax", "i8_symmetric", axis=0)
+    with pytest.raises(ValueError, match="maxima"):
+        qparams(per_channel, {"min": [0.0, 1.0], "max": [1.0]})
+    with pytest.raises(ValueError, match="above"):
+        qparams(per_channel, {"min": [0.0, 3.0], "max": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="list"):
+        qparams(per_channel, {"min": 0.0, "max": 1.0})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(observer="kl"), "unknown observer"),
+    (dict(qmin=1, qmax=255), "contain 0"),
+    (dict(qmin=0, qmax=0), "contain 0"),
+    (dict(qmin=-128, qmax=127, signed=False), "unsigned"),
+    (dict(observer="per_channel_minmax"), "axis"),
+    (dict(axis=0), "axis"),
+    (dict(averaging_constant=0.0), "averaging_constant"),
+    (dict(bins=0), "bins"),
+    (dict(eps=0.0), "eps"),
+])
+def test_spec_is_validated(kwargs, message):
+    fields = dict(observer="minmax", qmin=0, qmax=255, symmetric=False, signed=False) | kwargs
+    with pytest.raises(ValueError, match=message):
+        ObserverSpec(**fields)
+
+
+def test_spec_is_frozen_and_hashable():
+    spec = _spec("histogram", "u8_affine")
+    with pytest.raises(AttributeError):
+        spec.qmin = 1  # type: ignore[misc]
+    assert {spec: 1}[_spec("histogram", "u8_affine")] == 1
+    assert (spec.bins, spec.averaging_constant, spec.eps) == (2048, 0.01, torch.finfo(torch.float32).eps)
+
+
+# --------------------------------------------------------------------------- statistics as plain data
+
+SPECS = {
+    "minmax": _spec("minmax", "u8_affine"),
+    "moving_minmax": _spec("moving_minmax", "i8_symmetric", averaging_constant=0.2),
+    "histogram": _spec("histogram", "u8_affine"),
+    "per_channel_minmax": _spec("per_channel_minmax", "i8_symmetric", axis=1),
+}
+CLASSES = {"minmax": MinMaxObserver, "moving_minmax": MovingAverageMinMaxObserver,
+           "histogram": HistogramObserver, "per_channel_minmax": PerChannelMinMaxObserver}
+
+
+def _plain(value) -> bool:
+    if isinstance(value, list):
+        return all(type(v) is float for v in value)
+    return type(value) in (float, int)
+
+
+@pytest.mark.parametrize("kind", SPECS)
+def test_stats_round_trip_through_json(kind):
+    spec = SPECS[kind]
+    observer = make_observer(spec)
+    assert type(observer) is CLASSES[kind] and observer.spec is spec
+    g = torch.Generator().manual_seed(6)
+    first, second = [torch.randn(2, 4, 3, generator=g) * 2 for _ in range(2)], torch.randn(3, 4, 5, generator=g) * 5
+    for b in first:
+        observer(b)
+    stats = observer.stats()
+    assert stats and all(isinstance(k, str) and _plain(v) for k, v in stats.items())
+    text = json.dumps(stats, allow_nan=False)
+    loaded = json.loads(text)
+    assert loaded == stats
+    assert qparams(spec, loaded) == qparams(spec, stats)
+    # a fresh observer resumes from loaded statistics as if it had seen the data itself
+    resumed = make_observer(spec)
+    resumed.load_stats(loaded)
+    assert resumed.stats() == stats
+    observer(second)
+    resumed(second)
+    assert resumed.stats() == observer.stats()
+    resumed.load_stats({})
+    assert resumed.stats() == {}
+
+
+def test_stats_formats():
+    x = torch.tensor([[-1.0, 2.0], [0.5, 4.0]])
+    observers = {kind: make_observer(spec) for kind, spec in SPECS.items()}
+    for observer in observers.values():
+        observer(x)
+    assert observers["minmax"].stats() == {"min": -1.0, "max": 4.0}
+    assert observers["moving_minmax"].stats() == {"min": -1.0, "max": 4.0}
+    assert observers["per_channel_minmax"].stats() == {"min": [-1.0, 2.0], "max": [0.5, 4.0]}
+    histogram = observers["histogram"].stats()
+    assert set(histogram) == {"min", "max", "bins"} and (histogram["min"], histogram["max"]) == (-1.0, 4.0)
+    assert histogram["bins"] == torch.histc(x, 2048, min=-1.0, max=4.0).tolist()
+
+
+# --------------------------------------------------------------------------- degenerate calibration
+
+@pytest.mark.parametrize("kind", SPECS)
+def test_no_data_means_no_stats_and_no_qparams(kind):
+    observer = make_observer(SPECS[kind])
+    observer(torch.empty(0, 4))
+    observer(torch.arange(8).reshape(2, 4))
+    observer(torch.ones(2, 4, dtype=torch.bool))
+    assert observer.stats() == {}
+    with pytest.raises(ValueError, match="saw no data"):
+        qparams(observer.spec, observer.stats())
+
+
+@pytest.mark.parametrize("kind", SPECS)
+def test_passes_input_through_unchanged(kind):
+    observer = make_observer(SPECS[kind])
+    for x in (torch.randn(2, 4, requires_grad=True), torch.arange(8).reshape(2, 4), torch.empty(0, 4)):
+        assert observer(x) is x
+    y = observer(torch.randn(2, 4, requires_grad=True) * 2)
+    y.sum().backward()  # observing does not interfere with autograd
+
+
+@pytest.mark.parametrize("kind", SPECS)
+def test_ignores_empty_integer_and_bool_tensors_between_data(kind):
+    spec = SPECS[kind]
+    x = torch.randn(2, 4, 3)
+    reference, observer = make_observer(spec), make_observer(spec)
+    reference(x)
+    for t in (torch.empty(0, 4, 3), x, torch.empty(2, 4, 0), torch.full((2, 4, 3), 100, dtype=torch.int64),
+              torch.ones(2, 4, 3, dtype=torch.bool)):
+        observer(t)
+    assert observer.stats() == reference.stats()
+
+
+@pytest.mark.parametrize("kind", SPECS)
+def test_non_finite_values_are_ignored_with_one_warning(kind):
+    spec = SPECS[kind]
+    g = torch.Generator().manual_seed(7)
+    clean = [torch.randn(2, 4, 3, generator=g) for _ in range(3)]
+    dirty = [c.clone() for c in clean]
+    dirty[0][0, 0, 0] = float("nan")
+    dirty[1][1, 2, 1] = float("inf")
+    dirty[2][0, 1, 2] = -float("inf")
+    dirty[2][1, 3, 0] = float("nan")
+    reference, observer = make_observer(spec), make_observer(spec)
+    observer.name = "obs7"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for c, d in zip(clean, dirty):
+            reference(c[torch.isfinite(d)].reshape(-1) if kind != "per_channel_minmax" else c)
+            observer(d)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == 1 and "'obs7'" in messages[0] and "NaN" in messages[0]
+    if kind == "per_channel_minmax":
+        # each channel's range is that of its finite values
+        x = torch.cat(dirty, dim=0).transpose(0, 1).reshape(4, -1)
+        lo = [row[torch.isfinite(row)].min().item() for row in x]
+        hi = [row[torch.isfinite(row)].max().item() for row in x]
+        assert observer.stats() == {"min": lo, "max": hi}
+    else:
+        assert observer.stats() == reference.stats()
+    json.dumps(observer.stats(), allow_nan=False)
+
+
+def test_unnamed_observer_warning_names_its_kind_and_all_non_finite_input_is_no_data():
+    observer = make_observer(SPECS["minmax"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        observer(torch.tensor([float("nan"), float("inf")]))
+        observer(torch.full((3,), float("nan")))
+    assert [str(w.message).split(" ignored")[0] for w in caught] == ["a minmax observer"]
+    assert observer.stats() == {}
+
+
+def test_each_observer_instance_warns_once():
+    observers = [make_observer(SPECS["histogram"]) for _ in range(3)]
+    for i, observer in enumerate(observers):
+        observer.name = f"obs{i}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(4):
+            for observer in observers:
+                observer(torch.tensor([1.0, float("nan"), 2.0]))
+    assert sorted(str(w.message).split()[1] for w in caught) == ["'obs0'", "'obs1'", "'obs2'"]
+
+
+def test_finite_data_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for spec in SPECS.values():
+            observer = make_observer(spec)
+            observer(torch.randn(3, 4, 2))
+            observer(torch.zeros(1, 4, 2))
+            qparams(spec, observer.stats())
+
+
+def test_per_channel_channel_without_finite_values_reports_zero_range():
+    observer = make_observer(_spec("per_channel_minmax", "u8_affine", axis=1))
+    x = torch.randn(3, 3)
+    x[:, 1] = float("nan")
+    with pytest.warns(RuntimeWarning):
+        observer(x)
+    stats = observer.stats()
+    assert stats["min"][1] == stats["max"][1] == 0.0
+    assert stats["min"][0] == x[:, 0].min().item()
+    scale, zero_point = qparams(observer.spec, stats)
+    assert len(scale) == 3 and all(math.isfinite(s) and s > 0 for s in scale)
+
+
+def test_per_channel_rejects_changing_channels_and_bad_axis():
+    observer = make_observer(_spec("per_channel_minmax", "i8_symmetric", axis=1))
+    observer.name = "obs9"
+    observer(torch.randn(2, 4))
+    with pytest.raises(ValueError, match="'obs9'.*4 channels"):
+        observer(torch.randn(2, 5))
+    with pytest.raises(ValueError, match="axis 1 is out of range"):
+        observer(torch.randn(4))
+    observer(torch.randn(7, 4))  # a different batch size is fine
+
+
+@pytest.mark.parametrize("kind", ["minmax", "moving_minmax", "histogram"])
+@pytest.mark.parametrize("value", [0.0, 0.75, -3.5])
+@pytest.mark.parametrize("scheme", ["u8_affine", "i8_symmetric", "u8_symmetric"])
+def test_constant_tensors_match_torch_minmax(kind, value, scheme):
+    """A constant range [c, c]: the histogram's search has nothing to choose; all match torch.ao's MinMaxObserver."""
+    observer = make_observer(_spec(kind, scheme))
+    theirs = _torch_observer(tq.MinMaxObserver, scheme)
+    for n in (1, 5, 3):
+        _observe_both(observer, theirs, [torch.full((n, 2), value)])
+    assert qparams(observer.spec, observer.stats()) == _torch_qparams(theirs)
+    scale, _ = qparams(observer.spec, observer.stats())
+    assert scale > 0
+
+
+def test_histogram_from_constant_to_a_range():
+    observer = make_observer(_spec("histogram", "u8_affine"))
+    observer(torch.full((10,), 2.0))
+    assert observer.stats()["bins"][0] == 10.0
+    observer(torch.tensor([0.0, 4.0]))
+    stats = observer.stats()
+    assert (stats["min"], stats["max"]) == (0.0, 4.0)
+    assert sum(stats["bins"]) == 12.0 and stats["bins"][1024] == 10.0
+
+
+def test_low_precision_and_double_inputs():
+    x = torch.randn(4, 6) * 3
+    for dtype in (torch.float16, torch.bfloat16, torch.float64):
+        y = x.to(dtype)
+        for kind in ("minmax", "moving_minmax"):
+            ours = make_observer(_spec(kind, "u8_affine"))
+            theirs = _torch_observer(tq.MinMaxObserver, "u8_affine")
+            _observe_both(ours, theirs, [y])
+            assert qparams(ours.spec, ours.stats()) == _torch_qparams(theirs)
+        per_channel = make_observer(_spec("per_channel_minmax", "i8_symmetric", axis=0))
+        per_channel(y)
+        assert per_channel.stats()["max"] == y.amax(dim=1).double().tolist()
+
+
+# --------------------------------------------------------------------------- inside a calibration module
+
+def test_observers_run_inside_an_fx_graph_module():
+    root = torch.nn.Module()
+    root.observers = torch.nn.Module()
+    for kind, spec in SPECS.items():
+        root.observers.add_module(kind, make_observer(spec))
+    graph = fx.Graph()
+    x = graph.placeholder("x")
+    y = x
+    for kind in SPECS:
+        y = graph.call_module(f"observers.{kind}", (y,))
+    graph.output(graph.call_function(torch.relu, (y,)))
+    gm = fx.GraphModule(root, graph)
+    batches = [torch.randn(n, 4, 3) for n in (1, 2, 5)]
+    for b in batches:
+        assert torch.equal(gm(b), torch.relu(b))
+    everything = torch.cat(batches)
+    assert gm.observers.minmax.stats() == {"min": everything.min().item(), "max": everything.max().item()}
+    for kind, spec in SPECS.items():
+        assert qparams(spec, getattr(gm.observers, kind).stats())
+    assert not gm.state_dict()  # statistics travel through stats(), not the state dict
