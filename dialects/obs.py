@@ -354,7 +354,7 @@ class _ObserverLike(IRDLOperation):
                  stats: DictionaryAttr | None = None):
         value = SSAValue.get(input)
         super().__init__(operands=[value], result_types=[value.type],
-                         properties={"spec": spec, "id": StringAttr(obs_id),
+                         properties={"id": StringAttr(obs_id), "spec": spec,
                                      **({"stats": stats} if stats is not None else {})})
 
     def verify_(self) -> None:

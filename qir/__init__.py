@@ -6,6 +6,7 @@
     gm = program.to_fx()                            # called like `model`
 """
 
+from qir.api import convert, prepare
 from qir.errors import ParseFailure, PassFailure, PipelineError, QirError, UnsupportedError
 from qir.importer import export, import_program
 from qir.pass_manager import PassManager, QirPass
@@ -14,6 +15,8 @@ from qir.registry import register_pass
 
 __all__ = [
     "STAGES",
+    "convert",
+    "prepare",
     "ParseFailure",
     "PassManager",
     "QirPass",

@@ -1,0 +1,152 @@
+"""convert: observer statistics become quantized types, weights become integers.
+
+Before, `obs.observe` ops carry statistics. After, each activation observer
+is a quantize/dequantize pair whose type holds the parameters, and each
+weight is an integer constant with a dequantize:
+
+    %o = obs.observe %r {id = "obs3", spec = #obs.spec<u8[0:255], affine, histogram, group 3>,
+                         stats = {min = 0.0, max = 5.1}} : tensor<1x8xf32>
+  becomes
+    %q = quant.qcast %r : tensor<1x8xf32> to tensor<1x8x!quant.uniform<u8:f32, 0.02:0>>
+    %o = quant.dcast %q : tensor<1x8x!quant.uniform<u8:f32, 0.02:0>> to tensor<1x8xf32>
+
+    %w = aten.param parameter "fc.weight_q" : tensor<8x4x!quant.uniform<i8:f32:0, {...}>>
+    %w_dq = quant.dcast %w : ... to tensor<8x4xf32>
+
+Parameters come from the statistics exactly as torch.ao computes them, and
+weights are quantized by torch itself (`quantize_per_channel`/`_per_tensor`:
+round half to even, then clamp), once, here. A derived spec (an int32 bias)
+takes the product of its sources' scales. An observer that saw no data is an
+error naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Attribute, SSAValue
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from qir.context import params_of
+from qir.dialects.aten import ParamOp
+from qir.dialects.obs import DerivedSpecAttr, ObserveOp, QuantSpecAttr
+from qir.dialects.quant import (
+    DequantizeCastOp,
+    QuantizeCastOp,
+    UniformQuantizedPerAxisType,
+    UniformQuantizedType,
+)
+from qir.errors import OpError
+from qir.observation import quantized_type, stats_from_attr
+from qir.params import new_param, param_tensor
+from qir.pass_manager import QirPass, count
+from qir.quantizer.base import annotation
+
+
+def quantize_tensor(tensor: torch.Tensor, qtype: Attribute) -> torch.Tensor:
+    """The integer storage of `tensor` quantized to `qtype`, exactly as the emitted
+    `quantized_decomposed` ops (and torchao's convert) compute it: round half to even, clamp."""
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers quantized_decomposed)
+
+    ops = torch.ops.quantized_decomposed
+    storage = getattr(torch, qtype.storage_dtype_name)
+    x = tensor.detach().float()
+    if isinstance(qtype, UniformQuantizedPerAxisType):
+        scales = torch.tensor(qtype.scales, dtype=torch.float32)
+        zero_points = torch.tensor(qtype.zero_points, dtype=torch.int64)
+        return ops.quantize_per_channel.default(x, scales, zero_points, qtype.axis, qtype.storage_min,
+                                                qtype.storage_max, storage)
+    return ops.quantize_per_tensor.default(x, qtype.scale, qtype.zero_point, qtype.storage_min,
+                                           qtype.storage_max, storage)
+
+
+def _with_element(type_: TensorType, element: Attribute) -> TensorType:
+    return TensorType(element, type_.get_shape())
+
+
+@dataclass(frozen=True)
+class Convert(QirPass):
+    name = "convert"
+    requires = ("observed",)
+    leaves = "quantized"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        store = params_of(ctx)
+        types: dict[str, Attribute] = {}
+        for obs in [o for o in op.walk() if isinstance(o, ObserveOp)]:
+            qtype = types.get(obs.obs_id.data)
+            if qtype is None:
+                stats = stats_from_attr(obs.stats)
+                if isinstance(obs.spec, QuantSpecAttr) and not stats:
+                    raise OpError(obs, f"observer {obs.obs_id.data} saw no data: calibrate before convert")
+                try:
+                    qtype = quantized_type(obs.spec, stats)
+                except ValueError as err:
+                    raise OpError(obs, f"observer {obs.obs_id.data}: {err}") from err
+                types[obs.obs_id.data] = qtype
+            self._replace(obs, qtype, store)
+            count(ctx, "observers converted")
+
+        for o in list(op.walk()):
+            for index, spec in enumerate(annotation(o, "qin")):
+                if isinstance(spec, DerivedSpecAttr):
+                    self._derive(o, index, spec, store)
+                    count(ctx, "derived")
+            o.attributes.pop("qin", None)
+
+    @staticmethod
+    def _replace(obs: ObserveOp, qtype: Attribute, store) -> None:
+        value = obs.input
+        float_type = value.type
+        qtensor_type = _with_element(float_type, qtype)
+        if isinstance(value.owner, ParamOp):
+            param = value.owner
+            tensor = quantize_tensor(param_tensor(param, store), qtype)
+            new = new_param(store, param.param_name + "_q", tensor, param.kind.data, qtensor_type)
+            Rewriter.insert_op(new, InsertPoint.before(obs))
+            quantized: SSAValue = new.result
+        else:
+            qcast = QuantizeCastOp(value, qtensor_type)
+            qcast.results[0].name_hint = f"{value.name_hint or 'v'}_q"
+            Rewriter.insert_op(qcast, InsertPoint.before(obs))
+            quantized = qcast.results[0]
+        dcast = DequantizeCastOp(quantized, float_type)
+        dcast.results[0].name_hint = f"{value.name_hint or 'v'}_dq"
+        Rewriter.replace_op(obs, dcast)
+        if isinstance(value.owner, ParamOp) and not value.uses:
+            Rewriter.erase_op(value.owner)
+
+    @staticmethod
+    def _derive(op, index: int, spec: DerivedSpecAttr, store) -> None:
+        value = op.operands[index]
+        if not isinstance(value.owner, ParamOp):
+            raise OpError(op, f"operand {index} has a derived spec but is not a constant")
+        scales = None
+        for source in spec.sources:
+            producer = op.operands[source].owner
+            if not isinstance(producer, DequantizeCastOp):
+                raise OpError(op, f"derived spec: operand {source} is not quantized")
+            qtype = producer.quantized_type
+            s = torch.tensor(qtype.scales if isinstance(qtype, UniformQuantizedPerAxisType) else [qtype.scale],
+                             dtype=torch.float64)
+            scales = s if scales is None else scales * s
+        tensor = param_tensor(value.owner, store)
+        storage, qmin, qmax = spec.storage.data, spec.qmin.data, spec.qmax.data
+        if scales.numel() == 1:
+            qtype = UniformQuantizedType.get(storage, float(scales[0]), 0, storage_min=qmin, storage_max=qmax)
+        else:
+            qtype = UniformQuantizedPerAxisType.get(storage, scales.tolist(), [0] * scales.numel(), 0,
+                                                    storage_min=qmin, storage_max=qmax)
+        qtensor_type = _with_element(value.type, qtype)
+        param = value.owner
+        new = new_param(store, param.param_name + "_q", quantize_tensor(tensor, qtype), param.kind.data,
+                        qtensor_type)
+        dcast = DequantizeCastOp(new.result, value.type)
+        Rewriter.insert_op([new, dcast], InsertPoint.before(op))
+        op.operands[index] = dcast.results[0]
+        if not param.result.uses:
+            Rewriter.erase_op(param)
+

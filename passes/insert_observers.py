@@ -1,0 +1,94 @@
+"""insert-observers: one observer per group of values that share parameters.
+
+Before, propagated annotations name a group per annotated output and input
+edge. After, `obs.observe` ops stand on those values, one id per group:
+
+    %r = aten.op "relu.default"(%c) {qout = [#obs.spec<u8[0:255], affine, histogram, group 3>]} : ...
+  becomes
+    %r = aten.op "relu.default"(%c) : ...
+    %r_obs = obs.observe %r {id = "obs3", spec = #obs.spec<u8[0:255], affine, histogram, group 3>} : ...
+
+An output is observed right after its producer, and every consumer reads the
+observed value. An input edge whose group differs from its producer's gets an
+observer of its own just before the consumer (a requantization, after
+convert). Weights are constants: their observers run here, at compile time,
+and carry their statistics from the start; activation observers get theirs
+from calibration. Fixed-range specs get an `obs.observe` too (it needs no
+statistics); derived specs (an int32 bias) stay on the op for `convert`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Attribute, Block, Operation, SSAValue
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from qir.context import params_of
+from qir.dialects.aten import ParamOp
+from qir.dialects.obs import DerivedSpecAttr, ObserveOp, QuantSpecAttr
+from qir.errors import OpError
+from qir.observation import observer_spec, stats_to_attr
+from qir.observers import make_observer
+from qir.params import param_tensor
+from qir.pass_manager import QirPass, count
+from qir.quantizer.base import annotation, set_annotation
+
+
+@dataclass(frozen=True)
+class InsertObservers(QirPass):
+    name = "insert-observers"
+    requires = ("annotated",)
+    leaves = "observed"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        store = params_of(ctx)
+        observed: dict[tuple[SSAValue, int], SSAValue] = {}
+
+        def observe(value: SSAValue, spec: Attribute, where: InsertPoint, anchor: Operation) -> SSAValue:
+            group = spec.group_id
+            if group is None:
+                raise OpError(anchor, "annotation has no group: run propagate-annotations first")
+            key = (value, group)
+            if key in observed:
+                return observed[key]
+            stats = None
+            if isinstance(value.owner, ParamOp) and isinstance(spec, QuantSpecAttr):
+                observer = make_observer(observer_spec(spec))
+                observer(param_tensor(value.owner, store))
+                stats = stats_to_attr(observer.stats())
+                count(ctx, "weights observed")
+            obs = ObserveOp(value, spec, f"obs{group}", stats)
+            obs.output.name_hint = f"{value.name_hint or 'v'}_obs"
+            Rewriter.insert_op(obs, where)
+            observed[key] = obs.output
+            count(ctx, "observers")
+            return obs.output
+
+        for block in _blocks(op):
+            for o in list(block.ops):
+                if isinstance(o, ObserveOp):
+                    continue
+                for i, spec in enumerate(annotation(o, "qin")):
+                    if spec is None or isinstance(spec, DerivedSpecAttr):
+                        continue
+                    value = o.operands[i]
+                    producer = value.owner
+                    if isinstance(producer, ObserveOp) and producer.spec.group_id == spec.group_id:
+                        continue  # the producer's observer already stands for this group
+                    o.operands[i] = observe(value, spec, InsertPoint.before(o), o)
+                for result, spec in zip(o.results, annotation(o, "qout")):
+                    if spec is None:
+                        continue
+                    obs_value = observe(result, spec, InsertPoint.after(o), o)
+                    result.replace_uses_with_if(obs_value, lambda use: use.operation is not obs_value.owner)
+                o.attributes.pop("qout", None)
+                set_annotation(o, "qin", [e if isinstance(e, DerivedSpecAttr) else None
+                                          for e in annotation(o, "qin")])
+
+
+def _blocks(module: ModuleOp) -> list[Block]:
+    return [block for fn in module.ops for region in fn.regions for block in region.blocks]
+

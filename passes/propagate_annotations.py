@@ -1,0 +1,161 @@
+"""propagate-annotations: decide which values share quantization parameters.
+
+Before, annotations say what each op wants (`#obs.spec`, `#obs.shared<operand 0>`,
+`#obs.fixed`, `#obs.derived`). After, every entry is a concrete spec with a
+group number, and `#obs.shared` is gone:
+
+    %v = aten.op "view.default"(%r, [1, -1]) {qout = [#obs.shared<operand 0>]}
+  becomes
+    %v = aten.op "view.default"(%r, [1, -1]) {qout = [#obs.spec<u8[0:255], affine, histogram, group 3>]}
+
+The places a spec can stand are the nodes of an undirected `networkx` graph:
+the output of a value ("out", value) and each annotated input edge ("in", op,
+index). Shared specs are edges of that graph. An input edge also joins its
+producer's output when both want the same spec, which is how consecutive ops
+come to share one observer (PT2E's rule). A group is a connected component.
+
+A component holding two different concrete specs is a conflict. It is
+resolved deterministically: a fixed-range spec wins (the op's range demands
+it), otherwise the first spec in program order; each conflict is counted and
+reported with a warning naming the op, never silently.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Attribute, Operation
+
+from qir.dialects.obs import DerivedSpecAttr, FixedQParamsAttr, SharedSpecAttr
+from qir.errors import OpError, describe_op
+from qir.pass_manager import QirPass, count
+from qir.quantizer.base import annotation, set_annotation
+
+Node = tuple[Any, ...]
+
+
+def _plain(spec: Attribute) -> Attribute:
+    """The spec without its group, for comparing what two places want."""
+    return spec.with_group(None) if hasattr(spec, "with_group") else spec
+
+
+@dataclass(frozen=True)
+class PropagateAnnotations(QirPass):
+    name = "propagate-annotations"
+    requires = ("annotated",)
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        ops = [o for o in op.walk() if "qin" in o.attributes or "qout" in o.attributes]
+        graph = nx.Graph()
+        order: dict[Node, int] = {}
+        concrete: dict[Node, Attribute] = {}
+        derived: list[tuple[Operation, int, DerivedSpecAttr]] = []
+
+        def add(node: Node, spec: Attribute | None) -> None:
+            if node not in order:
+                order[node] = len(order)
+                graph.add_node(node)
+            if spec is not None:
+                concrete[node] = spec
+
+        def operand_node(o: Operation, index: int) -> Node:
+            if index >= len(o.operands):
+                raise OpError(o, f"shared spec refers to operand {index}, the op has {len(o.operands)}")
+            if annotation(o, "qin")[index] is not None:
+                return ("in", o, index)
+            node = ("out", o.operands[index])
+            add(node, None)
+            return node
+
+        def shared_target(o: Operation, spec: SharedSpecAttr) -> Node:
+            if spec.kind.data == "operand":
+                return operand_node(o, spec.index.data)
+            if spec.index.data >= len(o.results):
+                raise OpError(o, f"shared spec refers to result {spec.index.data}, the op has {len(o.results)}")
+            node = ("out", o.results[spec.index.data])
+            add(node, None)
+            return node
+
+        # Nodes first (in program order, so group numbers are deterministic), then shared links.
+        for o in ops:
+            for i, spec in enumerate(annotation(o, "qin")):
+                if isinstance(spec, DerivedSpecAttr):
+                    derived.append((o, i, spec))
+                elif spec is not None:
+                    add(("in", o, i), None if isinstance(spec, SharedSpecAttr) else _plain(spec))
+            for i, spec in enumerate(annotation(o, "qout")):
+                if spec is not None:
+                    add(("out", o.results[i]), None if isinstance(spec, SharedSpecAttr) else _plain(spec))
+        for o in ops:
+            for key, make in (("qout", lambda i: ("out", o.results[i])), ("qin", lambda i: ("in", o, i))):
+                for i, spec in enumerate(annotation(o, key)):
+                    if isinstance(spec, SharedSpecAttr):
+                        graph.add_edge(make(i), shared_target(o, spec))
+
+        # An input edge joins its producer's output when their components want the same spec.
+        spec_of = self._component_specs(graph, concrete, order, ctx)
+        for node in list(order):
+            if node[0] != "in":
+                continue
+            producer = ("out", node[1].operands[node[2]])
+            if producer in order and None in (spec_of(producer), spec_of(node)) or (
+                    producer in order and spec_of(producer) == spec_of(node)):
+                graph.add_edge(node, producer)
+
+        spec_of = self._component_specs(graph, concrete, order, ctx)
+        group_ids: dict[Node, int] = {}
+        components = sorted(nx.connected_components(graph), key=lambda c: min(order[n] for n in c))
+        next_group = 0
+        for component in components:
+            spec = spec_of(next(iter(component)))
+            for n in component:
+                group_ids[n] = next_group if spec is not None else -1
+            if spec is not None:
+                next_group += 1
+
+        def resolved(node: Node) -> Attribute | None:
+            group = group_ids.get(node, -1)
+            return None if group < 0 else spec_of(node).with_group(group)
+
+        for o in ops:
+            qout = [resolved(("out", r)) if e is not None else None
+                    for r, e in zip(o.results, annotation(o, "qout"))]
+            qin = [resolved(("in", o, i)) if e is not None and not isinstance(e, DerivedSpecAttr) else e
+                   for i, e in enumerate(annotation(o, "qin"))]
+            set_annotation(o, "qout", qout)
+            set_annotation(o, "qin", qin)
+        for o, i, spec in derived:
+            qin = annotation(o, "qin")
+            qin[i] = spec.with_group(next_group)
+            next_group += 1
+            set_annotation(o, "qin", qin)
+        count(ctx, "groups", next_group)
+
+    @staticmethod
+    def _component_specs(graph: nx.Graph, concrete: dict[Node, Attribute], order: dict[Node, int], ctx):
+        """A function node → the one concrete spec of its component (conflicts resolved)."""
+        chosen: dict[Node, Attribute | None] = {}
+        for component in nx.connected_components(graph):
+            members = sorted(component, key=order.__getitem__)
+            specs = [concrete[n] for n in members if n in concrete]
+            spec = None
+            if specs:
+                fixed = [s for s in specs if isinstance(s, FixedQParamsAttr)]
+                spec = fixed[0] if fixed else specs[0]
+                losers = [n for n in members if n in concrete and concrete[n] != spec]
+                if losers:
+                    count(ctx, "conflicts")
+                    where = losers[0][1] if losers[0][0] == "in" else losers[0][1].owner
+                    warnings.warn(
+                        f"propagate-annotations: values that must share quantization parameters "
+                        f"were given different specs; using {spec} for {describe_op(where)}",
+                        stacklevel=2)
+            for n in members:
+                chosen[n] = spec
+        return lambda node: chosen.get(node)
+

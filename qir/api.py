@@ -1,0 +1,78 @@
+"""The modeling user's flow: prepare → calibrate → convert, as PT2E's, on the IR.
+
+    prepared = qir.prepare(model, example_inputs, X86Quantizer())
+    for batch in calibration_data:
+        prepared(*batch)
+    quantized = qir.convert(prepared)
+
+Each step is a pipeline of passes over a `qir.Program`; the modules returned
+keep theirs reachable as `.qir_program`, so every stage can be printed,
+saved, and resumed with `qir-opt`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.fx as fx
+
+from qir.errors import QirError
+from qir.importer import import_program
+from qir.pass_manager import PassManager
+from qir.program import Program
+from qir.quantizer import Quantizer
+
+PREPARE_PIPELINE = ("canonicalize", "fold-bn", "annotate", "propagate-annotations", "insert-observers")
+
+
+def _program_of(model, example_inputs, kwargs, dynamic_shapes) -> Program:
+    if isinstance(model, Program):
+        return model
+    if isinstance(model, torch.export.ExportedProgram):
+        return import_program(model)
+    if isinstance(model, torch.nn.Module):
+        args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+        ep = torch.export.export(model, args, kwargs or {}, dynamic_shapes=dynamic_shapes)
+        return import_program(ep)
+    raise TypeError(f"expected an nn.Module, an ExportedProgram or a qir.Program, got {type(model).__name__}")
+
+
+def prepare(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwargs: dict | None = None,
+            dynamic_shapes=None, timing: bool = False) -> fx.GraphModule:
+    """Export (if needed), annotate with `quantizer` and insert observers.
+
+    Returns the calibration module: call it on representative inputs, then
+    `convert` it. `model` is never changed."""
+    from qir.passes.annotate import Annotate
+    from qir.quantizer import X86Quantizer
+
+    program = _program_of(model, example_inputs, kwargs, dynamic_shapes)
+    passes = [Annotate(quantizer=quantizer or X86Quantizer()) if p == "annotate" else p
+              for p in PREPARE_PIPELINE]
+    prepared = PassManager(passes, timing=timing).run(program)
+    gm = prepared.to_fx()
+    return gm
+
+
+def observed_program(prepared: fx.GraphModule) -> Program:
+    """The observed program of a calibration module, with the statistics its observers gathered."""
+    from qir.dialects.obs import ObserveOp
+    from qir.observation import stats_to_attr
+
+    program = getattr(prepared, "qir_program", None)
+    if not isinstance(program, Program) or program.stage != "observed":
+        raise QirError("convert expects the module returned by qir.prepare")
+    program = program.clone()
+    for op in program.module.walk():
+        if isinstance(op, ObserveOp) and op.stats is None:
+            observer = getattr(getattr(prepared, "observers", None), op.obs_id.data, None)
+            stats = observer.stats() if observer is not None else {}
+            if stats:
+                op.properties["stats"] = stats_to_attr(stats)
+    return program
+
+
+def convert(prepared: fx.GraphModule, *, timing: bool = False) -> fx.GraphModule:
+    """The Q/DQ module: `quantized_decomposed` quantize/dequantize around float ATen ops,
+    weights stored as integers. Its program stays reachable as `.qir_program`."""
+    program = PassManager(["convert", "canonicalize"], timing=timing).run(observed_program(prepared))
+    return program.to_fx()

@@ -1,0 +1,77 @@
+"""How the `quant` and `obs` ops become torch calls.
+
+The quantized stage is emitted as torchao's `convert_pt2e` emits it:
+`quantized_decomposed` quantize/dequantize calls around float ATen ops, on
+plain integer tensors, so that `torch.compile` recognises the patterns.
+Observers become calls of observer modules (one module per observer id, so
+values that share parameters share the statistics).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers torch.ops.quantized_decomposed)
+
+from qir.dialects.obs import ObserveOp
+from qir.dialects.quant import DequantizeCastOp, QuantizeCastOp, StorageCastOp, UniformQuantizedPerAxisType
+from qir.emitter import Emitter, emits
+from qir.observation import observer_spec, stats_from_attr
+from qir.observers import make_observer
+
+_decomposed = torch.ops.quantized_decomposed
+
+
+def _qparams_args(em: Emitter, qtype, name: str) -> tuple:
+    """The (scale, zero point[, axis], qmin, qmax, dtype) arguments for `qtype`."""
+    dtype = getattr(torch, qtype.storage_dtype_name)
+    if isinstance(qtype, UniformQuantizedPerAxisType):
+        scales = em.get_attr(f"{name}.scales", torch.tensor(qtype.scales, dtype=torch.float32), "constant")
+        zero_points = em.get_attr(f"{name}.zero_points",
+                                  torch.tensor(qtype.zero_points, dtype=torch.int64), "constant")
+        return (scales, zero_points, qtype.axis, qtype.storage_min, qtype.storage_max, dtype)
+    return (qtype.scale, qtype.zero_point, qtype.storage_min, qtype.storage_max, dtype)
+
+
+def _is_per_axis(qtype) -> bool:
+    return isinstance(qtype, UniformQuantizedPerAxisType)
+
+
+@emits("quant.qcast")
+def _emit_qcast(em: Emitter, op: QuantizeCastOp) -> None:
+    qtype = op.quantized_type
+    target = _decomposed.quantize_per_channel.default if _is_per_axis(qtype) else \
+        _decomposed.quantize_per_tensor.default
+    name = op.results[0].name_hint or "q"
+    em.bind(op, em.call(target, (em.node(op.input), *_qparams_args(em, qtype, f"qparams.{name}")), name=name))
+
+
+@emits("quant.dcast")
+def _emit_dcast(em: Emitter, op: DequantizeCastOp) -> None:
+    qtype = op.quantized_type
+    target = _decomposed.dequantize_per_channel.default if _is_per_axis(qtype) else \
+        _decomposed.dequantize_per_tensor.default
+    name = op.results[0].name_hint or "dq"
+    em.bind(op, em.call(target, (em.node(op.input), *_qparams_args(em, qtype, f"qparams.{name}")), name=name))
+
+
+@emits("quant.scast")
+def _emit_scast(em: Emitter, op: StorageCastOp) -> None:
+    em.nodes[op.results[0]] = em.node(op.input)  # quantized values are already their integer storage
+
+
+@emits("obs.observe")
+def _emit_observe(em: Emitter, op: ObserveOp) -> None:
+    from qir.dialects.aten import ParamOp
+
+    if isinstance(op.input.owner, ParamOp) or not hasattr(op.spec, "observer"):
+        em.nodes[op.output] = em.node(op.input)  # weights were observed at compile time; fixed ranges need none
+        return
+    target = f"observers.{op.obs_id.data}"
+    if target not in em.modules:
+        observer = make_observer(observer_spec(op.spec))
+        observer.name = op.obs_id.data
+        stats = stats_from_attr(op.stats)
+        if stats:
+            observer.load_stats(stats)
+        em.modules[target] = observer
+    em.nodes[op.output] = em.graph.call_module(target, (em.node(op.input),))

@@ -1,0 +1,58 @@
+"""Between `obs` attributes and the observers of `qir.observers`.
+
+A spec attribute becomes an `ObserverSpec`, statistics travel as a
+`stats = {min = ..., max = ..., bins = array<f64: ...>}` dictionary on the
+`obs.observe` op, and quantization parameters come back as the
+`!quant.uniform` type a converted value gets.
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, FloatAttr, f64
+from xdsl.ir import Attribute
+
+from qir.dialects.obs import FixedQParamsAttr, QuantSpecAttr
+from qir.dialects.quant import UniformQuantizedPerAxisType, UniformQuantizedType
+from qir.observers import ObserverSpec, qparams
+
+
+def observer_spec(spec: QuantSpecAttr) -> ObserverSpec:
+    return ObserverSpec(observer=spec.observer.data, qmin=spec.qmin.data, qmax=spec.qmax.data,
+                        symmetric=spec.symmetric, axis=spec.channel_axis, signed=spec.signed)
+
+
+def stats_to_attr(stats: dict) -> DictionaryAttr:
+    entries: dict[str, Attribute] = {}
+    for key, value in stats.items():
+        if isinstance(value, list | tuple):
+            entries[key] = DenseArrayBase.from_list(f64, [float(v) for v in value])
+        else:
+            entries[key] = FloatAttr(float(value), f64)
+    return DictionaryAttr(entries)
+
+
+def stats_from_attr(attr: DictionaryAttr | None) -> dict:
+    if attr is None:
+        return {}
+    stats = {}
+    for key, value in attr.data.items():
+        if isinstance(value, DenseArrayBase):
+            stats[key] = [float(v) for v in value.get_values()]
+        else:
+            stats[key] = float(value.value.data)
+    return stats
+
+
+def quantized_type(spec: QuantSpecAttr | FixedQParamsAttr, stats: dict) -> Attribute:
+    """The `!quant.uniform` type of a value observed with `spec` and `stats`."""
+    storage = spec.storage.data
+    qmin, qmax = spec.qmin.data, spec.qmax.data
+    if isinstance(spec, FixedQParamsAttr):
+        return UniformQuantizedType.get(storage, spec.scale.data, spec.zero_point.data,
+                                        storage_min=qmin, storage_max=qmax)
+    scale, zero_point = qparams(observer_spec(spec), stats)
+    if spec.channel_axis is not None:
+        return UniformQuantizedPerAxisType.get(storage, [float(s) for s in scale],
+                                               [int(z) for z in zero_point], spec.channel_axis,
+                                               storage_min=qmin, storage_max=qmax)
+    return UniformQuantizedType.get(storage, float(scale), int(zero_point), storage_min=qmin, storage_max=qmax)

@@ -1,0 +1,185 @@
+"""The Quantizer interface: annotate a program's ops with quantization specs.
+
+A quantizer writes `qin`/`qout` attributes (see the `obs` dialect) on the ops
+it quantizes; nothing else. It matches ops by identity (the ATen operator) and
+dataflow (who feeds whom), never by FX metadata, so it keeps working as
+torch.export's metadata changes (torchao's X86InductorQuantizer silently
+annotates nothing since torch 2.10, pytorch/ao#3914).
+
+Configuration follows PT2E: `set_global`, `set_object_type` (a module class or
+a functional such as `torch.nn.functional.linear`), `set_module_name` (a
+module path; `None` leaves that part in float), most specific first.
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from xdsl.dialects.builtin import ArrayAttr, ModuleOp, NoneAttr, StringAttr
+from xdsl.ir import Attribute, Operation
+
+from qir.dialects.aten import AtenOp
+from qir.quantizer.spec import QuantizationConfig
+
+@dataclass(frozen=True)
+class OperatorPattern:
+    """One entry of `get_supported_operators()`: a named pattern of ATen ops, quantized as a unit."""
+
+    name: str
+    ops: tuple[str, ...]
+
+
+class Quantizer(ABC):
+    """Annotates ops of a program. Subclasses implement `annotate_module`."""
+
+    def annotate(self, program):
+        """Annotate `program` in place (the `annotate` pass runs this on a copy); returns it."""
+        self.annotate_module(program.module)
+        return program
+
+    @abstractmethod
+    def annotate_module(self, module: ModuleOp) -> Counter:
+        """Annotate the ops of `module`; returns how many units of each pattern were annotated."""
+
+    def validate(self, program) -> None:
+        """Raise if the annotations on `program` are not ones this quantizer's backend can run."""
+
+    def get_supported_operators(self) -> list[OperatorPattern]:
+        return []
+
+
+def annotation(op: Operation, key: str) -> list[Attribute | None]:
+    """The `qin` or `qout` entries of `op` (None for `none` or when absent)."""
+    count = len(op.operands) if key == "qin" else len(op.results)
+    attr = op.attributes.get(key)
+    if not isinstance(attr, ArrayAttr):
+        return [None] * count
+    return [None if isinstance(a, NoneAttr) else a for a in attr.data]
+
+
+def set_annotation(op: Operation, key: str, entries: Sequence[Attribute | None]) -> None:
+    if all(e is None for e in entries):
+        op.attributes.pop(key, None)
+    else:
+        op.attributes[key] = ArrayAttr([NoneAttr() if e is None else e for e in entries])
+
+
+def is_annotated(op: Operation) -> bool:
+    return "qin" in op.attributes or "qout" in op.attributes
+
+
+def _qualified_name(obj) -> str:
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+# Functionals and torch functions a user may pass to `set_object_type`, by the ATen ops they become.
+_FUNCTIONAL_OPS = {
+    "linear": {"linear"}, "conv1d": {"conv1d"}, "conv2d": {"conv2d"}, "conv3d": {"conv3d"},
+    "conv_transpose1d": {"conv_transpose1d"}, "conv_transpose2d": {"conv_transpose2d"},
+    "relu": {"relu", "relu_"}, "hardtanh": {"hardtanh", "hardtanh_"}, "relu6": {"hardtanh"},
+    "hardswish": {"hardswish", "hardswish_"}, "add": {"add", "add_"}, "mul": {"mul", "mul_"},
+    "matmul": {"matmul"}, "bmm": {"bmm"}, "cat": {"cat"}, "max_pool2d": {"max_pool2d"},
+    "avg_pool2d": {"avg_pool2d"}, "adaptive_avg_pool2d": {"adaptive_avg_pool2d"},
+    "sigmoid": {"sigmoid"}, "tanh": {"tanh"}, "softmax": {"softmax", "_softmax"},
+}
+
+
+class ConfigurableQuantizer(Quantizer):
+    """A quantizer configured per module path, per module/functional type, and globally."""
+
+    def __init__(self, global_config: QuantizationConfig | None = None):
+        self.global_config = global_config
+        self.object_type_configs: dict[str, QuantizationConfig | None] = {}
+        self.module_name_configs: dict[str, QuantizationConfig | None] = {}
+
+    def set_global(self, config: QuantizationConfig | None):
+        self.global_config = config
+        return self
+
+    def set_object_type(self, object_type: type | Callable | str, config: QuantizationConfig | None):
+        """Configure every op coming from a module class (`torch.nn.Conv2d`) or a functional
+        (`torch.nn.functional.linear`, `torch.add`)."""
+        if isinstance(object_type, type):
+            key = "module:" + _qualified_name(object_type)
+        else:
+            name = object_type if isinstance(object_type, str) else object_type.__name__
+            if name not in _FUNCTIONAL_OPS:
+                raise ValueError(f"set_object_type: unknown functional {name!r} "
+                                 f"(known: {', '.join(sorted(_FUNCTIONAL_OPS))})")
+            key = "fn:" + name
+        self.object_type_configs[key] = config
+        return self
+
+    def set_module_name(self, module_name: str, config: QuantizationConfig | None):
+        """Configure every op under the module path `module_name`; None leaves it in float."""
+        self.module_name_configs[module_name] = config
+        return self
+
+    def config_for(self, op: Operation) -> QuantizationConfig | None:
+        """The config that applies to `op`, most specific first."""
+        path = _str_attr(op, "module")
+        if path is not None and self.module_name_configs:
+            best = None
+            for name in self.module_name_configs:
+                if name == "" or path == name or path.startswith(name + "."):
+                    if best is None or len(name) > len(best):
+                        best = name
+            if best is not None:
+                return self.module_name_configs[best]
+        module_type = _str_attr(op, "module_type")
+        if module_type is not None:
+            for key in ("module:" + module_type, "module:" + _public_name(module_type)):
+                if key in self.object_type_configs:
+                    return self.object_type_configs[key]
+        if isinstance(op, AtenOp):
+            for key, config in self.object_type_configs.items():
+                if key.startswith("fn:") and op.op_name in _FUNCTIONAL_OPS[key[3:]]:
+                    return config
+        return self.global_config
+
+
+def _public_name(qualified: str) -> str:
+    """`torch.nn.modules.conv.Conv2d` → `torch.nn.Conv2d` (how users usually name it)."""
+    parts = qualified.split(".")
+    if parts[:3] == ["torch", "nn", "modules"] and len(parts) == 5:
+        return f"torch.nn.{parts[-1]}"
+    return qualified
+
+
+def _str_attr(op: Operation, key: str) -> str | None:
+    attr = op.attributes.get(key)
+    return attr.data if isinstance(attr, StringAttr) else None
+
+
+class ComposableQuantizer(Quantizer):
+    """Several quantizers in order; each annotates only what the ones before left alone."""
+
+    def __init__(self, quantizers: Iterable[Quantizer]):
+        self.quantizers = list(quantizers)
+
+    def annotate_module(self, module: ModuleOp) -> Counter:
+        counts: Counter = Counter()
+        for q in self.quantizers:
+            counts.update(q.annotate_module(module))
+        return counts
+
+    def validate(self, program) -> None:
+        for q in self.quantizers:
+            q.validate(program)
+
+    def get_supported_operators(self) -> list[OperatorPattern]:
+        seen: dict[str, OperatorPattern] = {}
+        for q in self.quantizers:
+            for pattern in q.get_supported_operators():
+                seen.setdefault(pattern.name, pattern)
+        return list(seen.values())
+
+
+def warn_if_nothing(counts: Counter, quantizer: Quantizer) -> None:
+    if not sum(counts.values()):
+        warnings.warn(f"{type(quantizer).__name__} annotated no op: the model will stay in float",
+                      stacklevel=3)

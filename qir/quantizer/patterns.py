@@ -1,0 +1,257 @@
+"""Annotation by patterns of ATen ops: the engine behind the built-in quantizers.
+
+One forward walk over `@forward`. At each op not yet annotated, the first
+pattern that matches it annotates a whole unit: a conv or linear with the
+ops fused into it (add, relu, hardtanh), a binary op, a cat, a pooling, a
+fixed-range activation, or a shape op that just carries its input's
+quantization along. Inside a fusion unit the intermediate values carry no
+spec, so no quantize/dequantize is ever placed between fused ops.
+
+A pattern matches op identity (the ATen operator name) and dataflow only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+
+import torch
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Attribute, Operation, SSAValue
+
+from qir.dialects.aten import AtenOp, ParamOp
+from qir.dialects.obs import SharedSpecAttr
+from qir.quantizer.base import (
+    ConfigurableQuantizer,
+    OperatorPattern,
+    annotation,
+    is_annotated,
+    set_annotation,
+    warn_if_nothing,
+)
+from qir.quantizer.spec import FixedQParamsQuantizationSpec, QuantizationConfig, spec_attr
+
+CONV = {"conv1d", "conv2d", "conv3d"}
+CONV_TRANSPOSE = {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
+LINEAR = {"linear"}
+MATMUL = {"matmul", "bmm", "mm"}
+BINARY = {"add", "mul"}
+RELU_LIKE = {"relu", "relu_", "hardtanh", "hardtanh_"}
+HARDSWISH = {"hardswish", "hardswish_"}
+POOLING = {"max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
+           "adaptive_avg_pool2d"}
+SHAPE = {"flatten", "view", "reshape", "_unsafe_view", "permute", "transpose", "squeeze",
+         "unsqueeze", "t", "contiguous", "clone", "expand", "slice", "select", "chunk", "split",
+         "split_with_sizes", "unbind", "pixel_shuffle", "narrow"}
+# Output ranges fixed by the function: (scale, zero point) for uint8 and int8 storage.
+FIXED_RANGES = {
+    "sigmoid": {torch.uint8: (1 / 256, 0), torch.int8: (1 / 256, -128)},
+    "hardsigmoid": {torch.uint8: (1 / 256, 0), torch.int8: (1 / 256, -128)},
+    "softmax": {torch.uint8: (1 / 256, 0), torch.int8: (1 / 256, -128)},
+    "_softmax": {torch.uint8: (1 / 256, 0), torch.int8: (1 / 256, -128)},
+    "tanh": {torch.uint8: (2 / 256, 128), torch.int8: (2 / 256, 0)},
+}
+
+SHARED_INPUT = SharedSpecAttr("operand", 0)
+
+
+def _single_user(value: SSAValue) -> Operation | None:
+    users = {use.operation for use in value.uses}
+    return users.pop() if len(users) == 1 else None
+
+
+def _is_param(value: SSAValue) -> bool:
+    return isinstance(value.owner, ParamOp)
+
+
+def _tensor_operands(op: AtenOp) -> list[int]:
+    return [i for i, v in enumerate(op.operands) if isinstance(v.type, TensorType)]
+
+
+class PatternQuantizer(ConfigurableQuantizer):
+    """A configurable quantizer whose patterns are a subset of the ones below.
+
+    `patterns` names the enabled patterns (see `PATTERNS`); a backend enables
+    what its kernels run."""
+
+    PATTERNS: dict[str, tuple[str, ...]] = {
+        "conv": ("conv",), "conv_relu": ("conv", "relu"), "conv_add": ("conv", "add"),
+        "conv_add_relu": ("conv", "add", "relu"), "conv_transpose": ("conv_transpose",),
+        "conv_transpose_relu": ("conv_transpose", "relu"),
+        "linear": ("linear",), "linear_relu": ("linear", "relu"), "matmul": ("matmul",),
+        "add": ("add",), "add_relu": ("add", "relu"), "mul": ("mul",), "cat": ("cat",),
+        "pooling": ("pool",), "relu": ("relu",), "hardswish": ("hardswish",),
+        "fixed_qparams": ("sigmoid", "tanh", "softmax"), "shape": ("view",),
+    }
+
+    def __init__(self, global_config: QuantizationConfig | None, patterns: tuple[str, ...]):
+        super().__init__(global_config)
+        unknown = set(patterns) - set(self.PATTERNS)
+        if unknown:
+            raise ValueError(f"unknown patterns {sorted(unknown)}")
+        self.patterns = patterns
+
+    def get_supported_operators(self) -> list[OperatorPattern]:
+        return [OperatorPattern(p, self.PATTERNS[p]) for p in self.patterns]
+
+    def annotate_module(self, module: ModuleOp) -> Counter:
+        counts: Counter = Counter()
+        matchers: list[Callable[[AtenOp, QuantizationConfig], str | None]] = [
+            self._conv_or_linear, self._matmul, self._binary, self._cat, self._fixed,
+            self._hardswish, self._propagating,
+        ]
+        for op in list(module.walk()):
+            if not isinstance(op, AtenOp) or is_annotated(op):
+                continue
+            config = self.config_for(op)
+            if config is None:
+                continue
+            for match in matchers:
+                name = match(op, config)
+                if name is not None:
+                    counts[name] += 1
+                    break
+        warn_if_nothing(counts, self)
+        return counts
+
+    # -- helpers ------------------------------------------------------------
+
+    def _enabled(self, name: str) -> bool:
+        return name in self.patterns
+
+    def _fusable(self, value: SSAValue, names: set[str]) -> AtenOp | None:
+        """The single consumer of `value` if it is one of `names`, configured, not yet annotated."""
+        user = _single_user(value)
+        if (isinstance(user, AtenOp) and user.op_name in names and not is_annotated(user)
+                and self.config_for(user) is not None and user.operands[0] is value):
+            return user
+        return None
+
+    @staticmethod
+    def _set(op: Operation, inputs: dict[int, Attribute | None], outputs: dict[int, Attribute | None]):
+        qin, qout = annotation(op, "qin"), annotation(op, "qout")
+        for i, spec in inputs.items():
+            qin[i] = spec
+        for i, spec in outputs.items():
+            qout[i] = spec
+        set_annotation(op, "qin", qin)
+        set_annotation(op, "qout", qout)
+
+    def _relu_tail(self, value: SSAValue) -> AtenOp | None:
+        return self._fusable(value, RELU_LIKE)
+
+    # -- patterns -------------------------------------------------------------
+
+    def _conv_or_linear(self, op: AtenOp, config: QuantizationConfig) -> str | None:
+        name = op.op_name
+        if name in CONV and self._enabled("conv"):
+            kind, axis = "conv", 0
+        elif name in CONV_TRANSPOSE and self._enabled("conv_transpose"):
+            kind, axis = "conv_transpose", 1
+        elif name in LINEAR and self._enabled("linear"):
+            kind, axis = "linear", 0
+        else:
+            return None
+        if len(op.operands) < 2 or not _is_param(op.operands[1]) or not op.results:
+            return None
+        weight = config.weight
+        if weight is not None and weight.per_channel and weight.ch_axis in (None, 0) and axis != 0:
+            weight = replace(weight, ch_axis=axis)
+        inputs = {0: spec_attr(config.input_activation), 1: spec_attr(weight)}
+        if len(op.operands) > 2 and _is_param(op.operands[2]):
+            inputs[2] = spec_attr(config.bias)
+        unit = [op]
+        pattern = kind
+        add = None
+        if kind == "conv" and self._enabled("conv_add"):
+            add = self._fusable(op.results[0], {"add"})
+            if add is not None and len(_tensor_operands(add)) == 2 and add.kwargs is None:
+                unit.append(add)
+                pattern += "_add"
+            else:
+                add = None
+        tail = self._relu_tail(unit[-1].results[0]) if self._enabled(f"{pattern}_relu") else None
+        if tail is not None:
+            unit.append(tail)
+            pattern += "_relu"
+        self._set(op, inputs, {0: None if len(unit) > 1 else spec_attr(config.output_activation)})
+        if add is not None:
+            self._set(add, {1: spec_attr(config.input_activation)},
+                      {0: None if tail is not None else spec_attr(config.output_activation)})
+        if tail is not None:
+            self._set(tail, {}, {0: spec_attr(config.output_activation)})
+        return pattern
+
+    def _matmul(self, op: AtenOp, config: QuantizationConfig) -> str | None:
+        if op.op_name not in MATMUL or not self._enabled("matmul"):
+            return None
+        act = spec_attr(config.input_activation)
+        self._set(op, {0: act, 1: act}, {0: spec_attr(config.output_activation)})
+        return "matmul"
+
+    def _binary(self, op: AtenOp, config: QuantizationConfig) -> str | None:
+        name = op.op_name.rstrip("_")
+        if name not in BINARY or not self._enabled(name) or len(_tensor_operands(op)) != 2:
+            return None
+        if op.kwargs is not None:  # add(x, y, alpha=...) has no quantized kernel
+            return None
+        act = spec_attr(config.input_activation)
+        tail = self._relu_tail(op.results[0]) if self._enabled(f"{name}_relu") else None
+        self._set(op, {0: act, 1: act}, {0: None if tail else spec_attr(config.output_activation)})
+        if tail is not None:
+            self._set(tail, {}, {0: spec_attr(config.output_activation)})
+            return f"{name}_relu"
+        return name
+
+    def _cat(self, op: AtenOp, config: QuantizationConfig) -> str | None:
+        if op.op_name != "cat" or not self._enabled("cat") or len(op.operands) < 1:
+            return None
+        inputs = {0: spec_attr(config.input_activation)}
+        inputs.update({i: SHARED_INPUT for i in range(1, len(op.operands))})
+        self._set(op, inputs, {0: SHARED_INPUT})
+        return "cat"
+
+    def _fixed(self, op: AtenOp, config: QuantizationConfig) -> str | None:
+        ranges = FIXED_RANGES.get(op.op_name)
+        act = config.output_activation
+        if ranges is None or not self._enabled("fixed_qparams") or act is None or act.dtype not in ranges:
+            return None
+        scale, zero_point = ranges[act.dtype]
+        fixed = FixedQParamsQuantizationSpec(act.dtype, scale, zero_point, act.quant_min, act.quant_max)
+        self._set(op, {0: spec_attr(config.input_activation)}, {0: fixed.to_attr()})
+        return "fixed_qparams"
+
+    def _hardswish(self, op: AtenOp, config: QuantizationConfig) -> str | None:
+        if op.op_name not in HARDSWISH or not self._enabled("hardswish"):
+            return None
+        self._set(op, {0: spec_attr(config.input_activation)}, {0: spec_attr(config.output_activation)})
+        return "hardswish"
+
+    def _propagating(self, op: AtenOp, config: QuantizationConfig) -> str | None:
+        """Ops that keep their input's parameters (pooling, relu, views): quantized only when
+        their input already is, so they never add a quantization step of their own."""
+        name = op.op_name
+        if name in POOLING:
+            pattern = "pooling"
+        elif name in RELU_LIKE:
+            pattern = "relu"
+        elif name in SHAPE:
+            pattern = "shape"
+        else:
+            return None
+        if not self._enabled(pattern) or not op.operands or not _quantized(op.operands[0]):
+            return None
+        element = getattr(op.operands[0].type, "element_type", None)
+        tensor_results = [i for i, r in enumerate(op.results)
+                          if isinstance(r.type, TensorType) and r.type.element_type == element]
+        self._set(op, {}, {i: SHARED_INPUT for i in tensor_results})
+        return pattern
+
+
+def _quantized(value: SSAValue) -> bool:
+    """Whether the producer of `value` quantizes it (its `qout` entry for it is set)."""
+    owner = value.owner
+    if not isinstance(owner, AtenOp):
+        return False
+    return annotation(owner, "qout")[value.index] is not None

@@ -1,0 +1,150 @@
+"""The PT2E quantization specs, as Python values that become `obs` attributes.
+
+These are the concepts of torchao's PT2E (`QuantizationSpec`,
+`SharedQuantizationSpec`, `DerivedQuantizationSpec`,
+`FixedQParamsQuantizationSpec`, `QuantizationConfig`), with one difference: a
+shared or derived spec names one of the op's own operands or results rather
+than an FX node, because annotations live on the op in the IR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from xdsl.ir import Attribute
+
+from qir.dialects.obs import (
+    DerivedSpecAttr,
+    FixedQParamsAttr,
+    QuantSpecAttr,
+    SharedSpecAttr,
+)
+
+_STORAGE = {torch.uint8: "u8", torch.int8: "i8", torch.uint16: "u16", torch.int16: "i16",
+            torch.int32: "i32"}
+_RANGES = {"u8": (0, 255), "i8": (-128, 127), "u16": (0, 65535), "i16": (-32768, 32767),
+           "i32": (-(2**31), 2**31 - 1)}
+
+# torch.ao observer classes a PT2E user may name, by the kind of observer qir runs.
+_OBSERVER_NAMES = {
+    "MinMaxObserver": "minmax",
+    "MovingAverageMinMaxObserver": "moving_minmax",
+    "HistogramObserver": "histogram",
+    "PerChannelMinMaxObserver": "per_channel_minmax",
+    "MovingAveragePerChannelMinMaxObserver": "per_channel_minmax",
+}
+
+
+def _storage(dtype: torch.dtype) -> str:
+    if dtype not in _STORAGE:
+        raise ValueError(f"cannot quantize to {dtype} (supported: {', '.join(map(str, _STORAGE))})")
+    return _STORAGE[dtype]
+
+
+def _range(storage: str, quant_min: int | None, quant_max: int | None) -> tuple[int, int]:
+    lo, hi = _RANGES[storage]
+    return (lo if quant_min is None else quant_min, hi if quant_max is None else quant_max)
+
+
+@dataclass(frozen=True)
+class QuantizationSpec:
+    """How a value is quantized: storage dtype and range, scheme, granularity, observer."""
+
+    dtype: torch.dtype
+    quant_min: int | None = None
+    quant_max: int | None = None
+    qscheme: torch.qscheme = torch.per_tensor_affine
+    ch_axis: int | None = None
+    is_dynamic: bool = False
+    observer: str | type = "minmax"
+    """An observer kind (`minmax`, `moving_minmax`, `histogram`, `per_channel_minmax`)
+    or the torch.ao observer class of the same name."""
+
+    @property
+    def per_channel(self) -> bool:
+        return self.qscheme in (torch.per_channel_affine, torch.per_channel_symmetric)
+
+    def to_attr(self) -> QuantSpecAttr:
+        storage = _storage(self.dtype)
+        qmin, qmax = _range(storage, self.quant_min, self.quant_max)
+        symmetric = self.qscheme in (torch.per_tensor_symmetric, torch.per_channel_symmetric)
+        observer = self.observer
+        if isinstance(observer, type):
+            observer = _OBSERVER_NAMES.get(observer.__name__, observer.__name__)
+        if self.per_channel:
+            observer = "per_channel_minmax"
+            axis = 0 if self.ch_axis is None else self.ch_axis
+        else:
+            axis = None
+        return QuantSpecAttr(storage, qmin, qmax, "symmetric" if symmetric else "affine",
+                             observer, axis, self.is_dynamic)
+
+
+@dataclass(frozen=True)
+class SharedQuantizationSpec:
+    """The same parameters as another operand (`kind="operand"`) or result of the op."""
+
+    kind: str
+    index: int = 0
+
+    @classmethod
+    def operand(cls, index: int = 0) -> "SharedQuantizationSpec":
+        return cls("operand", index)
+
+    @classmethod
+    def result(cls, index: int = 0) -> "SharedQuantizationSpec":
+        return cls("result", index)
+
+    def to_attr(self) -> SharedSpecAttr:
+        return SharedSpecAttr(self.kind, self.index)
+
+
+@dataclass(frozen=True)
+class DerivedQuantizationSpec:
+    """Scale = product of the scales of the op's operands `derived_from`, zero point 0
+    (an int32 bias: input scale × weight scale)."""
+
+    derived_from: tuple[int, ...] = (0, 1)
+    dtype: torch.dtype = torch.int32
+    quant_min: int | None = None
+    quant_max: int | None = None
+
+    def to_attr(self) -> DerivedSpecAttr:
+        storage = _storage(self.dtype)
+        qmin, qmax = _range(storage, self.quant_min, self.quant_max)
+        return DerivedSpecAttr(self.derived_from, storage, qmin, qmax)
+
+
+@dataclass(frozen=True)
+class FixedQParamsQuantizationSpec:
+    """Parameters fixed by the op's output range (sigmoid: [0, 1] → scale 1/256)."""
+
+    dtype: torch.dtype
+    scale: float
+    zero_point: int
+    quant_min: int | None = None
+    quant_max: int | None = None
+
+    def to_attr(self) -> FixedQParamsAttr:
+        storage = _storage(self.dtype)
+        qmin, qmax = _range(storage, self.quant_min, self.quant_max)
+        return FixedQParamsAttr(storage, qmin, qmax, self.scale, self.zero_point)
+
+
+Spec = QuantizationSpec | SharedQuantizationSpec | DerivedQuantizationSpec | FixedQParamsQuantizationSpec
+
+
+def spec_attr(spec: Spec | None) -> Attribute | None:
+    return None if spec is None else spec.to_attr()
+
+
+@dataclass(frozen=True)
+class QuantizationConfig:
+    """What a quantizer applies to an op: specs for activations in and out, weight and bias."""
+
+    input_activation: QuantizationSpec | None
+    output_activation: QuantizationSpec | None
+    weight: QuantizationSpec | None
+    bias: QuantizationSpec | DerivedQuantizationSpec | None = None
+    is_qat: bool = False

@@ -1,0 +1,55 @@
+"""The torch peers qir is measured against, run the way their documentation says.
+
+torchao (PT2E) is an optional test dependency: `torchao_x86` returns None
+when it is not installed, and tests skip. Its documented flow raises on some
+graphs (a module reused twice, pytorch/ao); that is reported as an exception
+for the caller to handle.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import torch
+
+
+def sqnr(reference: torch.Tensor, approximation: torch.Tensor) -> float:
+    """Signal-to-quantization-noise ratio in dB (inf when equal)."""
+    reference, approximation = reference.detach().double(), approximation.detach().double()
+    noise = (reference - approximation).norm()
+    if noise == 0:
+        return float("inf")
+    return float(20 * torch.log10(reference.norm() / noise))
+
+
+def torchao_available() -> bool:
+    try:
+        import torchao  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def torchao_x86(model: torch.nn.Module, args: tuple, kwargs: dict, calibration: list[tuple]):
+    """torchao's X86InductorQuantizer PT2E flow: export → prepare_pt2e → calibrate → convert_pt2e."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+
+        exported = torch.export.export(copy.deepcopy(model), args, kwargs).module()
+        quantizer = xiq.X86InductorQuantizer()
+        quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+        prepared = prepare_pt2e(exported, quantizer)
+        for batch_args, batch_kwargs in calibration:
+            prepared(*batch_args, **batch_kwargs)
+        return convert_pt2e(prepared)
+
+
+def count_quantize_ops(gm: torch.fx.GraphModule) -> int:
+    """Activation quantize calls in a Q/DQ graph (weights are stored quantized, not counted)."""
+    return sum(
+        1 for n in gm.graph.nodes
+        if n.op == "call_function" and "quantize_per_tensor" in str(n.target) and "dequantize" not in str(n.target)
+    )
