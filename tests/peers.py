@@ -23,6 +23,25 @@ def sqnr(reference: torch.Tensor, approximation: torch.Tensor) -> float:
     return float(20 * torch.log10(reference.norm() / noise))
 
 
+def calibration_batches(entry, n: int = 4) -> list[tuple[tuple, dict]]:
+    """`n` batches shaped like the entry's example inputs (export pins the batch size of
+    both flows' graphs), with the float inputs perturbed so that batches differ."""
+    from torch.utils._pytree import tree_map
+
+    batches = []
+    for i in range(n):
+        generator = torch.Generator().manual_seed(100 + i)
+
+        def perturb(t):
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                return t + 0.25 * torch.randn(t.shape, generator=generator, dtype=t.dtype)
+            return t
+
+        args, kwargs = entry.make_inputs()
+        batches.append((tree_map(perturb, args), tree_map(perturb, kwargs)))
+    return batches
+
+
 def torchao_available() -> bool:
     try:
         import torchao  # noqa: F401

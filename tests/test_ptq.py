@@ -11,13 +11,13 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 import qir
-from peers import count_quantize_ops, sqnr, torchao_available, torchao_x86
+from peers import calibration_batches, count_quantize_ops, sqnr, torchao_available, torchao_x86
 from qir.quantizer import X86Quantizer, XNNPACKQuantizer
 from zoo.models import ZOO
 
 
-def _calibration(entry, n=4):
-    return [entry.make_inputs(batch=b) for b in (1, 2, 3, 2)[:n]]
+def _calibration(entry):
+    return calibration_batches(entry)
 
 
 def _float_outputs(out) -> list[torch.Tensor]:
@@ -42,7 +42,7 @@ QUANTIZABLE = ["cnn_bn_residual", "mobilenet_dw", "transformer_encoder", "conv1d
 def test_quantized_model_tracks_float(name):
     entry = ZOO[name]
     model, quantized = _qir_flow(entry)
-    args, kwargs = entry.make_inputs(batch=2)
+    args, kwargs = entry.make_inputs()
     with torch.no_grad():
         expected, got = model(*args, **kwargs), quantized(*args, **kwargs)
     assert tree_flatten(expected)[1] == tree_flatten(got)[1]
@@ -64,7 +64,7 @@ def test_parity_with_torchao_x86(name):
     except Exception as err:  # torchao's own failure on this graph: nothing to compare with
         pytest.skip(f"torchao's flow fails on {name}: {type(err).__name__}: {err}")
     _, ours = _qir_flow(entry)
-    test_args, test_kwargs = entry.make_inputs(batch=2)
+    test_args, test_kwargs = entry.make_inputs()
     with torch.no_grad():
         expected = _float_outputs(model(*test_args, **test_kwargs))
         got_ao = _float_outputs(ao(*test_args, **test_kwargs))

@@ -101,8 +101,10 @@ class PatternQuantizer(ConfigurableQuantizer):
             self._conv_or_linear, self._matmul, self._binary, self._cat, self._fixed,
             self._hardswish, self._propagating,
         ]
-        for op in list(module.walk()):
-            if not isinstance(op, AtenOp) or is_annotated(op):
+        ops = [op for op in module.walk() if isinstance(op, AtenOp)]
+        optional: list[AtenOp] = []
+        for op in ops:
+            if is_annotated(op):
                 continue
             config = self.config_for(op)
             if config is None:
@@ -111,7 +113,12 @@ class PatternQuantizer(ConfigurableQuantizer):
                 name = match(op, config)
                 if name is not None:
                     counts[name] += 1
+                    if name not in ("mul", "mul_relu") and match != self._conv_or_linear:
+                        optional.append(op)
                     break
+        counts["pruned"] = _prune(ops, set(optional))
+        if not counts["pruned"]:
+            del counts["pruned"]
         warn_if_nothing(counts, self)
         return counts
 
@@ -184,7 +191,7 @@ class PatternQuantizer(ConfigurableQuantizer):
         return pattern
 
     def _matmul(self, op: AtenOp, config: QuantizationConfig) -> str | None:
-        if op.op_name not in MATMUL or not self._enabled("matmul"):
+        if op.op_name not in MATMUL or not self._enabled("matmul") or not _all_quantized(op):
             return None
         act = spec_attr(config.input_activation)
         self._set(op, {0: act, 1: act}, {0: spec_attr(config.output_activation)})
@@ -193,6 +200,11 @@ class PatternQuantizer(ConfigurableQuantizer):
     def _binary(self, op: AtenOp, config: QuantizationConfig) -> str | None:
         name = op.op_name.rstrip("_")
         if name not in BINARY or not self._enabled(name) or len(_tensor_operands(op)) != 2:
+            return None
+        # A mul of two same-shaped tensors is worth quantizing on its own (an int8 kernel, as in
+        # torchao's x86 recipe); an add only when its inputs are quantized already.
+        same_shape = op.operands[0].type == op.operands[1].type
+        if not (name == "mul" and same_shape) and not _all_quantized(op):
             return None
         if op.kwargs is not None:  # add(x, y, alpha=...) has no quantized kernel
             return None
@@ -205,7 +217,7 @@ class PatternQuantizer(ConfigurableQuantizer):
         return name
 
     def _cat(self, op: AtenOp, config: QuantizationConfig) -> str | None:
-        if op.op_name != "cat" or not self._enabled("cat") or len(op.operands) < 1:
+        if op.op_name != "cat" or not self._enabled("cat") or len(op.operands) < 1 or not _all_quantized(op):
             return None
         inputs = {0: spec_attr(config.input_activation)}
         inputs.update({i: SHARED_INPUT for i in range(1, len(op.operands))})
@@ -217,13 +229,15 @@ class PatternQuantizer(ConfigurableQuantizer):
         act = config.output_activation
         if ranges is None or not self._enabled("fixed_qparams") or act is None or act.dtype not in ranges:
             return None
+        if not _quantized(op.operands[0]):
+            return None
         scale, zero_point = ranges[act.dtype]
         fixed = FixedQParamsQuantizationSpec(act.dtype, scale, zero_point, act.quant_min, act.quant_max)
         self._set(op, {0: spec_attr(config.input_activation)}, {0: fixed.to_attr()})
         return "fixed_qparams"
 
     def _hardswish(self, op: AtenOp, config: QuantizationConfig) -> str | None:
-        if op.op_name not in HARDSWISH or not self._enabled("hardswish"):
+        if op.op_name not in HARDSWISH or not self._enabled("hardswish") or not _quantized(op.operands[0]):
             return None
         self._set(op, {0: spec_attr(config.input_activation)}, {0: spec_attr(config.output_activation)})
         return "hardswish"
@@ -247,6 +261,43 @@ class PatternQuantizer(ConfigurableQuantizer):
                           if isinstance(r.type, TensorType) and r.type.element_type == element]
         self._set(op, {}, {i: SHARED_INPUT for i in tensor_results})
         return pattern
+
+
+def _all_quantized(op: AtenOp) -> bool:
+    """Whether every tensor input of `op` arrives quantized: ops other than conv and linear are
+    quantized only then, so that they never add a quantization step of their own."""
+    return all(_quantized(op.operands[i]) for i in _tensor_operands(op))
+
+
+def _consumed_quantized(value: SSAValue) -> bool:
+    """Whether some consumer reads `value` quantized: its input edge has a spec, or it passes
+    the value's parameters on to an output that is itself kept quantized."""
+    for use in value.uses:
+        consumer = use.operation
+        if annotation(consumer, "qin")[use.index] is not None:
+            return True
+        for spec in annotation(consumer, "qout"):
+            if isinstance(spec, SharedSpecAttr) and spec.kind.data == "operand" and spec.index.data == use.index:
+                return True
+    return False
+
+
+def _prune(ops: list[AtenOp], optional: set[AtenOp]) -> int:
+    """Drop output specs nobody reads quantized, and then the optional ops (everything but
+    conv/linear units) whose outputs are no longer quantized: a quantize/dequantize pair in front
+    of a float op only adds error (torchao's int8-in/int8-out rule). Consumers come after
+    producers, so one walk backwards reaches the fixed point."""
+    pruned = 0
+    for op in reversed(ops):
+        qout = annotation(op, "qout")
+        if any(spec is not None for spec in qout):
+            qout = [spec if spec is not None and _consumed_quantized(r) else None
+                    for spec, r in zip(qout, op.results)]
+            set_annotation(op, "qout", qout)
+        if op in optional and all(spec is None for spec in qout):
+            set_annotation(op, "qin", [None] * len(op.operands))
+            pruned += 1
+    return pruned
 
 
 def _quantized(value: SSAValue) -> bool:
