@@ -11,6 +11,7 @@ leaves the caller's store as it was.
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
+import re
 from pathlib import Path
 
 import torch
@@ -110,5 +111,5 @@ def new_param(store: ParamStore, base_name: str, tensor: torch.Tensor, kind: str
     name = store.fresh_name(base_name)
     store[name] = tensor
     op = ParamOp(name, type_ if type_ is not None else type_of(tensor), kind)
-    op.result.name_hint = name.replace(".", "_")
+    op.result.name_hint = "p_" + re.sub(r"\W", "_", name)
     return op
