@@ -4,30 +4,33 @@
     print(program)                                  # the IR, as MLIR text
     program = qir.PassManager("canonicalize").run(program)
     gm = program.to_fx()                            # called like `model`
+
+    prepared = qir.prepare(model, example_args, X86Quantizer())
+    prepared(*calibration_batch)
+    quantized = qir.convert(prepared)               # Q/DQ form, int8 weights
+
+Names are imported on first use, so that tools which only need the IR layer
+(`qir-opt --help`) do not pay for importing torch.
 """
 
-from qir.api import convert, prepare
-from qir.errors import ParseFailure, PassFailure, PipelineError, QirError, UnsupportedError
-from qir.importer import export, import_program
-from qir.pass_manager import PassManager, QirPass
-from qir.program import STAGES, Program, load, parse
-from qir.registry import register_pass
+from importlib import import_module
 
-__all__ = [
-    "STAGES",
-    "convert",
-    "prepare",
-    "ParseFailure",
-    "PassManager",
-    "QirPass",
-    "PassFailure",
-    "PipelineError",
-    "Program",
-    "QirError",
-    "UnsupportedError",
-    "export",
-    "import_program",
-    "load",
-    "parse",
-    "register_pass",
-]
+_EXPORTS = {
+    "convert": "qir.api", "prepare": "qir.api",
+    "ParseFailure": "qir.errors", "PassFailure": "qir.errors", "PipelineError": "qir.errors",
+    "QirError": "qir.errors", "UnsupportedError": "qir.errors",
+    "export": "qir.importer", "import_program": "qir.importer",
+    "PassManager": "qir.pass_manager", "QirPass": "qir.pass_manager",
+    "STAGES": "qir.program", "Program": "qir.program", "load": "qir.program", "parse": "qir.program",
+    "register_pass": "qir.registry",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'qir' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -25,7 +25,7 @@ class PassFailure(QirError):
     def __init__(self, pass_name: str, message: str, op_text: str | None = None):
         self.pass_name = pass_name
         self.op_text = op_text
-        super().__init__(f"pass {pass_name!r} failed: {message}" + (f"\n  at: {op_text}" if op_text else ""))
+        super().__init__(f"pass {pass_name!r} failed: {message}" + (f" (at {op_text})" if op_text else ""))
 
 
 class PipelineError(QirError):

@@ -18,7 +18,7 @@ from typing import ClassVar, TextIO
 
 from xdsl.passes import ModulePass
 from xdsl.utils.arg_spec import parse_pipeline
-from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.exceptions import ArgSpecParseError, VerifyException
 
 from qir.context import make_context
 from qir.errors import OpError, PassFailure, PipelineError, QirError, describe_op
@@ -72,8 +72,9 @@ def parse_passes(pipeline: str | Sequence[ModulePass | str]) -> list[ModulePass]
         registry = registry or available_passes()
         try:
             specs = list(parse_pipeline(item))
-        except Exception as err:  # xDSL raises ArgSpecParseError (a BaseException) and friends
-            raise PipelineError(f"cannot parse pipeline {item!r}: {err}") from None
+        except (ArgSpecParseError, ValueError) as err:  # ArgSpecParseError is a BaseException
+            reason = [line.strip() for line in str(err).splitlines() if line.strip()][-1]
+            raise PipelineError(f"cannot parse pipeline {item!r}: {reason}") from None
         for spec in specs:
             if spec.name not in registry:
                 raise PipelineError(

@@ -28,7 +28,10 @@ class LocatingParser(Parser):
 
     def parse_operation(self) -> Operation:
         start = self._current_token.span
-        op = super().parse_operation()
+        try:
+            op = super().parse_operation()
+        except VerifyException as err:  # an op or type that checks itself while being built
+            raise ParseError(start, str(err)) from None
         self.op_spans[op] = start
         return op
 
@@ -46,7 +49,7 @@ def parse_module(text: str, ctx: Context, filename: str = "<stdin>", line_offset
             module = parser.parse_module()
     except ParseError as err:
         raise _located(err.span, err.msg, line_offset) from None
-    except VerifyException as err:  # raised while an op or type was being built: locate it where parsing stopped
+    except VerifyException as err:  # raised outside any op (a top-level attribute): where parsing stopped
         raise _located(parser._current_token.span, str(err), line_offset) from None
     except (RecursionError, MemoryError):
         raise ParseFailure(filename, 1 + line_offset, 1, "input is nested too deeply") from None
