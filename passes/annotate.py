@@ -19,6 +19,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 
 from qir.pass_manager import QirPass, count
+from qir.program import Program
 
 
 @dataclass(frozen=True)
@@ -36,3 +37,4 @@ class Annotate(QirPass):
         quantizer = self.quantizer if isinstance(self.quantizer, Quantizer) else quantizer_by_name(self.quantizer)
         for pattern, n in sorted(quantizer.annotate_module(op).items()):
             count(ctx, pattern, n)
+        quantizer.validate(Program(op))

@@ -145,6 +145,7 @@ class Convert(QirPass):
         new = new_param(store, param.param_name + "_q", quantize_tensor(tensor, qtype), param.kind.data,
                         qtensor_type)
         dcast = DequantizeCastOp(new.result, value.type)
+        dcast.results[0].name_hint = f"{new.result.name_hint}_dq"
         Rewriter.insert_op([new, dcast], InsertPoint.before(op))
         op.operands[index] = dcast.results[0]
         if not param.result.uses:

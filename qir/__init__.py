@@ -16,7 +16,7 @@ Names are imported on first use, so that tools which only need the IR layer
 from importlib import import_module
 
 _EXPORTS = {
-    "convert": "qir.api", "prepare": "qir.api",
+    "convert": "qir.api", "prepare": "qir.api", "observed_program": "qir.api",
     "ParseFailure": "qir.errors", "PassFailure": "qir.errors", "PipelineError": "qir.errors",
     "QirError": "qir.errors", "UnsupportedError": "qir.errors",
     "export": "qir.importer", "import_program": "qir.importer",

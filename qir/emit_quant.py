@@ -25,6 +25,7 @@ def _qparams_args(em: Emitter, qtype, name: str) -> tuple:
     """The (scale, zero point[, axis], qmin, qmax, dtype) arguments for `qtype`."""
     dtype = getattr(torch, qtype.storage_dtype_name)
     if isinstance(qtype, UniformQuantizedPerAxisType):
+        name = f"{name}_{len(em.attrs)}"  # one pair of tensors per call: names never collide
         scales = em.get_attr(f"{name}.scales", torch.tensor(qtype.scales, dtype=torch.float32), "constant")
         zero_points = em.get_attr(f"{name}.zero_points",
                                   torch.tensor(qtype.zero_points, dtype=torch.int64), "constant")

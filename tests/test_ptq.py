@@ -232,3 +232,73 @@ def test_every_op_left_float_gives_a_runnable_float_model():
     prepared(x)
     quantized = qir.convert(prepared)
     torch.testing.assert_close(quantized(x), model(x))
+
+
+class _SigmoidGate(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.fc = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        gate = torch.sigmoid(y)
+        return self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(y * gate, 1), 1))
+
+
+def test_fixed_qparams_for_sigmoid():
+    torch.manual_seed(0)
+    model, x = _SigmoidGate().eval(), torch.randn(2, 3, 8, 8)
+    quantized = _prepare_convert(model, X86Quantizer(), x)
+    text = str(quantized.qir_program)
+    assert "!quant.uniform<u8:f32, 3.906250e-03>" in text  # sigmoid's [0, 1] in 256 steps, zero point 0
+    assert sqnr(model(x), quantized(x)) > 20
+
+
+def test_derived_bias_spec_quantizes_bias_to_int32():
+    """A config with an int32 bias: scale = input scale × weight scale, per output channel."""
+    from qir.quantizer import DerivedQuantizationSpec, QuantizationConfig, x86_config
+
+    base = x86_config()
+    config = QuantizationConfig(base.input_activation, base.output_activation, base.weight,
+                                DerivedQuantizationSpec((0, 1), torch.int32))
+    torch.manual_seed(0)
+    model, x = _Small().eval(), torch.randn(2, 3, 8, 8)
+    quantized = _prepare_convert(model, X86Quantizer(config), x)
+    program = quantized.qir_program
+    bias_types = [str(op.result.type) for op in program.forward.body.ops
+                  if op.name == "aten.param" and "bias" in op.param_name]
+    assert bias_types and all("!quant.uniform<i32:f32:0" in t for t in bias_types), bias_types
+    dcast = next(op for op in program.forward.body.ops if op.name == "quant.dcast"
+                 and "bias" in getattr(op.input.owner, "param_name", ""))
+    weight_dcast = next(op for op in program.forward.body.ops if op.name == "quant.dcast"
+                        and "conv.weight" in getattr(op.input.owner, "param_name", ""))
+    act_dcast = next(op for op in program.forward.body.ops if op.name == "quant.dcast" and op.input.owner.name == "quant.qcast")
+    expected = [act_dcast.quantized_type.scale * s for s in weight_dcast.quantized_type.scales]
+    assert list(dcast.quantized_type.scales) == pytest.approx(expected, rel=1e-12)
+    assert sqnr(model(x), quantized(x)) > 20
+
+
+def test_composable_quantizer_takes_the_union():
+    from qir.quantizer import ComposableQuantizer
+
+    linear_only = X86Quantizer().set_global(None).set_object_type(torch.nn.Linear, X86Quantizer().global_config)
+    conv_only = X86Quantizer().set_global(None).set_object_type(torch.nn.Conv2d, X86Quantizer().global_config)
+    composed = ComposableQuantizer([linear_only, conv_only])
+    torch.manual_seed(0)
+    model, x = _ConvConvLinear().eval(), torch.randn(2, 3, 12, 12)
+    quantized_modules = _quantized_modules(_prepare_convert(model, composed, x).qir_program)
+    assert {"first.0", "second.0", "head"} <= quantized_modules
+    names = {p.name for p in composed.get_supported_operators()}
+    assert {"conv", "linear", "cat"} <= names
+
+
+def test_validate_rejects_an_annotation_the_backend_cannot_run():
+    from qir.dialects.obs import QuantSpecAttr
+    from xdsl.dialects.builtin import ArrayAttr
+
+    program = qir.export(torch.nn.Sequential(torch.nn.Softplus()).eval(), (torch.randn(2, 4),))
+    op = next(op for op in program.forward.body.ops if getattr(op, "op_name", "") == "softplus")
+    op.attributes["qout"] = ArrayAttr([QuantSpecAttr("u8", 0, 255)])
+    with pytest.raises(qir.QirError, match="softplus"):
+        X86Quantizer().validate(program)

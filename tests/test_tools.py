@@ -84,3 +84,19 @@ def test_bad_pipelines_are_one_line_errors(tmp_path, args):
 def test_missing_file():
     result = _run("qir_opt", "does/not/exist.mlir")
     assert result.returncode == 1 and result.stderr.startswith("qir-opt: error:"), result.stderr
+
+
+def test_observed_ir_with_statistics_converts_with_qir_opt(tmp_path):
+    """The calibrated IR is text: saved, converted by qir-opt, it gives what qir.convert gives."""
+    from qir.quantizer import X86Quantizer
+
+    model, x = _model(), torch.randn(2, 3, 8, 8)
+    prepared = qir.prepare(model, (x,), X86Quantizer())
+    prepared(x)
+    observed = qir.observed_program(prepared)
+    assert "stats = {min = " in str(observed)
+    observed.save(tmp_path / "observed.mlir")
+    result = _run("qir_opt", tmp_path / "observed.mlir", "-p", "convert", "-o", tmp_path / "quantized.mlir")
+    assert result.returncode == 0, result.stderr
+    from_text = qir.load(tmp_path / "quantized.mlir").to_fx()
+    assert torch.equal(from_text(x), qir.convert(prepared)(x))

@@ -55,6 +55,13 @@ FIXED_RANGES = {
 
 SHARED_INPUT = SharedSpecAttr("operand", 0)
 
+# The ATen operators behind each part of a pattern name.
+_OP_NAMES = {
+    "conv": CONV, "conv_transpose": CONV_TRANSPOSE, "linear": LINEAR, "matmul": MATMUL,
+    "add": {"add", "add_"}, "mul": {"mul", "mul_"}, "relu": RELU_LIKE, "hardswish": HARDSWISH,
+    "pool": POOLING, "view": SHAPE, "softmax": {"softmax", "_softmax"}, "sigmoid": {"sigmoid", "hardsigmoid"},
+}
+
 
 def _single_user(value: SSAValue) -> Operation | None:
     users = {use.operation for use in value.uses}
@@ -94,6 +101,34 @@ class PatternQuantizer(ConfigurableQuantizer):
 
     def get_supported_operators(self) -> list[OperatorPattern]:
         return [OperatorPattern(p, self.PATTERNS[p]) for p in self.patterns]
+
+    def supported_op_names(self) -> set[str]:
+        """The ATen operators the enabled patterns may annotate."""
+        names: set[str] = set()
+        for pattern in self.patterns:
+            for part in self.PATTERNS[pattern]:
+                names |= _OP_NAMES.get(part, {part})
+        return names
+
+    def validate(self, program) -> None:
+        """Every annotated op is one this quantizer's patterns cover, quantized to a storage
+        type its specs use; anything else (an annotation edited by hand, or written by another
+        quantizer) is an error naming the op."""
+        from qir.errors import QirError, describe_op
+
+        supported = self.supported_op_names()
+        config = self.global_config
+        storages = {s.to_attr().storage.data for s in (config.input_activation, config.output_activation,
+                                                         config.weight) if s is not None} if config else set()
+        for op in program.module.walk():
+            if not isinstance(op, AtenOp) or not is_annotated(op):
+                continue
+            if op.op_name not in supported:
+                raise QirError(f"{describe_op(op)}: {type(self).__name__} has no quantized {op.op_name}")
+            for spec in annotation(op, "qin") + annotation(op, "qout"):
+                storage = getattr(getattr(spec, "storage", None), "data", None)
+                if storages and storage is not None and storage not in storages | {"i32"}:
+                    raise QirError(f"{describe_op(op)}: {type(self).__name__} does not quantize to {storage}")
 
     def annotate_module(self, module: ModuleOp) -> Counter:
         counts: Counter = Counter()
