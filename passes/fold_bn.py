@@ -1,147 +1,271 @@
-"""fold-bn: fold an eval-mode BatchNorm into the conv or linear before it.
+"""fold-bn: fold an eval-mode BatchNorm into the convolution or linear before it.
 
-Before:
+Before (the BatchNorm normalizes the conv's output channels with constant
+statistics):
 
-    %c = aten.op "conv2d.default"(%x, %w, none) : ...
-    %y = aten.op "batch_norm.default"(%c, %g, %b, %mean, %var, false, 0.1, 1.0e-05, false) : ...
+    %w = aten.param parameter "conv.weight" : tensor<4x3x3x3xf32>
+    %g = aten.param parameter "bn.weight" : tensor<4xf32>
+    ...
+    %c = aten.op "conv2d.default"(%x, %w) : (...) -> tensor<1x4x6x6xf32>
+    %y = aten.op "batch_norm.default"(%c, %g, %b, %mean, %var, false, 0.1, 1.0e-05, false)
+           : (...) -> tensor<1x4x6x6xf32>
+    func.return %y : tensor<1x4x6x6xf32>
 
-After (new parameters in the store; the old ones go when nothing uses them):
+After (two new parameters in the store; the old ones are erased once nothing
+uses them, and the store's tensors are never changed in place):
 
-    %w2 = aten.param parameter "conv.weight_folded" : ...
-    %b2 = aten.param parameter "conv.bias_folded" : ...
-    %c = aten.op "conv2d.default"(%x, %w2, %b2) : ...
+    %w2 = aten.param parameter "conv.weight_folded" : tensor<4x3x3x3xf32>
+    %b2 = aten.param parameter "conv.bias_folded" : tensor<4xf32>
+    %c = aten.op "conv2d.default"(%x, %w2, %b2) : (...) -> tensor<1x4x6x6xf32>
+    func.return %c : tensor<1x4x6x6xf32>
 
-Quantization needs it: the quantizer's conv + relu unit only forms once the
-BatchNorm between them is gone, and the weights are observed with their
-final values. The fold is `w' = w * g / sqrt(var + eps)` per output channel
-and `b' = (b - mean) * g / sqrt(var + eps) + beta`, computed in float64. The
-output-channel axis is 0 for convolutions and linear, 1 (per group) for
-transposed convolutions. A linear folds only when its output is 2-D: on a
-3-D output BatchNorm1d's channel axis is not the linear's feature axis
-(torchao once folded that case and produced wrong weights, pytorch/ao#4116).
-Training-mode BatchNorm, a producer with other users, or non-constant
-weights are left alone.
+Why: quantization must see the weights the deployed model multiplies by. An
+un-folded BatchNorm would be quantized (or left in float) on its own, the
+conv's weight observed before the BatchNorm scales it, and the quantizer's
+conv + relu unit would never form. With `s = gamma / sqrt(var + eps)` per
+output channel, the fold is `w' = w * s` and `b' = (b - mean) * s + beta`,
+computed in float64 and cast back to the weight's dtype. The numbers are
+those of `torch.nn.utils.fusion.fuse_conv_bn_weights`, which however raises
+on grouped transposed convolutions; here they fold too.
+
+What folds, and what is left alone:
+
+* producers: `conv{1,2,3}d.*`, `conv_transpose{1,2,3}d.*`, `convolution` /
+  `_convolution` (either `transposed` value), and `linear.default`. The
+  output channel is axis 0 of the weight for convolutions and linear, and
+  axis 1 *per group* for transposed convolutions, whose weight is
+  `(in, out / groups, k...)`.
+* BatchNorms: `batch_norm` and `native_batch_norm` / `_native_batch_norm_legit`
+  with `training=False`, and `_native_batch_norm_legit_no_training` (only
+  result 0 may be used); `affine=False` (no weight / bias) included.
+* The BatchNorm's channel axis (axis 1 of its input) must be the producer's
+  output-channel axis: a convolution folds only on batched input (an unbatched
+  conv1d's `(C, L)` output is an `(N, C)` batch to BatchNorm1d), and a linear
+  only when its output is 2-D `(N, C)`. On a 3-D linear output BatchNorm1d
+  normalizes axis 1, which is not the linear's feature axis: torchao once
+  folded that case and produced wrong weights (pytorch/ao#4116).
+* The producer's result must have the BatchNorm as its only use, and its
+  weight, bias and the BatchNorm's statistics must be `aten.param`s that no
+  `aten.param_update` writes. Training-mode BatchNorm is never folded.
+
+Each fold counts as `folded`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, TensorType
-from xdsl.rewriter import InsertPoint
+from xdsl.ir import SSAValue
 from xdsl.pattern_rewriter import (
     PatternRewriter,
     PatternRewriteWalker,
     RewritePattern,
     op_type_rewrite_pattern,
 )
+from xdsl.rewriter import InsertPoint
 
 from qir.context import params_of
-from qir.dialects.aten import AtenOp, ParamOp
+from qir.dialects.aten import AtenOp, ParamOp, ParamUpdateOp
 from qir.params import ParamStore, new_param, param_tensor
 from qir.pass_manager import QirPass, count
 
 CONVS = {"conv1d", "conv2d", "conv3d"}
 CONV_TRANSPOSES = {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
-BATCH_NORMS = {"batch_norm", "_native_batch_norm_legit_no_training"}
+GENERIC_CONVS = {"convolution", "_convolution"}
+TRAINING_FLAG_BATCH_NORMS = {"batch_norm", "native_batch_norm", "_native_batch_norm_legit"}
+BATCH_NORMS = TRAINING_FLAG_BATCH_NORMS | {"_native_batch_norm_legit_no_training"}
 
 
-def _constant(value) -> ParamOp | None:
-    return value.owner if value is not None and isinstance(value.owner, ParamOp) else None
+@dataclass(frozen=True)
+class _Producer:
+    """How a foldable producer lays out its output channels."""
+
+    transposed: bool
+    groups: int
+
+    def out_channels(self, weight: torch.Tensor) -> int:
+        return weight.shape[1] * self.groups if self.transposed else weight.shape[0]
 
 
-def _fold(weight: torch.Tensor, bias: torch.Tensor | None, mean, var, gamma, beta, eps: float,
-          axis: int, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
-    scale = (gamma.double() if gamma is not None else torch.ones_like(var, dtype=torch.float64)) \
-        / torch.sqrt(var.double() + eps)
+def _producer_kind(op: AtenOp) -> _Producer | None:
+    """The layout of a convolution or linear `op`, or None if `op` is neither (or is symbolic)."""
+    name = op.op_name
+    if name in CONVS or name == "linear":
+        return _Producer(False, 1)
+    if name in CONV_TRANSPOSES:
+        transposed = True
+    elif name in GENERIC_CONVS:
+        transposed = op.arg("transposed")
+        if not isinstance(transposed, bool):
+            return None
+    else:
+        return None
+    groups = op.arg("groups", 1)
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+        return None
+    return _Producer(transposed, groups)
+
+
+def fold_weights(weight: torch.Tensor, bias: torch.Tensor | None, mean: torch.Tensor,
+                 var: torch.Tensor, gamma: torch.Tensor | None, beta: torch.Tensor | None,
+                 eps: float, transposed: bool = False, groups: int = 1
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The folded (weight, bias), in float64 then cast to `weight.dtype`. Never writes its inputs."""
+    var64 = var.double()
+    scale = (gamma.double() if gamma is not None else torch.ones_like(var64)) / torch.sqrt(var64 + eps)
     shift = beta.double() if beta is not None else torch.zeros_like(scale)
     w = weight.double()
-    if axis == 0:
+    if not transposed:  # (out, in / groups, k...) or linear's (out, in)
         w = w * scale.reshape(-1, *([1] * (w.dim() - 1)))
-    else:  # transposed conv: (in, out/groups, k...), output channel = group * out_per_group + j
+    else:  # (in, out / groups, k...): output channel g * (out / groups) + j sits at [g-th block, j]
         per_group = w.shape[1]
         w = w.reshape(groups, w.shape[0] // groups, per_group, *w.shape[2:])
         w = w * scale.reshape(groups, 1, per_group, *([1] * (weight.dim() - 2)))
         w = w.reshape(weight.shape)
     b = bias.double() if bias is not None else torch.zeros_like(scale)
-    folded_bias = (b - mean.double()) * scale + shift
-    return w.to(weight.dtype), folded_bias.to(weight.dtype)
+    new_bias = (b - mean.double()) * scale + shift
+    return w.to(weight.dtype), new_bias.to(weight.dtype)
 
 
+def _replace_args(op: AtenOp, **values: Any) -> tuple[list[Any], dict[str, Any]]:
+    """`op`'s (args, kwargs) as Python values, with the named schema arguments replaced."""
+    args = [op.value(a) for a in op.args.data]
+    kwargs = {k: op.value(v) for k, v in op.kwargs.data.items()} if op.kwargs is not None else {}
+    names = [a.name for a in op.schema.positional]
+    for name, value in values.items():
+        index = names.index(name)
+        if name in kwargs or index > len(args):
+            kwargs[name] = value
+        elif index == len(args):
+            args.append(value)
+        else:
+            args[index] = value
+    return args, kwargs
+
+
+def _static_dim(value: SSAValue, axis: int) -> int | None:
+    """Axis `axis` of `value`'s tensor type, or None when unknown (dynamic or not a tensor)."""
+    type_ = value.type
+    if not isinstance(type_, TensorType) or axis >= type_.get_num_dims():
+        return None
+    dim = type_.get_shape()[axis]
+    return dim if dim >= 0 else None
+
+
+@dataclass
 class FoldBatchNormPattern(RewritePattern):
-    def __init__(self, store: ParamStore, ctx: Context):
-        self.store = store
-        self.ctx = ctx
+    """Folds one eval-mode BatchNorm into its producing convolution or linear."""
+
+    store: ParamStore
+    ctx: Context
+    written: frozenset[str]
+    """Names of the parameters some `aten.param_update` writes: not constants."""
+
+    def _constant(self, value: Any) -> ParamOp | None:
+        """The `aten.param` `value` comes from, if it is a constant tensor."""
+        if not isinstance(value, SSAValue) or not isinstance(value.owner, ParamOp):
+            return None
+        op = value.owner
+        return op if op.param_name not in self.written else None
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, bn: AtenOp, rewriter: PatternRewriter, /):
         if bn.op_name not in BATCH_NORMS or not bn.results:
             return
-        if bn.op_name == "batch_norm" and bn.arg("training", False):
+        if bn.op_name in TRAINING_FLAG_BATCH_NORMS and bn.arg("training") is not False:
             return
         if any(r.uses for r in bn.results[1:]):
             return
-        source = bn.operands[0] if bn.operands else None
-        producer = source.owner if source is not None else None
-        if not isinstance(producer, AtenOp) or len(producer.results) != 1 or not source.has_one_use():
+        source = bn.arg("input")
+        if not isinstance(source, SSAValue) or not isinstance(source.owner, AtenOp):
             return
-        kind = producer.op_name
-        if kind in CONVS:
-            axis, groups = 0, 1
-        elif kind in CONV_TRANSPOSES:
-            axis, groups = 1, producer.arg("groups", 1)
-        elif kind == "linear" and isinstance(source.type, TensorType) and source.type.get_num_dims() == 2:
-            axis, groups = 0, 1
-        else:
+        producer = source.owner
+        kind = _producer_kind(producer)
+        if kind is None or len(producer.results) != 1 or not source.has_one_use():
             return
-        weight_op = _constant(producer.arg("weight"))
+        if source.type != bn.results[0].type:
+            return
+
+        # Constants only: the producer's weight and bias, the BatchNorm's statistics.
+        weight_op = self._constant(producer.arg("weight"))
         bias_value = producer.arg("bias")
-        bias_op = _constant(bias_value)
-        if weight_op is None or (bias_value is not None and bias_op is None) or len(producer.args.data) < 2:
+        bias_op = self._constant(bias_value)
+        if weight_op is None or (bias_value is not None and bias_op is None):
             return
-        stats = [bn.arg(n) for n in ("weight", "bias", "running_mean", "running_var")]
-        stat_ops = [_constant(v) if v is not None else None for v in stats]
-        if stat_ops[2] is None or stat_ops[3] is None or any(
-                v is not None and o is None for v, o in zip(stats, stat_ops)):
+        stats = {n: bn.arg(n) for n in ("weight", "bias", "running_mean", "running_var")}
+        stat_ops = {n: self._constant(v) for n, v in stats.items()}
+        if stats["running_mean"] is None or stats["running_var"] is None:
             return
-        gamma, beta, mean, var = (param_tensor(o, self.store) if o is not None else None for o in stat_ops)
-        eps = bn.arg("eps", 1e-5)
+        if any(v is not None and stat_ops[n] is None for n, v in stats.items()):
+            return
+        eps = bn.arg("eps")
+        if not isinstance(eps, float | int) or isinstance(eps, bool):
+            return
+
         weight = param_tensor(weight_op, self.store)
         bias = param_tensor(bias_op, self.store) if bias_op is not None else None
-        if mean.shape[0] != weight.shape[axis] * groups:
+        gamma, beta, mean, var = (
+            param_tensor(stat_ops[n], self.store) if stat_ops[n] is not None else None
+            for n in ("weight", "bias", "running_mean", "running_var")
+        )
+
+        # Shapes: the BatchNorm's channel axis (1) must be the producer's output-channel axis.
+        # A linear's output must be (N, C); a convolution's (N, C, ...), i.e. batched (its weight
+        # has the output's rank: (out, in, k...)), never the unbatched (C, ...).
+        if weight.dim() < 2 or _rank(source) != weight.dim():
             return
-        new_weight, new_bias = _fold(weight, bias, mean, var, gamma, beta, eps, axis, groups)
-        base = weight_op.param_name.rpartition(".")[0] or weight_op.param_name
+        if producer.op_name == "linear" and weight.dim() != 2:
+            return
+        if kind.transposed and weight.shape[0] % kind.groups:
+            return
+        channels = kind.out_channels(weight)
+        if _static_dim(source, 1) != channels:
+            return
+        if any(t is not None and (t.shape != (channels,) or not t.is_floating_point())
+               for t in (bias, gamma, beta, mean, var)):
+            return
+        if not weight.is_floating_point():
+            return
+
+        new_weight, new_bias = fold_weights(weight, bias, mean, var, gamma, beta, float(eps),
+                                            kind.transposed, kind.groups)
+        name = weight_op.param_name
+        base = name.rpartition(".")[0] if "." in name else name
         w_op = new_param(self.store, f"{base}.weight_folded", new_weight)
         b_op = new_param(self.store, f"{base}.bias_folded", new_bias)
-        rewriter.insert([w_op, b_op], InsertPoint.before(producer))
-        args = [producer.value(a) for a in producer.args.data]
-        kwargs = {k: producer.value(v) for k, v in (producer.kwargs.data.items() if producer.kwargs else ())}
-        args[1] = w_op.result
-        if len(args) > 2:
-            args[2] = b_op.result
-        elif "bias" in kwargs:
-            kwargs["bias"] = b_op.result
-        else:
-            args.append(b_op.result)
+        args, kwargs = _replace_args(producer, weight=w_op.result, bias=b_op.result)
         folded = AtenOp(producer.target.data, args, kwargs, [source.type], dict(producer.attributes))
         folded.location = producer.location
         folded.results[0].name_hint = source.name_hint
-        rewriter.replace(producer, folded)
-        bn.results[0].replace_all_uses_with(folded.results[0])
-        rewriter.erase(bn)
-        for op in {weight_op, bias_op, *stat_ops} - {None}:
+
+        rewriter.insert_op([w_op, b_op, folded], InsertPoint.before(producer))
+        rewriter.replace_op(bn, [], [folded.results[0], *([None] * (len(bn.results) - 1))])
+        rewriter.erase_op(producer)
+        for op in {weight_op, bias_op, *stat_ops.values()} - {None}:
             if not op.result.uses:
-                rewriter.erase(op)
+                rewriter.erase_op(op)
         count(self.ctx, "folded")
+
+
+def _rank(value: SSAValue) -> int:
+    return value.type.get_num_dims() if isinstance(value.type, TensorType) else -1
 
 
 @dataclass(frozen=True)
 class FoldBatchNorm(QirPass):
+    """Fold eval-mode BatchNorms into the convolution / linear weights before them."""
+
     name = "fold-bn"
     requires = ("float",)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        PatternRewriteWalker(FoldBatchNormPattern(params_of(ctx), ctx), apply_recursively=False).rewrite_module(op)
+        written = frozenset(o.sym.data for o in op.walk() if isinstance(o, ParamUpdateOp))
+        PatternRewriteWalker(
+            FoldBatchNormPattern(params_of(ctx), ctx, written),
+            walk_reverse=False,
+            apply_recursively=False,
+        ).rewrite_module(op)
