@@ -127,10 +127,8 @@ def parse(text: str, params: ParamStore | None = None, filename: str = "<text>")
     from qir.textio import parse_module
 
     store = params if params is not None else ParamStore()
-    module = parse_module(text, make_context(store), filename)
-    program = Program(module, store)
-    _check_params(program, filename)
-    return program
+    module = parse_module(text, make_context(store), filename, check=param_checker(store))
+    return Program(module, store)
 
 
 def load(path: str | Path) -> Program:
@@ -145,19 +143,21 @@ def load(path: str | Path) -> Program:
     return parse(text, params, str(path))
 
 
-def _check_params(program: Program, filename: str) -> None:
-    """Every `aten.param` names a tensor the store has, of the type the IR says."""
+def param_checker(store: ParamStore):
+    """A parse check: every `aten.param` names a tensor the store has, of the type the IR says."""
     from qir.dialects.aten import ParamOp
     from qir.tensors import tensor_matches_type
 
-    for op in program.module.walk():
-        if isinstance(op, ParamOp) and op.value is None:
-            tensor = program.params.get(op.param_name)
-            if tensor is None:
-                raise ParseFailure(filename, 0, 0, f"aten.param {op.param_name!r}: no such tensor in the weights")
-            problem = tensor_matches_type(tensor, op.result.type)
-            if problem:
-                raise ParseFailure(filename, 0, 0, f"aten.param {op.param_name!r}: {problem}")
+    def check(op) -> str | None:
+        if not isinstance(op, ParamOp) or op.value is not None:
+            return None
+        tensor = store.get(op.param_name)
+        if tensor is None:
+            return f"aten.param {op.param_name!r}: no such tensor in the weights (is the .safetensors file beside it?)"
+        problem = tensor_matches_type(tensor, op.result.type)
+        return f"aten.param {op.param_name!r}: {problem}" if problem else None
+
+    return check
 
 
 def dense_to_tensor(value: DenseIntOrFPElementsAttr) -> torch.Tensor:

@@ -8,6 +8,8 @@ reported at its own line, the way mlir-opt does it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
@@ -41,8 +43,11 @@ def _located(span: Span, message: str, line_offset: int = 0) -> ParseFailure:
     return ParseFailure(str(loc.file), loc.line + line_offset, loc.col, message)
 
 
-def parse_module(text: str, ctx: Context, filename: str = "<stdin>", line_offset: int = 0) -> ModuleOp:
-    """Parse and verify one module; any error is a `ParseFailure` at its place in the text."""
+def parse_module(text: str, ctx: Context, filename: str = "<stdin>", line_offset: int = 0,
+                 check: Callable[[Operation], str | None] | None = None) -> ModuleOp:
+    """Parse and verify one module; any error is a `ParseFailure` at its place in the text.
+
+    `check(op)` may add a test of its own (a reason, or None), reported the same way."""
     parser = LocatingParser(ctx, text, filename)
     try:
         with paused_gc():
@@ -53,18 +58,21 @@ def parse_module(text: str, ctx: Context, filename: str = "<stdin>", line_offset
         raise _located(parser._current_token.span, str(err), line_offset) from None
     except (RecursionError, MemoryError):
         raise ParseFailure(filename, 1 + line_offset, 1, "input is nested too deeply") from None
-    verify_ops(module, parser.op_spans, filename, line_offset)
+    verify_ops(module, parser.op_spans, filename, line_offset, check)
     return module
 
 
 def verify_ops(module: ModuleOp, spans: dict[Operation, Span], filename: str,
-               line_offset: int = 0) -> None:
+               line_offset: int = 0, check: Callable[[Operation], str | None] | None = None) -> None:
     """Verify op by op, raising a located `ParseFailure` for the first that fails."""
     for op in module.walk():
         try:
             op.verify(verify_nested_ops=False)
+            problem = check(op) if check is not None else None
         except (VerifyException, ValueError) as err:
+            problem = str(err)
+        if problem:
             span = spans.get(op)
             if span is None:
-                raise ParseFailure(filename, 0, 0, f"{op.name}: {err}") from None
-            raise _located(span, str(err), line_offset) from None
+                raise ParseFailure(filename, 1, 1, f"{op.name}: {problem}") from None
+            raise _located(span, problem, line_offset) from None

@@ -79,7 +79,7 @@ class QirOptMain(xDSLOptMain):
         from qir.errors import ParseFailure, QirError
         from qir.params import ParamStore, weights_path
         from qir.pass_manager import PassManager
-        from qir.program import Program
+        from qir.program import Program, param_checker
         from qir.textio import parse_module
 
         name = self.args.input_file or "<stdin>"
@@ -105,7 +105,8 @@ class QirOptMain(xDSLOptMain):
             expected = expectations(chunk, offset) if self.args.verify_diagnostics else []
             try:
                 self.ctx.params = store.copy()
-                module = parse_module(chunk, self.ctx, name, line_offset=offset)
+                module = parse_module(chunk, self.ctx, name, line_offset=offset,
+                                      check=param_checker(self.ctx.params))
                 result = manager.run(Program(module, self.ctx.params))
                 results.append(result)
                 outputs.append(self._print(result))
@@ -128,6 +129,10 @@ class QirOptMain(xDSLOptMain):
                 merged.save(weights_path(self.args.output_file), used)
         else:
             sys.stdout.write(out)
+            unsaved = {n for r in results for n in r.param_names()} - set(store)
+            if unsaved:
+                print(f"qir-opt: warning: {len(unsaved)} new weights (e.g. {sorted(unsaved)[0]!r}) are not "
+                      "printed; write with -o to keep them beside the output", file=sys.stderr)
 
     def _print(self, program) -> str:
         from xdsl.printer import Printer
