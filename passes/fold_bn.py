@@ -71,11 +71,11 @@ from xdsl.rewriter import InsertPoint
 from qir.context import params_of
 from qir.dialects.aten import AtenOp, ParamOp, ParamUpdateOp
 from qir.params import ParamStore, new_param, param_tensor
+from qir.op_families import CONV as CONVS
+from qir.op_families import CONV_TRANSPOSE as CONV_TRANSPOSES
+from qir.op_families import GENERIC_CONV as GENERIC_CONVS
 from qir.pass_manager import QirPass, count
 
-CONVS = {"conv1d", "conv2d", "conv3d"}
-CONV_TRANSPOSES = {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
-GENERIC_CONVS = {"convolution", "_convolution"}
 TRAINING_FLAG_BATCH_NORMS = {"batch_norm", "native_batch_norm", "_native_batch_norm_legit"}
 BATCH_NORMS = TRAINING_FLAG_BATCH_NORMS | {"_native_batch_norm_legit_no_training"}
 

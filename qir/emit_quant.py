@@ -37,22 +37,22 @@ def _is_per_axis(qtype) -> bool:
     return isinstance(qtype, UniformQuantizedPerAxisType)
 
 
+def _emit_cast(em: Emitter, op, per_tensor, per_channel, default_name: str) -> None:
+    qtype = op.quantized_type
+    target = per_channel if _is_per_axis(qtype) else per_tensor
+    name = op.results[0].name_hint or default_name
+    em.bind(op, em.call(target, (em.node(op.input), *_qparams_args(em, qtype, f"qparams.{name}")), name=name))
+
+
 @emits("quant.qcast")
 def _emit_qcast(em: Emitter, op: QuantizeCastOp) -> None:
-    qtype = op.quantized_type
-    target = _decomposed.quantize_per_channel.default if _is_per_axis(qtype) else \
-        _decomposed.quantize_per_tensor.default
-    name = op.results[0].name_hint or "q"
-    em.bind(op, em.call(target, (em.node(op.input), *_qparams_args(em, qtype, f"qparams.{name}")), name=name))
+    _emit_cast(em, op, _decomposed.quantize_per_tensor.default, _decomposed.quantize_per_channel.default, "q")
 
 
 @emits("quant.dcast")
 def _emit_dcast(em: Emitter, op: DequantizeCastOp) -> None:
-    qtype = op.quantized_type
-    target = _decomposed.dequantize_per_channel.default if _is_per_axis(qtype) else \
-        _decomposed.dequantize_per_tensor.default
-    name = op.results[0].name_hint or "dq"
-    em.bind(op, em.call(target, (em.node(op.input), *_qparams_args(em, qtype, f"qparams.{name}")), name=name))
+    _emit_cast(em, op, _decomposed.dequantize_per_tensor.default, _decomposed.dequantize_per_channel.default,
+               "dq")
 
 
 @emits("quant.scast")

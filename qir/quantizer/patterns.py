@@ -32,15 +32,9 @@ from qir.quantizer.base import (
 )
 from qir.quantizer.spec import FixedQParamsQuantizationSpec, QuantizationConfig, spec_attr
 
-CONV = {"conv1d", "conv2d", "conv3d"}
-CONV_TRANSPOSE = {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
-LINEAR = {"linear"}
-MATMUL = {"matmul", "bmm", "mm"}
+from qir.op_families import CONV, CONV_TRANSPOSE, HARDSWISH, LINEAR, MATMUL, POOLING, RELU_LIKE
+
 BINARY = {"add", "mul"}
-RELU_LIKE = {"relu", "relu_", "hardtanh", "hardtanh_"}
-HARDSWISH = {"hardswish", "hardswish_"}
-POOLING = {"max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
-           "adaptive_avg_pool2d"}
 SHAPE = {"flatten", "view", "reshape", "_unsafe_view", "permute", "transpose", "squeeze",
          "unsqueeze", "t", "contiguous", "clone", "expand", "slice", "select", "chunk", "split",
          "split_with_sizes", "unbind", "pixel_shuffle", "narrow"}
