@@ -242,12 +242,12 @@ class FoldBatchNormPattern(RewritePattern):
         folded.location = producer.location
         folded.results[0].name_hint = source.name_hint
 
-        rewriter.insert_op([w_op, b_op, folded], InsertPoint.before(producer))
-        rewriter.replace_op(bn, [], [folded.results[0], *([None] * (len(bn.results) - 1))])
-        rewriter.erase_op(producer)
+        rewriter.insert([w_op, b_op, folded], InsertPoint.before(producer))
+        rewriter.replace(bn, [], [folded.results[0], *([None] * (len(bn.results) - 1))])
+        rewriter.erase(producer)
         for op in {weight_op, bias_op, *stat_ops.values()} - {None}:
             if not op.result.uses:
-                rewriter.erase_op(op)
+                rewriter.erase(op)
         count(self.ctx, "folded")
 
 
