@@ -126,3 +126,14 @@ def test_parse_errors_are_located():
         qir.parse(bad, filename="x.mlir")
     with pytest.raises(qir.ParseFailure, match=r"^x\.mlir:1:\d+: error: "):
         qir.parse("builtin.module {", filename="x.mlir")
+
+
+def test_scalar_inputs_keep_the_calling_convention():
+    class Scaled(torch.nn.Module):
+        def forward(self, x, n: int, s: float):
+            return x * n + s, x.sum() > 0
+
+    model, args = Scaled(), (torch.randn(3), 2, 0.5)
+    program = qir.export(model, args)
+    assert "%n: i64" in str(program) and "%s: f64" in str(program)
+    assert _same(model(*args), program.to_fx()(*args))
