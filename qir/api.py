@@ -20,6 +20,7 @@ from qir.importer import import_program
 from qir.pass_manager import PassManager
 from qir.program import Program
 from qir.quantizer import Quantizer
+from qir.registry import available_passes
 
 PREPARE_PIPELINE = ("canonicalize", "fold-bn", "annotate", "propagate-annotations", "insert-observers")
 
@@ -42,11 +43,11 @@ def prepare(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwa
 
     Returns the calibration module: call it on representative inputs, then
     `convert` it. `model` is never changed."""
-    from qir.passes.annotate import Annotate
     from qir.quantizer import X86Quantizer
 
     program = _program_of(model, example_inputs, kwargs, dynamic_shapes)
-    passes = [Annotate(quantizer=quantizer or X86Quantizer()) if p == "annotate" else p
+    annotate = available_passes()["annotate"]()  # by name: the core does not import passes
+    passes = [annotate(quantizer=quantizer or X86Quantizer()) if p == "annotate" else p
               for p in PREPARE_PIPELINE]
     prepared = PassManager(passes, timing=timing).run(program)
     gm = prepared.to_fx()
