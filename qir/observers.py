@@ -438,9 +438,12 @@ def _rebin(hist: torch.Tensor, lo: float, hi: float, new_lo: float, new_hi: floa
     return mass.diff().clamp_(min=0)
 
 
+_FLOAT32 = struct.Struct("f")
+
+
 def _f32(value: float) -> float:
     """`value` rounded to float32 (to nearest, ties to even)."""
-    return struct.unpack("f", struct.pack("f", value))[0]
+    return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
 
 
 def _as_number(value, key: str) -> float:
@@ -457,7 +460,12 @@ def _numbers(stats: dict, key: str) -> list[float]:
     values = stats[key]
     if not isinstance(values, list | tuple) or not values:
         raise ValueError(f"statistics: {key!r} must be a non-empty list of numbers, not {values!r}")
-    return [_as_number(v, key) for v in values]
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in values):
+        raise ValueError(f"statistics: {key!r} must hold numbers, not {values!r}")
+    numbers = [float(v) for v in values]
+    if not torch.isfinite(torch.tensor(numbers, dtype=torch.float32)).all():  # one check, not one per bin
+        raise ValueError(f"statistics: {key!r} must hold numbers finite in float32")
+    return numbers
 
 
 def _expect_keys(stats: dict, keys: tuple[str, ...]) -> None:
