@@ -388,6 +388,11 @@ def _l2_range_search(lo: float, hi: float, counts: list[float], *,
         next_alpha = alpha + step
         left = min(end, max(start, bisect_left(cumulative, _f32(next_alpha * total))))
         if left == start:  # torch.ao's steps that change nothing: beta goes down until the end moves
+            # Jump close to where the end bin moves (a few steps short, so rounding in the
+            # repeated subtraction cannot be overtaken), then step exactly as torch.ao does.
+            skip = int((beta - cumulative[end] / total) / step) - 4
+            if skip > 0:
+                beta -= skip * step
             while alpha < beta and cumulative[end] <= _f32((beta - step) * total):
                 beta -= step
             if not alpha < beta:
