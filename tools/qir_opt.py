@@ -4,50 +4,146 @@
     qir-opt tests.mlir --split-input-file --verify-diagnostics
 
 Built on xDSL's driver (`xDSLOptMain`), so its options and conventions hold:
-`--split-input-file`, `--print-op-generic`, `--allow-unregistered-dialect`,
-`-p` in MLIR's `pass{opt=value}` syntax. qir adds the weights beside the
-file (`model.safetensors` next to `model.mlir`, read and written), the stage
-check before anything runs, `--print-ir-after-all`, `--timing`, and
-mlir-opt's `--verify-diagnostics` (each `// expected-error {{...}}` must be
-matched by an error on that line, and every error must be expected).
+`--split-input-file`, `--print-op-generic`, `--print-debuginfo`,
+`--allow-unregistered-dialect`, `--no-implicit-module`, `--disable-verify`,
+`-t`, `-p` in MLIR's `pass{opt=value}` syntax. What qir adds:
+
+* the weights beside the file: `model.safetensors` next to `model.mlir` is read
+  into the context's parameter store (`--weights PATH` names another file, for
+  stdin); with `-o out.mlir` the tensors the output names go to
+  `out.safetensors`;
+* the pass manager's contract: the stage order is checked before any pass
+  runs, the IR is verified after each one, `--print-ir-after-all` and
+  `--timing` report to stderr (xDSL's `--print-between-passes` and
+  `--time-passes` are aliases of them);
+* mlir-opt's `--verify-diagnostics`: every `// expected-error {{...}}`
+  (`@+N`, `@-N`, `@above`, `@below`; `expected-error-re` with `{{regex}}`
+  parts) must be matched by an error on its line whose message contains the
+  text, and every error must be expected.
 
 User errors print one line, `file:line:col: error: ...` or
 `qir-opt: error: ...`, exit with status 1 and write no output file.
+Set QIR_TRACEBACK=1 to see the traceback of an internal error.
+
+Nothing at module level imports torch: `qir-opt --help` starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from dataclasses import dataclass
-from io import StringIO
+from typing import TYPE_CHECKING, NoReturn
 
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-EXPECTED = re.compile(r"//\s*expected-(error|warning|remark)\s*(@(?:[+-]\d+|above|below))?\s*\{\{(.*?)\}\}")
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
+    from xdsl.ir import Operation
+    from xdsl.utils.lexer import Span
+
+    from qir.params import ParamStore
+    from qir.program import Program
+
+SPLIT_MARKER = "// -----"
+LOCATED = re.compile(r"^\S.*?:\d+:\d+: error: ")
+
+
+class Located(Exception):
+    """An error at `file:line:col` (a pass failure or a misplaced stage, found at an op)."""
+
+    def __init__(self, filename: str, line: int, column: int, message: str):
+        self.filename, self.line, self.column, self.message = filename, line, column, message
+        super().__init__(f"{filename}:{line}:{column}: error: {message}")
+
+
+class DiagnosticsMismatch(Exception):
+    """`--verify-diagnostics` found errors that were not expected, or expected ones that were not."""
+
+
+# --------------------------------------------------------------------------
+# mlir-opt's --verify-diagnostics
+# --------------------------------------------------------------------------
+
+_ANNOTATION = re.compile(
+    r"//.*?\bexpected-(error|warning|remark|note)(-re)?(?:\s*@([+-]\d+|above|below))?\s*\{\{(.*)\}\}\s*$"
+)
 
 
 @dataclass
 class Expectation:
+    """One `// expected-<kind>[@where] {{message}}` annotation."""
+
+    kind: str
     line: int
+    """The line the diagnostic must be reported at."""
     message: str
+    regex: re.Pattern[str] | None
+    where: tuple[int, int]
+    """Line and column of the annotation itself, for reporting."""
     seen: bool = False
 
+    def matches(self, kind: str, line: int | None, message: str) -> bool:
+        if self.seen or kind != self.kind or line != self.line:
+            return False
+        return bool(self.regex.search(message)) if self.regex else self.message in message
 
-def expectations(chunk: str, line_offset: int) -> list[Expectation]:
-    """The `// expected-error` annotations of a chunk, with the line each refers to."""
+
+def _re_pattern(text: str) -> re.Pattern[str]:
+    """MLIR's `-re` form: literal text with `{{regex}}` parts."""
+    parts, pos = [], 0
+    for match in re.finditer(r"\{\{(.*?)\}\}", text):
+        parts += [re.escape(text[pos:match.start()]), f"(?:{match.group(1)})"]
+        pos = match.end()
+    parts.append(re.escape(text[pos:]))
+    return re.compile("".join(parts))
+
+
+def expectations(chunk: str, line_offset: int, filename: str) -> list[Expectation]:
+    """The annotations of a chunk, each with the line it refers to."""
     found = []
-    for index, text in enumerate(chunk.splitlines()):
-        for match in EXPECTED.finditer(text):
-            line = index + 1 + line_offset
-            where = match.group(2)
-            if where in ("@above", "@below"):
-                line += -1 if where == "@above" else 1
-            elif where:
-                line += int(where[1:])
-            found.append(Expectation(line, match.group(3).strip()))
+    for index, text in enumerate(chunk.split("\n")):
+        match = _ANNOTATION.search(text)
+        if match is None:
+            continue
+        kind, is_re, where, message = match.groups()
+        here = index + 1 + line_offset
+        line = here + {"above": -1, "below": 1}.get(where, 0) if where in ("above", "below", None) \
+            else here + int(where)
+        column = match.start(1) - len("expected-") + 1
+        try:
+            regex = _re_pattern(message) if is_re else None
+        except re.error as err:
+            raise Located(filename, here, column, f"invalid regex in expected-{kind}-re: {err}") from None
+        found.append(Expectation(kind, line, message, regex, (here, column)))
     return found
+
+
+def check_diagnostics(error: Exception | None, expected: list[Expectation], filename: str) -> list[str]:
+    """mlir-opt's verdict on one chunk: one line per unexpected or missing diagnostic."""
+    problems = []
+    if error is not None:
+        line = getattr(error, "line", None)
+        message = getattr(error, "message", None) or _one_line(str(error))
+        for e in expected:
+            if e.matches("error", line, message):
+                e.seen = True
+                break
+        else:
+            where = f"{filename}:{line}:{getattr(error, 'column', 1)}" if line else filename
+            problems.append(f"{where}: error: unexpected error: {message}")
+    for e in expected:
+        if not e.seen:
+            problems.append(f'{filename}:{e.where[0]}:{e.where[1]}: error: expected {e.kind} '
+                            f'"{e.message}" was not produced')
+    return problems
+
+
+# --------------------------------------------------------------------------
+# The driver
+# --------------------------------------------------------------------------
 
 
 class QirOptMain(xDSLOptMain):
@@ -66,111 +162,282 @@ class QirOptMain(xDSLOptMain):
             self.register_pass(name, loader)
 
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser):
+        arg_parser.prog = "qir-opt"
+        arg_parser.error = _usage_error  # one line, status 1, like every other user error
         super().register_all_arguments(arg_parser)
         arg_parser.add_argument("--print-ir-after-all", action="store_true",
                                 help="print the IR after each pass, to stderr")
         arg_parser.add_argument("--timing", action="store_true",
-                                help="report each pass's time and rewrites, to stderr")
+                                help="report each pass's time, op counts and rewrites, to stderr")
+        arg_parser.add_argument("--weights", metavar="PATH",
+                                help="the .safetensors file of the input (default: beside the input file)")
 
     def setup_pipeline(self):
-        """Deferred to `run`, where a bad pipeline is a one-line error."""
-
-    def run(self):  # noqa: C901 - the driver's whole loop, kept in one place
-        from qir.errors import ParseFailure, QirError
-        from qir.params import ParamStore, weights_path
+        """The pipeline is qir's PassManager: a bad one is a one-line error before any input is read."""
         from qir.pass_manager import PassManager
-        from qir.program import Program, param_checker
-        from qir.textio import parse_module
+
+        self.manager = PassManager(
+            self.args.passes,
+            verify=not self.args.disable_verify,
+            timing=self.args.timing or self.args.time_passes,
+            print_ir_after_all=self.args.print_ir_after_all or self.args.print_between_passes,
+            stream=sys.stderr,
+        )
+
+    # -- the loop ---------------------------------------------------------
+
+    def run(self):
+        from qir.errors import ParseFailure, QirError
 
         name = self.args.input_file or "<stdin>"
-        manager = PassManager(self.args.passes, timing=self.args.timing,
-                              print_ir_after_all=self.args.print_ir_after_all, stream=sys.stderr)
-        data = (open(self.args.input_file, "rb") if self.args.input_file else sys.stdin.buffer).read()
-        if b"\0" in data:
-            raise ParseFailure(name, 1, 1, "input is binary, not IR text")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise ParseFailure(name, 1, 1, f"input is not UTF-8 text ({err.reason})") from None
-        store = ParamStore()
-        if self.args.input_file and weights_path(self.args.input_file).exists():
-            store = ParamStore.load(weights_path(self.args.input_file))
+        text = self._read_input(name)
+        store = self._read_weights()
+        if self.args.split_input_file:
+            chunks = text.split(SPLIT_MARKER)
+            offsets = [0]
+            for chunk in chunks[:-1]:
+                offsets.append(offsets[-1] + chunk.count("\n"))
+        else:
+            chunks, offsets = [text], [0]
 
-        chunks = text.split("// -----") if self.args.split_input_file else [text]
         outputs: list[str] = []
         results: list[Program] = []
-        failures: list[str] = []
-        offset = 0
-        for chunk in chunks:
-            expected = expectations(chunk, offset) if self.args.verify_diagnostics else []
+        problems: list[str] = []
+        for chunk, offset in zip(chunks, offsets):
+            expected = expectations(chunk, offset, name) if self.args.verify_diagnostics else []
+            error = None
             try:
-                self.ctx.params = store.copy()
-                module = parse_module(chunk, self.ctx, name, line_offset=offset,
-                                      check=param_checker(self.ctx.params))
-                result = manager.run(Program(module, self.ctx.params))
+                result = self._process(chunk, name, offset, store)
+                outputs.append(self.output_resulting_program(result.module))
                 results.append(result)
-                outputs.append(self._print(result))
-            except QirError as err:
-                if not self.args.verify_diagnostics:
+            except (QirError, Located) as err:
+                if self.args.verify_diagnostics:
+                    error = err
+                elif self.args.parsing_diagnostics and isinstance(err, ParseFailure):
+                    print(_one_line(str(err)))  # xDSL's convention: report, go on, succeed
+                else:
                     raise
-                failures += self._match(err, expected, name)
-            failures += [f"{name}:{e.line}:1: error: expected error was not produced: {e.message!r}"
-                         for e in expected if not e.seen]
-            offset += chunk.count("\n")
-        if failures:
-            raise QirError("\n".join(failures))
-        out = "// -----\n".join(outputs)
-        if self.args.output_file:
-            with open(self.args.output_file, "w") as f:
-                f.write(out)
-            used = set().union(*(r.param_names() for r in results)) if results else set()
-            if used:
-                merged = ParamStore({n: t for r in results for n, t in r.params.items() if n in used})
-                merged.save(weights_path(self.args.output_file), used)
+            if self.args.verify_diagnostics:
+                problems += check_diagnostics(error, expected, name)
+        if problems:
+            raise DiagnosticsMismatch("\n".join(problems))
+        self._write("// -----\n".join(outputs), results, store)
+
+    def _process(self, chunk: str, name: str, offset: int, store: "ParamStore") -> "Program":
+        """Parse one chunk (verified, weights checked), then run the pipeline on it."""
+        from xdsl.dialects.builtin import ModuleOp
+
+        from qir.program import Program
+        from qir.textio import parse_module_located
+
+        params = store.copy()
+        self.ctx.params = params
+        if not re.sub(r"//[^\n]*", "", chunk).strip():  # mlir-opt reads an empty input as an empty module
+            module, spans = ModuleOp([]), {}
         else:
-            sys.stdout.write(out)
+            module, spans = parse_module_located(
+                chunk, self.ctx, name, offset, check=_input_checks(params),
+                verify=not self.args.disable_verify, implicit_module=not self.args.no_implicit_module)
+        program = Program(module, params)
+        self._run_pipeline(program, spans, name, offset)
+        return program
+
+    def _run_pipeline(self, program: "Program", spans: dict, name: str, offset: int) -> None:
+        """`PassManager.run`, in place and in this driver's context, with failures located at their op."""
+        from qir.errors import OpError, PassFailure, PipelineError
+        from qir.pass_manager import check_stages
+
+        manager = self.manager
+        try:
+            check_stages(manager.passes, program.stage)
+        except PipelineError as err:
+            raise self._locate(program.module, spans, name, offset, str(err)) from None
+        manager.records = []
+        for p in manager.passes:
+            try:
+                manager._run_one(p, program, self.ctx)
+            except PassFailure as err:
+                cause = err.__cause__
+                op = cause.op if isinstance(cause, OpError) else _failing_op(program.module)
+                raise self._locate(op or program.module, spans, name, offset, str(err),
+                                   fallback=program.module) from None
+        if manager.timing:
+            manager.report_timing()
+
+    def _locate(self, op: "Operation", spans: dict, name: str, offset: int, message: str,
+                fallback: "Operation | None" = None) -> Exception:
+        """An error at `op`: where it was in the input, else its own location, else the module's."""
+        from qir.errors import QirError
+        from xdsl.dialects.builtin import FileLineColLoc
+
+        for candidate in (op, fallback):
+            if candidate is None:
+                continue
+            span = spans.get(candidate)
+            if span is None and candidate.parent_op() is None:  # an implicit module: its first op
+                span = next((spans[o] for o in candidate.walk() if o in spans), None)
+            if span is not None:
+                loc = span.get_location()
+                return Located(name, loc.line + offset, loc.col, message)
+            loc = getattr(candidate, "location", None)
+            if isinstance(loc, FileLineColLoc):
+                return Located(loc.filename.data, loc.line.data, loc.column.data, message)
+        return QirError(message)
+
+    # -- files ------------------------------------------------------------
+
+    def _read_input(self, name: str) -> str:
+        from qir.errors import ParseFailure
+
+        if self.args.input_file:
+            with open(self.args.input_file, "rb") as f:
+                data = f.read()
+        else:
+            data = sys.stdin.buffer.read()
+        nul = data.find(b"\0")
+        if nul >= 0:
+            line, col = _line_col(data, nul)
+            raise ParseFailure(name, line, col, "input is binary (a NUL byte), not IR text")
+        if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, as some editors write
+            data = data[3:]
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line, col = _line_col(data, err.start)
+            raise ParseFailure(name, line, col, f"input is not UTF-8 text ({err.reason})") from None
+
+    def _read_weights(self) -> "ParamStore":
+        from qir.errors import QirError
+        from qir.params import ParamStore, weights_path
+
+        path = self.args.weights or (self.args.input_file and weights_path(self.args.input_file))
+        if not path or (not self.args.weights and not os.path.exists(path)):
+            return ParamStore()
+        try:
+            return ParamStore.load(path)
+        except OSError:
+            raise
+        except Exception as err:  # safetensors' own errors: a truncated or foreign file
+            raise QirError(f"{path}: cannot read weights: {_one_line(str(err))}") from None
+
+    def _write(self, text: str, results: list["Program"], store: "ParamStore") -> None:
+        from qir.params import ParamStore, weights_path
+
+        out = self.args.output_file
+        if not out or out == "-":
+            sys.stdout.write(text)
             unsaved = {n for r in results for n in r.param_names()} - set(store)
             if unsaved:
                 print(f"qir-opt: warning: {len(unsaved)} new weights (e.g. {sorted(unsaved)[0]!r}) are not "
                       "printed; write with -o to keep them beside the output", file=sys.stderr)
+            return
+        merged = ParamStore()
+        for r in results:
+            for n in r.param_names():
+                tensor = r.params[n]
+                other = merged.get(n)
+                if other is not None and other is not tensor and not _same_tensor(other, tensor):
+                    from qir.errors import QirError
 
-    def _print(self, program) -> str:
-        from xdsl.printer import Printer
+                    raise QirError(f"the chunks name different tensors {n!r}: cannot write one weights file")
+                merged[n] = tensor
+        wpath = weights_path(out)
+        if len(merged):
+            merged.save(wpath)
+        elif wpath.exists() and os.path.abspath(wpath) != os.path.abspath(self.args.weights or ""):
+            wpath.unlink()  # stale weights of an earlier output would not match this one
+        with open(out, "w") as f:
+            f.write(text)
 
-        stream = StringIO()
-        Printer(stream=stream, print_generic_format=self.args.print_op_generic,
-                print_debuginfo=self.args.print_debuginfo).print_op(program.module)
-        stream.write("\n")
-        return stream.getvalue()
 
-    @staticmethod
-    def _match(err, expected: list[Expectation], name: str) -> list[str]:
-        line = getattr(err, "line", None)
-        message = getattr(err, "message", str(err))
-        for e in expected:
-            if not e.seen and (line is None or e.line == line) and e.message in message:
-                e.seen = True
-                return []
-        return [f"{err}" if line is not None else f"{name}: unexpected error: {err}"]
+def _input_checks(params: "ParamStore"):
+    """What the input must satisfy beyond the verifiers: a known stage, weights for every param."""
+    from xdsl.dialects.builtin import ModuleOp, StringAttr
+
+    from qir.program import STAGE_ATTR, STAGES, param_checker
+
+    check_param = param_checker(params)
+
+    def check(op) -> str | None:
+        if isinstance(op, ModuleOp) and STAGE_ATTR in op.attributes:
+            stage = op.attributes[STAGE_ATTR]
+            if not isinstance(stage, StringAttr) or stage.data not in STAGES:
+                return f"{STAGE_ATTR} must be one of {', '.join(map(repr, STAGES))}, not {stage}"
+        return check_param(op)
+
+    return check
+
+
+def _failing_op(module: "ModuleOp") -> "Operation | None":
+    for op in module.walk():
+        try:
+            op.verify(verify_nested_ops=False)
+        except Exception:  # noqa: BLE001 - any verifier failure names the op
+            return op
+    return None
+
+
+def _same_tensor(a, b) -> bool:
+    import torch
+
+    return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+
+
+def _line_col(data: bytes, index: int) -> tuple[int, int]:
+    line_start = data.rfind(b"\n", 0, index) + 1
+    return data.count(b"\n", 0, index) + 1, index - line_start + 1
+
+
+def _one_line(message: str) -> str:
+    """Diagnostics are one line: later lines (xDSL's context dumps) are joined."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " ".join(lines) if lines else message
+
+
+def _usage_error(message: str) -> NoReturn:
+    print(f"qir-opt: error: {message} (see qir-opt --help)", file=sys.stderr)
+    sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        QirOptMain(description="qir's modular optimizer driver: runs qir passes on IR text",
+                   args=argv).run()
+    except DiagnosticsMismatch as err:
+        print(err, file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - the driver reports, it never shows a traceback
+        print(_diagnostic(err), file=sys.stderr)
+        if os.environ.get("QIR_TRACEBACK") and not _is_user_error(err):
+            raise
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _is_user_error(err: Exception) -> bool:
     from qir.errors import QirError
 
-    try:
-        QirOptMain(description="qir's modular optimizer driver", args=argv).run()
-    except QirError as err:
-        message = str(err)
-        if not re.match(r"^\S+:\d+:\d+: error: ", message):
-            message = f"qir-opt: error: {message}"
-        print(message, file=sys.stderr)
-        return 1
-    except (OSError, RecursionError, MemoryError) as err:
-        detail = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
-        where = getattr(err, "filename", None)
-        print(f"qir-opt: error: {where + ': ' if where else ''}{detail}", file=sys.stderr)
-        return 1
-    return 0
+    return isinstance(err, QirError | Located | OSError)
+
+
+def _diagnostic(err: Exception) -> str:
+    """The one line an exception becomes."""
+    from qir.errors import QirError
+
+    if isinstance(err, OSError):
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        return f"qir-opt: error: {where}{err.strerror or err}"
+    if isinstance(err, RecursionError):
+        return "qir-opt: error: input is nested too deeply"
+    if isinstance(err, MemoryError):
+        return "qir-opt: error: out of memory"
+    message = _one_line(str(err))
+    if isinstance(err, QirError | Located):
+        return message if LOCATED.match(message) else f"qir-opt: error: {message}"
+    return (f"qir-opt: error: internal error: {type(err).__name__}: {message} "
+            "(QIR_TRACEBACK=1 shows where)")
 
 
 if __name__ == "__main__":

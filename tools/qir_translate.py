@@ -2,44 +2,127 @@
 
     qir-translate --import-pt2 model.pt2 -o model.mlir
 
-`--import-pt2` reads a program saved by `torch.export.save` and writes
-`model.mlir` with its weights beside it (`model.safetensors`). Errors are one
-line and exit with status 1; no output is written then.
+`--import-pt2` reads a program saved by `torch.export.save`, imports it
+(`qir.import_program`) and writes `model.mlir` with its weights beside it
+(`model.safetensors`, see `Program.save`). Without `-o` (or with `-o -`) the
+IR is printed and the weights are not written: a warning says so.
+
+Errors are one line, `qir-translate: error: ...`, with exit status 1; no
+output is written then. Set QIR_TRACEBACK=1 to see the traceback of an
+internal error.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+import zipfile
+from typing import NoReturn
+
+
+class TranslateError(Exception):
+    """A user error: the message is the whole diagnostic."""
+
+
+def _usage_error(message: str) -> NoReturn:
+    print(f"qir-translate: error: {message} (see qir-translate --help)", file=sys.stderr)
+    sys.exit(1)
+
+
+def _arguments() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qir-translate", description=__doc__.split("\n\n")[0])
+    parser.error = _usage_error  # one line, status 1, like every other user error
+    parser.add_argument("input", help="the file to translate")
+    translation = parser.add_mutually_exclusive_group(required=True)
+    translation.add_argument("--import-pt2", action="store_true",
+                             help="the input is a .pt2 file saved by torch.export.save")
+    parser.add_argument("-o", "--output", default="-",
+                        help="the .mlir file to write, its weights beside it (default: print the IR)")
+    parser.add_argument("--print-debuginfo", action="store_true",
+                        help="print each op's location when printing (files written with -o always have them)")
+    return parser
+
+
+def _load_pt2(path: str):
+    """The ExportedProgram in `path`, or a one-line reason why there is none."""
+    if not os.path.exists(path):
+        raise TranslateError(f"{path}: No such file or directory")
+    if os.path.isdir(path):
+        raise TranslateError(f"{path}: Is a directory")
+    if not zipfile.is_zipfile(path):
+        raise TranslateError(f"{path}: not a .pt2 archive (torch.export.save writes a zip file)")
+    import torch
+
+    # torch.export.load logs a traceback as a warning before it tries its legacy format:
+    # keep it from stderr, and keep its reason for the message.
+    logger = logging.getLogger("torch.export")
+    capture = _Capture()
+    saved = logger.propagate, logger.handlers[:], logger.level
+    logger.propagate, logger.handlers = False, [capture]
+    logger.setLevel(logging.WARNING)
+    try:
+        return torch.export.load(path)
+    except Exception as err:  # noqa: BLE001 - any failure to deserialize is the file's
+        cause = capture.errors[0] if capture.errors and "warnings above" in str(err) else err
+        reason = _first_line(cause)
+        raise TranslateError(f"{path}: cannot load a torch.export program: {reason}") from None
+    finally:
+        logger.propagate, logger.handlers = saved[0], saved[1]
+        logger.setLevel(saved[2])
+
+
+class _Capture(logging.Handler):
+    """Records the exceptions that log records carry."""
+
+    def __init__(self):
+        super().__init__()
+        self.errors: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.errors.append(record.exc_info[1])
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _run(args: argparse.Namespace) -> None:
+    import qir
+
+    program = qir.import_program(_load_pt2(args.input))
+    if args.output == "-":
+        sys.stdout.write(program.text(debuginfo=args.print_debuginfo))
+        names = program.param_names()
+        if names:
+            print(f"qir-translate: warning: the {len(names)} weights the IR names are not written; "
+                  "use -o FILE.mlir to write them beside it", file=sys.stderr)
+    else:
+        program.save(args.output)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="qir-translate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("input", help="the file to translate")
-    parser.add_argument("--import-pt2", action="store_true", required=True,
-                        help="the input is a .pt2 file saved by torch.export.save")
-    parser.add_argument("-o", "--output", help="the .mlir file to write (default: print the IR)")
-    args = parser.parse_args(argv)
+    args = _arguments().parse_args(argv)
     try:
-        import torch
-
-        import qir
-
-        try:
-            ep = torch.export.load(args.input)
-        except (OSError, RuntimeError, ValueError, KeyError) as err:
-            raise qir.QirError(f"{args.input}: cannot load a torch.export program: {err}") from None
-        program = qir.import_program(ep)
-        if args.output:
-            program.save(args.output)
-        else:
-            sys.stdout.write(program.text())
-    except Exception as err:  # noqa: BLE001 - the CLI reports, never shows a traceback
+        _run(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - the tool reports, it never shows a traceback
         from qir.errors import QirError
 
-        if not isinstance(err, QirError | OSError):
+        user_error = isinstance(err, TranslateError | QirError | OSError)
+        if isinstance(err, OSError) and err.strerror:
+            message = f"{err.filename}: {err.strerror}" if err.filename else err.strerror
+        else:
+            message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        if not user_error:
+            message = f"internal error: {type(err).__name__}: {message} (QIR_TRACEBACK=1 shows where)"
+        print(f"qir-translate: error: {message}", file=sys.stderr)
+        if os.environ.get("QIR_TRACEBACK") and not user_error:
             raise
-        print(f"qir-translate: error: {err}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,6 +1,13 @@
-# lit configuration: every .mlir file below this folder is a FileCheck test.
+# lit configuration: every `.mlir` file in any folder below this one is a test, run by
+# its `// RUN:` lines (lit's internal shell: pipes, `not`, `2>&1`, `&&` work).
+#
+#   qir-opt, qir-translate   the drivers, run by this Python (`python -m qir.tools...`)
+#   filecheck, FileCheck     the Python `filecheck` package
+#   %python                  this Python
+#
+# Files under an `Inputs/` folder are data that tests read (`%S/Inputs/x.mlir`), not tests.
 import os
-import shutil
+import re
 import sys
 
 import lit.formats
@@ -8,13 +15,25 @@ import lit.formats
 config.name = "qir"
 config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".mlir"]
+config.excludes = ["Inputs", "Output"]
 config.test_source_root = os.path.dirname(__file__)
-config.environment["PYTHONWARNINGS"] = "ignore"
-for name in ("HOME", "PATH", "TMPDIR"):
+
+config.environment["PYTHONWARNINGS"] = "ignore"  # deprecation noise would pollute `2>&1` checks
+for name in ("HOME", "PATH", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV"):
     if name in os.environ:
         config.environment[name] = os.environ[name]
 
 python = sys.executable
-config.substitutions.append(("qir-opt", f"{python} -m qir.tools.qir_opt"))
-config.substitutions.append(("qir-translate", f"{python} -m qir.tools.qir_translate"))
-config.substitutions.append(("filecheck", shutil.which("filecheck") or f"{python} -m filecheck"))
+
+
+def tool(name, command):
+    """Replace `name` as a word of a RUN line (not inside a path or a longer name)."""
+    pattern = r"(?<![\w./%-])" + re.escape(name) + r"(?![\w./-])"
+    config.substitutions.append((pattern, command.replace("\\", "\\\\")))
+
+
+config.substitutions.append(("%python", python.replace("\\", "\\\\")))
+tool("qir-opt", f"{python} -m qir.tools.qir_opt")
+tool("qir-translate", f"{python} -m qir.tools.qir_translate")
+tool("filecheck", f"{python} -m filecheck")
+tool("FileCheck", f"{python} -m filecheck")
