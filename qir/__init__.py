@@ -22,7 +22,7 @@ _EXPORTS = {
     "export": "qir.importer", "import_program": "qir.importer",
     "PassManager": "qir.pass_manager", "QirPass": "qir.pass_manager",
     "STAGES": "qir.program", "Program": "qir.program", "load": "qir.program", "parse": "qir.program",
-    "register_pass": "qir.registry",
+    "register_pass": "qir.registry", "register_backend": "qir.registry", "get_backend": "qir.registry",
 }
 
 __all__ = sorted(_EXPORTS)

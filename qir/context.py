@@ -35,6 +35,12 @@ def _obs():
     return Obs
 
 
+def _ref():
+    from qir.dialects.ref import Ref
+
+    return Ref
+
+
 def _builtin():
     from xdsl.dialects.builtin import Builtin
 
@@ -53,6 +59,7 @@ QIR_DIALECTS = {
     "aten": _aten,
     "quant": _quant,
     "obs": _obs,
+    "ref": _ref,
 }
 
 

@@ -1,18 +1,24 @@
-"""Finding passes by name, without importing them until they run.
+"""Finding passes and backends by name, without importing them until they run.
 
 Built-in passes and third-party ones alike are entry points of the group
-`qir.passes` (name → `module:Class`); `register_pass` adds one in-process, for
-tests and notebooks. Nothing here imports torch, so `qir-opt --help` is fast.
+`qir.passes` (name → `module:Class`); backends are entry points of the group
+`qir.backends` (name → `module:OBJECT`, a `qir.lowering.Backend`), and each
+backend brings its lowering pass, `lower-<name>`. `register_pass` and
+`register_backend` add one in-process, for tests and notebooks. Nothing here
+imports torch, so `qir-opt --help` is fast.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from importlib.metadata import entry_points
+from typing import Any
 
 from xdsl.passes import ModulePass
 
 _LOCAL: dict[str, type[ModulePass]] = {}
+_LOCAL_BACKENDS: dict[str, Any] = {}
+_LOADED_BACKENDS: dict[str, Any] = {}
 
 
 def register_pass(cls: type[ModulePass]) -> type[ModulePass]:
@@ -21,11 +27,39 @@ def register_pass(cls: type[ModulePass]) -> type[ModulePass]:
     return cls
 
 
+def register_backend(backend: Any) -> Any:
+    """Make `backend` (a `qir.lowering.Backend`) available by its `name`, with its `lower-<name>` pass."""
+    _LOCAL_BACKENDS[backend.name] = backend
+    _LOADED_BACKENDS.pop(backend.name, None)
+    return backend
+
+
+def available_backends() -> dict[str, Callable[[], Any]]:
+    """Backend name → a loader returning the backend."""
+    backends: dict[str, Callable[[], Any]] = {ep.name: ep.load for ep in entry_points(group="qir.backends")}
+    for name, backend in _LOCAL_BACKENDS.items():
+        backends[name] = lambda backend=backend: backend
+    return dict(sorted(backends.items()))
+
+
+def get_backend(name: str) -> Any:
+    """The backend registered as `name`; a `KeyError` listing the known ones otherwise."""
+    backend = _LOADED_BACKENDS.get(name)
+    if backend is None:
+        loaders = available_backends()
+        if name not in loaders:
+            raise KeyError(f"unknown backend {name!r} (backends: {', '.join(loaders) or 'none'})")
+        backend = _LOADED_BACKENDS[name] = loaders[name]()
+    return backend
+
+
 def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
-    """Pass name → a loader returning the pass class."""
+    """Pass name → a loader returning the pass class (`lower-<backend>` included)."""
     passes: dict[str, Callable[[], type[ModulePass]]] = {
         ep.name: ep.load for ep in entry_points(group="qir.passes")
     }
+    for name in available_backends():
+        passes[f"lower-{name}"] = lambda name=name: get_backend(name).lower_pass()
     for name, cls in _LOCAL.items():
         passes[name] = lambda cls=cls: cls
     return dict(sorted(passes.items()))

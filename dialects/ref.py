@@ -1,0 +1,466 @@
+"""The `ref` dialect: quantized ops whose numerics are defined exactly in integers.
+
+`reference-rewrite` turns the Q/DQ patterns of the quantized stage (dequantize,
+float op, quantize) into these ops; every backend lowers from them, and the
+`reference` backend runs them as integer ATen arithmetic, the bit-exact
+emulation a backend is checked against.
+
+Values. An operand or result of type `tensor<...x!quant.uniform<...>>` is its
+integer storage `q`; it stands for the real value `s * (q - z)`. A result of
+a float type (`tensor<...xf32>`) is a plain float tensor: conv, linear and
+matmul may leave the integer domain directly (a last layer read in float).
+
+The arithmetic, for every op below (`round` is round half to even, as
+`torch.round` and the kernels' `nearbyint`; products and quotients of scales
+are float64):
+
+* accumulate: `acc = sum((x - zx) * (w - zw))`, exact (int8 x int8 products
+  summed in int32, or in float64, which holds every such sum exactly);
+* bias: an integer bias is added to `acc` as is (its scale is `sx * sw[c]`);
+  a float bias `b` is first quantized to `round(b / (sx * sw[c]))`;
+* requantize: `y = clamp(round(acc * (sx * sw[c] / sy)) + zy, qmin, qmax)`,
+  computed in float64; to a float result: `y = float32(acc * sx * sw[c])`;
+* post op: `relu` is `max(y, zy)`; `hardtanh` with `post_args = [lo, hi]` is
+  `clamp(y, zy + round(lo / sy), zy + round(hi / sy))`. Both equal the float
+  op followed by quantization, exactly (rounding is monotone).
+
+Each op's docstring states the rest. The text form is the kernel form shared
+with backend ops (`qir.dialects.kernel`):
+
+    %y = ref.linear(%x, %w, %b) {post = "relu"} : (tensor<2x8x!quant.uniform<u8:f32, 0.02:128>>,
+           tensor<4x8x!quant.uniform<i8:f32:0, {...}>>, tensor<4xf32>) -> tensor<2x4x!quant.uniform<u8:f32, 0.01>>
+
+Shape and data-movement ops (view, permute, max-pool, getitem of a split...)
+need no `ref` op: they are `aten.op`s applied to quantized values directly,
+exact on the storage because input and output share their parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    BoolAttr,
+    DenseArrayBase,
+    FloatAttr,
+    IntegerAttr,
+    IntegerType,
+    StringAttr,
+    TensorType,
+    f64,
+    i64,
+)
+from xdsl.ir import Attribute, Dialect, SSAValue
+from xdsl.irdl import (
+    irdl_op_definition,
+    operand_def,
+    opt_prop_def,
+    prop_def,
+    result_def,
+    var_operand_def,
+)
+from xdsl.utils.exceptions import VerifyException
+
+from qir.dialects.kernel import KernelOp
+from qir.dialects.quant import QuantizedType, UniformQuantizedPerAxisType, UniformQuantizedType
+
+POST_OPS = ("relu", "hardtanh")
+"""The activations a conv, linear, add or mul may be fused with."""
+
+LOOKUP_MAX_BITS = 16
+"""The widest storage a `ref.lookup` table covers (65536 entries)."""
+
+
+# --------------------------------------------------------------------------
+# Type helpers, shared by the verifiers and by passes.
+# --------------------------------------------------------------------------
+
+
+def element(value: SSAValue | Attribute) -> Attribute | None:
+    """The element type of a tensor value or type (None for non-tensors)."""
+    type_ = value.type if isinstance(value, SSAValue) else value
+    return type_.element_type if isinstance(type_, TensorType) else None
+
+
+def quantized(value: SSAValue | Attribute) -> QuantizedType | None:
+    """The quantized element type of a tensor, or None if it is not quantized."""
+    elem = element(value)
+    return elem if isinstance(elem, QuantizedType) else None
+
+
+def per_tensor(value: SSAValue | Attribute) -> UniformQuantizedType | None:
+    elem = element(value)
+    return elem if isinstance(elem, UniformQuantizedType) else None
+
+
+def _require_per_tensor(op: KernelOp, what: str, value: SSAValue) -> None:
+    if per_tensor(value) is None:
+        raise VerifyException(f"{op.name}: {what} must be a per-tensor quantized tensor, got {value.type}")
+
+
+def _require_quantized_or_float(op: KernelOp, value: SSAValue) -> None:
+    elem = element(value)
+    if not isinstance(elem, UniformQuantizedType) and not _is_float(elem):
+        raise VerifyException(f"{op.name}: the result must be per-tensor quantized or float, got {value.type}")
+
+
+def _is_float(elem: Attribute | None) -> bool:
+    from xdsl.dialects.builtin import AnyFloat
+
+    return isinstance(elem, AnyFloat)
+
+
+def _verify_weight(op: KernelOp, weight: SSAValue, out_channels_axis: int, out_channels: int | None) -> None:
+    qtype = quantized(weight)
+    if qtype is None:
+        raise VerifyException(f"{op.name}: the weight must be quantized, got {weight.type}")
+    if isinstance(qtype, UniformQuantizedPerAxisType):
+        if qtype.axis != out_channels_axis:
+            raise VerifyException(
+                f"{op.name}: a per-channel weight must be quantized along axis {out_channels_axis} "
+                f"(its output channels), not {qtype.axis}")
+        if out_channels is not None and len(qtype.scales) != out_channels:
+            raise VerifyException(f"{op.name}: {len(qtype.scales)} weight scales for {out_channels} output channels")
+
+
+def _verify_bias(op: KernelOp, bias: SSAValue, channels: int | None) -> None:
+    type_ = bias.type
+    if not isinstance(type_, TensorType) or len(type_.get_shape()) != 1:
+        raise VerifyException(f"{op.name}: the bias must be a 1-D tensor, got {type_}")
+    elem = type_.element_type
+    if not (_is_float(elem) or (isinstance(elem, IntegerType) and elem.width.data == 32)):
+        raise VerifyException(f"{op.name}: the bias must be f32 or i32, got {type_}")
+    size = type_.get_shape()[0]
+    if channels is not None and size >= 0 and channels >= 0 and size != channels:
+        raise VerifyException(f"{op.name}: a bias of {size} for {channels} output channels")
+
+
+class _PostOpMixin:
+    """`post` and `post_args` properties: the fused activation (see the module docstring)."""
+
+    def verify_post(self) -> None:
+        post = self.post.data if self.post is not None else None
+        args = self.post_args.get_values() if self.post_args is not None else ()
+        if post is None:
+            if args:
+                raise VerifyException(f"{self.name}: post_args without a post op")
+            return
+        if post not in POST_OPS:
+            raise VerifyException(f"{self.name}: unknown post op {post!r} (post ops: {', '.join(POST_OPS)})")
+        if post == "hardtanh" and (len(args) != 2 or not args[0] <= args[1]):
+            raise VerifyException(f"{self.name}: hardtanh needs post_args = [lo, hi] with lo <= hi")
+        if post == "relu" and args:
+            raise VerifyException(f"{self.name}: relu takes no post_args")
+        if per_tensor(self.results[0]) is None:
+            raise VerifyException(f"{self.name}: a post op needs a quantized result")
+
+
+def post_properties(post: str | None, post_args: Sequence[float] = ()) -> dict[str, Attribute]:
+    """The `post`/`post_args` properties for a fused activation (none when `post` is None)."""
+    if post is None:
+        return {}
+    props: dict[str, Attribute] = {"post": StringAttr(post)}
+    if post_args:
+        props["post_args"] = DenseArrayBase.from_list(f64, [float(a) for a in post_args])
+    return props
+
+
+def int_array(values: Sequence[int]) -> DenseArrayBase:
+    return DenseArrayBase.from_list(i64, [int(v) for v in values])
+
+
+# --------------------------------------------------------------------------
+# Operations.
+# --------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class ConvOp(_PostOpMixin, KernelOp):
+    """Quantized convolution, 1-D to 3-D, grouped, depthwise or transposed.
+
+    `acc[n, c, ...] = sum over the window and the group's input channels of
+    (x - zx) * (w[c] - zw[c])`, then bias, requantization and post op as in the
+    module docstring. Weight layout is torch's: `[out, in / groups, k...]`, or
+    `[in, out / groups, k...]` when `transposed`; a per-channel weight is
+    quantized along its output-channel axis (0, or 1 when transposed).
+    Attributes are `aten.convolution`'s."""
+
+    name = "ref.conv"
+
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    stride = prop_def(DenseArrayBase)
+    padding = prop_def(DenseArrayBase)
+    dilation = prop_def(DenseArrayBase)
+    groups = prop_def(IntegerAttr)
+    transposed = opt_prop_def(BoolAttr)
+    output_padding = opt_prop_def(DenseArrayBase)
+    post = opt_prop_def(StringAttr)
+    post_args = opt_prop_def(DenseArrayBase)
+
+    @property
+    def is_transposed(self) -> bool:
+        return self.transposed is not None and bool(self.transposed.value.data)
+
+    @property
+    def spatial_rank(self) -> int:
+        return len(self.weight.type.get_shape()) - 2
+
+    def verify_(self) -> None:
+        _require_per_tensor(self, "the input", self.input)
+        _require_quantized_or_float(self, self.output)
+        rank = len(self.weight.type.get_shape())
+        if rank < 3 or rank > 5:
+            raise VerifyException(f"{self.name}: the weight must have 3 to 5 dimensions, got {self.weight.type}")
+        spatial = rank - 2
+        for key in ("stride", "padding", "dilation") + (("output_padding",) if self.output_padding else ()):
+            values = getattr(self, key).get_values()
+            if len(values) != spatial:
+                raise VerifyException(f"{self.name}: {key} has {len(values)} entries for {spatial} spatial dims")
+        groups = self.groups.value.data
+        if groups < 1:
+            raise VerifyException(f"{self.name}: groups must be positive, got {groups}")
+        shape = self.weight.type.get_shape()
+        axis = 1 if self.is_transposed else 0
+        out_channels = shape[axis] * groups if self.is_transposed else shape[0]
+        _verify_weight(self, self.weight, axis, shape[axis])
+        _verify_bias(self, self.bias, out_channels)
+        self.verify_post()
+
+
+@irdl_op_definition
+class ConvAddOp(_PostOpMixin, KernelOp):
+    """A quantized convolution whose result is added to another quantized tensor
+    before requantization (a residual connection), then the post op:
+    `y = clamp(round(acc * (sx * sw[c] / sy) + (a - za) * (sa / sy)) + zy)`.
+    The attributes are those of `ref.conv`; `addend` has the result's shape."""
+
+    name = "ref.conv_add"
+
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    addend = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    stride = prop_def(DenseArrayBase)
+    padding = prop_def(DenseArrayBase)
+    dilation = prop_def(DenseArrayBase)
+    groups = prop_def(IntegerAttr)
+    post = opt_prop_def(StringAttr)
+    post_args = opt_prop_def(DenseArrayBase)
+
+    @property
+    def spatial_rank(self) -> int:
+        return len(self.weight.type.get_shape()) - 2
+
+    def verify_(self) -> None:
+        _require_per_tensor(self, "the input", self.input)
+        _require_per_tensor(self, "the addend", self.addend)
+        _require_per_tensor(self, "the result", self.output)
+        if self.addend.type.get_shape() != self.output.type.get_shape():
+            raise VerifyException(f"{self.name}: the addend {self.addend.type} and the result "
+                                  f"{self.output.type} differ in shape")
+        shape = self.weight.type.get_shape()
+        spatial = len(shape) - 2
+        for key in ("stride", "padding", "dilation"):
+            if len(getattr(self, key).get_values()) != spatial:
+                raise VerifyException(f"{self.name}: {key} must have {spatial} entries")
+        _verify_weight(self, self.weight, 0, shape[0])
+        _verify_bias(self, self.bias, shape[0])
+        self.verify_post()
+
+
+@irdl_op_definition
+class LinearOp(_PostOpMixin, KernelOp):
+    """Quantized `linear`: `acc[..., c] = sum_k (x[..., k] - zx) * (w[c, k] - zw[c])`,
+    for an input of any rank; weight `[out, in]`, per channel along axis 0."""
+
+    name = "ref.linear"
+
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    post = opt_prop_def(StringAttr)
+    post_args = opt_prop_def(DenseArrayBase)
+
+    def verify_(self) -> None:
+        _require_per_tensor(self, "the input", self.input)
+        _require_quantized_or_float(self, self.output)
+        shape = self.weight.type.get_shape()
+        if len(shape) != 2:
+            raise VerifyException(f"{self.name}: the weight must be 2-D, got {self.weight.type}")
+        _verify_weight(self, self.weight, 0, shape[0])
+        _verify_bias(self, self.bias, shape[0])
+        self.verify_post()
+
+
+@irdl_op_definition
+class MatmulOp(KernelOp):
+    """Quantized `matmul`/`bmm` of two per-tensor quantized tensors, torch's broadcasting:
+    `acc = (a - za) @ (b - zb)`, requantized with `sa * sb / sy` (or to float)."""
+
+    name = "ref.matmul"
+
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    def verify_(self) -> None:
+        _require_per_tensor(self, "the left operand", self.lhs)
+        _require_per_tensor(self, "the right operand", self.rhs)
+        _require_quantized_or_float(self, self.output)
+
+
+class _BinaryOp(_PostOpMixin, KernelOp):
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    post = opt_prop_def(StringAttr)
+    post_args = opt_prop_def(DenseArrayBase)
+
+    def verify_(self) -> None:
+        _require_per_tensor(self, "the left operand", self.lhs)
+        _require_per_tensor(self, "the right operand", self.rhs)
+        _require_per_tensor(self, "the result", self.output)
+        self.verify_post()
+
+
+@irdl_op_definition
+class AddOp(_BinaryOp):
+    """Quantized elementwise add, broadcasting:
+    `y = clamp(round((a - za) * (sa / sy) + (b - zb) * (sb / sy)) + zy)`, then the post op."""
+
+    name = "ref.add"
+
+
+@irdl_op_definition
+class MulOp(_BinaryOp):
+    """Quantized elementwise multiply, broadcasting:
+    `y = clamp(round((a - za) * (b - zb) * (sa * sb / sy)) + zy)`, then the post op."""
+
+    name = "ref.mul"
+
+
+@irdl_op_definition
+class CatOp(KernelOp):
+    """Concatenation along `dim`, each input requantized to the result's parameters:
+    `clamp(round((x - zx) * (sx / sy)) + zy)` (a plain copy when they are the same)."""
+
+    name = "ref.cat"
+
+    inputs = var_operand_def(TensorType)
+    output = result_def(TensorType)
+
+    dim = prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        if not self.inputs:
+            raise VerifyException(f"{self.name}: needs at least one input")
+        for value in self.inputs:
+            _require_per_tensor(self, "every input", value)
+        _require_per_tensor(self, "the result", self.output)
+
+
+@irdl_op_definition
+class RequantizeOp(KernelOp):
+    """New parameters for a quantized tensor: `y = clamp(round((x - zx) * (sx / sy)) + zy)`."""
+
+    name = "ref.requantize"
+
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    def verify_(self) -> None:
+        _require_per_tensor(self, "the input", self.input)
+        _require_per_tensor(self, "the result", self.output)
+        if self.input.type.get_shape() != self.output.type.get_shape():
+            raise VerifyException(f"{self.name}: input and result differ in shape")
+
+
+@irdl_op_definition
+class AvgPoolOp(KernelOp):
+    """Average pooling, 1-D to 3-D (`aten.avg_pool*d`'s attributes):
+    `y = clamp(round(mean_window(x - zx) * (sx / sy)) + zy)`, the window mean taken
+    exactly (float64) with torch's divisor rules (`count_include_pad`, `divisor_override`)."""
+
+    name = "ref.avg_pool"
+
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    kernel_size = prop_def(DenseArrayBase)
+    stride = prop_def(DenseArrayBase)
+    padding = prop_def(DenseArrayBase)
+    ceil_mode = opt_prop_def(BoolAttr)
+    count_include_pad = opt_prop_def(BoolAttr)
+    divisor_override = opt_prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        _require_per_tensor(self, "the input", self.input)
+        _require_per_tensor(self, "the result", self.output)
+        sizes = {len(getattr(self, k).get_values()) for k in ("kernel_size", "stride", "padding")}
+        if len(sizes) != 1 or not 1 <= sizes.pop() <= 3:
+            raise VerifyException(f"{self.name}: kernel_size, stride and padding must have 1 to 3 equal entries")
+
+
+@irdl_op_definition
+class AdaptiveAvgPoolOp(KernelOp):
+    """Adaptive average pooling to `output_size` (torch's bins):
+    `y = clamp(round(mean_bin(x - zx) * (sx / sy)) + zy)`, the mean exact (float64)."""
+
+    name = "ref.adaptive_avg_pool"
+
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    output_size = prop_def(DenseArrayBase)
+
+    def verify_(self) -> None:
+        _require_per_tensor(self, "the input", self.input)
+        _require_per_tensor(self, "the result", self.output)
+        if not 1 <= len(self.output_size.get_values()) <= 3:
+            raise VerifyException(f"{self.name}: output_size must have 1 to 3 entries")
+
+
+@irdl_op_definition
+class LookupOp(KernelOp):
+    """An elementwise function of one quantized tensor, as a table over the storage:
+    `y = clamp(round(f(sx * (x - zx)) / sy) + zy)` for each of the (at most 2^16)
+    storage values, `f` the ATen operator `fn` (`"hardswish.default"`,
+    `"sigmoid.default"`, ...) with the extra scalar arguments `fn_args`, evaluated in
+    float64. Exact by construction: the table is the definition."""
+
+    name = "ref.lookup"
+
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    fn = prop_def(StringAttr)
+    fn_args = opt_prop_def(ArrayAttr)
+
+    def verify_(self) -> None:
+        _require_per_tensor(self, "the input", self.input)
+        _require_per_tensor(self, "the result", self.output)
+        if quantized(self.input).storage_width > LOOKUP_MAX_BITS:
+            raise VerifyException(f"{self.name}: a table over more than 16-bit storage is too large")
+        if self.input.type.get_shape() != self.output.type.get_shape():
+            raise VerifyException(f"{self.name}: input and result differ in shape")
+        for arg in self.fn_args.data if self.fn_args is not None else ():
+            if not isinstance(arg, IntegerAttr | FloatAttr | StringAttr):
+                raise VerifyException(f"{self.name}: fn_args must be scalars, got {arg}")
+
+
+Ref = Dialect(
+    "ref",
+    [ConvOp, ConvAddOp, LinearOp, MatmulOp, AddOp, MulOp, CatOp, RequantizeOp, AvgPoolOp,
+     AdaptiveAvgPoolOp, LookupOp],
+    [],
+)
