@@ -1,0 +1,119 @@
+"""Declarative lowering rules: IR patterns and their replacements, as text.
+
+A backend lowers `ref` ops (and the odd `aten.op` or Q/DQ chain around them) to
+its own kernel ops. Most of that is a table — this op, with these attributes
+and these types, becomes that kernel op with those attributes — so a backend
+writes it as rules whose patterns are the IR text users already read from
+`qir-opt`, and keeps Python for what needs computing:
+
+    # '#' (followed by a space or the end of the line) and '//' start comments
+    rule conv2d_relu benefit 2 {
+      match {
+        %y = ref.conv(%x, %w, %b) {post = "relu", stride = $stride, groups = $groups} : ($tx, _, _) -> $ty
+      }
+      where rank(%x) == 4, not is_per_tensor(%w), storage(%x) == "u8"
+      replace {
+        %p = x86.conv_prepack(%w, %b) {stride = $stride, groups = $groups, padding = attr(%y, "padding")} -> !x86.packed_conv
+        %y = x86.qconv2d_relu(%x, %p) {scale = scale(%y), zero_point = zero_point(%y)} -> type(%y)
+      }
+    }
+
+    rules = RuleSet.from_file(Path(__file__).with_name("x86.rules"), functions={...}, dialects=[X86])
+    counts = rules.apply(module)          # Counter: rule name -> times applied
+
+Grammar (`grammar.lark` is the definitive text; LALR(1), white space free-form):
+
+    file        := rule*
+    rule        := 'rule' NAME ('benefit' INT)? '{' match where? replace '}'
+    match       := 'match' '{' match-op+ '}'
+    match-op    := (results '=')? op-name '(' operand-pattern,* ')' attr-pattern? signature?
+    results     := %name (',' %name)*
+    op-name     := dialect.op | 'aten.op' STRING          # "gelu.default": the ATen overload
+    operand-pattern := %name | %name... | _
+    attr-pattern := '{' (key '=' ($cap | $cap? | _ | LITERAL)),* '}'
+    signature   := ':' '(' type-pattern,* ')' '->' type-results | '->' type-results
+    type-results := type-pattern | '(' type-pattern,* ')'
+    type-pattern := $cap | _ | LITERAL
+    where       := 'where' condition (',' condition)*
+    condition   := expr | 'not' expr | expr '==' expr | expr '!=' expr
+    expr        := NAME '(' expr,* ')' | %name | $cap | LITERAL
+    replace     := 'replace' '{' statement* '}'
+    statement   := results '=' op-name '(' (%name | %name...),* ')' ('{' (key '=' expr),* '}')? ('->' build-types)?
+                 | %name '=' %name                          # alias
+    build-types := expr | '(' expr,* ')'
+
+`LITERAL` is MLIR attribute or type text, parsed by xDSL's own parser in the
+rules' context: `"relu"`, `1`, `1 : i32`, `0.5`, `true`, `none`,
+`array<i64: 1, 1>`, `tensor<4xf32>`, `!quant.uniform<u8:f32, 0.02:128>`,
+`#aten.dtype<float32>`, `dense<1.0> : tensor<f32>`. At its top level it is
+atoms and `<...>`/`[...]` groups without white space (but for `value : type`);
+an identifier directly followed by `(` is a function call, never a literal.
+`#` followed by a letter starts an attribute (`#aten.dtype`), not a comment,
+where a literal may stand.
+
+**match.** One or more ops; the last is the root, the others must feed it
+(each must have a result a later op of the match reads), in dataflow order.
+Any registered op is written this way, whatever its own printed syntax
+(`%q = quant.qcast(%x)`); operands are the op's operands in order (for
+`aten.op`, its SSA operands). Operands: `%name` binds a value (a second
+occurrence must be the same value; a name defined by an earlier match op
+means that operand is that op's result), `_` is any, `%name...` binds the
+rest (at most one per op; `len(%name)` counts them). Attribute entries are
+looked up as printed, property or attribute alike (`KernelOp.attribute_or_property`);
+an `aten.op` entry names a schema argument (`approximate` of `gelu.default`,
+its default when the call omits it) or else a discardable attribute:
+`key = LITERAL` must be equal, `key = none` absent (or `none`),
+`key = $c` present and bound, `key = $c?` bound to None when absent,
+`key = _` present. Entries not mentioned are not constrained. Types:
+literal (equal), `$c` (bound; a second use must be equal; captures of types
+and attributes share one namespace), `_`; a variadic operand's type pattern
+applies to each of its values. The number of result names is the op's
+number of results. A non-root matched op whose result is used outside the
+match blocks the match.
+
+**where.** Conditions, all of which must hold, evaluated in order after the
+structure matched. `expr` alone must be a boolean (`true`/`false`, or None:
+false); `==`/`!=` compare values by identity and everything else as
+attributes (so `rank(%x) == 4` compares `4 : i64` with `4 : i64`).
+
+**replace.** Statements run in order. `%r = dialect.op(...)` builds an op:
+operands are matched values or earlier results (`%xs...` spreads a variadic
+binding); entries the op declares as properties become properties, the
+others discardable attributes (for a new `aten.op`, schema arguments become
+keyword arguments); an entry whose expression gives None is left out; result
+types are expressions (`type(%y)`, `$ty`, a literal, a call) and may be left
+out when every result redefines a matched value (its type is kept). A result
+named like a matched result (`%y`) replaces that value everywhere (but in
+the ops this rule builds before it); `%y = %x` replaces it by an existing
+value. Every result of the root must be redefined (checked when the rules
+are loaded: the root is erased); reading one as an operand before that is
+an error, reading it in an expression (`scale(%y)`) is not. New ops take the
+root's location and provenance (`module`, `module_type`); matched ops left
+without uses are erased. New values are named after the rule's `%name`s.
+
+**benefit.** Among the rules rooted at one op name (one overload for
+`aten.op`), higher benefit is tried first, then file order; the first rule
+that matches applies. `apply` walks each block from its end (consumers
+first), so a rule rooted at the end of a chain sees the whole chain before a
+rule rooted inside it rewrites part of it, and repeats to a fixed point.
+
+**functions.** Python callables by name (`functions.BUILTINS`, plus what a
+backend passes). Arguments are xDSL objects: an `SSAValue` for `%v`, a tuple
+of them for a variadic `%vs`, the bound `Attribute` (or None) for `$c`, an
+`Attribute` for a literal. Results are attributes or plain Python (int →
+`i64`, float → `f64`, str, bool, lists of ints or floats → `array<...>`,
+None); see `functions.to_attribute`. A function that raises while rules run
+is reported as a `qir.errors.OpError` naming the op, the rule and the call.
+
+**errors.** Every error in a rule file — syntax, unknown op or function,
+wrong operand or result count or arity where the definition says, undefined
+`%name`, unbound `$cap`, bad literal text (xDSL's message, at its place in
+the literal), an unconnected match op, a root result not redefined,
+duplicate names — is a `qir.errors.ParseFailure` at `file:line:col`.
+"""
+
+from qir.lowering.rules.functions import BUILTINS, to_attribute
+from qir.lowering.rules.matcher import Rule, RulePattern
+from qir.lowering.rules.ruleset import RuleSet, rules_context
+
+__all__ = ["BUILTINS", "Rule", "RulePattern", "RuleSet", "rules_context", "to_attribute"]
