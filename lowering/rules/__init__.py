@@ -6,7 +6,7 @@ and these types, becomes that kernel op with those attributes — so a backend
 writes it as rules whose patterns are the IR text users already read from
 `qir-opt`, and keeps Python for what needs computing:
 
-    # '#' (followed by a space or the end of the line) and '//' start comments
+    # comments: '#' or '//' to the end of the line
     rule conv2d_relu benefit 2 {
       match {
         %y = ref.conv(%x, %w, %b) {post = "relu", stride = $stride, groups = $groups} : ($tx, _, _) -> $ty
@@ -38,7 +38,7 @@ Grammar (`grammar.lark` is the definitive text; LALR(1), white space free-form):
     condition   := expr | 'not' expr | expr '==' expr | expr '!=' expr
     expr        := NAME '(' expr,* ')' | %name | $cap | LITERAL
     replace     := 'replace' '{' statement* '}'
-    statement   := results '=' op-name '(' (%name | %name...),* ')' ('{' (key '=' expr),* '}')? ('->' build-types)?
+    statement   := (results '=')? op-name '(' (%name | %name...),* ')' ('{' (key '=' expr),* '}')? ('->' build-types)?
                  | %name '=' %name                          # alias
     build-types := expr | '(' expr,* ')'
 
@@ -48,8 +48,8 @@ rules' context: `"relu"`, `1`, `1 : i32`, `0.5`, `true`, `none`,
 `#aten.dtype<float32>`, `dense<1.0> : tensor<f32>`. At its top level it is
 atoms and `<...>`/`[...]` groups without white space (but for `value : type`);
 an identifier directly followed by `(` is a function call, never a literal.
-`#` followed by a letter starts an attribute (`#aten.dtype`), not a comment,
-where a literal may stand.
+Where a literal may stand, `#` directly followed by a letter starts an
+attribute (`#aten.dtype<float32>`) rather than a comment.
 
 **match.** One or more ops; the last is the root, the others must feed it
 (each must have a result a later op of the match reads), in dataflow order.

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from xdsl.dialects.builtin import NoneAttr
+from xdsl.dialects.builtin import NoneAttr, UnknownLoc
 from xdsl.ir import Attribute, Operation, OpResult, SSAValue, TypeAttribute
 from xdsl.pattern_rewriter import PatternRewriter, RewritePattern
 from xdsl.rewriter import InsertPoint
@@ -32,7 +32,7 @@ Evaluator = Callable[[Values, Caps], Any]
 """A compiled expression: reads the bound values and captures, returns a Python value."""
 
 PROVENANCE = ("module", "module_type")
-"""Discardable attributes every new op takes over from the root (unless the rule sets them)."""
+"""Discardable attributes every new op takes over from the matched ops (unless the rule sets them)."""
 
 
 class RuleFailure(Exception):
@@ -210,7 +210,8 @@ class OpBuilder:
     line: int
     column: int
 
-    def build(self, values: Values, caps: Caps, root: Operation) -> Operation:
+    def build(self, values: Values, caps: Caps, provenance: Mapping[str, Attribute],
+              location: Attribute) -> Operation:
         operands: list[SSAValue] = []
         for name, splat in self.operands:
             if splat:
@@ -223,9 +224,9 @@ class OpBuilder:
             types = [values[name].type for name in self.results]  # type: ignore[union-attr]
         else:
             types = [self._type(evaluate, values, caps) for evaluate in self.result_types]
-        for key in PROVENANCE:
-            if key not in attributes and key not in properties and key in root.attributes:
-                attributes[key] = root.attributes[key]
+        for key, value in provenance.items():
+            if key not in attributes and key not in properties:
+                attributes[key] = value
         if self.target is not None:
             op = self._aten(operands, self._entries(self.kwargs, values, caps), types, attributes)
         else:
@@ -234,7 +235,7 @@ class OpBuilder:
                                           properties=properties, attributes=attributes)
             except (ValueError, TypeError, VerifyException) as err:
                 raise RuleFailure(self.line, self.column, f"cannot build {self.name}: {err}") from None
-        op.location = root.location
+        op.location = location  # type: ignore[assignment]
         return op
 
     def _type(self, evaluate: Evaluator, values: Values, caps: Caps) -> Attribute:
@@ -369,6 +370,7 @@ class Rule:
         root = match.ops[0]
         values = dict(match.values)
         caps = match.caps
+        provenance, location = _provenance(match.ops)
         new_ops: list[Operation] = []
         replacements: list[tuple[SSAValue, SSAValue]] = []
         try:
@@ -377,7 +379,7 @@ class Rule:
                     replacements.append((values[statement.result], values[statement.source]))  # type: ignore[arg-type]
                     values[statement.result] = values[statement.source]
                     continue
-                op = statement.build(values, caps, root)
+                op = statement.build(values, caps, provenance, location)
                 new_ops.append(op)
                 for name, redefines, result in zip(statement.results, statement.redefines, op.results):
                     if redefines:
@@ -415,6 +417,21 @@ class Rule:
     def _error(self, root: Operation, err: RuleFailure) -> OpError:
         where = f"{self.filename}:{err.line}:{err.column}"
         return OpError(root, f"rule {self.name} ({where}): {err.message}")
+
+
+def _provenance(ops: Sequence[Operation]) -> tuple[dict[str, Attribute], Attribute]:
+    """What new ops inherit: each provenance entry and the location of the root, or, where
+    the root has none (a `quant.qcast` that `convert` added), of the nearest matched op
+    that has one."""
+    provenance: dict[str, Attribute] = {}
+    for key in PROVENANCE:
+        for op in ops:
+            value = op.attributes.get(key)
+            if value is not None:
+                provenance[key] = value
+                break
+    location = next((op.location for op in ops if not isinstance(op.location, UnknownLoc)), ops[0].location)
+    return provenance, location
 
 
 # --------------------------------------------------------------------------

@@ -335,15 +335,17 @@ class _ToSyntax(Transformer):
     def replace(self, *statements):
         return tuple(statements)
 
-    def build(self, results, op, *rest):
-        items = list(rest)
+    def build(self, *children):
+        items = list(children)
+        results: tuple[ValueRef, ...] = items.pop(0) if isinstance(items[0], tuple) else ()
+        op: OpRef = items.pop(0)
         types = None
         if items and isinstance(items[-1], _TypeExprs):
             types = tuple(items.pop())
         attrs: tuple[AttrSetter, ...] = ()
         if items and isinstance(items[-1], _AttrList):
             attrs = tuple(items.pop())
-        return BuildOp(results, op, tuple(_present(items)), attrs, types, results[0].pos)
+        return BuildOp(results, op, tuple(_present(items)), attrs, types, results[0].pos if results else op.pos)
 
     def alias(self, results, source):
         return Alias(results[0], ValueRef(_name(source), Pos.of(source)), results[0].pos) \
@@ -470,16 +472,23 @@ def _failure(err: UnexpectedInput, text: str, filename: str) -> ParseFailure:
     if isinstance(err, UnexpectedCharacters):
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
         what = "a line break" if char == "\n" else repr(char)
-        return ParseFailure(filename, err.line, err.column,
-                            f"unexpected character {what}{_expected(err.allowed or ())}")
+        hint = " (unbalanced brackets in a literal?)" if char in "<[" else _expected(err.allowed or ())
+        return ParseFailure(filename, err.line, err.column, f"unexpected character {what}{hint}")
     if isinstance(err, UnexpectedToken):
         token = err.token
+        expected = err.expected
+        if err.interactive_parser is not None:
+            # LALR merges states, so `expected` may list tokens that would fail a step later;
+            # the interactive parser tries each one through the pending reductions.
+            try:
+                expected = err.interactive_parser.accepts() or expected
+            except UnexpectedInput:
+                pass
         if token.type == "$END":
             line, column = _end_position(text)
-            return ParseFailure(filename, line, column,
-                                f"unexpected end of file{_expected(err.expected)}")
+            return ParseFailure(filename, line, column, f"unexpected end of file{_expected(expected)}")
         return ParseFailure(filename, token.line, token.column,
-                            f"unexpected {str(token)!r}{_expected(err.expected)}")
+                            f"unexpected {str(token)!r}{_expected(expected)}")
     if isinstance(err, UnexpectedEOF):
         line, column = _end_position(text)
         return ParseFailure(filename, line, column, f"unexpected end of file{_expected(err.expected)}")
