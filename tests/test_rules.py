@@ -136,7 +136,14 @@ class FloatReluOp(KernelOp):
     output = result_def(TensorType)
 
 
-Toy = Dialect("toy", [PrepackOp, QConvOp, QLinearOp, CatOp, QAddOp, FloatReluOp], [PackedType])
+@irdl_op_definition
+class CheckOp(KernelOp):
+    name = "toy.check"
+
+    condition = operand_def(TensorType)
+
+
+Toy = Dialect("toy", [PrepackOp, QConvOp, QLinearOp, CatOp, QAddOp, FloatReluOp, CheckOp], [PackedType])
 
 
 def toy_rules(**kwargs) -> RuleSet:
@@ -611,6 +618,54 @@ def test_patterns_with_a_python_pattern():
     assert body_text(m)[0] == f"%z = toy.relu_float(%x) : ({T}) -> {T2}"
 
 
+def test_ops_without_results():
+    rs = rules('rule check { match { aten.op "_assert_async.msg"(%c) {assert_msg = "keep"} } replace { toy.check(%c) } }\n'
+               'rule drop { match { aten.op "_assert_async.msg"(%c) } replace { } }')
+    m = module('  aten.op "_assert_async.msg"(%c, "keep") : (tensor<i1>) -> ()\n'
+               '  aten.op "_assert_async.msg"(%c, "other") : (tensor<i1>) -> ()\n'
+               "  func.return", "%c: tensor<i1>", "")
+    assert rs.apply(m) == {"check": 1, "drop": 1}
+    assert body_text(m) == ["toy.check(%c) : (tensor<i1>) -> ()", "func.return"]
+
+
+def test_aten_rules_dispatch_by_overload():
+    rs = rules('rule relu { match { %y = aten.op "relu.default"(%x) } replace { %y = toy.relu_float(%x) } }\n'
+               'rule gelu { match { %y = aten.op "gelu.default"(%x) } replace { %y = toy.relu_float(%x) } }\n'
+               'rule any { match { %y = toy.relu_float(%x) } where attr(%y, "module") == "m" replace { %y = %x } }')
+    assert [r.name for r in rs.rules_for("aten.op")] == ["relu", "gelu"]
+    assert [r.name for r in rs.rules_for('aten.op "gelu.default"')] == ["gelu"]
+    assert [r.name for r in rs.rules_for("aten.op", "relu.default")] == ["relu"]
+    assert rs.roots == ['aten.op "gelu.default"', 'aten.op "relu.default"', "toy.relu_float"]
+    m = module(f'  %a = aten.op "relu.default"(%x) : ({F}) -> {F}\n'
+               f'  %b = aten.op "sigmoid.default"(%a) : ({F}) -> {F}\n'
+               f'  %c = aten.op "gelu.default"(%b) {{module = "m"}} : ({F}) -> {F}\n'
+               f"  func.return %c : {F}", f"%x: {F}", F)
+    assert rs.apply(m) == {"relu": 1, "gelu": 1, "any": 1}
+    assert body_text(m) == [f"%a = toy.relu_float(%x) : ({F}) -> {F}",
+                            f'%b = aten.op "sigmoid.default"(%a) : ({F}) -> {F}', f"func.return %b : {F}"]
+
+
+def test_backend_functions_and_arity():
+    def pick(*values):
+        return values[-1]
+
+    def scaled(value, factor=2.0):
+        return BUILTINS["scale"](value) * (factor.value.data if isinstance(factor, FloatAttr) else factor)
+
+    rs = rules("rule r { match { %y = ref.add(%a, %b) } where rank(pick(%a, %b, %y)) == 2 "
+               "replace { %y = toy.qadd(%a, %b) {scale = scaled(%y), rank = rank(%y)} } }",
+               functions={"pick": pick, "scaled": scaled, "rank": lambda value: 99})
+    m = module(f"  %y = ref.add(%a, %b) : ({T}, {T}) -> {T2}\n  func.return %y : {T2}", f"%a: {T}, %b: {T}", T2)
+    assert rs.apply(m) == {}  # rank is the backend's now, and says 99
+    rs = rules("rule r { match { %y = ref.add(%a, %b) } replace { %y = toy.qadd(%a, %b) {scale = scaled(%y, 4.0)} } }",
+               functions={"scaled": scaled})
+    assert rs.apply(m) == {"r": 1}
+    assert body_text(m)[0].startswith("%y = toy.qadd(%a, %b) {scale = 8.000000e-01 : f64}")
+    with pytest.raises(ParseFailure, match="test.rules:1:82: error: scaled takes 1 to 2 arguments, got 3"):
+        rules("rule r { match { %y = ref.add(%a, %b) } replace { %y = toy.qadd(%a, %b) {scale = scaled(%y, 1.0, 2.0)} } }",
+              functions={"scaled": scaled})
+
+
 def test_rules_that_do_not_terminate():
     rs = rules("rule flip { match { %y = ref.add(%a, %b) } replace { %y = ref.add(%b, %a) } }")
     with pytest.raises(OpError, match="the rules do not terminate: 101 rewrites, rule flip applied 101 times"):
@@ -652,7 +707,7 @@ def test_combine():
 def test_empty_file_and_comments():
     assert len(rules("")) == 0
     assert len(rules("# nothing\n// still nothing\n")) == 0
-    rs = rules("rule r { # a comment\n match { %y = ref.add(%a, %b) // another\n } replace { %y = %a } }")
+    rs = rules("rule r { # a comment\n match { %y = ref.add(%a, %b) // another\n } #close\n replace { %y = %a } }")
     assert rs.names == ["r"]
 
 
@@ -692,7 +747,8 @@ OK_REPLACE = "replace { %y = %a } }"
      "e.rules:1:39: error: unexpected character ';'; expected one of '->', ':', '{', '}', a value (%name), "
      "an op name (dialect.op)"),
     ("rule r { match { %y = ref.add(%a, %b) {post = array<i64: 1} } " + OK_REPLACE,
-     "e.rules:1:52: error: unexpected character '<' (unbalanced brackets in a literal?)"),
+     "e.rules:1:52: error: unexpected character '<' (unbalanced brackets in a literal, or nested more "
+     "than 8 deep?)"),
     ("rule r { match { %y, %z = %a } " + OK_REPLACE,
      "e.rules:1:27: error: unexpected '%a'; expected an op name (dialect.op)"),
     # names
@@ -785,6 +841,19 @@ def test_rule_file_errors(text, error):
     if error is not None:
         assert str(info.value) == error
     assert info.value.filename == "e.rules"
+
+
+@pytest.mark.parametrize("literal", [
+    "a<" + "(->" * 3000,  # an arrow or a `-` and a closing bracket: once exponential
+    "array<" + "i64, " * 5000,
+    "a<[(" * 2000,
+    "[" * 9 + "1" + "]" * 9,
+], ids=["arrows", "unclosed", "openers", "too-deep"])
+def test_unbalanced_literals_fail_fast(literal):
+    start = time.perf_counter()
+    with pytest.raises(ParseFailure, match=r"e.rules:1:(47|48|52): error: unexpected character '[<\[]' \(unbalanced brackets"):
+        rules("rule r { match { %y = ref.add(%a, %b) {post = " + literal + "} } " + OK_REPLACE, "e.rules")
+    assert time.perf_counter() - start < 10
 
 
 def test_error_file_on_disk():

@@ -472,7 +472,8 @@ def _failure(err: UnexpectedInput, text: str, filename: str) -> ParseFailure:
     if isinstance(err, UnexpectedCharacters):
         char = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
         what = "a line break" if char == "\n" else repr(char)
-        hint = " (unbalanced brackets in a literal?)" if char in "<[" else _expected(err.allowed or ())
+        hint = (" (unbalanced brackets in a literal, or nested more than 8 deep?)" if char in "<["
+                else _expected(err.allowed or ()))
         return ParseFailure(filename, err.line, err.column, f"unexpected character {what}{hint}")
     if isinstance(err, UnexpectedToken):
         token = err.token
