@@ -832,6 +832,8 @@ OK_REPLACE = "replace { %y = %a } }"
      "e.rules:1:91: error: attribute expected"),
     ("rule r { match { %y = ref.add(%a, %b) } replace { %y = toy.qadd(%a, %b) {scale = 1.0} -> (type(%a), type(%b)) } }",
      "e.rules:1:51: error: 2 result types for 1 results"),
+    ("rule r { match { %y = ref.add(%a, %b) } replace { %y = %a\n func.func() } }",
+     "e.rules:2:2: error: func.func has regions or successors: a rule cannot build it (use a Python pattern)"),
     ("rule r { match { %y = ref.add(%a, %b) } " + OK_REPLACE + "\nrule r { match { %y = ref.mul(%a, %b) } "
      + OK_REPLACE, "e.rules:2:6: error: rule 'r' is already defined at line 1"),
 ])

@@ -105,6 +105,17 @@ of them for a variadic `%vs`, the bound `Attribute` (or None) for `$c`, an
 None); see `functions.to_attribute`. A function that raises while rules run
 is reported as a `qir.errors.OpError` naming the op, the rule and the call.
 
+**API.** `RuleSet.from_file(path, functions, ctx, dialects=, ops=)` (compiled
+once per path, modification time and arguments) or `RuleSet.from_text(text,
+filename, ...)`; `RuleSet.combine` for several files. `ruleset.apply(module,
+extra_patterns)` runs the rules, then any Python patterns, to a fixed point and
+returns a `Counter` of rule name → times applied; `ruleset.patterns()` gives
+the one dispatching `RulePattern` for a walker of one's own. `names`,
+`rules_for(op)`, `roots` and `ruleset[name]` (a `Rule`: `benefit`, `root`,
+`filename`, `line`, `match(op)`) describe the rules. `verify=True` checks each
+op as a rule builds it (the error then names the rule); by default the pass
+manager's verification after the pass is the check, as in MLIR's driver.
+
 **errors.** Every error in a rule file — syntax, unknown op or function,
 wrong operand or result count or arity where the definition says, undefined
 `%name`, unbound `$cap`, bad literal text (xDSL's message, at its place in

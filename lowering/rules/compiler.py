@@ -442,6 +442,9 @@ class RuleCompiler:
         splats = any(splat for _, splat in operands)
         definition = self._irdl(op_class)
         if definition is not None:
+            if definition.regions or definition.successors:
+                raise self.error(build.op.pos, f"{build.op.name} has regions or successors: a rule cannot "
+                                               "build it (use a Python pattern)")
             if any(isinstance(o, AttrSizedOperandSegments) for o in definition.options):
                 raise self.error(build.op.pos, f"{build.op.name} has several variadic operand groups: a "
                                                "rule cannot build it (use a Python pattern)")
