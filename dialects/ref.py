@@ -11,18 +11,24 @@ a float type (`tensor<...xf32>`) is a plain float tensor: conv, linear and
 matmul may leave the integer domain directly (a last layer read in float).
 
 The arithmetic, for every op below (`round` is round half to even, as
-`torch.round` and the kernels' `nearbyint`; products and quotients of scales
-are float64):
+`torch.round` and the kernels' `nearbyint`; every product and quotient is a
+float64 operation, evaluated in the order written):
 
 * accumulate: `acc = sum((x - zx) * (w - zw))`, exact (int8 x int8 products
   summed in int32, or in float64, which holds every such sum exactly);
 * bias: an integer bias is added to `acc` as is (its scale is `sx * sw[c]`);
   a float bias `b` is first quantized to `round(b / (sx * sw[c]))`;
-* requantize: `y = clamp(round(acc * (sx * sw[c] / sy)) + zy, qmin, qmax)`,
-  computed in float64; to a float result: `y = float32(acc * sx * sw[c])`;
+* requantize: `y = clamp(post(round(acc * ((sx * sw[c]) / sy)) + zy), qmin, qmax)`;
+  to a float result: `y = float32(acc * (sx * sw[c]))`, no post op;
 * post op: `relu` is `max(y, zy)`; `hardtanh` with `post_args = [lo, hi]` is
   `clamp(y, zy + round(lo / sy), zy + round(hi / sy))`. Both equal the float
-  op followed by quantization, exactly (rounding is monotone).
+  op followed by quantization, exactly (rounding is monotone). The storage
+  clamp comes last, so the result is always a storage value.
+
+`sw[c]` is the weight scale of output channel `c`: the one scale of a
+per-tensor weight, or its per-channel scales (see `channel_scales` for the
+grouped transposed case, whose scales repeat per group). A mean (the pools)
+is `sum / count`: the exact integer sum, divided once.
 
 Each op's docstring states the rest. The text form is the kernel form shared
 with backend ops (`qir.dialects.kernel`):
@@ -46,6 +52,8 @@ from xdsl.dialects.builtin import (
     FloatAttr,
     IntegerAttr,
     IntegerType,
+    NoneAttr,
+    NoneType,
     StringAttr,
     TensorType,
     f64,
@@ -168,6 +176,24 @@ def post_properties(post: str | None, post_args: Sequence[float] = ()) -> dict[s
 
 def int_array(values: Sequence[int]) -> DenseArrayBase:
     return DenseArrayBase.from_list(i64, [int(v) for v in values])
+
+
+def channel_scales(weight: SSAValue | Attribute, out_channels: int) -> list[float]:
+    """`sw[c]` for each of `out_channels` output channels of a quantized weight.
+
+    Per tensor, the one scale for every channel; per channel, its scales, repeated once per
+    group when there are fewer than channels: a grouped transposed convolution's weight is
+    `[in, out / groups, k...]`, quantized along axis 1, so output channel `g * (out / groups) + j`
+    has scale `j`."""
+    qtype = quantized(weight)
+    if isinstance(qtype, UniformQuantizedType):
+        return [qtype.scale] * out_channels
+    if not isinstance(qtype, UniformQuantizedPerAxisType):
+        raise ValueError(f"not a quantized weight: {weight}")
+    scales = list(qtype.scales)
+    if out_channels % len(scales):
+        raise ValueError(f"{len(scales)} weight scales do not divide {out_channels} output channels")
+    return scales * (out_channels // len(scales))
 
 
 # --------------------------------------------------------------------------
@@ -387,9 +413,10 @@ class RequantizeOp(KernelOp):
 
 @irdl_op_definition
 class AvgPoolOp(KernelOp):
-    """Average pooling, 1-D to 3-D (`aten.avg_pool*d`'s attributes):
-    `y = clamp(round(mean_window(x - zx) * (sx / sy)) + zy)`, the window mean taken
-    exactly (float64) with torch's divisor rules (`count_include_pad`, `divisor_override`)."""
+    """Average pooling, 1-D to 3-D (`aten.avg_pool*d`'s attributes and defaults: an absent
+    `ceil_mode` is false, an absent `count_include_pad` true):
+    `y = clamp(round(mean_window(x - zx) * (sx / sy)) + zy)`, the window mean the exact sum
+    divided once by torch's divisor (`count_include_pad`, `divisor_override`)."""
 
     name = "ref.avg_pool"
 
@@ -413,8 +440,10 @@ class AvgPoolOp(KernelOp):
 
 @irdl_op_definition
 class AdaptiveAvgPoolOp(KernelOp):
-    """Adaptive average pooling to `output_size` (torch's bins):
-    `y = clamp(round(mean_bin(x - zx) * (sx / sy)) + zy)`, the mean exact (float64)."""
+    """Adaptive average pooling to `output_size` (torch's bins: `[floor(i * n / o), ceil((i + 1) * n / o))`):
+    `y = clamp(round(mean_bin(x - zx) * (sx / sy)) + zy)`, the mean the exact sum divided once
+    by the bin's size. (torch's own float64 kernel divides twice, `sum / kh / kw`, so it is
+    not this definition: the sizes of the pooled dimensions must be static.)"""
 
     name = "ref.adaptive_avg_pool"
 
@@ -434,9 +463,14 @@ class AdaptiveAvgPoolOp(KernelOp):
 class LookupOp(KernelOp):
     """An elementwise function of one quantized tensor, as a table over the storage:
     `y = clamp(round(f(sx * (x - zx)) / sy) + zy)` for each of the (at most 2^16)
-    storage values, `f` the ATen operator `fn` (`"hardswish.default"`,
-    `"sigmoid.default"`, ...) with the extra scalar arguments `fn_args`, evaluated in
-    float64. Exact by construction: the table is the definition."""
+    values `x` of the input's storage range, `f` the ATen operator `fn` (`"hardswish.default"`,
+    `"sigmoid.default"`, ...) evaluated in float64. A NaN of `f` maps to `zy` (real zero),
+    infinities to the ends of the storage range. Exact by construction: the table is
+    the definition.
+
+    `fn_args` are `fn`'s arguments after the input, in its schema's order (keyword-only
+    ones included, the schema's defaults filling any gap), each a scalar or `none`:
+    `gelu.default` with `fn_args = ["tanh"]` is `gelu(x, approximate="tanh")`."""
 
     name = "ref.lookup"
 
@@ -454,8 +488,9 @@ class LookupOp(KernelOp):
         if self.input.type.get_shape() != self.output.type.get_shape():
             raise VerifyException(f"{self.name}: input and result differ in shape")
         for arg in self.fn_args.data if self.fn_args is not None else ():
-            if not isinstance(arg, IntegerAttr | FloatAttr | StringAttr):
-                raise VerifyException(f"{self.name}: fn_args must be scalars, got {arg}")
+            # `none` prints as the attribute and parses back as the builtin none type: both mean None.
+            if not isinstance(arg, IntegerAttr | FloatAttr | StringAttr | NoneAttr | NoneType):
+                raise VerifyException(f"{self.name}: fn_args must be scalars or none, got {arg}")
 
 
 Ref = Dialect(

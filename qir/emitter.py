@@ -56,7 +56,7 @@ def emits(op_name: str) -> Callable[[EmitRule], EmitRule]:
 
 
 # Modules holding the emission rules of each dialect, imported when first needed.
-_RULE_MODULES = {"quant": "qir.emit_quant", "obs": "qir.emit_quant"}
+_RULE_MODULES = {"quant": "qir.emit_quant", "obs": "qir.emit_quant", "ref": "qir.emit_ref"}
 
 
 def rule_for(op_name: str) -> EmitRule | None:

@@ -1,0 +1,941 @@
+"""reference-rewrite: the Q/DQ patterns of the quantized stage become `ref` ops.
+
+After `convert`, a quantized op is still a float op between casts: its inputs
+are dequantized, it runs in float, its output is quantized again. This pass
+recognises those patterns and writes each as the integer op it stands for,
+whose arithmetic `qir.dialects.ref` defines exactly. Before:
+
+    %x_dq = quant.dcast %x_q : tensor<1x3x8x8x!quant.uniform<u8:f32, 0.02:128>> to tensor<1x3x8x8xf32>
+    %w = aten.param parameter "c.weight_q" : tensor<4x3x3x3x!quant.uniform<i8:f32:0, {...}>>
+    %w_dq = quant.dcast %w : tensor<4x3x3x3x!quant.uniform<i8:f32:0, {...}>> to tensor<4x3x3x3xf32>
+    %b = aten.param parameter "c.bias" : tensor<4xf32>
+    %c = aten.op "conv2d.default"(%x_dq, %w_dq, %b, [1, 1], [1, 1]) {module = "c"} : (...) -> tensor<1x4x8x8xf32>
+    %r = aten.op "relu.default"(%c) : (tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
+    %r_q = quant.qcast %r : tensor<1x4x8x8xf32> to tensor<1x4x8x8x!quant.uniform<u8:f32, 0.01>>
+    %r_dq = quant.dcast %r_q : ... to tensor<1x4x8x8xf32>
+    %f = aten.op "flatten.using_ints"(%r_dq, 1) : (tensor<1x4x8x8xf32>) -> tensor<1x256xf32>
+    %f_q = quant.qcast %f : tensor<1x256xf32> to tensor<1x256x!quant.uniform<u8:f32, 0.01>>
+
+After (the dequantize sunk through the flatten, which now moves int8 values):
+
+    %w = aten.param parameter "c.weight_q" : tensor<4x3x3x3x!quant.uniform<i8:f32:0, {...}>>
+    %b = aten.param parameter "c.bias" : tensor<4xf32>
+    %r_q = ref.conv(%x_q, %w, %b) {stride = array<i64: 1, 1>, padding = array<i64: 1, 1>,
+             dilation = array<i64: 1, 1>, groups = 1 : i64, post = "relu", module = "c"}
+             : (...) -> tensor<1x4x8x8x!quant.uniform<u8:f32, 0.01>>
+    %f = aten.op "flatten.using_ints"(%r_q, 1) : (tensor<1x4x8x8x!quant.uniform<u8:f32, 0.01>>)
+             -> tensor<1x256x!quant.uniform<u8:f32, 0.01>>
+
+What is recognised (target-independently, by op identity and dataflow):
+
+* conv (`conv{1,2,3}d`, `convolution`, `conv_transpose{1,2,3}d`; grouped, depthwise) and
+  `linear`, on a dequantized per-tensor activation and a dequantized quantized
+  `aten.param` weight, with a float bias, none (a zero bias is made) or an int32 bias
+  whose scales are `sx * sw` (read through `quant.scast`); then optionally a relu or
+  hardtanh (`relu`, `relu6`, `hardtanh`, `clamp` with constant bounds) and a quantize
+  → `ref.conv` / `ref.linear` with the post op. A conv followed by `add` of another
+  dequantized tensor [and relu] and a quantize → `ref.conv_add`. Without the quantize
+  (the output is read in float: the last layer) → the ref op with a float result.
+* `matmul` / `bmm` / `mm` of two dequantized tensors → `ref.matmul` (quantized or float).
+* `add` / `mul` of two dequantized tensors [+ relu] + quantize → `ref.add` / `ref.mul`.
+* `cat` of dequantized tensors + quantize → `ref.cat`.
+* `avg_pool{1,2,3}d`, `adaptive_avg_pool{1,2,3}d` + quantize → `ref.avg_pool` /
+  `ref.adaptive_avg_pool`.
+* any elementwise unary function between a dequantize and a quantize →
+  `ref.lookup` (see `elementwise_unary`).
+* data movement (views, permutes, slices, splits, `max_pool`, ... see
+  `DATA_MOVEMENT`) of a dequantized per-tensor value: the op is applied to the
+  quantized value itself, and a dequantize follows it for whoever reads float.
+* `qcast(dcast(x))` to x's own type is `x`; to other per-tensor parameters
+  `ref.requantize`.
+
+Everything else keeps its Q/DQ form. With `backend=NAME`, each ref op built is
+offered to that backend (`accepts`) before it goes in; a refused fusion falls
+back to the same op with a float result (the tail ops stay in float), and a
+refused op leaves the Q/DQ form as it was. Dead casts and parameters are
+removed at the end. Counts: one per ref op kind (`ref.conv`, ...),
+`dequantize sunk`, `casts folded`, `refused by backend`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import torch
+from xdsl.context import Context
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseIntOrFPElementsAttr,
+    FloatAttr,
+    IntegerAttr,
+    ModuleOp,
+    NoneAttr,
+    StringAttr,
+    TensorType,
+    f32,
+    i32,
+    i64,
+)
+from xdsl.ir import Attribute, Operation, OpResult, SSAValue
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.utils.exceptions import VerifyException
+
+from qir.dialects import ref
+from qir.dialects.aten import AtenOp, ParamOp, resolve_overload, schema_of, to_attr
+from qir.dialects.quant import DequantizeCastOp, QuantizeCastOp, StorageCastOp, UniformQuantizedPerAxisType
+from qir.errors import QirError
+from qir.op_families import CONV, CONV_TRANSPOSE, LINEAR, MATMUL
+from qir.pass_manager import QirPass, count
+from qir.quantizer.patterns import SHAPE
+
+# --------------------------------------------------------------------------
+# Op families.
+# --------------------------------------------------------------------------
+
+DATA_MOVEMENT = frozenset(SHAPE | {
+    "alias", "unflatten", "movedim", "swapaxes", "swapdims", "unfold", "diagonal", "as_strided",
+    "pixel_unshuffle", "channel_shuffle", "flip", "roll", "repeat", "index_select",
+    "max_pool1d", "max_pool2d", "max_pool3d",
+    "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d",
+})
+"""ATen operators that only move, copy or select elements (max-pooling selects the largest: it
+commutes with the increasing dequantization), so they are exact on the integer storage of a
+per-tensor quantized value. In-place variants are never rewritten."""
+
+STORAGE_KERNELS = {f"upsample_nearest{n}d": frozenset({"uint8"}) for n in (1, 2, 3)}
+"""Data movement whose torch kernels take only some integer dtypes (the others take every one).
+`max_pool1d` takes none: it becomes `max_pool2d` on the storage (`_max_pool1d_on_storage`)."""
+
+_ADD = {"add.Tensor", "add_.Tensor"}
+_MUL = {"mul.Tensor", "mul_.Tensor"}
+_AVG_POOLS = {"avg_pool1d.default": 1, "avg_pool2d.default": 2, "avg_pool3d.default": 3}
+_ADAPTIVE_POOLS = {"adaptive_avg_pool1d.default": 1, "adaptive_avg_pool2d.default": 2,
+                   "adaptive_avg_pool3d.default": 3, "_adaptive_avg_pool2d.default": 2,
+                   "_adaptive_avg_pool3d.default": 3}
+_CAT = {"cat.default"}
+
+_UNARY_WITHOUT_TAG = {"hardswish", "mish", "gelu", "threshold", "log_sigmoid"}
+"""Elementwise functions (or in-place variants of them) that torch does not tag `pointwise`."""
+
+_NOT_LOOKUPS = {"_to_copy", "to", "type_as", "fill", "zero", "zeros_like", "ones_like", "full_like",
+                "empty_like", "rand_like", "randn_like", "randint_like", "bernoulli", "dropout",
+                "native_dropout", "lift_fresh_copy", "copy"}
+"""Ops with one tensor argument that are not functions of its values (or change its dtype)."""
+
+_SCALAR_KINDS = {"int", "float", "bool", "Scalar", "str"}
+
+
+@cache
+def elementwise_unary(target: str) -> bool:
+    """Whether `target` computes each output element from the input element alone, so that a
+    table over the storage values is it: torch's `pointwise` tag (or a function known to be
+    elementwise that lacks it), one Tensor argument and the rest scalars, one Tensor result,
+    deterministic, writing at most its own input."""
+    overload = resolve_overload(target)
+    schema = schema_of(target)
+    if overload is None or schema is None:
+        return False
+    name = target.split("::")[-1].rpartition(".")[0]
+    base = name[:-1] if name.endswith("_") and not name.endswith("__") else name
+    if base in _NOT_LOOKUPS or base in DATA_MOVEMENT:
+        return False
+    tags = set(overload.tags)
+    functional = resolve_overload(f"{base}.{target.rpartition('.')[2]}") if base != name else None
+    tagged = torch.Tag.pointwise in tags or (
+        functional is not None and torch.Tag.pointwise in set(functional.tags))
+    if not (tagged or base in _UNARY_WITHOUT_TAG) or torch.Tag.nondeterministic_seeded in tags:
+        return False
+    if schema.returns != ("Tensor",) or not schema.args:
+        return False
+    first = schema.args[0]
+    if first.kind != "Tensor" or first.is_list or first.optional:
+        return False
+    for arg in schema.args[1:]:
+        # A Tensor argument may still be given a number (`mul.Tensor(x, 2.0)`); whether it is,
+        # is checked on the op. Lists, dtypes, generators are not scalars.
+        if arg.is_list or arg.kind not in _SCALAR_KINDS | {"Tensor"}:
+            return False
+    written = [a for a in overload._schema.arguments if a.alias_info is not None and a.alias_info.is_write]
+    return all(a.name == first.name for a in written)
+
+
+# --------------------------------------------------------------------------
+# Reading the Q/DQ form.
+# --------------------------------------------------------------------------
+
+
+def _dequantized(value: Any) -> SSAValue | None:
+    """The quantized value that `value` dequantizes, or None."""
+    if isinstance(value, OpResult) and isinstance(value.owner, DequantizeCastOp):
+        return value.owner.input
+    return None
+
+
+def _per_tensor_source(value: Any) -> SSAValue | None:
+    """The per-tensor quantized value `value` dequantizes, or None."""
+    source = _dequantized(value)
+    return source if source is not None and ref.per_tensor(source) is not None else None
+
+
+def _only_user(value: SSAValue) -> Operation | None:
+    use = value.get_unique_use()
+    return use.operation if use is not None else None
+
+
+def _quantize_of(value: SSAValue) -> QuantizeCastOp | None:
+    """The per-tensor quantize that is the only reader of `value`, or None."""
+    user = _only_user(value)
+    if isinstance(user, QuantizeCastOp) and ref.per_tensor(user.result) is not None:
+        return user
+    return None
+
+
+def _ints(value: Any, n: int, default: int) -> list[int] | None:
+    """An `int[n]` argument as n ints (torch expands a single value), or None if not constant."""
+    if value is None or value == []:
+        return [default] * n
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return [value] * n
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if len(value) == n:
+            return list(value)
+        if len(value) == 1:
+            return value * n
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _writes_first_operand(op: AtenOp) -> bool:
+    """In-place ATen ops (`relu_`, `add_`) end in `_`; their first argument is written."""
+    return op.op_name.endswith("_") and not op.op_name.endswith("__")
+
+
+def _in_place_ok(op: AtenOp) -> bool:
+    """An in-place op may become a functional ref op only when nothing else reads the tensor it
+    writes (otherwise that reader would have seen the write)."""
+    if not _writes_first_operand(op):
+        return True
+    first = op.arg(0)
+    return isinstance(first, SSAValue) and first.has_one_use()
+
+
+@dataclass(frozen=True)
+class _Post:
+    """A fused activation: `relu` or `hardtanh` with its bounds."""
+
+    name: str
+    args: tuple[float, ...] = ()
+
+
+def _post_op(op: Operation, value: SSAValue) -> _Post | None:
+    """The activation `op` applies to `value`, if it is one a ref op can fuse."""
+    if not isinstance(op, AtenOp) or len(op.operands) != 1 or op.operands[0] is not value \
+            or len(op.results) != 1 or op.results[0].type != value.type or not _in_place_ok(op):
+        return None
+    name = op.op_name.rstrip("_")
+    if name == "relu":
+        return _Post("relu")
+    if name == "relu6":
+        return _Post("hardtanh", (0.0, 6.0))
+    if name == "hardtanh":
+        lo, hi = _number(op.arg("min_val", -1.0)), _number(op.arg("max_val", 1.0))
+    elif name == "clamp" and op.target.data in ("clamp.default", "clamp_.default"):
+        lo, hi = op.arg("min"), op.arg("max")
+        if hi is None and _number(lo) == 0.0:
+            return _Post("relu")
+        lo, hi = _number(lo), _number(hi)
+    elif name == "clamp_min" and op.target.data in ("clamp_min.default", "clamp_min_.default"):
+        return _Post("relu") if _number(op.arg("min")) == 0.0 else None
+    else:
+        return None
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        return None
+    return _Post("hardtanh", (lo, hi))
+
+
+@dataclass
+class _Tail:
+    """What follows a producer: the ops fused into it and the quantize that ends them."""
+
+    ops: list[Operation] = field(default_factory=list)
+    """The fused ops after the producer, in order (add, activation)."""
+    addend: SSAValue | None = None
+    post: _Post | None = None
+    quantize: QuantizeCastOp | None = None
+
+
+def _tail(value: SSAValue, allow_add: bool = False) -> _Tail:
+    """Follow `value`'s single-reader chain: [add of a dequantized tensor] [activation] quantize."""
+    tail = _Tail()
+    user = _only_user(value)
+    if allow_add and isinstance(user, AtenOp) and user.target.data in _ADD and _plain_add(user) \
+            and len(user.results) == 1 and user.results[0].type == value.type:
+        a, b = user.operands
+        other = b if a is value else a
+        source = _per_tensor_source(other)
+        written = a  # add_ writes its first operand
+        if source is not None and other is not value and source.type.get_shape() == value.type.get_shape() \
+                and (not _writes_first_operand(user) or written.has_one_use()):
+            tail.ops.append(user)
+            tail.addend = source
+            value = user.results[0]
+            user = _only_user(value)
+    if user is not None and (post := _post_op(user, value)) is not None:
+        tail.ops.append(user)
+        tail.post = post
+        value = user.results[0]
+        user = _only_user(value)
+    if isinstance(user, QuantizeCastOp) and ref.per_tensor(user.result) is not None:
+        tail.quantize = user
+    return tail
+
+
+def _plain_add(op: AtenOp) -> bool:
+    """`add.Tensor(a, b)` of two tensors without an `alpha` other than 1."""
+    if len(op.operands) != 2 or len(op.args.data) != 2:
+        return False
+    alpha = op.kwargs.data.get("alpha") if op.kwargs is not None else None
+    return op.kwargs is None or (set(op.kwargs.data) == {"alpha"} and _number(op.value(alpha)) == 1.0)
+
+
+def _provenance(op: Operation) -> dict[str, Attribute]:
+    return {k: v for k, v in op.attributes.items() if k in AtenOp.PROVENANCE}
+
+
+def _same_scale(a: float, b: float) -> bool:
+    """Scales equal up to the last bits (products of the same factors in another order)."""
+    return math.isclose(a, b, rel_tol=1e-14, abs_tol=0.0)
+
+
+# --------------------------------------------------------------------------
+# Building ref ops.
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class _Build:
+    """A candidate rewrite: new ops (the ref op last), the value replaced and the ops erased."""
+
+    ops: list[Operation]
+    replaces: SSAValue
+    erase: list[Operation]
+    anchor: Operation
+    """The op the new ops are inserted before (the last one of the pattern)."""
+
+    @property
+    def op(self) -> Operation:
+        return self.ops[-1]
+
+    def discard(self) -> None:
+        """Forget a refused candidate: its ops were never inserted, but hold uses of their operands."""
+        for op in reversed(self.ops):
+            op.drop_all_references()
+
+
+@dataclass
+class _Rewriter:
+    """What every pattern shares: the statistics, and the backend that may refuse ops."""
+
+    ctx: Context
+    backend: Any = None
+    refused: set[tuple[Operation, str]] = field(default_factory=set)
+    """Anchors of refused candidates, so a re-walk does not count them again."""
+    zero_biases: dict[tuple[Any, int], ParamOp] = field(default_factory=dict)
+    """One zero bias per block and size, at the start of the block (it dominates every use)."""
+
+    def zero_bias(self, anchor: Operation, channels: int) -> SSAValue:
+        """A zero f32 bias of `channels`, inline (`dense<0.0>`, no weights file entry): made once
+        per block, at its start; one no op ends up using goes with the dead code."""
+        block = anchor.parent_block()
+        key = (block, channels)
+        param = self.zero_biases.get(key)
+        if param is None or param.parent is None:
+            type_ = TensorType(f32, [channels])
+            param = ParamOp(f"zero_bias_{channels}", type_, "constant",
+                            DenseIntOrFPElementsAttr.from_list(type_, [0.0]))
+            param.result.name_hint = f"zero_bias_{channels}"
+            Rewriter.insert_op(param, InsertPoint.at_start(block))
+            self.zero_biases[key] = param
+        return param.result
+
+    def make(self, cls: type[Operation], operands: Sequence[SSAValue], result_type: Attribute,
+             properties: dict[str, Attribute], source: Operation, name_hint: str | None) -> Operation:
+        op = cls.create(operands=list(operands), result_types=[result_type], properties=properties,
+                        attributes=_provenance(source))
+        op.location = source.location
+        op.results[0].name_hint = name_hint
+        return op
+
+    def apply(self, rewriter: PatternRewriter, candidates: Sequence[_Build]) -> bool:
+        """Put in the first candidate the backend accepts (all, without a backend). A candidate
+        its verifier rejects (shapes the ref op does not take) is never offered."""
+        chosen = None
+        for build in candidates:
+            if chosen is None and _valid(build.op) and (self.backend is None or self.backend.accepts(build.op)):
+                chosen = build
+                continue
+            if chosen is None and _valid(build.op) and (build.anchor, build.op.name) not in self.refused:
+                self.refused.add((build.anchor, build.op.name))
+                count(self.ctx, "refused by backend")
+            build.discard()
+        if chosen is None:
+            return False
+        rewriter.insert(chosen.ops, _before(chosen.anchor))
+        rewriter.replace_all_uses_with(chosen.replaces, chosen.op.results[0])
+        for op in chosen.erase:
+            rewriter.erase(op)
+        count(self.ctx, chosen.op.name)
+        return True
+
+
+def _before(op: Operation) -> InsertPoint:
+    return InsertPoint.before(op)
+
+
+def _valid(op: Operation) -> bool:
+    try:
+        op.verify()
+    except VerifyException:
+        return False
+    return True
+
+
+def _bias_operand(bias: Any, x_type, weight: SSAValue, channels: int, new_ops: list[Operation],
+                  zero: Any) -> SSAValue | None:
+    """The bias a ref conv/linear takes: float as given, int32 through `quant.scast` when its
+    scales are `sx * sw[c]`, `zero()` for none. None when the bias is something else."""
+    if bias is None:
+        return zero()
+    if not isinstance(bias, SSAValue) or not isinstance(bias.type, TensorType) or bias.type.get_num_dims() != 1:
+        return None
+    source = _dequantized(bias)
+    qtype = ref.quantized(source) if source is not None else None
+    if qtype is not None and qtype.storage_width == 32 and qtype.is_signed:
+        scales = ref.channel_scales(source, channels) if _channel_count_fits(qtype, channels) else None
+        zero_points = qtype.zero_points if isinstance(qtype, UniformQuantizedPerAxisType) else (qtype.zero_point,)
+        expected = [x_type.scale * s for s in ref.channel_scales(weight, channels)]
+        if scales is not None and not any(zero_points) and all(map(_same_scale, scales, expected)):
+            cast = StorageCastOp(source, TensorType(i32, source.type.get_shape()))
+            cast.results[0].name_hint = f"{source.name_hint or 'bias'}_i32"
+            new_ops.append(cast)
+            return cast.results[0]
+    if ref.element(bias) is not None and ref._is_float(ref.element(bias)):
+        return bias  # a float bias, quantized by the ref op's definition
+    return None
+
+
+def _channel_count_fits(qtype, channels: int) -> bool:
+    return not isinstance(qtype, UniformQuantizedPerAxisType) or len(qtype.scales) == channels
+
+
+def _weight(value: Any, axis: int) -> SSAValue | None:
+    """The quantized `aten.param` a weight operand dequantizes, quantized along `axis` if per channel."""
+    source = _dequantized(value)
+    if source is None or not isinstance(source.owner, ParamOp):
+        return None
+    qtype = ref.quantized(source)
+    if isinstance(qtype, UniformQuantizedPerAxisType) and qtype.axis != axis:
+        return None
+    return source
+
+
+@dataclass(frozen=True)
+class _ConvForm:
+    """A convolution's attributes, normalized to `aten.convolution`'s."""
+
+    stride: list[int]
+    padding: list[int]
+    dilation: list[int]
+    groups: int
+    transposed: bool
+    output_padding: list[int]
+
+    def properties(self) -> dict[str, Attribute]:
+        props: dict[str, Attribute] = {
+            "stride": ref.int_array(self.stride), "padding": ref.int_array(self.padding),
+            "dilation": ref.int_array(self.dilation), "groups": IntegerAttr(self.groups, i64),
+        }
+        if self.transposed:
+            props["transposed"] = IntegerAttr.from_bool(True)
+            props["output_padding"] = ref.int_array(self.output_padding)
+        return props
+
+
+def _conv_form(op: AtenOp, spatial: int, kernel: Sequence[int]) -> _ConvForm | None:
+    name, target = op.op_name, op.target.data
+    if name in CONV:
+        transposed = False
+    elif name in CONV_TRANSPOSE:
+        transposed = True
+    elif target == "convolution.default":
+        transposed = op.arg("transposed")
+        if not isinstance(transposed, bool):
+            return None
+    else:
+        return None
+    stride = _ints(op.arg("stride"), spatial, 1)
+    dilation = _ints(op.arg("dilation"), spatial, 1)
+    padding_arg = op.arg("padding")
+    if isinstance(padding_arg, str):  # conv2d.padding: "valid" or "same" (stride 1)
+        if padding_arg == "valid":
+            padding = [0] * spatial
+        elif padding_arg == "same" and dilation is not None:
+            totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+            if any(t % 2 for t in totals):
+                return None  # torch pads such a "same" asymmetrically
+            padding = [t // 2 for t in totals]
+        else:
+            return None
+    else:
+        padding = _ints(padding_arg, spatial, 0)
+    output_padding = _ints(op.arg("output_padding"), spatial, 0) if transposed else [0] * spatial
+    groups = op.arg("groups", 1)
+    if None in (stride, padding, dilation, output_padding) or not isinstance(groups, int) \
+            or isinstance(groups, bool) or groups < 1:
+        return None
+    return _ConvForm(stride, padding, dilation, groups, transposed, output_padding)
+
+
+# --------------------------------------------------------------------------
+# Patterns.
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class FoldCastPairs(RewritePattern):
+    """`qcast(dcast(x))`: `x` itself when the types agree, otherwise `ref.requantize`."""
+
+    shared: _Rewriter
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: QuantizeCastOp, rewriter: PatternRewriter, /):
+        source = _dequantized(op.input)
+        if source is None:
+            return
+        if source.type == op.result.type:
+            rewriter.replace(op, [], [source])
+            count(self.shared.ctx, "casts folded")
+            return
+        if ref.per_tensor(source) is None or ref.per_tensor(op.result) is None:
+            return
+        new = self.shared.make(ref.RequantizeOp, [source], op.result.type, {}, op, op.result.name_hint)
+        self.shared.apply(rewriter, [_Build([new], op.result, [op], op)])
+
+
+@dataclass
+class SinkDequantize(RewritePattern):
+    """A data-movement op of a dequantized value runs on the quantized value; a dequantize
+    follows it (and meets the quantize after it, if any, in `FoldCastPairs`)."""
+
+    shared: _Rewriter
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        name = op.op_name
+        if name not in DATA_MOVEMENT or not op.operands or not op.results:
+            return
+        source = op.arg(0)
+        quantized = _per_tensor_source(source)
+        if quantized is None or op.operands[0] is not source:
+            return
+        floating = source.type.element_type
+        if any(ref._is_float(ref.element(v)) for v in op.operands[1:]):
+            return  # another float tensor takes part: not a pure data movement of this one
+        qtype = ref.per_tensor(quantized)
+        if name in STORAGE_KERNELS and qtype.storage_dtype_name not in STORAGE_KERNELS[name]:
+            return
+        result_types = [TensorType(qtype, r.type.get_shape())
+                        if isinstance(r.type, TensorType) and r.type.element_type == floating else r.type
+                        for r in op.results]
+        if all(t is r.type for t, r in zip(result_types, op.results)):
+            return
+        if name == "max_pool1d":
+            new_ops, new_results = _max_pool1d_on_storage(op, quantized, result_types[0])
+            if new_ops is None:
+                return
+        else:
+            operands = [quantized, *op.operands[1:]]
+            new = AtenOp.create(operands=operands, result_types=result_types,
+                                properties=dict(op.properties), attributes=dict(op.attributes))
+            new.location = op.location
+            for r_new, r_old in zip(new.results, op.results):
+                r_new.name_hint = r_old.name_hint
+            new_ops, new_results = [new], list(new.results)
+        replacements: list[SSAValue] = []
+        for old, new_value in zip(op.results, new_results):
+            if new_value.type == old.type:
+                replacements.append(new_value)
+                continue
+            dcast = DequantizeCastOp(new_value, old.type)
+            dcast.results[0].name_hint = f"{old.name_hint or 'v'}_dq"
+            new_ops.append(dcast)
+            replacements.append(dcast.results[0])
+        rewriter.replace(op, new_ops, replacements)
+        count(self.shared.ctx, "dequantize sunk")
+
+
+def _max_pool1d_on_storage(op: AtenOp, quantized: SSAValue, result_type: TensorType):
+    """`max_pool1d` has no integer kernel in torch: on the storage it is `max_pool2d` over a unit
+    height, `unsqueeze(-2)` before and `squeeze(-2)` after (the same windows, the same maxima)."""
+    kernel = _ints(op.arg("kernel_size"), 1, 1)
+    stride = _ints(op.arg("stride"), 1, kernel[0] if kernel else 1)
+    padding = _ints(op.arg("padding"), 1, 0)
+    dilation = _ints(op.arg("dilation"), 1, 1)
+    ceil_mode = op.arg("ceil_mode", False)
+    if None in (kernel, stride, padding, dilation) or not isinstance(ceil_mode, bool):
+        return None, None
+    qtype = ref.per_tensor(quantized)
+    in_shape = list(quantized.type.get_shape())
+    out_shape = list(result_type.get_shape())
+    up = AtenOp("unsqueeze.default", [quantized, -2], None,
+                [TensorType(qtype, in_shape[:-1] + [1] + in_shape[-1:])])
+    pool = AtenOp("max_pool2d.default", [up.results[0], [1, kernel[0]], [1, stride[0]], [0, padding[0]],
+                                         [1, dilation[0]], ceil_mode], None,
+                  [TensorType(qtype, out_shape[:-1] + [1] + out_shape[-1:])], _provenance(op))
+    down = AtenOp("squeeze.dim", [pool.results[0], -2], None, [result_type])
+    hint = op.results[0].name_hint or "max_pool1d"
+    for new, suffix in ((up, "_2d"), (pool, "_pool2d"), (down, "")):
+        new.location = op.location
+        new.results[0].name_hint = hint + suffix
+    return [up, pool, down], [down.results[0]]
+
+
+@dataclass
+class ConvOrLinear(RewritePattern):
+    """conv / linear (+ add) (+ relu or hardtanh) (+ quantize) → `ref.conv`, `ref.conv_add`, `ref.linear`."""
+
+    shared: _Rewriter
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        name = op.op_name
+        is_linear = name in LINEAR and op.target.data == "linear.default"
+        if not (is_linear or name in CONV or name in CONV_TRANSPOSE or op.target.data == "convolution.default"):
+            return
+        if len(op.results) != 1 or not isinstance(op.results[0].type, TensorType):
+            return
+        x = _per_tensor_source(op.arg("input"))
+        weight_value = op.arg("weight")
+        if x is None or not isinstance(weight_value, SSAValue):
+            return
+        kernel = list(weight_value.type.get_shape())
+        if is_linear:
+            if len(kernel) != 2:
+                return
+            form, out_channels, axis = None, kernel[0], 0
+        else:
+            spatial = len(kernel) - 2
+            if spatial < 1:
+                return
+            form = _conv_form(op, spatial, kernel[2:])
+            if form is None:
+                return
+            axis = 1 if form.transposed else 0
+            out_channels = kernel[1] * form.groups if form.transposed else kernel[0]
+        weight = _weight(weight_value, axis)
+        if weight is None:
+            return
+        result = op.results[0]
+        tail = _tail(result, allow_add=not is_linear and not form.transposed)
+
+        candidates: list[_Build | None] = []
+        if tail.quantize is not None:
+            candidates.append(self._build(op, x, weight, out_channels, form, tail, tail.quantize.result))
+        if tail.quantize is None or self.shared.backend is not None:  # the fallback: a float result
+            candidates.append(self._build(op, x, weight, out_channels, form, _Tail(), result))
+        candidates = [c for c in candidates if c is not None]
+        if candidates:
+            self.shared.apply(rewriter, candidates)
+
+    def _build(self, op: AtenOp, x: SSAValue, weight: SSAValue, channels: int, form: _ConvForm | None,
+               tail: _Tail, replaces: SSAValue) -> _Build | None:
+        new_ops: list[Operation] = []
+        bias = _bias_operand(op.arg("bias"), ref.per_tensor(x), weight, channels, new_ops,
+                             lambda: self.shared.zero_bias(op, channels))
+        if bias is None:
+            for new in reversed(new_ops):
+                new.drop_all_references()
+            return None
+        props: dict[str, Attribute] = {} if form is None else form.properties()
+        if tail.post is not None:
+            props.update(ref.post_properties(tail.post.name, tail.post.args))
+        operands = [x, weight, bias]
+        if tail.addend is not None:
+            cls = ref.ConvAddOp
+            operands.append(tail.addend)
+        else:
+            cls = ref.LinearOp if form is None else ref.ConvOp
+        result_type = tail.quantize.result.type if tail.quantize is not None else op.results[0].type
+        hint = replaces.name_hint
+        new_ops.append(self.shared.make(cls, operands, result_type, props, op, hint))
+        erase = ([tail.quantize, *reversed(tail.ops)] if tail.quantize is not None else []) + [op]
+        return _Build(new_ops, replaces, erase, tail.quantize or op)
+
+
+@dataclass
+class Matmul(RewritePattern):
+    """matmul / bmm / mm of two dequantized tensors (+ quantize) → `ref.matmul`."""
+
+    shared: _Rewriter
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        if op.op_name not in MATMUL or op.target.data not in ("matmul.default", "bmm.default", "mm.default"):
+            return
+        if len(op.operands) != 2 or len(op.results) != 1:
+            return
+        lhs, rhs = (_per_tensor_source(v) for v in op.operands)
+        if lhs is None or rhs is None:
+            return
+        result = op.results[0]
+        quantize = _quantize_of(result)
+        candidates = []
+        if quantize is not None:
+            new = self.shared.make(ref.MatmulOp, [lhs, rhs], quantize.result.type, {}, op, quantize.result.name_hint)
+            candidates.append(_Build([new], quantize.result, [quantize, op], quantize))
+        if quantize is None or self.shared.backend is not None:
+            new = self.shared.make(ref.MatmulOp, [lhs, rhs], result.type, {}, op, result.name_hint)
+            candidates.append(_Build([new], result, [op], op))
+        self.shared.apply(rewriter, candidates)
+
+
+@dataclass
+class AddOrMul(RewritePattern):
+    """add / mul of two dequantized tensors (+ relu or hardtanh) + quantize → `ref.add` / `ref.mul`."""
+
+    shared: _Rewriter
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        target = op.target.data
+        if target in _ADD:
+            cls = ref.AddOp
+            if not _plain_add(op):
+                return
+        elif target in _MUL:
+            cls = ref.MulOp
+            if len(op.operands) != 2 or len(op.args.data) != 2 or op.kwargs is not None:
+                return
+        else:
+            return
+        if len(op.results) != 1 or not _in_place_ok(op):
+            return
+        lhs, rhs = (_per_tensor_source(v) for v in op.operands)
+        if lhs is None or rhs is None:
+            return
+        tail = _tail(op.results[0])
+        if tail.quantize is None:
+            return
+        props = ref.post_properties(tail.post.name, tail.post.args) if tail.post is not None else {}
+        quantized = tail.quantize.result
+        new = self.shared.make(cls, [lhs, rhs], quantized.type, props, op, quantized.name_hint)
+        self.shared.apply(rewriter, [_Build([new], quantized, [tail.quantize, *reversed(tail.ops), op],
+                                            tail.quantize)])
+
+
+@dataclass
+class Cat(RewritePattern):
+    """cat of dequantized tensors + quantize → `ref.cat`."""
+
+    shared: _Rewriter
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        if op.target.data not in _CAT or len(op.results) != 1 or not op.operands:
+            return
+        tensors = op.arg("tensors")
+        dim = op.arg("dim", 0)
+        if not isinstance(tensors, list) or not isinstance(dim, int) or isinstance(dim, bool):
+            return
+        sources = [_per_tensor_source(v) for v in tensors]
+        quantize = _quantize_of(op.results[0])
+        if quantize is None or any(s is None for s in sources):
+            return
+        quantized = quantize.result
+        new = self.shared.make(ref.CatOp, sources, quantized.type, {"dim": IntegerAttr(dim, i64)}, op,
+                               quantized.name_hint)
+        self.shared.apply(rewriter, [_Build([new], quantized, [quantize, op], quantize)])
+
+
+@dataclass
+class AvgPool(RewritePattern):
+    """avg_pool{1,2,3}d + quantize → `ref.avg_pool`; adaptive_avg_pool + quantize → `ref.adaptive_avg_pool`."""
+
+    shared: _Rewriter
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        target = op.target.data
+        if target not in _AVG_POOLS and target not in _ADAPTIVE_POOLS:
+            return
+        if len(op.results) != 1 or len(op.operands) != 1:
+            return
+        x = _per_tensor_source(op.operands[0])
+        quantize = _quantize_of(op.results[0])
+        if x is None or quantize is None:
+            return
+        shape = x.type.get_shape()
+        if target in _AVG_POOLS:
+            props = self._avg_pool_properties(op, _AVG_POOLS[target])
+            cls = ref.AvgPoolOp
+            spatial = _AVG_POOLS[target]
+        else:
+            spatial = _ADAPTIVE_POOLS[target]
+            size = _ints(op.arg("output_size"), spatial, 1)
+            # The mean is the exact sum over each bin divided once: the bins need static sizes.
+            if size is None or any(d < 0 for d in shape[-spatial:]):
+                return
+            props, cls = {"output_size": ref.int_array(size)}, ref.AdaptiveAvgPoolOp
+        if props is None or len(shape) not in (spatial + 1, spatial + 2):
+            return
+        quantized = quantize.result
+        new = self.shared.make(cls, [x], quantized.type, props, op, quantized.name_hint)
+        self.shared.apply(rewriter, [_Build([new], quantized, [quantize, op], quantize)])
+
+    @staticmethod
+    def _avg_pool_properties(op: AtenOp, spatial: int) -> dict[str, Attribute] | None:
+        kernel = _ints(op.arg("kernel_size"), spatial, 1)
+        if kernel is None:
+            return None
+        stride_arg = op.arg("stride")
+        stride = kernel if stride_arg in (None, []) else _ints(stride_arg, spatial, 1)
+        padding = _ints(op.arg("padding"), spatial, 0)
+        ceil_mode, include_pad = op.arg("ceil_mode", False), op.arg("count_include_pad", True)
+        divisor = op.arg("divisor_override")
+        if stride is None or padding is None or not isinstance(ceil_mode, bool) \
+                or not isinstance(include_pad, bool) or not (divisor is None or isinstance(divisor, int)):
+            return None
+        props: dict[str, Attribute] = {
+            "kernel_size": ref.int_array(kernel), "stride": ref.int_array(stride),
+            "padding": ref.int_array(padding), "ceil_mode": IntegerAttr.from_bool(ceil_mode),
+            "count_include_pad": IntegerAttr.from_bool(include_pad),
+        }
+        if divisor is not None:
+            if divisor == 0:
+                return None
+            props["divisor_override"] = IntegerAttr(divisor, i64)
+        return props
+
+
+@dataclass
+class Lookup(RewritePattern):
+    """An elementwise unary function between a dequantize and a quantize → `ref.lookup`."""
+
+    shared: _Rewriter
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        if len(op.operands) != 1 or len(op.results) != 1 or not elementwise_unary(op.target.data):
+            return
+        x = _per_tensor_source(op.operands[0])
+        if x is None or op.arg(0) is not op.operands[0] or not _in_place_ok(op):
+            return
+        if ref.per_tensor(x).storage_width > ref.LOOKUP_MAX_BITS:
+            return
+        quantize = _quantize_of(op.results[0])
+        if quantize is None or quantize.result.type.get_shape() != x.type.get_shape():
+            return
+        fn_args = _scalar_args(op)
+        if fn_args is None:
+            return
+        props: dict[str, Attribute] = {"fn": StringAttr(_functional(op.target.data))}
+        if fn_args:
+            props["fn_args"] = ArrayAttr(fn_args)
+        quantized = quantize.result
+        new = self.shared.make(ref.LookupOp, [x], quantized.type, props, op, quantized.name_hint)
+        self.shared.apply(rewriter, [_Build([new], quantized, [quantize, op], quantize)])
+
+
+def _functional(target: str) -> str:
+    """`relu_.default` → `relu.default`: the table is the same, and a backend lists functional ops."""
+    name, _, overload = target.rpartition(".")
+    if name.endswith("_") and not name.endswith("__"):
+        functional = f"{name[:-1]}.{overload}"
+        if resolve_overload(functional) is not None:
+            return functional
+    return target
+
+
+def _scalar_args(op: AtenOp) -> list[Attribute] | None:
+    """`op`'s arguments after the input in schema order (defaults filling gaps), as scalar
+    attributes; None when one is not a constant scalar."""
+    overload = resolve_overload(op.target.data)
+    arguments = overload._schema.arguments
+    given: dict[str, Attribute] = {}
+    for arg, attr in zip(arguments, op.args.data):
+        given[arg.name] = attr
+    for key, attr in (op.kwargs.data.items() if op.kwargs is not None else ()):
+        given[key] = attr
+    names = [a.name for a in arguments]
+    last = max((names.index(n) for n in given), default=0)
+    values: list[Attribute] = []
+    for arg in arguments[1:last + 1]:
+        attr = given.get(arg.name)
+        if attr is None:
+            try:
+                attr = to_attr(arg.default_value, [])
+            except TypeError:
+                return None
+        if not isinstance(attr, IntegerAttr | FloatAttr | StringAttr | NoneAttr):
+            return None  # an operand (a symbolic value) or a list
+        values.append(attr)
+    return values
+
+
+# --------------------------------------------------------------------------
+# The pass.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReferenceRewrite(QirPass):
+    """Writes quantized patterns as `ref` ops (integer arithmetic, exactly defined).
+
+    See the module docstring for the IR before and after. `backend` names a
+    registered backend whose `accepts(op)` decides which ref ops are produced;
+    what it refuses stays in the Q/DQ form."""
+
+    name = "reference-rewrite"
+    requires = ("quantized",)
+    leaves = "reference"
+
+    backend: str = ""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        from qir.passes.canonicalize import Mutations, RemoveDeadOps
+
+        backend = None
+        if self.backend:
+            from qir.registry import get_backend
+
+            try:
+                backend = get_backend(self.backend)
+            except KeyError as err:
+                raise QirError(str(err.args[0])) from None
+        shared = _Rewriter(ctx, backend)
+        PatternRewriteWalker(
+            GreedyRewritePatternApplier([
+                FoldCastPairs(shared), SinkDequantize(shared), ConvOrLinear(shared), Matmul(shared),
+                AddOrMul(shared), Cat(shared), AvgPool(shared), Lookup(shared),
+            ]),
+            walk_reverse=False,
+        ).rewrite_module(op)
+        PatternRewriteWalker(RemoveDeadOps(ctx, Mutations.of(op)), walk_reverse=True).rewrite_module(op)
