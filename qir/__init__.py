@@ -8,6 +8,8 @@
     prepared = qir.prepare(model, example_args, X86Quantizer())
     prepared(*calibration_batch)
     quantized = qir.convert(prepared)               # Q/DQ form, int8 weights
+    low = qir.lower(quantized, backend="x86")       # native int8 kernels
+    low = qir.quantize(model, example_args, calibration=batches, backend="x86")   # all in one
 
 Names are imported on first use, so that tools which only need the IR layer
 (`qir-opt --help`) do not pay for importing torch.
@@ -16,7 +18,8 @@ Names are imported on first use, so that tools which only need the IR layer
 from importlib import import_module
 
 _EXPORTS = {
-    "convert": "qir.api", "prepare": "qir.api", "observed_program": "qir.api",
+    "convert": "qir.api", "prepare": "qir.api", "observed_program": "qir.api", "lower": "qir.api",
+    "quantize": "qir.api",
     "ParseFailure": "qir.errors", "PassFailure": "qir.errors", "PipelineError": "qir.errors",
     "QirError": "qir.errors", "UnsupportedError": "qir.errors",
     "export": "qir.importer", "import_program": "qir.importer",

@@ -77,3 +77,67 @@ def convert(prepared: fx.GraphModule, *, timing: bool = False) -> fx.GraphModule
     weights stored as integers. Its program stays reachable as `.qir_program`."""
     program = PassManager(["convert", "canonicalize"], timing=timing).run(observed_program(prepared))
     return program.to_fx()
+
+
+def _quantized_program(quantized) -> Program:
+    program = quantized if isinstance(quantized, Program) else getattr(quantized, "qir_program", None)
+    if not isinstance(program, Program) or program.stage not in ("quantized", "reference"):
+        raise QirError("lower expects what qir.convert returns, or a qir.Program at the quantized or "
+                       "reference stage")
+    return program
+
+
+def lowering_pipeline(program: Program, backend: str) -> list[str]:
+    """The passes that take `program` (quantized or reference stage) to `backend`'s kernels."""
+    from qir.registry import get_backend
+
+    target = get_backend(backend)
+    passes = []
+    if program.stage == "quantized" and "quantized" not in target.requires:
+        passes.append(f"reference-rewrite{{backend={backend}}}")
+    return passes + [f"lower-{backend}", "canonicalize"]
+
+
+def lower(quantized, backend: str = "x86", *, timing: bool = False) -> fx.GraphModule:
+    """The module calling `backend`'s native kernels, from what `convert` returned (or a
+    quantized/reference-stage Program). Its program stays reachable as `.qir_program`."""
+    program = _quantized_program(quantized)
+    try:
+        pipeline = lowering_pipeline(program, backend)
+    except KeyError as err:
+        raise QirError(err.args[0]) from None
+    return PassManager(pipeline, timing=timing).run(program).to_fx()
+
+
+def quantize(model, example_inputs=(), quantizer: Quantizer | None = None, *, calibration=None,
+             backend: str = "x86", kwargs: dict | None = None, dynamic_shapes=None,
+             timing: bool = False) -> fx.GraphModule:
+    """prepare → calibrate → convert → lower in one call.
+
+    `quantizer=None` takes the backend's own (derived from its capability table);
+    `calibration` is an iterable of batches (a tuple of positional inputs, or an
+    `(args, kwargs)` pair); None calibrates on the example inputs alone."""
+    from qir.registry import get_backend
+
+    try:
+        target = get_backend(backend)
+    except KeyError as err:
+        raise QirError(err.args[0]) from None
+    prepared = prepare(model, example_inputs, quantizer or target.quantizer(), kwargs=kwargs,
+                       dynamic_shapes=dynamic_shapes, timing=timing)
+    args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    batches = calibration if calibration is not None else [(args, kwargs or {})]
+    with torch.no_grad():
+        for batch in batches:
+            batch_args, batch_kwargs = _batch(batch)
+            prepared(*batch_args, **batch_kwargs)
+    return lower(convert(prepared, timing=timing), backend, timing=timing)
+
+
+def _batch(batch) -> tuple[tuple, dict]:
+    """A calibration batch as (args, kwargs): `(args, kwargs)` pairs, tuples of inputs, or one tensor."""
+    if isinstance(batch, tuple) and len(batch) == 2 and isinstance(batch[0], tuple) and isinstance(batch[1], dict):
+        return batch
+    if isinstance(batch, tuple | list):
+        return tuple(batch), {}
+    return (batch,), {}

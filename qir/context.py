@@ -83,8 +83,13 @@ class QirContext(Context):
 
 
 def register_dialects(ctx: Context) -> None:
-    """Register qir's dialects (lazily) with any xDSL context."""
-    for name, loader in QIR_DIALECTS.items():
+    """Register qir's dialects and every backend's (lazily) with any xDSL context."""
+    from qir.registry import available_backends, get_backend
+
+    loaders = dict(QIR_DIALECTS)
+    for name in available_backends():
+        loaders.setdefault(name, lambda name=name: get_backend(name).load_dialect())
+    for name, loader in loaders.items():
         if name not in ctx.registered_dialect_names:
             ctx.register_dialect(name, loader)
 

@@ -14,7 +14,7 @@ import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers torch.ops.
 
 from qir.dialects.obs import ObserveOp
 from qir.dialects.quant import DequantizeCastOp, QuantizeCastOp, StorageCastOp, UniformQuantizedPerAxisType
-from qir.emitter import Emitter, emits
+from qir.emitter import Emitter, emits, folds
 from qir.observation import observer_spec, stats_from_attr
 from qir.observers import make_observer
 
@@ -58,6 +58,11 @@ def _emit_dcast(em: Emitter, op: DequantizeCastOp) -> None:
 @emits("quant.scast")
 def _emit_scast(em: Emitter, op: StorageCastOp) -> None:
     em.nodes[op.results[0]] = em.node(op.input)  # quantized values are already their integer storage
+
+
+@folds("quant.scast")
+def _fold_scast(em: Emitter, op: StorageCastOp, inputs: list) -> torch.Tensor:
+    return inputs[0]
 
 
 @emits("obs.observe")

@@ -43,6 +43,8 @@ from qir.pytree_text import spec_from_text
 
 EmitRule = Callable[["Emitter", Operation], None]
 _RULES: dict[str, EmitRule] = {}
+FoldRule = Callable[["Emitter", Operation, list], Any]
+_FOLDS: dict[str, FoldRule] = {}
 
 
 def emits(op_name: str) -> Callable[[EmitRule], EmitRule]:
@@ -55,23 +57,56 @@ def emits(op_name: str) -> Callable[[EmitRule], EmitRule]:
     return register
 
 
+def folds(op_name: str) -> Callable[[FoldRule], FoldRule]:
+    """Register how an op named `op_name` is evaluated while emitting, when its operands are
+    constants: `rule(emitter, op, operand_tensors) -> tensor`. Emission rules that do work on
+    weights once (prepacking) see through such ops with `Emitter.constant`."""
+
+    def register(rule: FoldRule) -> FoldRule:
+        _FOLDS[op_name] = rule
+        return rule
+
+    return register
+
+
 # Modules holding the emission rules of each dialect, imported when first needed.
 _RULE_MODULES = {"quant": "qir.emit_quant", "obs": "qir.emit_quant", "ref": "qir.emit_ref"}
 
 
 def rule_for(op_name: str) -> EmitRule | None:
     rule = _RULES.get(op_name)
-    module = _RULE_MODULES.get(op_name.split(".")[0])
-    if rule is None and module is not None:
-        importlib.import_module(module)
-        rule = _RULES.get(op_name)
+    if rule is None:
+        dialect = op_name.split(".")[0]
+        module = _RULE_MODULES.get(dialect) or _backend_emission(dialect)
+        if module is not None:
+            importlib.import_module(module)
+            rule = _RULES.get(op_name)
     return rule
 
 
+def _backend_emission(dialect: str) -> str | None:
+    """The emission module of the backend whose dialect is `dialect` (backends name their dialects
+    after themselves), found through the registry: the core never imports a backend."""
+    from qir.registry import available_backends, get_backend
+
+    return get_backend(dialect).emission if dialect in available_backends() else None
+
+
 def emit(program) -> fx.GraphModule:
-    """The Program as an `fx.GraphModule` (parameters registered, pytree calling convention)."""
+    """The Program as an `fx.GraphModule` (parameters registered, pytree calling convention).
+
+    A lowered program's backend may finish the module (`Backend.finalize`: the inductor
+    backend compiles it)."""
     with paused_gc():
-        return Emitter(program).run()
+        gm = Emitter(program).run()
+    backend = program.module.attributes.get("qir.backend")
+    if isinstance(backend, StringAttr):
+        from qir.registry import get_backend
+
+        finalize = get_backend(backend.data).finalize
+        if finalize is not None:
+            gm = finalize(gm)
+    return gm
 
 
 class Emitter:
@@ -84,6 +119,7 @@ class Emitter:
         self.graph = fx.Graph()
         self.nodes: dict[SSAValue, Any] = {}
         self._attr_names: dict[str, str] = {}
+        self._constants: dict[SSAValue, Any] = {}
 
     # -- helpers for rules ------------------------------------------------
 
@@ -117,20 +153,44 @@ class Emitter:
             return torch.device(attr.value.data)
         return from_attr(attr, operands)
 
-    def get_attr(self, name: str, tensor: torch.Tensor, kind: str = "buffer") -> fx.Node:
-        """A get_attr node for a tensor registered on the root module under `name`."""
+    def get_attr(self, name: str, tensor: Any, kind: str = "buffer") -> fx.Node:
+        """A get_attr node for a tensor (or packed weights) registered on the root module under `name`."""
         target = self._attr_names.get(name)
         if target is None:
             target = self._register(name, tensor, kind)
         return self.graph.get_attr(target)
 
-    def _register(self, name: str, tensor: torch.Tensor, kind: str) -> str:
-        """Place `tensor` at the dotted path `name` (GraphModule builds the submodules)."""
+    def new_attr(self, name: str, value: Any, kind: str = "constant") -> fx.Node:
+        """A get_attr node for a new constant object (packed weights, a table) made while emitting;
+        unlike `get_attr`, two calls never share one attribute."""
+        return self.graph.get_attr(self._register(name, value, kind))
+
+    def constant(self, value: SSAValue) -> Any:
+        """The tensor behind `value` when it is known while emitting: a parameter, or an op with a
+        fold rule (`folds`) applied to such values. None otherwise. Quantized values are their
+        integer storage here, as in the parameter store."""
+        if value in self._constants:
+            return self._constants[value]
+        owner = value.owner
+        result = None
+        if isinstance(owner, ParamOp):
+            result = self.program.tensor(owner)
+        elif isinstance(owner, Operation) and owner.name in _FOLDS:
+            inputs = [self.constant(v) for v in owner.operands]
+            if all(t is not None for t in inputs):
+                result = _FOLDS[owner.name](self, owner, inputs)
+        self._constants[value] = result
+        return result
+
+    def _register(self, name: str, tensor: Any, kind: str) -> str:
+        """Place `tensor` (or another constant object, such as prepacked weights) at the dotted
+        path `name` (GraphModule builds the submodules)."""
         target = ".".join(re.sub(r"\W", "_", p) or "_" for p in name.split("."))
         while target in self.attrs:
             target += "_"
-        # The module owns copies: running or training it never changes the program's tensors.
-        tensor = tensor.detach().clone()
+        if isinstance(tensor, torch.Tensor):
+            # The module owns copies: running or training it never changes the program's tensors.
+            tensor = tensor.detach().clone()
         if kind == "parameter" and (tensor.is_floating_point() or tensor.is_complex()):
             tensor = torch.nn.Parameter(tensor, requires_grad=True)
         self.attrs[target] = tensor
@@ -156,6 +216,9 @@ class Emitter:
                 raise
             except Exception as err:  # a rule that fails names the op it failed on
                 raise QirError(f"cannot emit {op.name} {getattr(op, 'target', '')}: {err}") from err
+        for node in list(self.graph.nodes):  # weights only read at emission (prepacked) are not kept
+            if node.op == "get_attr" and not node.users:
+                self.graph.erase_node(node)
         in_spec = _spec(forward, "qir.in_spec")
         out_spec = _spec(forward, "qir.out_spec")
         if in_spec is not None:

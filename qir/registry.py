@@ -11,7 +11,8 @@ imports torch, so `qir-opt --help` is fast.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from xdsl.passes import ModulePass
@@ -19,6 +20,12 @@ from xdsl.passes import ModulePass
 _LOCAL: dict[str, type[ModulePass]] = {}
 _LOCAL_BACKENDS: dict[str, Any] = {}
 _LOADED_BACKENDS: dict[str, Any] = {}
+
+
+@cache
+def _entry_points(group: str) -> tuple[EntryPoint, ...]:
+    """The installed entry points of `group` (read once: installing a package restarts Python)."""
+    return tuple(entry_points(group=group))
 
 
 def register_pass(cls: type[ModulePass]) -> type[ModulePass]:
@@ -36,7 +43,7 @@ def register_backend(backend: Any) -> Any:
 
 def available_backends() -> dict[str, Callable[[], Any]]:
     """Backend name → a loader returning the backend."""
-    backends: dict[str, Callable[[], Any]] = {ep.name: ep.load for ep in entry_points(group="qir.backends")}
+    backends: dict[str, Callable[[], Any]] = {ep.name: ep.load for ep in _entry_points("qir.backends")}
     for name, backend in _LOCAL_BACKENDS.items():
         backends[name] = lambda backend=backend: backend
     return dict(sorted(backends.items()))
@@ -56,7 +63,7 @@ def get_backend(name: str) -> Any:
 def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     """Pass name → a loader returning the pass class (`lower-<backend>` included)."""
     passes: dict[str, Callable[[], type[ModulePass]]] = {
-        ep.name: ep.load for ep in entry_points(group="qir.passes")
+        ep.name: ep.load for ep in _entry_points("qir.passes")
     }
     for name in available_backends():
         passes[f"lower-{name}"] = lambda name=name: get_backend(name).lower_pass()

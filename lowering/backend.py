@@ -1,0 +1,123 @@
+"""The backend interface: one folder and a registry entry per target.
+
+A backend is a `Backend` value, found by name through the `qir.backends`
+entry points (or `qir.register_backend`). It brings:
+
+* `capabilities`: its capability table (`qir.lowering.capabilities`), from
+  which `reference-rewrite{backend=NAME}` learns what to produce and
+  `quantizer()` what to annotate;
+* `dialect`: its own small dialect of kernel ops (`x86.conv2d_relu`, ...),
+  named like the backend, loaded only when IR mentions it;
+* `rules`: rule files of the declarative rule language (`qir.lowering.rules`),
+  with the named Python `functions` they call, and `patterns`, xDSL rewrite
+  patterns for what rules cannot say;
+* `emission`: the module whose `qir.emitter.emits` rules turn its kernel ops
+  into torch calls, imported when a program using the dialect is emitted;
+* `finalize`: an optional last step on the emitted `fx.GraphModule`.
+
+Its lowering pass, `lower-NAME`, is made here: it takes a program at the
+`reference` stage (the output of `reference-rewrite{backend=NAME}`), applies
+the patterns and then the rules to a fixed point, and checks that no op is
+left which the backend cannot emit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.ir import Dialect, Operation
+from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriteWalker, RewritePattern
+
+from qir.errors import OpError
+from qir.lowering.capabilities import Capabilities
+from qir.pass_manager import QirPass, count
+
+BACKEND_ATTR = "qir.backend"
+"""The module attribute naming the backend a lowered program is for."""
+
+
+@dataclass(eq=False)
+class Backend:
+    """A lowering target. Everything but `name` and `capabilities` is optional."""
+
+    name: str
+    description: str
+    capabilities: Capabilities
+    dialect: Callable[[], Dialect] | None = None
+    rules: Sequence[Path] = ()
+    functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    patterns: Callable[[], Sequence[RewritePattern]] | None = None
+    emission: str | None = None
+    finalize: Callable[[Any], Any] | None = None
+    requires: tuple[str, ...] = ("reference",)
+    """The stages its lowering takes (the inductor backend takes the Q/DQ form itself)."""
+    leftovers: Callable[[Operation], bool] | None = None
+    """Which ops may remain after lowering besides the backend's own (default: every op that is
+    not a `ref` op: Q/DQ casts, float ATen, parameters)."""
+
+    # -- what the core asks of a backend ---------------------------------
+
+    def accepts(self, op: Operation) -> bool:
+        """Whether `reference-rewrite{backend=NAME}` may produce `op` (a `ref` op)."""
+        return self.capabilities.accepts(op)
+
+    def quantizer(self):
+        """The quantizer matching this backend's kernels."""
+        return self.capabilities.quantizer()
+
+    def load_dialect(self) -> Dialect:
+        """The backend's dialect (an empty one if it has none), for parsing lowered IR."""
+        return self.dialect() if self.dialect is not None else Dialect(self.name, [], [])
+
+    @cached_property
+    def ruleset(self):
+        """The backend's rule files, parsed and compiled once."""
+        from qir.lowering.rules import RuleSet
+
+        return RuleSet.combine(RuleSet.from_file(path, functions=dict(self.functions),
+                                                 dialects=[self.load_dialect()]) for path in self.rules)
+
+    def lower_pass(self) -> type[QirPass]:
+        """The `lower-NAME` pass class."""
+        backend = self
+        return dataclass(frozen=True)(type(f"Lower{self.name.title()}", (LowerPass,), {
+            "name": f"lower-{self.name}", "backend": backend, "requires": self.requires,
+            "__doc__": f"Lower to {self.description}.",
+        }))
+
+
+class LowerPass(QirPass):
+    """Lowers `ref` ops (and what else its rules match) to one backend's kernels.
+
+    Before: `ref.*` ops on quantized values, Q/DQ casts at the float boundaries.
+    After: the backend's kernel ops; the module records `qir.backend = NAME`
+    so the emitter and later tools know what the program runs on."""
+
+    backend: ClassVar[Backend]
+    leaves = "lowered"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        backend = self.backend
+        patterns = list(backend.patterns()) if backend.patterns is not None else []
+        if backend.rules:
+            for rule, n in sorted(backend.ruleset.apply(op, patterns).items()):
+                count(ctx, rule, n)
+        elif patterns:
+            PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
+        self._check(op)
+        op.attributes[BACKEND_ATTR] = StringAttr(backend.name)
+
+    def _check(self, module: ModuleOp) -> None:
+        """Every `ref` op was lowered (the capability table promised it would be)."""
+        allowed = self.backend.leftovers
+        for op in module.walk():
+            left = allowed(op) if allowed is not None else not op.name.startswith("ref.")
+            if not left and not op.name.startswith(f"{self.backend.name}."):
+                raise OpError(op, f"{self.name}: no rule lowers this op, though the capability table "
+                                  f"of {self.backend.name!r} accepts it")

@@ -1,0 +1,163 @@
+"""What a backend can run: the capability table (the BackendConfig of torch.ao's
+custom-backend RFC), and the quantizer derived from it.
+
+A table lists, per `ref` op, the storage types, weight schemes, fused post ops
+and shapes the backend's kernels take. Two things are derived from it, so that
+they can never disagree with the kernels:
+
+* `accepts(op)`: whether `reference-rewrite{backend=...}` may produce this
+  `ref` op (what a backend refuses stays in the Q/DQ form, run in float);
+* `quantizer()`: the annotation patterns and specs a user gets with
+  `qir.quantize(..., quantizer=None)`, so a user cannot ask for what the
+  backend cannot run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from xdsl.ir import Operation
+
+from qir.dialects import ref
+from qir.dialects.quant import UniformQuantizedPerAxisType
+
+
+@dataclass(frozen=True)
+class OpCapability:
+    """One `ref` op as a backend runs it.
+
+    `activations` are the storage types of quantized inputs and results
+    (`"u8"`, `"i8"`); `weights` and `weight_schemes` (`"per_tensor"`,
+    `"per_channel"`) constrain conv/linear weights; `posts` the fused
+    activations (None = none); `spatial` the spatial ranks of convs and pools;
+    `transposed` whether transposed convs run; `float_output` whether a
+    conv/linear/matmul may leave the integer domain directly; `functions` the
+    ATen targets a `ref.lookup` may compute (empty = any); `check` a last
+    predicate for what the fields cannot say."""
+
+    op: str
+    activations: tuple[str, ...] = ("u8",)
+    weights: tuple[str, ...] = ("i8",)
+    weight_schemes: tuple[str, ...] = ("per_tensor", "per_channel")
+    posts: tuple[str | None, ...] = (None,)
+    spatial: tuple[int, ...] = (1, 2)
+    transposed: bool = False
+    float_output: bool = False
+    functions: tuple[str, ...] = ()
+    check: Callable[[Operation], bool] | None = None
+
+    def accepts(self, op: Operation) -> bool:
+        for value in list(op.operands) + list(op.results):
+            qtype = ref.quantized(value)
+            if qtype is None:
+                if value in op.results and ref.element(value) is not None and not self.float_output:
+                    return False
+                continue
+            is_weight = value is getattr(op, "weight", None)
+            if is_weight:
+                scheme = "per_channel" if isinstance(qtype, UniformQuantizedPerAxisType) else "per_tensor"
+                if _storage(qtype) not in self.weights or scheme not in self.weight_schemes:
+                    return False
+            elif _storage(qtype) not in self.activations:
+                return False
+        post = getattr(op, "post", None)
+        if (post.data if post is not None else None) not in self.posts:
+            return False
+        if isinstance(op, ref.ConvOp | ref.ConvAddOp) and op.spatial_rank not in self.spatial:
+            return False
+        if isinstance(op, ref.ConvOp) and op.is_transposed and not self.transposed:
+            return False
+        if isinstance(op, ref.AvgPoolOp | ref.AdaptiveAvgPoolOp):
+            if len(op.input.type.get_shape()) - 2 not in self.spatial:
+                return False
+        if isinstance(op, ref.LookupOp) and self.functions and op.fn.data not in self.functions:
+            return False
+        return self.check is None or bool(self.check(op))
+
+
+def _storage(qtype) -> str:
+    return f"{'i' if qtype.is_signed else 'u'}{qtype.storage_width}"
+
+
+# Quantizer patterns (qir.quantizer.patterns.PatternQuantizer.PATTERNS) that produce each ref op.
+_PATTERNS_OF = {
+    "ref.conv": ("conv",), "ref.conv_add": ("conv_add",), "ref.linear": ("linear",),
+    "ref.matmul": ("matmul",), "ref.add": ("add",), "ref.mul": ("mul",), "ref.cat": ("cat",),
+    "ref.avg_pool": ("pooling",), "ref.adaptive_avg_pool": ("pooling",),
+}
+_FIXED_QPARAMS_FUNCTIONS = {"sigmoid.default", "tanh.default", "softmax.int", "_softmax.default"}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """A backend's table: the ops it runs, and what its quantizer should be."""
+
+    ops: tuple[OpCapability, ...]
+    weight_range: tuple[int, int] = (-128, 127)
+    """The weight storage range its kernels want ([-127, 127] for XNNPACK-style symmetric)."""
+    _by_op: dict[str, list[OpCapability]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for capability in self.ops:
+            self._by_op.setdefault(capability.op, []).append(capability)
+
+    def op_names(self) -> set[str]:
+        return set(self._by_op)
+
+    def accepts(self, op: Operation) -> bool:
+        """Whether some entry for `op`'s kind runs it as built."""
+        return any(c.accepts(op) for c in self._by_op.get(op.name, ()))
+
+    def activation_storages(self) -> set[str]:
+        return {s for c in self.ops for s in c.activations}
+
+    def quantizer_patterns(self) -> tuple[str, ...]:
+        """The PatternQuantizer patterns whose ref ops this table runs (plus shape ops, which
+        need no kernel: they move quantized values as they are)."""
+        patterns: list[str] = []
+        for capability in self.ops:
+            for pattern in _PATTERNS_OF.get(capability.op, ()):
+                patterns.append(pattern)
+                if "relu" in capability.posts and pattern in ("conv", "conv_add", "linear", "add", "mul"):
+                    patterns.append(f"{pattern}_relu")
+                if pattern == "conv" and capability.transposed:
+                    patterns.append("conv_transpose")
+                    if "relu" in capability.posts:
+                        patterns.append("conv_transpose_relu")
+            if capability.op == "ref.lookup":
+                functions = set(capability.functions)
+                if not functions or functions & {"hardswish.default", "hardswish_.default"}:
+                    patterns.append("hardswish")
+                if not functions or functions & _FIXED_QPARAMS_FUNCTIONS:
+                    patterns.append("fixed_qparams")
+                if not functions or functions & {"relu.default", "hardtanh.default"}:
+                    patterns.append("relu")
+        patterns.append("shape")
+        return tuple(dict.fromkeys(patterns))
+
+    def quantizer(self):
+        """The quantizer this table implies: its patterns, uint8 or int8 activations as the table
+        says (uint8 when both), int8 symmetric per-channel weights (per tensor if the kernels
+        only take that)."""
+        from dataclasses import replace
+
+        import torch
+
+        from qir.quantizer.patterns import PatternQuantizer
+        from qir.quantizer.x86 import x86_config, xnnpack_config
+
+        config = x86_config() if "u8" in self.activation_storages() else xnnpack_config()
+        schemes = {s for c in self.ops if c.op in ("ref.conv", "ref.linear") for s in c.weight_schemes}
+        weight = replace(config.weight, quant_min=self.weight_range[0], quant_max=self.weight_range[1])
+        if schemes and "per_channel" not in schemes:
+            weight = replace(weight, qscheme=torch.per_tensor_symmetric, ch_axis=None, observer="minmax")
+        return PatternQuantizer(replace(config, weight=weight), self.quantizer_patterns())
+
+
+def table(*entries: OpCapability | Iterable[OpCapability], weight_range: tuple[int, int] = (-128, 127)) -> Capabilities:
+    """A capability table from entries (or lists of entries)."""
+    flat: list[OpCapability] = []
+    for entry in entries:
+        flat.extend([entry] if isinstance(entry, OpCapability) else entry)
+    return Capabilities(tuple(flat), weight_range)

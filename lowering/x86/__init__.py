@@ -1,0 +1,71 @@
+"""The `x86` backend: torch's quantized CPU kernels under the x86 engine (fbgemm and oneDNN).
+
+Quantized activations are `quint8` tensors from the first kernel to the last:
+convs and linears run with prepacked weights and their relu fused, a conv
+feeding a residual add runs as one oneDNN conv+add(+relu) kernel, and adds,
+muls, cats, pools and elementwise functions stay quantized between them.
+What its table refuses (int8 activations, float outputs, ...) stays in the Q/DQ
+form and runs in float.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qir.lowering.backend import Backend
+from qir.lowering.capabilities import OpCapability, table
+from qir.lowering.x86.functions import FUNCTIONS
+
+
+def _dialect():
+    from qir.lowering.x86.dialect import X86
+
+    return X86
+
+
+def _patterns():
+    from qir.lowering.x86.patterns import WrapQuantizedParams
+
+    return [WrapQuantizedParams()]
+
+
+def _symmetric_weight(op) -> bool:
+    """fbgemm and oneDNN take weights with zero points of 0 only."""
+    from qir.dialects.ref import quantized
+
+    qtype = quantized(op.weight)
+    return all(z == 0 for z in getattr(qtype, "zero_points", (getattr(qtype, "zero_point", 0),)))
+
+
+def _no_constant_operands(op) -> bool:
+    """Elementwise kernels take activations: a constant operand stays in float."""
+    from qir.dialects.aten import ParamOp
+
+    return not any(isinstance(v.owner, ParamOp) for v in op.operands)
+
+
+CAPABILITIES = table(
+    OpCapability("ref.conv", posts=(None, "relu", "hardtanh"), spatial=(1, 2, 3), transposed=True,
+                 check=_symmetric_weight),
+    OpCapability("ref.conv_add", posts=(None, "relu"), spatial=(2,), check=_symmetric_weight),
+    OpCapability("ref.linear", posts=(None, "relu", "hardtanh"), check=_symmetric_weight),
+    OpCapability("ref.matmul", check=_no_constant_operands),
+    OpCapability("ref.add", posts=(None, "relu"), check=_no_constant_operands),
+    OpCapability("ref.mul", posts=(None, "relu"), check=_no_constant_operands),
+    OpCapability("ref.cat", check=_no_constant_operands),
+    OpCapability("ref.requantize"),
+    OpCapability("ref.avg_pool", spatial=(1, 2, 3)),
+    OpCapability("ref.adaptive_avg_pool", spatial=(1, 2)),
+    OpCapability("ref.lookup"),
+)
+
+BACKEND = Backend(
+    name="x86",
+    description="torch.ops.quantized kernels on the x86 engine (fbgemm / oneDNN)",
+    capabilities=CAPABILITIES,
+    dialect=_dialect,
+    rules=(Path(__file__).with_name("x86.rules"),),
+    functions=FUNCTIONS,
+    patterns=_patterns,
+    emission="qir.lowering.x86.emit",
+)

@@ -1,0 +1,262 @@
+"""How `x86` ops become calls of torch's quantized CPU kernels.
+
+Weights are prepacked here, once, while the module is built: an
+`x86.conv_prepack` becomes a packed-params object registered on the module
+(a `get_attr`), under the engine the op names, so the running module only
+calls kernels. Quantized values are torch quantized tensors (`quint8`); the
+parameters of each kernel's output are read off its result type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch.fx import Node
+
+from qir.dialects.quant import QuantizedType, UniformQuantizedPerAxisType
+from qir.dialects.ref import per_tensor, quantized
+from qir.emitter import Emitter, emits, folds
+from qir.errors import QirError
+from qir.lowering.x86 import dialect as x86
+
+_quantized = torch.ops.quantized
+_aten = torch.ops.aten
+
+QTENSOR_DTYPES = {"uint8": torch.quint8, "int8": torch.qint8, "int32": torch.qint32}
+
+
+def qtensor_dtype(qtype: QuantizedType) -> torch.dtype:
+    dtype = QTENSOR_DTYPES.get(qtype.storage_dtype_name)
+    if dtype is None:
+        raise QirError(f"torch has no quantized tensors of {qtype.storage_dtype_name} storage")
+    return dtype
+
+
+def to_qtensor(storage: torch.Tensor, qtype: QuantizedType) -> torch.Tensor:
+    """The torch quantized tensor whose integer representation is `storage`."""
+    if isinstance(qtype, UniformQuantizedPerAxisType):
+        scales = torch.tensor(qtype.scales, dtype=torch.float64)
+        zero_points = torch.tensor(qtype.zero_points, dtype=torch.int64)
+        return torch._make_per_channel_quantized_tensor(storage, scales, zero_points, qtype.axis)
+    return torch._make_per_tensor_quantized_tensor(storage, qtype.scale, qtype.zero_point)
+
+
+@contextlib.contextmanager
+def quantized_engine(engine: str):
+    """Run with `torch.backends.quantized.engine = engine`: packed weights belong to the engine
+    that packed them, and each kernel then runs on that engine's implementation."""
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = previous
+
+
+def _output_qparams(op) -> tuple[float, int]:
+    qtype = per_tensor(op.output)
+    return qtype.scale, qtype.zero_point
+
+
+def _constant(em: Emitter, op, value, what: str) -> torch.Tensor:
+    tensor = em.constant(value)
+    if tensor is None:
+        raise QirError(f"{op.name}: the {what} must be a parameter (it is prepacked when the module is built)")
+    return tensor
+
+
+def _float_bias(em: Emitter, op) -> torch.Tensor:
+    """The bias as the kernels take it, in float: an i32 bias times its scale (input x weight)."""
+    bias = _constant(em, op, op.bias, "bias")
+    if bias.is_floating_point():
+        return bias.float()
+    if op.input_scale is None:
+        raise QirError(f"{op.name}: an integer bias needs input_scale")
+    weight_type = quantized(op.weight)
+    scales = (torch.tensor(weight_type.scales, dtype=torch.float64)
+              if isinstance(weight_type, UniformQuantizedPerAxisType) else torch.tensor(weight_type.scale))
+    return (bias.double() * op.input_scale.value.data * scales).float()
+
+
+def _packed(em: Emitter, op, packed) -> None:
+    name = (op.weight.name_hint or "weight").removeprefix("p_")
+    em.nodes[op.output] = em.new_attr(f"packed.{name}", packed)
+
+
+@emits("x86.conv_prepack")
+def _emit_conv_prepack(em: Emitter, op: x86.ConvPrepackOp) -> None:
+    weight = to_qtensor(_constant(em, op, op.weight, "weight"), quantized(op.weight))
+    bias = _float_bias(em, op)
+    spatial = weight.dim() - 2
+    stride, padding, dilation = (list(getattr(op, k).get_values()) for k in ("stride", "padding", "dilation"))
+    groups = op.groups.value.data
+    transposed = op.transposed is not None and bool(op.transposed.value.data)
+    with quantized_engine(op.engine.data):
+        if transposed:
+            output_padding = list(op.output_padding.get_values()) if op.output_padding else [0] * spatial
+            prepack = getattr(_quantized, f"conv_transpose{spatial}d_prepack")
+            packed = prepack(weight, bias, stride, padding, output_padding, dilation, groups)
+        else:
+            prepack = getattr(_quantized, f"conv{spatial}d_prepack")
+            packed = prepack(weight, bias, stride, padding, dilation, groups)
+    _packed(em, op, packed)
+
+
+@emits("x86.linear_prepack")
+def _emit_linear_prepack(em: Emitter, op: x86.LinearPrepackOp) -> None:
+    weight = to_qtensor(_constant(em, op, op.weight, "weight"), quantized(op.weight))
+    with quantized_engine(op.engine.data):
+        packed = _quantized.linear_prepack(weight, _float_bias(em, op))
+    _packed(em, op, packed)
+
+
+def _call(em: Emitter, op, target, args: tuple) -> None:
+    em.bind(op, em.call(target, args, name=op.output.name_hint))
+
+
+def _nodes(em: Emitter, op) -> tuple[Node, ...]:
+    return tuple(em.node(v) for v in op.operands)
+
+
+# Kernels called as kernel(*operands, output scale, output zero point).
+_REQUANTIZING = {
+    "x86.conv1d": _quantized.conv1d.default, "x86.conv1d_relu": _quantized.conv1d_relu.default,
+    "x86.conv2d": _quantized.conv2d.new, "x86.conv2d_relu": _quantized.conv2d_relu.new,
+    "x86.conv3d": _quantized.conv3d.new, "x86.conv3d_relu": _quantized.conv3d_relu.new,
+    "x86.conv_transpose1d": _quantized.conv_transpose1d.default,
+    "x86.conv_transpose2d": _quantized.conv_transpose2d.default,
+    "x86.conv_transpose3d": _quantized.conv_transpose3d.default,
+    "x86.linear": _quantized.linear.default, "x86.linear_relu": _quantized.linear_relu.default,
+    "x86.add": _quantized.add.default, "x86.add_relu": _quantized.add_relu.default,
+    "x86.mul": _quantized.mul.default, "x86.mul_relu": _quantized.mul_relu.default,
+    "x86.matmul": _quantized.matmul.default,
+    "x86.hardswish": _quantized.hardswish.default, "x86.sigmoid": _quantized.sigmoid.default,
+}
+
+
+def _emit_requantizing(em: Emitter, op) -> None:
+    # Operands are declared in each kernel's own order: (qx, [qaccum,] packed) or (qa, qb).
+    _call(em, op, _REQUANTIZING[op.name], (*_nodes(em, op), *_output_qparams(op)))
+
+
+for _name in _REQUANTIZING:
+    emits(_name)(_emit_requantizing)
+
+
+def conv2d_add_onednn(qx, qaccum, packed, scale: float, zero_point: int, relu: bool, copy: bool):
+    """oneDNN's conv + add (+ relu): the kernel runs only while the quantized engine is oneDNN
+    (its weights were packed by oneDNN), so the engine is switched for the call. oneDNN sums into
+    the accumulator's buffer: `copy` protects an accumulator that is read again (or is the input)."""
+    if copy:
+        qaccum = qaccum.clone()
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = "onednn"
+    try:
+        kernel = _quantized.conv2d_add_relu if relu else _quantized.conv2d_add
+        return kernel.default(qx, qaccum, packed, scale, zero_point)
+    finally:
+        torch.backends.quantized.engine = previous
+
+
+@emits("x86.conv2d_add")
+@emits("x86.conv2d_add_relu")
+def _emit_conv2d_add(em: Emitter, op) -> None:
+    _call(em, op, conv2d_add_onednn, (*_nodes(em, op), *_output_qparams(op), op.name.endswith("_relu"),
+                                      op.addend is op.input or _read_later(em, op.addend, op)))
+
+
+def _read_later(em: Emitter, value, op) -> bool:
+    """Whether an op emitted after `op` reads `value` (ops are emitted in order: a later reader's
+    results are not mapped yet; the return, which has none, comes last)."""
+    return any(use.operation is not op and (not use.operation.results
+                                            or use.operation.results[0] not in em.nodes)
+               for use in value.uses)
+
+
+@emits("x86.quantize")
+def _emit_quantize(em: Emitter, op: x86.QuantizeOp) -> None:
+    qtype = per_tensor(op.output)
+    _call(em, op, torch.quantize_per_tensor, (em.node(op.input), qtype.scale, qtype.zero_point,
+                                              qtensor_dtype(qtype)))
+
+
+@emits("x86.from_storage")
+def _emit_from_storage(em: Emitter, op: x86.FromStorageOp) -> None:
+    storage = _constant(em, op, op.input, "operand")
+    name = op.output.name_hint or "qconstant"
+    em.nodes[op.output] = em.new_attr(f"qconstants.{name}", to_qtensor(storage, quantized(op.output)))
+
+
+@folds("x86.from_storage")
+def _fold_from_storage(em: Emitter, op: x86.FromStorageOp, inputs: list) -> torch.Tensor:
+    return inputs[0]  # at emission, quantized values are their storage, as in the parameter store
+
+
+@emits("x86.dequantize")
+def _emit_dequantize(em: Emitter, op: x86.DequantizeOp) -> None:
+    _call(em, op, _aten.dequantize.self, (em.node(op.input),))
+
+
+def _requantized(em: Emitter, op, node: Node, input_type) -> Node:
+    """`node` (a quantized tensor with `input_type`'s parameters) with the result's parameters."""
+    qtype = per_tensor(op.output)
+    if qtype == input_type:
+        return node
+    float_node = em.call(_aten.dequantize.self, (node,))
+    return em.call(torch.quantize_per_tensor, (float_node, qtype.scale, qtype.zero_point, qtensor_dtype(qtype)))
+
+
+@emits("x86.requantize")
+def _emit_requantize(em: Emitter, op: x86.RequantizeOp) -> None:
+    em.bind(op, _requantized(em, op, em.node(op.input), per_tensor(op.input)))
+
+
+@emits("x86.cat")
+def _emit_cat(em: Emitter, op: x86.CatOp) -> None:
+    _call(em, op, _quantized.cat.default, (list(_nodes(em, op)), op.dim.value.data, *_output_qparams(op)))
+
+
+@emits("x86.relu")
+def _emit_relu(em: Emitter, op: x86.ReluOp) -> None:
+    _call(em, op, _aten.relu.default, (em.node(op.input),))
+
+
+@emits("x86.clamp")
+def _emit_clamp(em: Emitter, op: x86.ClampOp) -> None:
+    _call(em, op, _aten.clamp.default, (em.node(op.input), op.min.value.data, op.max.value.data))
+
+
+@emits("x86.avg_pool")
+def _emit_avg_pool(em: Emitter, op: x86.AvgPoolOp) -> None:
+    spatial = len(op.kernel_size.get_values())
+    args = [em.node(op.input), list(op.kernel_size.get_values()), list(op.stride.get_values()),
+            list(op.padding.get_values()), bool(op.ceil_mode.value.data) if op.ceil_mode else False,
+            bool(op.count_include_pad.value.data) if op.count_include_pad else True]
+    if spatial > 1:
+        args.append(op.divisor_override.value.data if op.divisor_override else None)
+    elif op.divisor_override is not None:
+        raise QirError(f"{op.name}: avg_pool1d takes no divisor_override")
+    pooled = em.call(getattr(_aten, f"avg_pool{spatial}d").default, tuple(args))
+    em.bind(op, _requantized(em, op, pooled, per_tensor(op.input)))
+
+
+@emits("x86.adaptive_avg_pool")
+def _emit_adaptive_avg_pool(em: Emitter, op: x86.AdaptiveAvgPoolOp) -> None:
+    size = list(op.output_size.get_values())
+    pooled = em.call(getattr(_aten, f"adaptive_avg_pool{len(size)}d").default, (em.node(op.input), size))
+    em.bind(op, _requantized(em, op, pooled, per_tensor(op.input)))
+
+
+@emits("x86.lookup")
+def _emit_lookup(em: Emitter, op: x86.LookupOp) -> None:
+    from qir.emit_ref import lookup_table
+
+    in_type, out_type = per_tensor(op.input), per_tensor(op.output)
+    table = em.new_attr(f"tables.{op.output.name_hint or 'lookup'}",
+                        lookup_table(in_type, out_type, op.fn.data, op.fn_args))
+    storage = em.call(_aten.int_repr.default, (em.node(op.input),))
+    index = em.call(_aten.sub.Tensor, (em.call(_aten._to_copy.default, (storage,), {"dtype": torch.int64}),
+                                       in_type.storage_min))
+    values = em.call(_aten.take.default, (table, index))
+    _call(em, op, _aten._make_per_tensor_quantized_tensor.default, (values, out_type.scale, out_type.zero_point))
