@@ -23,6 +23,7 @@ from xdsl.dialects.builtin import (
     StringAttr,
     TensorType,
     f32,
+    f64,
     i64,
 )
 from xdsl.dialects.func import FuncOp, ReturnOp
@@ -47,7 +48,7 @@ from xdsl.printer import Printer
 from qir.context import make_context
 from qir.dialects.kernel import KernelOp
 from qir.dialects.quant import UniformQuantizedType
-from qir.dialects.ref import AddOp
+from qir.dialects.ref import AddOp, MulOp
 from qir.errors import OpError, ParseFailure, QirError
 from qir.lowering.rules import BUILTINS, RuleSet, to_attribute
 from qir.textio import parse_module
@@ -363,6 +364,25 @@ def test_rules_for_lists_in_trial_order():
     assert rs.names[:3] == ["linear_gelu", "linear", "conv2d"]
     assert rs["conv2d"].benefit == 2 and rs["conv2d"].root == "ref.conv"
     assert rs["conv2d"].line == 23 and rs["conv2d"].filename == str(RULES / "toy.rules")
+
+
+def test_rules_of_one_root_are_indexed_by_a_pinned_entry():
+    rs = rules("rule relu_a benefit 3 { match { %y = ref.add(%a, %b) {post = \"relu\"} } where rank(%a) == 9 "
+               "replace { %y = %a } }\n"
+               "rule any benefit 2 { match { %y = ref.add(%a, %b) } where rank(%a) == 9 replace { %y = %a } }\n"
+               "rule relu_c { match { %y = ref.add(%a, %b) {post = \"relu\"} } replace { %y = toy.qadd(%a, %b) "
+               "{scale = 1.0, relu = true} } }\n"
+               "rule plain { match { %y = ref.add(%a, %b) {post = none} } replace { %y = toy.qadd(%a, %b) {scale = 1.0} } }")
+    group = rs._index["ref.add"]
+    assert group.key == "post"
+    ops = list(adds_module().body.block.first_op.body.block.ops)
+    relu, plain = ops[0], ops[1]
+    assert [r.name for r in group.candidates(relu)] == ["relu_a", "any", "relu_c"]
+    assert [r.name for r in group.candidates(plain)] == ["any", "plain"]
+    hardtanh = AddOp.create(operands=list(relu.operands), result_types=[relu.results[0].type],
+                            properties={"post": StringAttr("hardtanh")})
+    assert [r.name for r in group.candidates(hardtanh)] == ["any"]
+    assert rs.apply(adds_module()) == {"relu_c": 2, "plain": 2}
 
 
 def test_equal_benefit_keeps_file_order():
@@ -878,15 +898,22 @@ def test_wrong_function_registration():
 # --------------------------------------------------------------------------
 
 
-def _chain(n: int) -> ModuleOp:
-    """`n` ref.adds in a chain, every third with a relu, built without parsing."""
+def _chain(n: int, muls: int = 0) -> ModuleOp:
+    """`n` ops in a chain, built without parsing: `ref.add`s (every third with a relu) and,
+    every fourth op if `muls`, a `ref.mul` clamped to `[-k, 6]`, `k` counting up modulo `muls`."""
     type_ = TensorType(UniformQuantizedType.get("u8", 0.1, 128), [2, 4])
     block = Block(arg_types=[type_])
     x = value = block.args[0]
     relu = {"post": StringAttr("relu")}
+    k = 0
     for i in range(n):
-        op = AddOp.create(operands=[value, x], result_types=[type_], properties=relu if i % 3 == 0 else {},
-                          attributes={"module": StringAttr(f"blocks.{i}")})
+        if muls and i % 4 == 3:
+            clamp = {"post": StringAttr("hardtanh"), "post_args": DenseArrayBase.from_list(f64, [-float(k), 6.0])}
+            k = (k + 1) % muls
+            op = MulOp.create(operands=[value, x], result_types=[type_], properties=clamp)
+        else:
+            op = AddOp.create(operands=[value, x], result_types=[type_], properties=relu if i % 3 == 0 else {},
+                              attributes={"module": StringAttr(f"blocks.{i}")})
         block.add_op(op)
         value = op.results[0]
     block.add_op(ReturnOp(value))
@@ -894,20 +921,23 @@ def _chain(n: int) -> ModuleOp:
 
 
 def test_ten_thousand_ops_and_fifty_rules():
-    # 48 rules that never match plus the toy rules: dispatch is by root name, so they cost nothing.
+    # The toy rules plus 40 rules rooted at ref.mul that differ in one entry: dispatch is by
+    # root name, then by that entry, so an op tries the rules that can match it, not all 50.
     text = (RULES / "toy.rules").read_text() + "".join(
-        f"rule unused{i} {{ match {{ %y = ref.mul(%a, %b) {{post_args = array<f64: {i}.0, 6.0>}} }} "
+        f"rule clamp{i} {{ match {{ %y = ref.mul(%a, %b) {{post_args = array<f64: -{i}.0, 6.0>}} }} "
         f"replace {{ %y = %a }} }}\n" for i in range(50 - len(toy_rules())))
     rs = rules(text)
-    assert len(rs) == 50
-    m = _chain(10_000)
+    assert len(rs) == 50 and rs._index["ref.mul"].key == "post_args"
+    m = _chain(10_000, muls=40)
     start = time.perf_counter()
     counts = rs.apply(m)
     elapsed = time.perf_counter() - start
-    assert counts == {"add_relu": 3334, "add": 6666}
+    assert sum(counts.values()) == 10_000
+    assert counts["add_relu"] == 2500 and counts["add"] == 5000
+    assert all(counts[f"clamp{i}"] == 63 if i < 20 else 62 for i in range(40))  # 2500 = 20 * 63 + 20 * 62
     ops = list(m.body.block.first_op.body.block.ops)
-    assert len(ops) == 10_001 and all(op.name == "toy.qadd" for op in ops[:-1])
-    assert ops[-2].attributes["module"] == StringAttr("blocks.9999")
+    assert len(ops) == 7_501 and all(op.name == "toy.qadd" for op in ops[:-1])
+    assert ops[-2].attributes["module"] == StringAttr("blocks.9998")
     print(f"lowered 10000 ops with {len(rs)} rules in {elapsed:.2f} s")
 
 

@@ -28,7 +28,7 @@ from xdsl.utils.mlir_lexer import MLIRTokenKind
 
 from qir.errors import ParseFailure
 from qir.lowering.rules import syntax as ast
-from qir.lowering.rules.functions import arity, comparable, op_entry, truth
+from qir.lowering.rules.functions import aten_argument, arity, comparable, entry, truth
 from qir.lowering.rules.matcher import (
     ANY,
     ATTR_ABSENT,
@@ -218,7 +218,7 @@ class RuleCompiler:
             keys.add(constraint.key)
             attrs.append(self._attr_pattern(constraint, caps))
         return OpMatcher(op.op.name, op.op.target, tuple(r.name for r in op.results), result_types,
-                         tuple(slots), rest_at, tuple(attrs), op_entry)
+                         tuple(slots), rest_at, tuple(attrs), aten_argument if op.op.name == ATEN_OP else entry)
 
     def _irdl(self, op_class: type[Operation]):
         if op_class.name == ATEN_OP or not issubclass(op_class, IRDLOperation):

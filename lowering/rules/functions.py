@@ -39,6 +39,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Operation, OpResult, SSAValue, TypeAttribute
 
+from qir.dialects.aten import AtenOp
 from qir.dialects.quant import QuantizedType, UniformQuantizedPerAxisType, UniformQuantizedType
 
 # --------------------------------------------------------------------------
@@ -176,10 +177,13 @@ def op_entry(op: Operation, key: str) -> Attribute | None:
     An `aten.op` is read by its operator's argument names first (`approximate` of
     `gelu.default`, its default value when the call leaves it out), then by its
     discardable attributes (`module`)."""
-    from qir.dialects.aten import AtenOp
-
     if isinstance(op, AtenOp):
         return aten_argument(op, key)
+    return entry(op, key)
+
+
+def entry(op: Operation, key: str) -> Attribute | None:
+    """`op_entry` of an op known not to be an `aten.op` (what matching calls, many times)."""
     value = op.properties.get(key)
     if value is None:
         value = op.attributes.get(key)

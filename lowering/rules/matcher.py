@@ -440,24 +440,72 @@ def _provenance(ops: Sequence[Operation]) -> tuple[dict[str, Attribute], Attribu
 
 
 @dataclass(eq=False)
+class RuleGroup:
+    """The rules of one root, in trial order, with an index on one entry of the root.
+
+    A backend writes many rules per root that differ in a literal entry
+    (`post = none`, `post = "relu"`, `post = "hardtanh"`): trying each in turn would
+    read that entry once per rule. The group picks the entry that most of its rules
+    pin to a literal (or to `none`), reads it once per op, and tries only the rules
+    that pin it to that value or do not constrain it, in the same order — the same
+    first match, with fewer attempts."""
+
+    rules: tuple[Rule, ...]
+    key: str | None = None
+    by_value: dict[Attribute | None, tuple[Rule, ...]] = field(default_factory=dict)
+    unconstrained: tuple[Rule, ...] = ()
+    read_entry: Callable[[Operation, str], Attribute | None] | None = None
+
+    @staticmethod
+    def of(rules: Sequence[Rule]) -> "RuleGroup":
+        rules = tuple(rules)
+        pinned: list[dict[str, Attribute | None]] = []
+        counts: Counter[str] = Counter()
+        for rule in rules:
+            root = rule.ops[-1]
+            values = {c.key: c.value for c in root.attrs if c.kind == ATTR_EQUAL}
+            values.update({c.key: None for c in root.attrs if c.kind == ATTR_ABSENT})
+            pinned.append(values)
+            counts.update(values.keys())
+        best = max(counts, key=lambda k: counts[k], default=None)  # first of the most pinned
+        if best is None or counts[best] < 2:
+            return RuleGroup(rules)
+        free = tuple(r for r, values in zip(rules, pinned) if best not in values)
+        by_value: dict[Attribute | None, tuple[Rule, ...]] = {}
+        for values in pinned:
+            if best in values and values[best] not in by_value:
+                wanted = values[best]
+                by_value[wanted] = tuple(r for r, v in zip(rules, pinned) if best not in v or v[best] == wanted)
+        return RuleGroup(rules, best, by_value, free, rules[0].ops[-1].read_entry)
+
+    def candidates(self, op: Operation) -> tuple[Rule, ...]:
+        if self.key is None:
+            return self.rules
+        value = self.read_entry(op, self.key)  # type: ignore[misc]
+        if type(value) is NoneAttr:
+            value = None
+        return self.by_value.get(value, self.unconstrained)
+
+
+@dataclass(eq=False)
 class RulePattern(RewritePattern):
     """Applies the first rule (by benefit, then file order) that matches an op.
 
-    The rules are indexed by root: an op name, or (`aten.op`, overload). `counts`
+    The rules are grouped by root: an op name, or (`aten.op`, overload). `counts`
     says how often each rule was applied by this pattern object."""
 
-    index: Mapping[str | tuple[str, str], tuple[Rule, ...]]
+    index: Mapping[str | tuple[str, str], RuleGroup]
     counts: Counter[str] = field(default_factory=Counter)
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /) -> None:
         name = op.name
         if name == "aten.op":
-            rules = self.index.get((name, op.target.data))  # type: ignore[attr-defined]
+            group = self.index.get((name, op.target.data))  # type: ignore[attr-defined]
         else:
-            rules = self.index.get(name)
-        if not rules:
+            group = self.index.get(name)
+        if group is None:
             return
-        for rule in rules:
+        for rule in group.candidates(op):
             match = rule.match(op)
             if match is not None:
                 rule.rewrite(match, rewriter)

@@ -26,9 +26,10 @@ from xdsl.pattern_rewriter import (
 )
 
 from qir.errors import OpError, QirError
+from qir.gc_pause import paused_gc
 from qir.lowering.rules.compiler import compile_rules
 from qir.lowering.rules.functions import function_table
-from qir.lowering.rules.matcher import Rule, RulePattern
+from qir.lowering.rules.matcher import Rule, RuleGroup, RulePattern
 
 _CACHE_SIZE = 64
 _cache: OrderedDict[tuple, tuple[RuleSet, tuple]] = OrderedDict()
@@ -67,7 +68,7 @@ class RuleSet:
         index: dict[str | tuple[str, str], list[Rule]] = {}
         for rule in self.rules:
             index.setdefault(rule.key, []).append(rule)
-        self._index = {key: tuple(sorted(group, key=lambda r: -r.benefit)) for key, group in index.items()}
+        self._index = {key: RuleGroup.of(sorted(group, key=lambda r: -r.benefit)) for key, group in index.items()}
         self._by_name = {rule.name: rule for rule in self.rules}
 
     # -- loading --
@@ -160,9 +161,11 @@ class RuleSet:
         if op_name == "aten.op":
             if target is None:
                 return tuple(r for key, group in self._index.items() if isinstance(key, tuple)
-                             for r in group)
-            return self._index.get((op_name, target), ())
-        return self._index.get(op_name, ())
+                             for r in group.rules)
+            group = self._index.get((op_name, target))
+        else:
+            group = self._index.get(op_name)
+        return group.rules if group is not None else ()
 
     @property
     def roots(self) -> list[str]:
@@ -197,11 +200,12 @@ class RuleSet:
         walker = PatternRewriteWalker(GreedyRewritePatternApplier([guard, *patterns[1:]], dce_enabled=False),
                                       walk_reverse=True)
         try:
-            if isinstance(module, ModuleOp):
-                walker.rewrite_module(module)
-            else:
-                for region in module.regions:
-                    walker.rewrite_region(region)
+            with paused_gc():  # rewriting allocates far faster than it frees (see qir.gc_pause)
+                if isinstance(module, ModuleOp):
+                    walker.rewrite_module(module)
+                else:
+                    for region in module.regions:
+                        walker.rewrite_region(region)
         except QirError as err:
             # xDSL's walker notes the whole module on the error; the error names the op already.
             if hasattr(err, "__notes__"):
