@@ -23,6 +23,7 @@ from xdsl.pattern_rewriter import PatternRewriter, RewritePattern
 from xdsl.rewriter import InsertPoint
 from xdsl.utils.exceptions import VerifyException
 
+from qir.dialects.aten import AtenOp
 from qir.errors import OpError
 from qir.lowering.rules.functions import to_attribute
 
@@ -260,8 +261,6 @@ class OpBuilder:
         return out
 
     def _aten(self, operands, kwargs, types, attributes) -> Operation:
-        from qir.dialects.aten import AtenOp
-
         return AtenOp(self.target, operands, kwargs or None, types, attributes)
 
 
