@@ -188,17 +188,17 @@ class RuleSet:
 
     def apply(self, module: ModuleOp | Operation, extra_patterns: Sequence[RewritePattern] = (),
               *, max_rewrites: int | None = None) -> Counter[str]:
-        """Apply the rules (then `extra_patterns`) to a fixed point; how often each rule applied.
+        """Apply the rules to a fixed point; how often each rule applied.
 
-        `max_rewrites` (default: ten per op, at least 10000) stops rules that rewrite
-        each other forever with a `QirError` naming the busiest rule."""
+        For each op the rules are tried first, then `extra_patterns` (Python patterns for
+        what rules cannot say). `max_rewrites` (default: ten per op, at least 10000)
+        stops rules that rewrite each other forever, with an `OpError` naming the
+        busiest rule."""
         pattern = RulePattern(self._index)
-        patterns: list[RewritePattern] = [pattern, *extra_patterns]
         if max_rewrites is None:
             max_rewrites = max(10_000, 10 * sum(1 for _ in module.walk()))
-        guard = _Budget(pattern, max_rewrites)
-        walker = PatternRewriteWalker(GreedyRewritePatternApplier([guard, *patterns[1:]], dce_enabled=False),
-                                      walk_reverse=True)
+        applier = GreedyRewritePatternApplier([_Budget(pattern, max_rewrites), *extra_patterns], dce_enabled=False)
+        walker = PatternRewriteWalker(applier, walk_reverse=True)
         try:
             with paused_gc():  # rewriting allocates far faster than it frees (see qir.gc_pause)
                 if isinstance(module, ModuleOp):
@@ -220,10 +220,13 @@ class _Budget(RewritePattern):
     def __init__(self, pattern: RulePattern, limit: int):
         self.pattern = pattern
         self.limit = limit
+        self.rewrites = 0
 
     def match_and_rewrite(self, op, rewriter, /) -> None:
         self.pattern.match_and_rewrite(op, rewriter)
-        if rewriter.has_done_action and self.pattern.counts.total() > self.limit:
-            busiest, times = self.pattern.counts.most_common(1)[0]
-            raise OpError(op, f"the rules do not terminate: {self.pattern.counts.total()} rewrites, "
-                              f"rule {busiest} applied {times} times")
+        if rewriter.has_done_action:
+            self.rewrites += 1
+            if self.rewrites > self.limit:
+                busiest, times = self.pattern.counts.most_common(1)[0]
+                raise OpError(op, f"the rules do not terminate: {self.rewrites} rewrites, "
+                                  f"rule {busiest} applied {times} times")
