@@ -148,11 +148,14 @@ class Capabilities:
         from qir.quantizer.x86 import x86_config, xnnpack_config
 
         config = x86_config() if "u8" in self.activation_storages() else xnnpack_config()
-        schemes = {s for c in self.ops if c.op in ("ref.conv", "ref.linear") for s in c.weight_schemes}
+        convs = [c for c in self.ops if c.op in ("ref.conv", "ref.linear")]
+        schemes = {s for c in convs for s in c.weight_schemes}
         weight = replace(config.weight, quant_min=self.weight_range[0], quant_max=self.weight_range[1])
         if schemes and "per_channel" not in schemes:
             weight = replace(weight, qscheme=torch.per_tensor_symmetric, ch_axis=None, observer="minmax")
-        return PatternQuantizer(replace(config, weight=weight), self.quantizer_patterns())
+        transposed_schemes = {s for c in convs if c.transposed for s in c.weight_schemes}
+        return PatternQuantizer(replace(config, weight=weight), self.quantizer_patterns(),
+                                per_tensor_transposed_weights="per_channel" not in transposed_schemes)
 
 
 def table(*entries: OpCapability | Iterable[OpCapability], weight_range: tuple[int, int] = (-128, 127)) -> Capabilities:

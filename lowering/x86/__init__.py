@@ -24,9 +24,9 @@ def _dialect():
 
 
 def _patterns():
-    from qir.lowering.x86.patterns import WrapQuantizedParams
+    from qir.lowering.x86.patterns import ViewAsReshape, WrapQuantizedParams
 
-    return [WrapQuantizedParams()]
+    return [WrapQuantizedParams(), ViewAsReshape()]
 
 
 def _symmetric_weight(op) -> bool:
@@ -45,10 +45,12 @@ def _no_constant_operands(op) -> bool:
 
 
 CAPABILITIES = table(
+    OpCapability("ref.conv", posts=(None, "relu", "hardtanh"), spatial=(1, 2, 3), check=_symmetric_weight),
+    # fbgemm and oneDNN have no per-channel transposed convolution.
     OpCapability("ref.conv", posts=(None, "relu", "hardtanh"), spatial=(1, 2, 3), transposed=True,
-                 check=_symmetric_weight),
+                 weight_schemes=("per_tensor",), check=_symmetric_weight),
     OpCapability("ref.conv_add", posts=(None, "relu"), spatial=(2,), check=_symmetric_weight),
-    OpCapability("ref.linear", posts=(None, "relu", "hardtanh"), check=_symmetric_weight),
+    OpCapability("ref.linear", posts=(None, "relu", "hardtanh"), float_output=True, check=_symmetric_weight),
     OpCapability("ref.matmul", check=_no_constant_operands),
     OpCapability("ref.add", posts=(None, "relu"), check=_no_constant_operands),
     OpCapability("ref.mul", posts=(None, "relu"), check=_no_constant_operands),

@@ -342,6 +342,33 @@ class SigmoidOp(_UnaryKernel):
     name = "x86.sigmoid"
 
 
+class _LinearFloatKernel(KernelOp):
+    input = operand_def(TensorType)
+    packed = operand_def(PackedLinearType)
+    output = result_def(TensorType)
+    input_scale = prop_def(FloatAttr)
+    input_zero_point = prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        if quantized(self.input) is not None or quantized(self.output) is not None:
+            raise VerifyException(f"{self.name}: takes and gives float tensors (it quantizes its input itself)")
+
+
+@irdl_op_definition
+class LinearFp32Op(_LinearFloatKernel):
+    """`quantized.linear_with_input_q_dq_qweight_dq_output_fp32(x, input_scale, input_zero_point,
+    packed)`: int8 linear whose output stays in float (it quantizes its float input itself)."""
+
+    name = "x86.linear_fp32"
+
+
+@irdl_op_definition
+class LinearReluFp32Op(_LinearFloatKernel):
+    """The same with a fused relu."""
+
+    name = "x86.linear_relu_fp32"
+
+
 @irdl_op_definition
 class CatOp(_Kernel):
     """`quantized.cat(qxs, dim, scale, zero_point)`."""
@@ -413,6 +440,6 @@ X86 = Dialect(
      LookupOp, AvgPoolOp, AdaptiveAvgPoolOp,
      Conv1dOp, Conv1dReluOp, Conv2dOp, Conv2dReluOp, Conv3dOp, Conv3dReluOp, ConvTranspose1dOp,
      ConvTranspose2dOp, ConvTranspose3dOp, Conv2dAddOp, Conv2dAddReluOp, LinearOp, LinearReluOp, AddOp,
-     AddReluOp, MulOp, MulReluOp, MatmulOp, HardswishOp, SigmoidOp],
+     AddReluOp, MulOp, MulReluOp, MatmulOp, HardswishOp, SigmoidOp, LinearFp32Op, LinearReluFp32Op],
     [PackedConvType, PackedLinearType],
 )

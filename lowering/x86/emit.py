@@ -94,7 +94,7 @@ def _emit_conv_prepack(em: Emitter, op: x86.ConvPrepackOp) -> None:
     transposed = op.transposed is not None and bool(op.transposed.value.data)
     with quantized_engine(op.engine.data):
         if transposed:
-            output_padding = list(op.output_padding.get_values()) if op.output_padding else [0] * spatial
+            output_padding = list(op.output_padding.get_values()) if op.output_padding is not None else [0] * spatial
             prepack = getattr(_quantized, f"conv_transpose{spatial}d_prepack")
             packed = prepack(weight, bias, stride, padding, output_padding, dilation, groups)
         else:
@@ -174,6 +174,15 @@ def _read_later(em: Emitter, value, op) -> bool:
                for use in value.uses)
 
 
+@emits("x86.linear_fp32")
+@emits("x86.linear_relu_fp32")
+def _emit_linear_fp32(em: Emitter, op) -> None:
+    kernel = (_quantized.linear_with_input_q_dq_qweight_dq_relu_output_fp32 if op.name.endswith("relu_fp32")
+              else _quantized.linear_with_input_q_dq_qweight_dq_output_fp32)
+    _call(em, op, kernel.default, (em.node(op.input), op.input_scale.value.data, op.input_zero_point.value.data,
+                                   em.node(op.packed)))
+
+
 @emits("x86.quantize")
 def _emit_quantize(em: Emitter, op: x86.QuantizeOp) -> None:
     qtype = per_tensor(op.output)
@@ -195,21 +204,17 @@ def _fold_from_storage(em: Emitter, op: x86.FromStorageOp, inputs: list) -> torc
 
 @emits("x86.dequantize")
 def _emit_dequantize(em: Emitter, op: x86.DequantizeOp) -> None:
-    _call(em, op, _aten.dequantize.self, (em.node(op.input),))
-
-
-def _requantized(em: Emitter, op, node: Node, input_type) -> Node:
-    """`node` (a quantized tensor with `input_type`'s parameters) with the result's parameters."""
-    qtype = per_tensor(op.output)
-    if qtype == input_type:
-        return node
-    float_node = em.call(_aten.dequantize.self, (node,))
-    return em.call(torch.quantize_per_tensor, (float_node, qtype.scale, qtype.zero_point, qtensor_dtype(qtype)))
+    # Quantized convs leave channels-last tensors; float code after them may `view` them, which
+    # the exported program did on contiguous tensors (`contiguous` is free when it already is).
+    values = em.call(_aten.dequantize.self, (em.node(op.input),))
+    _call(em, op, _aten.contiguous.default, (values,))
 
 
 @emits("x86.requantize")
 def _emit_requantize(em: Emitter, op: x86.RequantizeOp) -> None:
-    em.bind(op, _requantized(em, op, em.node(op.input), per_tensor(op.input)))
+    qtype = per_tensor(op.output)
+    float_node = em.call(_aten.dequantize.self, (em.node(op.input),))
+    _call(em, op, torch.quantize_per_tensor, (float_node, qtype.scale, qtype.zero_point, qtensor_dtype(qtype)))
 
 
 @emits("x86.cat")
@@ -230,22 +235,35 @@ def _emit_clamp(em: Emitter, op: x86.ClampOp) -> None:
 @emits("x86.avg_pool")
 def _emit_avg_pool(em: Emitter, op: x86.AvgPoolOp) -> None:
     spatial = len(op.kernel_size.get_values())
-    args = [em.node(op.input), list(op.kernel_size.get_values()), list(op.stride.get_values()),
-            list(op.padding.get_values()), bool(op.ceil_mode.value.data) if op.ceil_mode else False,
-            bool(op.count_include_pad.value.data) if op.count_include_pad else True]
+    args = [list(op.kernel_size.get_values()), list(op.stride.get_values()), list(op.padding.get_values()),
+            _flag(op.ceil_mode, False), _flag(op.count_include_pad, True)]
     if spatial > 1:
-        args.append(op.divisor_override.value.data if op.divisor_override else None)
+        args.append(op.divisor_override.value.data if op.divisor_override is not None else None)
     elif op.divisor_override is not None:
         raise QirError(f"{op.name}: avg_pool1d takes no divisor_override")
-    pooled = em.call(getattr(_aten, f"avg_pool{spatial}d").default, tuple(args))
-    em.bind(op, _requantized(em, op, pooled, per_tensor(op.input)))
+    _pool(em, op, getattr(_aten, f"avg_pool{spatial}d").default, args)
+
+
+def _flag(attr, default: bool) -> bool:
+    return default if attr is None else bool(attr.value.data)
+
+
+def _pool(em: Emitter, op, pool, args: list) -> None:
+    """A pooling of a quantized tensor. With the result's parameters those of the input, torch's
+    quantized kernel (a rounded window mean); otherwise the mean of the dequantized tensor
+    quantized once to the result's parameters, not rounded twice."""
+    qtype = per_tensor(op.output)
+    if qtype == per_tensor(op.input):
+        _call(em, op, pool, (em.node(op.input), *args))
+        return
+    pooled = em.call(pool, (em.call(_aten.dequantize.self, (em.node(op.input),)), *args))
+    _call(em, op, torch.quantize_per_tensor, (pooled, qtype.scale, qtype.zero_point, qtensor_dtype(qtype)))
 
 
 @emits("x86.adaptive_avg_pool")
 def _emit_adaptive_avg_pool(em: Emitter, op: x86.AdaptiveAvgPoolOp) -> None:
     size = list(op.output_size.get_values())
-    pooled = em.call(getattr(_aten, f"adaptive_avg_pool{len(size)}d").default, (em.node(op.input), size))
-    em.bind(op, _requantized(em, op, pooled, per_tensor(op.input)))
+    _pool(em, op, getattr(_aten, f"adaptive_avg_pool{len(size)}d").default, [size])
 
 
 @emits("x86.lookup")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xdsl.dialects.builtin import FloatAttr, IntegerAttr
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, TensorType
 from xdsl.ir import SSAValue
 
 from qir.dialects import ref
@@ -36,4 +36,9 @@ def fn_arg(value: SSAValue, index: int | IntegerAttr, default: float | FloatAttr
     return float(args.data[index].value.data)
 
 
-FUNCTIONS = {f.__name__: f for f in (spatial_rank, is_transposed, post_min, post_max, fn_arg)}
+def float_type(value: SSAValue) -> TensorType:
+    """The float tensor type a quantized tensor value stands for (its expressed type)."""
+    return TensorType(ref.quantized(value).expressed_type, value.type.get_shape())
+
+
+FUNCTIONS = {f.__name__: f for f in (spatial_rank, is_transposed, post_min, post_max, fn_arg, float_type)}

@@ -86,12 +86,17 @@ class PatternQuantizer(ConfigurableQuantizer):
         "fixed_qparams": ("sigmoid", "tanh", "softmax"), "shape": ("view",),
     }
 
-    def __init__(self, global_config: QuantizationConfig | None, patterns: tuple[str, ...]):
+    def __init__(self, global_config: QuantizationConfig | None, patterns: tuple[str, ...], *,
+                 per_tensor_transposed_weights: bool = False):
         super().__init__(global_config)
         unknown = set(patterns) - set(self.PATTERNS)
         if unknown:
             raise ValueError(f"unknown patterns {sorted(unknown)}")
         self.patterns = patterns
+        self.per_tensor_transposed_weights = per_tensor_transposed_weights
+        """Quantize transposed-conv weights per tensor even when the config says per channel
+        (fbgemm and oneDNN have no per-channel transposed convolution; torch.ao's x86 qconfig
+        mapping does the same)."""
 
     def get_supported_operators(self) -> list[OperatorPattern]:
         return [OperatorPattern(p, self.PATTERNS[p]) for p in self.patterns]
@@ -192,7 +197,9 @@ class PatternQuantizer(ConfigurableQuantizer):
         if len(op.operands) < 2 or not _is_param(op.operands[1]) or not op.results:
             return None
         weight = config.weight
-        if weight is not None and weight.per_channel and weight.ch_axis in (None, 0) and axis != 0:
+        if weight is not None and weight.per_channel and kind == "conv_transpose" and self.per_tensor_transposed_weights:
+            weight = replace(weight, qscheme=torch.per_tensor_symmetric, ch_axis=None, observer="minmax")
+        elif weight is not None and weight.per_channel and weight.ch_axis in (None, 0) and axis != 0:
             weight = replace(weight, ch_axis=axis)
         inputs = {0: spec_attr(config.input_activation), 1: spec_attr(weight)}
         if len(op.operands) > 2 and _is_param(op.operands[2]):

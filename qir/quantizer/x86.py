@@ -41,7 +41,8 @@ class X86Quantizer(PatternQuantizer):
     """uint8 affine activations, int8 symmetric per-channel weights, x86's fusion units."""
 
     def __init__(self, config: QuantizationConfig | None = None):
-        super().__init__(config if config is not None else x86_config(), X86_PATTERNS)
+        super().__init__(config if config is not None else x86_config(), X86_PATTERNS,
+                         per_tensor_transposed_weights=True)
 
 
 XNNPACK_PATTERNS = (
