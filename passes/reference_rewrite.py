@@ -30,8 +30,9 @@ What is recognised (target-independently, by op identity and dataflow):
 
 * conv (`conv{1,2,3}d`, `convolution`, `conv_transpose{1,2,3}d`; grouped, depthwise) and
   `linear`, on a dequantized per-tensor activation and a dequantized quantized
-  `aten.param` weight, with a float bias, none (a zero bias is made) or an int32 bias
-  whose scales are `sx * sw` (read through `quant.scast`); then optionally a relu or
+  `aten.param` weight, with a float bias, none (an inline zero bias, one per size, at the
+  start of the function) or an int32 bias whose scales are `sx * sw` (read through
+  `quant.scast`; other int32 biases are float biases); then optionally a relu or
   hardtanh (`relu`, `relu6`, `hardtanh`, `clamp` with constant bounds) and a quantize
   → `ref.conv` / `ref.linear` with the post op. A conv followed by `add` of another
   dequantized tensor [and relu] and a quantize → `ref.conv_add`. Without the quantize
@@ -42,10 +43,11 @@ What is recognised (target-independently, by op identity and dataflow):
 * `avg_pool{1,2,3}d`, `adaptive_avg_pool{1,2,3}d` + quantize → `ref.avg_pool` /
   `ref.adaptive_avg_pool`.
 * any elementwise unary function between a dequantize and a quantize →
-  `ref.lookup` (see `elementwise_unary`).
+  `ref.lookup` (see `elementwise_unary`), named by its functional op (`relu_` → `relu`).
 * data movement (views, permutes, slices, splits, `max_pool`, ... see
   `DATA_MOVEMENT`) of a dequantized per-tensor value: the op is applied to the
-  quantized value itself, and a dequantize follows it for whoever reads float.
+  quantized value itself, and a dequantize follows it for whoever reads float
+  (`max_pool1d`, which torch runs on no integer dtype, as `max_pool2d` of unit height).
 * `qcast(dcast(x))` to x's own type is `x`; to other per-tensor parameters
   `ref.requantize`.
 
@@ -659,8 +661,8 @@ class ConvOrLinear(RewritePattern):
         candidates: list[_Build | None] = []
         if tail.quantize is not None:
             candidates.append(self._build(op, x, weight, out_channels, form, tail, tail.quantize.result))
-        if tail.quantize is None or self.shared.backend is not None:  # the fallback: a float result
-            candidates.append(self._build(op, x, weight, out_channels, form, _Tail(), result))
+        # The fallback, for a backend that refuses the fusion: the same op with a float result.
+        candidates.append(self._build(op, x, weight, out_channels, form, _Tail(), result))
         candidates = [c for c in candidates if c is not None]
         if candidates:
             self.shared.apply(rewriter, candidates)

@@ -53,6 +53,7 @@ class _Call:
         hint = op.results[0].name_hint or op.name.split(".")[-1]
         self.hint = hint
         self.prefix = f"ref.{hint}_{len(em.attrs)}"  # unique: every registration grows em.attrs
+        self._centered: dict[SSAValue, fx.Node] = {}
 
     def __call__(self, target: Any, *args: Any, what: str = "") -> fx.Node:
         return self.em.call(target, args, name=f"{self.hint}_{what}" if what else self.hint)
@@ -66,10 +67,16 @@ class _Call:
     # -- the shared arithmetic ------------------------------------------
 
     def centered(self, value: SSAValue, what: str) -> fx.Node:
-        """`float64(x) - zx` of a per-tensor quantized value."""
-        qtype = ref.per_tensor(value)
-        x = self(_aten.to.dtype, self.node(value), torch.float64, what=f"{what}64")
-        return self(_aten.sub.Tensor, x, qtype.zero_point, what=f"{what}_c") if qtype.zero_point else x
+        """`float64(x) - zx` of a per-tensor quantized value (once per value: a conv_add of its own
+        input, `x * x`, read it twice)."""
+        node = self._centered.get(value)
+        if node is None:
+            qtype = ref.per_tensor(value)
+            node = self(_aten.to.dtype, self.node(value), torch.float64, what=f"{what}64")
+            if qtype.zero_point:
+                node = self(_aten.sub.Tensor, node, qtype.zero_point, what=f"{what}_c")
+            self._centered[value] = node
+        return node
 
     def scale_by(self, value: fx.Node, factors: Sequence[float], shape: Sequence[int], what: str) -> fx.Node:
         """`value * factors`, one factor per channel (a constant of `shape`), or one for all."""
@@ -111,8 +118,8 @@ class _Call:
 
     # -- constants of conv and linear -----------------------------------
 
-    def weight(self, out_channels_axis: int) -> fx.Node:
-        """`float64(w) - zw`: computed once when the weight is a constant."""
+    def weight(self) -> fx.Node:
+        """`float64(w) - zw` (per channel along the weight's axis): computed once when the weight is a constant."""
         value = self.op.weight
         qtype = ref.quantized(value)
         rank = len(value.type.get_shape())
@@ -204,7 +211,7 @@ def _conv(em: Emitter, op, transposed: bool, addend: SSAValue | None) -> None:
     spatial = op.spatial_rank
     scales = _acc_scales(op, out_channels)
     x = call.centered(op.input, "x")
-    w = call.weight(1 if transposed else 0)
+    w = call.weight()
     b = call.bias(scales)
     stride, padding = list(op.stride.get_values()), list(op.padding.get_values())
     dilation = list(op.dilation.get_values())
@@ -233,7 +240,7 @@ def _emit_linear(em: Emitter, op: ref.LinearOp) -> None:
     call = _Call(em, op)
     out_channels = op.weight.type.get_shape()[0]
     scales = _acc_scales(op, out_channels)
-    acc = call(_aten.linear.default, call.centered(op.input, "x"), call.weight(0), call.bias(scales), what="acc")
+    acc = call(_aten.linear.default, call.centered(op.input, "x"), call.weight(), call.bias(scales), what="acc")
     em.bind(op, call.finish(acc, scales, [out_channels]))
 
 
