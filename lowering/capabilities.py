@@ -134,7 +134,9 @@ class Capabilities:
                 if not functions or functions & {"relu.default", "hardtanh.default"}:
                     patterns.append("relu")
         patterns.append("shape")
-        return tuple(dict.fromkeys(patterns))
+        from qir.quantizer.patterns import PatternQuantizer
+
+        return tuple(p for p in dict.fromkeys(patterns) if p in PatternQuantizer.PATTERNS)
 
     def quantizer(self):
         """The quantizer this table implies: its patterns, uint8 or int8 activations as the table

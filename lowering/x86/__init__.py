@@ -14,7 +14,7 @@ from pathlib import Path
 
 from qir.lowering.backend import Backend
 from qir.lowering.capabilities import OpCapability, table
-from qir.lowering.x86.functions import FUNCTIONS
+from qir.lowering.quantized_kernels.functions import FUNCTIONS
 
 
 def _dialect():
@@ -24,9 +24,9 @@ def _dialect():
 
 
 def _patterns():
-    from qir.lowering.x86.patterns import ViewAsReshape, WrapQuantizedParams
+    from qir.lowering.quantized_kernels.patterns import lowering_patterns
 
-    return [WrapQuantizedParams(), ViewAsReshape()]
+    return lowering_patterns(_dialect())
 
 
 def _symmetric_weight(op) -> bool:

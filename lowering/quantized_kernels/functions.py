@@ -1,4 +1,4 @@
-"""Named functions the x86 rules call (see `x86.rules`)."""
+"""Named functions the rules of quantized-kernel backends call (`x86.rules`, `qnnpack.rules`)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,299 @@
+"""How the ops of a quantized-kernel dialect (`ops.declare_dialect`) become torch calls.
+
+A backend registers its dialect with `register_emission(dialect)` in its emission
+module. Weights are prepacked here, once, while the module is built: a
+`conv_prepack` becomes a packed-params object registered on the module (a
+`get_attr`), under the engine the op names, so the running module only calls
+kernels. Quantized values are torch quantized tensors (`quint8`); the parameters of
+each kernel's output are read off its result type.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch.fx import Node
+
+from qir.dialects.quant import QuantizedType, UniformQuantizedPerAxisType
+from qir.dialects.ref import per_tensor, quantized
+from qir.emitter import Emitter, EmitRule, emits, folds
+from qir.errors import QirError
+from qir.lowering.quantized_kernels import ops as k
+
+_quantized = torch.ops.quantized
+_aten = torch.ops.aten
+
+_RULES: dict[str, EmitRule] = {}
+
+
+def _rule(*kernels: str):
+    """Register the emission of the ops named `kernels` (in any dialect declared from `ops`)."""
+
+    def register(rule: EmitRule) -> EmitRule:
+        for kernel in kernels:
+            _RULES[kernel] = rule
+        return rule
+
+    return register
+
+
+def register_emission(dialect) -> None:
+    """Make the emitter emit every op of `dialect` (a dialect made by `ops.declare_dialect`)."""
+    for op in dialect.operations:
+        emits(op.name)(_RULES[op.name.split(".", 1)[1]])
+        if issubclass(op, k.FromStorage):
+            folds(op.name)(_fold_from_storage)
+
+
+QTENSOR_DTYPES = {"uint8": torch.quint8, "int8": torch.qint8, "int32": torch.qint32}
+
+
+def qtensor_dtype(qtype: QuantizedType) -> torch.dtype:
+    dtype = QTENSOR_DTYPES.get(qtype.storage_dtype_name)
+    if dtype is None:
+        raise QirError(f"torch has no quantized tensors of {qtype.storage_dtype_name} storage")
+    return dtype
+
+
+def to_qtensor(storage: torch.Tensor, qtype: QuantizedType) -> torch.Tensor:
+    """The torch quantized tensor whose integer representation is `storage`."""
+    if isinstance(qtype, UniformQuantizedPerAxisType):
+        scales = torch.tensor(qtype.scales, dtype=torch.float64)
+        zero_points = torch.tensor(qtype.zero_points, dtype=torch.int64)
+        return torch._make_per_channel_quantized_tensor(storage, scales, zero_points, qtype.axis)
+    return torch._make_per_tensor_quantized_tensor(storage, qtype.scale, qtype.zero_point)
+
+
+@contextlib.contextmanager
+def quantized_engine(engine: str):
+    """Run with `torch.backends.quantized.engine = engine`: packed weights belong to the engine
+    that packed them, and each kernel then runs on that engine's implementation."""
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = previous
+
+
+def _output_qparams(op) -> tuple[float, int]:
+    qtype = per_tensor(op.output)
+    return qtype.scale, qtype.zero_point
+
+
+def _constant(em: Emitter, op, value, what: str) -> torch.Tensor:
+    tensor = em.constant(value)
+    if tensor is None:
+        raise QirError(f"{op.name}: the {what} must be a parameter (it is prepacked when the module is built)")
+    return tensor
+
+
+def _float_bias(em: Emitter, op) -> torch.Tensor:
+    """The bias as the kernels take it, in float: an i32 bias times its scale (input x weight)."""
+    bias = _constant(em, op, op.bias, "bias")
+    if bias.is_floating_point():
+        return bias.float()
+    if op.input_scale is None:
+        raise QirError(f"{op.name}: an integer bias needs input_scale")
+    weight_type = quantized(op.weight)
+    scales = (torch.tensor(weight_type.scales, dtype=torch.float64)
+              if isinstance(weight_type, UniformQuantizedPerAxisType) else torch.tensor(weight_type.scale))
+    return (bias.double() * op.input_scale.value.data * scales).float()
+
+
+def _packed(em: Emitter, op, packed) -> None:
+    name = (op.weight.name_hint or "weight").removeprefix("p_")
+    em.nodes[op.output] = em.new_attr(f"packed.{name}", packed)
+
+
+@_rule("conv_prepack")
+def _emit_conv_prepack(em: Emitter, op: k.ConvPrepack) -> None:
+    weight = to_qtensor(_constant(em, op, op.weight, "weight"), quantized(op.weight))
+    bias = _float_bias(em, op)
+    spatial = weight.dim() - 2
+    stride, padding, dilation = (list(getattr(op, k).get_values()) for k in ("stride", "padding", "dilation"))
+    groups = op.groups.value.data
+    transposed = op.transposed is not None and bool(op.transposed.value.data)
+    with quantized_engine(op.engine.data):
+        if transposed:
+            output_padding = list(op.output_padding.get_values()) if op.output_padding is not None else [0] * spatial
+            prepack = getattr(_quantized, f"conv_transpose{spatial}d_prepack")
+            packed = prepack(weight, bias, stride, padding, output_padding, dilation, groups)
+        else:
+            prepack = getattr(_quantized, f"conv{spatial}d_prepack")
+            packed = prepack(weight, bias, stride, padding, dilation, groups)
+    _packed(em, op, packed)
+
+
+@_rule("linear_prepack")
+def _emit_linear_prepack(em: Emitter, op: k.LinearPrepack) -> None:
+    weight = to_qtensor(_constant(em, op, op.weight, "weight"), quantized(op.weight))
+    with quantized_engine(op.engine.data):
+        packed = _quantized.linear_prepack(weight, _float_bias(em, op))
+    _packed(em, op, packed)
+
+
+def _call(em: Emitter, op, target, args: tuple) -> None:
+    em.bind(op, em.call(target, args, name=op.output.name_hint))
+
+
+def _nodes(em: Emitter, op) -> tuple[Node, ...]:
+    return tuple(em.node(v) for v in op.operands)
+
+
+# Kernels called as kernel(*operands, output scale, output zero point).
+_REQUANTIZING = {
+    "conv1d": _quantized.conv1d.default, "conv1d_relu": _quantized.conv1d_relu.default,
+    "conv2d": _quantized.conv2d.new, "conv2d_relu": _quantized.conv2d_relu.new,
+    "conv3d": _quantized.conv3d.new, "conv3d_relu": _quantized.conv3d_relu.new,
+    "conv_transpose1d": _quantized.conv_transpose1d.default,
+    "conv_transpose2d": _quantized.conv_transpose2d.default,
+    "conv_transpose3d": _quantized.conv_transpose3d.default,
+    "linear": _quantized.linear.default, "linear_relu": _quantized.linear_relu.default,
+    "add": _quantized.add.default, "add_relu": _quantized.add_relu.default,
+    "mul": _quantized.mul.default, "mul_relu": _quantized.mul_relu.default,
+    "matmul": _quantized.matmul.default,
+    "hardswish": _quantized.hardswish.default, "sigmoid": _quantized.sigmoid.default,
+}
+
+
+def _emit_requantizing(em: Emitter, op) -> None:
+    # Operands are declared in each kernel's own order: (qx, [qaccum,] packed) or (qa, qb).
+    _call(em, op, _REQUANTIZING[k.kernel_name(op)], (*_nodes(em, op), *_output_qparams(op)))
+
+
+_rule(*_REQUANTIZING)(_emit_requantizing)
+
+
+def conv2d_add_onednn(qx, qaccum, packed, scale: float, zero_point: int, relu: bool, copy: bool):
+    """oneDNN's conv + add (+ relu): the kernel runs only while the quantized engine is oneDNN
+    (its weights were packed by oneDNN), so the engine is switched for the call. oneDNN sums into
+    the accumulator's buffer: `copy` protects an accumulator that is read again (or is the input)."""
+    if copy:
+        qaccum = qaccum.clone()
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = "onednn"
+    try:
+        kernel = _quantized.conv2d_add_relu if relu else _quantized.conv2d_add
+        return kernel.default(qx, qaccum, packed, scale, zero_point)
+    finally:
+        torch.backends.quantized.engine = previous
+
+
+@_rule("conv2d_add", "conv2d_add_relu")
+def _emit_conv2d_add(em: Emitter, op) -> None:
+    _call(em, op, conv2d_add_onednn, (*_nodes(em, op), *_output_qparams(op), op.name.endswith("_relu"),
+                                      op.addend is op.input or _read_later(em, op.addend, op)))
+
+
+def _read_later(em: Emitter, value, op) -> bool:
+    """Whether an op emitted after `op` reads `value` (ops are emitted in order: a later reader's
+    results are not mapped yet; the return, which has none, comes last)."""
+    return any(use.operation is not op and (not use.operation.results
+                                            or use.operation.results[0] not in em.nodes)
+               for use in value.uses)
+
+
+@_rule("linear_fp32", "linear_relu_fp32")
+def _emit_linear_fp32(em: Emitter, op) -> None:
+    kernel = (_quantized.linear_with_input_q_dq_qweight_dq_relu_output_fp32 if op.name.endswith("relu_fp32")
+              else _quantized.linear_with_input_q_dq_qweight_dq_output_fp32)
+    _call(em, op, kernel.default, (em.node(op.input), op.input_scale.value.data, op.input_zero_point.value.data,
+                                   em.node(op.packed)))
+
+
+@_rule("quantize")
+def _emit_quantize(em: Emitter, op: k.Quantize) -> None:
+    qtype = per_tensor(op.output)
+    _call(em, op, torch.quantize_per_tensor, (em.node(op.input), qtype.scale, qtype.zero_point,
+                                              qtensor_dtype(qtype)))
+
+
+@_rule("from_storage")
+def _emit_from_storage(em: Emitter, op: k.FromStorage) -> None:
+    storage = _constant(em, op, op.input, "operand")
+    name = op.output.name_hint or "qconstant"
+    em.nodes[op.output] = em.new_attr(f"qconstants.{name}", to_qtensor(storage, quantized(op.output)))
+
+
+def _fold_from_storage(em: Emitter, op: k.FromStorage, inputs: list) -> torch.Tensor:
+    return inputs[0]  # at emission, quantized values are their storage, as in the parameter store
+
+
+@_rule("dequantize")
+def _emit_dequantize(em: Emitter, op: k.Dequantize) -> None:
+    # Quantized convs leave channels-last tensors; float code after them may `view` them, which
+    # the exported program did on contiguous tensors (`contiguous` is free when it already is).
+    values = em.call(_aten.dequantize.self, (em.node(op.input),))
+    _call(em, op, _aten.contiguous.default, (values,))
+
+
+@_rule("requantize")
+def _emit_requantize(em: Emitter, op: k.Requantize) -> None:
+    qtype = per_tensor(op.output)
+    float_node = em.call(_aten.dequantize.self, (em.node(op.input),))
+    _call(em, op, torch.quantize_per_tensor, (float_node, qtype.scale, qtype.zero_point, qtensor_dtype(qtype)))
+
+
+@_rule("cat")
+def _emit_cat(em: Emitter, op: k.Cat) -> None:
+    _call(em, op, _quantized.cat.default, (list(_nodes(em, op)), op.dim.value.data, *_output_qparams(op)))
+
+
+@_rule("relu")
+def _emit_relu(em: Emitter, op: k.Relu) -> None:
+    _call(em, op, _aten.relu.default, (em.node(op.input),))
+
+
+@_rule("clamp")
+def _emit_clamp(em: Emitter, op: k.Clamp) -> None:
+    _call(em, op, _aten.clamp.default, (em.node(op.input), op.min.value.data, op.max.value.data))
+
+
+@_rule("avg_pool")
+def _emit_avg_pool(em: Emitter, op: k.AvgPool) -> None:
+    spatial = len(op.kernel_size.get_values())
+    args = [list(op.kernel_size.get_values()), list(op.stride.get_values()), list(op.padding.get_values()),
+            _flag(op.ceil_mode, False), _flag(op.count_include_pad, True)]
+    if spatial > 1:
+        args.append(op.divisor_override.value.data if op.divisor_override is not None else None)
+    elif op.divisor_override is not None:
+        raise QirError(f"{op.name}: avg_pool1d takes no divisor_override")
+    _pool(em, op, getattr(_aten, f"avg_pool{spatial}d").default, args)
+
+
+def _flag(attr, default: bool) -> bool:
+    return default if attr is None else bool(attr.value.data)
+
+
+def _pool(em: Emitter, op, pool, args: list) -> None:
+    """A pooling of a quantized tensor. With the result's parameters those of the input, torch's
+    quantized kernel (a rounded window mean); otherwise the mean of the dequantized tensor
+    quantized once to the result's parameters, not rounded twice."""
+    qtype = per_tensor(op.output)
+    if qtype == per_tensor(op.input):
+        _call(em, op, pool, (em.node(op.input), *args))
+        return
+    pooled = em.call(pool, (em.call(_aten.dequantize.self, (em.node(op.input),)), *args))
+    _call(em, op, torch.quantize_per_tensor, (pooled, qtype.scale, qtype.zero_point, qtensor_dtype(qtype)))
+
+
+@_rule("adaptive_avg_pool")
+def _emit_adaptive_avg_pool(em: Emitter, op: k.AdaptiveAvgPool) -> None:
+    size = list(op.output_size.get_values())
+    _pool(em, op, getattr(_aten, f"adaptive_avg_pool{len(size)}d").default, [size])
+
+
+@_rule("lookup")
+def _emit_lookup(em: Emitter, op: k.Lookup) -> None:
+    from qir.emit_ref import lookup_table
+
+    in_type, out_type = per_tensor(op.input), per_tensor(op.output)
+    table = em.new_attr(f"tables.{op.output.name_hint or 'lookup'}",
+                        lookup_table(in_type, out_type, op.fn.data, op.fn_args))
+    storage = em.call(_aten.int_repr.default, (em.node(op.input),))
+    index = em.call(_aten.sub.Tensor, (em.call(_aten._to_copy.default, (storage,), {"dtype": torch.int64}),
+                                       in_type.storage_min))
+    values = em.call(_aten.take.default, (table, index))
+    _call(em, op, _aten._make_per_tensor_quantized_tensor.default, (values, out_type.scale, out_type.zero_point))
