@@ -68,7 +68,7 @@ from functools import cache
 from typing import ClassVar
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
 from xdsl.ir import Attribute, Data, Operation, OpResult, ParametrizedAttribute, Region, SSAValue
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -550,20 +550,38 @@ def merge_duplicates(ctx: Context, mutations: Mutations, region: Region,
     if rewriter is not None and listener is not None:
         rewriter.extend_from_listener(listener)
     for block in [b for op in region.walk() for r in op.regions for b in r.blocks] + list(region.blocks):
-        seen: dict[Hashable, Operation] = {}
+        # Ops are bucketed by a cheap key first (name, operands, string properties such as the
+        # ATen target or the parameter name); the exact key, which walks every attribute, is
+        # computed only for ops that share a bucket: in a real model, few do.
+        buckets: dict[Hashable, list[Operation]] = {}
+        keys: dict[Operation, Hashable] = {}
+
+        def key_of(o: Operation) -> Hashable:
+            if o not in keys:
+                keys[o] = op_key(o)
+            return keys[o]
+
         for op in list(block.ops):
             if op.has_trait(IsTerminator) or not removable(op):
                 continue
             if any(mutations.written(v) for v in (*op.operands, *op.results)):
                 continue  # the value may change between the two: not a duplicate
-            existing = seen.setdefault(op_key(op), op)
-            if existing is op:
+            bucket = buckets.setdefault(_cheap_key(op), [])
+            existing = next((other for other in bucket if key_of(other) == key_of(op)), None) if bucket else None
+            if existing is None:
+                bucket.append(op)
                 continue
             assert rewriter is not None
             rewriter.replace(op, [], list(existing.results))
             count(ctx, "duplicate")
             changed = True
     return changed
+
+
+def _cheap_key(op: Operation) -> Hashable:
+    """Equal for any two ops `op_key` calls equal (and for a few more)."""
+    strings = tuple(sorted((k, v.data) for k, v in op.properties.items() if isinstance(v, StringAttr)))
+    return (op.name, tuple(op.operands), strings)
 
 
 # --------------------------------------------------------------------------

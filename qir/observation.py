@@ -37,7 +37,7 @@ def stats_from_attr(attr: DictionaryAttr | None) -> dict:
     stats = {}
     for key, value in attr.data.items():
         if isinstance(value, DenseArrayBase):
-            stats[key] = [float(v) for v in value.get_values()]
+            stats[key] = list(value.get_values())  # f64 arrays: Python floats already
         else:
             stats[key] = float(value.value.data)
     return stats

@@ -22,6 +22,7 @@ from xdsl.utils.exceptions import ArgSpecParseError, VerifyException
 
 from qir.context import make_context
 from qir.errors import OpError, PassFailure, PipelineError, QirError, describe_op
+from qir.gc_pause import paused_gc
 from qir.program import STAGES, Program
 from qir.registry import available_passes
 
@@ -117,11 +118,12 @@ class PassManager:
     def run(self, program: Program) -> Program:
         """Run every pass on a copy of `program`; the argument is never changed."""
         check_stages(self.passes, program.stage)
-        result = program.clone()
-        ctx = make_context(result.params)
-        self.records = []
-        for p in self.passes:
-            self._run_one(p, result, ctx)
+        with paused_gc():  # passes build many small objects and free none: collections only cost time
+            result = program.clone()
+            ctx = make_context(result.params)
+            self.records = []
+            for p in self.passes:
+                self._run_one(p, result, ctx)
         if self.timing:
             self.report_timing()
         return result
