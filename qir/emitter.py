@@ -114,7 +114,7 @@ class Emitter:
 
     def __init__(self, program):
         self.program = program
-        self.attrs: dict[str, torch.Tensor] = {}
+        self.attrs: dict[str, tuple[Any, str]] = {}  # target -> (constant, kind), copied when the module is built
         self.modules: dict[str, torch.nn.Module] = {}
         self.graph = fx.Graph()
         self.nodes: dict[SSAValue, Any] = {}
@@ -188,12 +188,7 @@ class Emitter:
         target = ".".join(re.sub(r"\W", "_", p) or "_" for p in name.split("."))
         while target in self.attrs:
             target += "_"
-        if isinstance(tensor, torch.Tensor):
-            # The module owns copies: running or training it never changes the program's tensors.
-            tensor = tensor.detach().clone()
-        if kind == "parameter" and (tensor.is_floating_point() or tensor.is_complex()):
-            tensor = torch.nn.Parameter(tensor, requires_grad=True)
-        self.attrs[target] = tensor
+        self.attrs[target] = (tensor, kind)
         self._attr_names[name] = target
         return target
 
@@ -219,11 +214,13 @@ class Emitter:
         for node in list(self.graph.nodes):  # weights only read at emission (prepacked) are not kept
             if node.op == "get_attr" and not node.users:
                 self.graph.erase_node(node)
+        kept = {node.target for node in self.graph.nodes if node.op == "get_attr"}
+        attrs = {target: _owned(value, kind) for target, (value, kind) in self.attrs.items() if target in kept}
         in_spec = _spec(forward, "qir.in_spec")
         out_spec = _spec(forward, "qir.out_spec")
         if in_spec is not None:
             self.graph._codegen = _PyTreeCodeGen(_PyTreeInfo(_forward_arg_names(forward, self.graph), in_spec, out_spec))
-        gm = fx.GraphModule({**self.attrs, **self.modules}, self.graph, class_name="QirModule")
+        gm = fx.GraphModule({**attrs, **self.modules}, self.graph, class_name="QirModule")
         gm.qir_program = self.program  # type: ignore[attr-defined]
         return gm
 
@@ -267,6 +264,17 @@ def _emit_param_update(em: Emitter, op: ParamUpdateOp) -> None:
 @emits("func.return")
 def _emit_return(em: Emitter, op: func.ReturnOp) -> None:
     em.graph.output([em.node(v) for v in op.arguments])
+
+
+def _owned(value: Any, kind: str) -> Any:
+    """What the module holds for a registered constant: a copy of a tensor (running or training
+    the module never changes the program's tensors), a Parameter for a float parameter."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    tensor = value.detach().clone()
+    if kind == "parameter" and (tensor.is_floating_point() or tensor.is_complex()):
+        tensor = torch.nn.Parameter(tensor, requires_grad=True)
+    return tensor
 
 
 def _spec(forward: func.FuncOp, key: str):
