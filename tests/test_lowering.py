@@ -1,0 +1,293 @@
+"""The lowering API and its contracts, on the built-in backends (x86, reference, inductor).
+
+`qir.lower` takes what `qir.convert` returns, or a Program at the quantized or reference stage,
+and nothing else; `qir.quantize` without a quantizer uses the backend's own; neither ever
+changes what the caller passed; a lowered program is text that saves, loads and runs the same;
+a misordered pipeline fails before it runs; and the graphs torchao's documented flow cannot take
+(a ReLU module used twice) or that it does not aim at (a dynamic batch) lower and run. Numbers
+are checked against float and against the `reference` emulation, never against the backend itself.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+
+import qir
+from peers import sqnr, torchao_available, torchao_x86
+from qir.examples import BasicBlock
+from qir.pass_manager import QirPass
+from qir.registry import get_backend
+
+
+class _Net(nn.Module):
+    """conv + relu, an adaptive pool, a linear read in float: what every built-in backend runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.fc = nn.Linear(16, 5)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.relu(self.conv(x))), 1))
+
+
+def _x(batch: int = 2, seed: int = 0, shape=(3, 8, 8)) -> torch.Tensor:
+    return torch.randn(batch, *shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _batches(n: int = 4, **kw) -> list[tuple[torch.Tensor]]:
+    return [(_x(seed=10 + i, **kw),) for i in range(n)]
+
+
+def _model() -> _Net:
+    torch.manual_seed(0)
+    return _Net().eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return _model()
+
+
+@pytest.fixture(scope="module")
+def converted(model):
+    """The Q/DQ module of `_Net` under the x86 quantizer, calibrated on four batches."""
+    prepared = qir.prepare(model, (_x(),), get_backend("x86").quantizer())
+    for batch in _batches():
+        prepared(*batch)
+    return qir.convert(prepared)
+
+
+# -- what lower accepts ------------------------------------------------------------------------
+
+
+def test_lower_accepts_convert_output_and_quantized_or_reference_programs(converted):
+    """The module `convert` returns, its program, and that program after
+    `reference-rewrite{backend=x86}` all lower to the same IR; the reference stage skips the
+    rewrite it already had."""
+    from_module = qir.lower(converted, "x86").qir_program
+    from_program = qir.lower(converted.qir_program, "x86").qir_program
+    reference_stage = qir.PassManager("reference-rewrite{backend=x86}").run(converted.qir_program)
+    assert reference_stage.stage == "reference"
+    from_reference = qir.lower(reference_stage, "x86").qir_program
+    assert from_module.text() == from_program.text() == from_reference.text()
+    assert from_module.stage == "lowered" and from_module.module.attributes["qir.backend"].data == "x86"
+    assert any(op.name == "x86.conv2d_relu" for op in from_module.module.walk())
+
+
+@pytest.mark.parametrize("what", ["float program", "float module", "exported program", "calibration module",
+                                  "lowered program"])
+def test_lower_rejects_anything_else_with_a_clear_error(model, converted, what):
+    if what == "lowered program":
+        given = qir.lower(converted, "reference").qir_program
+    elif what == "float program":
+        given = qir.export(model, (_x(),))
+    elif what == "float module":
+        given = model
+    elif what == "exported program":
+        given = torch.export.export(model, (_x(),))
+    else:
+        given = qir.prepare(model, (_x(),))
+    with pytest.raises(qir.QirError, match="lower expects what qir.convert returns, or a qir.Program at the "
+                                           "quantized or reference stage"):
+        qir.lower(given, "x86")
+
+
+def test_unknown_backend_names_the_known_ones(model, converted):
+    for call in (lambda: qir.lower(converted, "nope"), lambda: qir.quantize(model, (_x(),), backend="nope")):
+        with pytest.raises(qir.QirError) as err:
+            call()
+        message = str(err.value)
+        assert "unknown backend 'nope'" in message
+        for known in ("inductor", "reference", "x86"):
+            assert known in message
+
+
+def test_inductor_takes_the_quantized_stage_only(converted):
+    """The inductor backend compiles the Q/DQ form: a reference-stage program is refused up front,
+    naming the pass and the stage."""
+    reference_stage = qir.PassManager("reference-rewrite").run(converted.qir_program)
+    with pytest.raises(qir.QirError, match=r"pass 'lower-inductor' needs a program at stage 'quantized', "
+                                           r"but it would run on stage 'reference'"):
+        qir.lower(reference_stage, "inductor")
+
+
+# -- quantize and the derived quantizer ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["x86", "reference"])
+def test_quantize_without_quantizer_uses_the_backends_own(model, backend):
+    """`quantize(quantizer=None)` is prepare with `get_backend(name).quantizer()`, calibrate,
+    convert, lower: byte for byte the same IR."""
+    batches = _batches()
+    one_call = qir.quantize(model, (_x(),), calibration=batches, backend=backend)
+    prepared = qir.prepare(model, (_x(),), get_backend(backend).quantizer())
+    with torch.no_grad():
+        for batch in batches:
+            prepared(*batch)
+    by_hand = qir.lower(qir.convert(prepared), backend)
+    assert one_call.qir_program.text() == by_hand.qir_program.text()
+    assert torch.equal(one_call(_x(seed=5)), by_hand(_x(seed=5)))
+
+
+def test_the_callers_module_and_program_are_never_changed(converted):
+    model = _model()
+    state = copy.deepcopy(model.state_dict())
+    x = _x(seed=3)
+    before = model(x).detach()
+    qir.quantize(model, (x,), calibration=_batches(), backend="x86")
+    assert model.training is False
+    assert state.keys() == model.state_dict().keys()
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(model(x), before)
+
+    program = converted.qir_program
+    text, params = program.text(), dict(program.params.items())
+    for backend in ("x86", "reference", "inductor"):
+        qir.lower(converted, backend)
+        qir.lower(program, backend)
+    assert program.text() == text and program.stage == "quantized"
+    assert params.keys() == dict(program.params.items()).keys()
+    assert all(torch.equal(params[k], v) for k, v in program.params.items())
+
+
+# -- the lowered program as text -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["x86", "reference"])
+def test_lowered_program_prints_saves_loads_and_runs_bit_identically(converted, backend, tmp_path):
+    lowered = qir.lower(converted, backend)
+    program = lowered.qir_program
+    text = str(program)
+    assert f'qir.backend = "{backend}"' in text and 'qir.stage = "lowered"' in text
+    program.save(tmp_path / "lowered.mlir")
+    loaded = qir.load(tmp_path / "lowered.mlir")
+    assert loaded.text() == text
+    for seed in (0, 1):
+        x = _x(seed=seed)
+        with torch.no_grad():
+            assert torch.equal(loaded.to_fx()(x), lowered(x))
+
+
+@pytest.mark.parametrize("backend", ["x86", "reference", "inductor"])
+def test_lowering_twice_gives_byte_identical_ir(converted, backend):
+    first = qir.lower(converted, backend).qir_program
+    second = qir.lower(converted, backend).qir_program
+    assert first.text() == second.text()
+    assert first.text(debuginfo=True) == second.text(debuginfo=True)
+
+
+# -- pipeline stage checks ------------------------------------------------------------------------
+
+
+class _Spy(QirPass):
+    """A pass that only records that it ran."""
+
+    name = "spy"
+    ran: list = []
+
+    def apply(self, ctx, op) -> None:
+        _Spy.ran.append(True)
+
+
+def test_lower_without_reference_rewrite_fails_before_running(converted):
+    """lower-x86 takes the reference stage: on a quantized program the whole pipeline is refused
+    before its first pass runs, naming the pass and the stage."""
+    _Spy.ran.clear()
+    with pytest.raises(qir.PipelineError, match=r"pass 'lower-x86' needs a program at stage 'reference', "
+                                                r"but it would run on stage 'quantized'"):
+        qir.PassManager([_Spy(), "lower-x86"]).run(converted.qir_program)
+    assert _Spy.ran == []
+    with pytest.raises(qir.PipelineError, match=r"pass 'lower-x86' .* stage 'lowered'"):
+        qir.PassManager("reference-rewrite{backend=x86},lower-x86,lower-x86").run(converted.qir_program)
+    ok = qir.PassManager("reference-rewrite{backend=x86},lower-x86").run(converted.qir_program)
+    assert ok.stage == "lowered"
+
+
+# -- graphs torchao's flow does not take ------------------------------------------------------------
+
+
+class _MiniResNet(nn.Module):
+    """A stem and two of qir.examples' ResNet-18 BasicBlocks (each applies its one `self.relu`
+    module twice, as torchvision's do), a pool and a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.layer = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 16, stride=2))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.layer(self.stem(x))), 1))
+
+
+def test_resnet_block_with_a_reused_relu_lowers_to_x86():
+    torch.manual_seed(0)
+    model = _MiniResNet().eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+    x, batches = _x(shape=(3, 16, 16)), _batches(shape=(3, 16, 16))
+    prepared = qir.prepare(model, (x,), get_backend("x86").quantizer())
+    relus = [op for op in prepared.qir_program.module.walk()
+             if getattr(op, "target", None) and op.target.data.startswith("relu")
+             and op.attributes["module"].data == "layer.0.relu"]
+    assert len(relus) == 2  # one module, two calls
+    for batch in batches:
+        prepared(*batch)
+    quantized = qir.convert(prepared)
+    lowered, reference = qir.lower(quantized, "x86"), qir.lower(quantized, "reference")
+    names = [op.name for op in lowered.qir_program.module.walk()]
+    assert names.count("x86.conv2d_add_relu") == 2 and names.count("x86.conv2d_relu") == 3
+    with torch.no_grad():
+        for seed in (0, 1):
+            x = _x(seed=seed, shape=(3, 16, 16))
+            expected, ours, emulated = model(x), lowered(x), reference(x)
+            assert sqnr(expected, ours) >= 35, f"{sqnr(expected, ours):.1f} dB against float"
+            assert sqnr(emulated, ours) >= 60, f"{sqnr(emulated, ours):.1f} dB from the reference"
+
+    if torchao_available():  # the peer's documented flow, on the same model
+        with pytest.raises(ValueError, match="more than one output node"):
+            torchao_x86(model, (x,), {}, [(b, {}) for b in batches])
+
+
+def test_dynamic_batch_lowers_to_x86_and_runs_at_two_batch_sizes(model):
+    batch = torch.export.Dim("batch", min=1, max=64)
+    prepared = qir.prepare(model, (_x(),), get_backend("x86").quantizer(), dynamic_shapes={"x": {0: batch}})
+    for b in (1, 3, 5):
+        prepared(_x(batch=b, seed=b))
+    quantized = qir.convert(prepared)
+    lowered, reference = qir.lower(quantized, "x86"), qir.lower(quantized, "reference")
+    assert "tensor<?x3x8x8xf32>" in lowered.qir_program.text()
+    with torch.no_grad():
+        for b in (1, 7):
+            x = _x(batch=b, seed=20 + b)
+            ours, emulated, expected = lowered(x), reference(x), model(x)
+            assert ours.shape == (b, 5)
+            assert sqnr(emulated, ours) >= 60, f"batch {b}: {sqnr(emulated, ours):.1f} dB from the reference"
+            assert sqnr(expected, ours) >= 35, f"batch {b}: {sqnr(expected, ours):.1f} dB against float"
+
+
+# -- inductor ----------------------------------------------------------------------------------------
+
+
+def test_inductor_compiles_and_matches_the_q_dq_module(converted):
+    """One small model: a compile takes seconds. Inductor's freezing folds the weights'
+    dequantization; the compiled module computes what the Q/DQ module does."""
+    lowered = qir.lower(converted, "inductor")
+    assert lowered.qir_program.module.attributes["qir.backend"].data == "inductor"
+    x = _x(seed=9)
+    with torch.no_grad():
+        expected, actual = converted(x), lowered(x)
+    assert lowered.compiled._compiled is not None  # it ran compiled
+    assert actual.shape == expected.shape
+    assert float((actual - expected).abs().max()) <= 1e-4 * float(expected.abs().max())
