@@ -1,0 +1,52 @@
+// RUN: qir-opt %s -p lower-x86 | filecheck %s
+// Weights: linear_fp32.safetensors beside this file (random, seeded; lowering reads none of their values).
+
+// ref.linear to a float result (a last layer read in float): the int8 kernel that leaves fp32,
+// which quantizes its float input itself with the input's parameters. Its input is the
+// dequantized activation; when that activation is a float tensor just quantized, the kernel
+// reads the float tensor and the quantize/dequantize pair goes.
+
+!x = !quant.uniform<u8:f32, 2.000000e-02:128>
+!w = !quant.uniform<i8:f32:0, {1.000000e-03,2.000000e-03,3.000000e-03}>
+
+builtin.module attributes {qir.stage = "reference"} {
+  // CHECK-LABEL: func.func @after_a_kernel(
+  // CHECK:         %[[P:.*]] = x86.linear_prepack(%{{.*}}, %{{.*}}) {engine = "x86", input_scale = 2.000000e-02 : f64, module = "head"}
+  // CHECK-NEXT:    %[[D:.*]] = x86.dequantize(%x) {module = "head"} : (tensor<4x8x!quant.uniform<u8:f32, 2.000000e-02:128>>) -> tensor<4x8xf32>
+  // CHECK-NEXT:    %[[Y:.*]] = x86.linear_fp32(%[[D]], %[[P]]) {input_scale = 2.000000e-02 : f64, input_zero_point = 128 : i64, module = "head"} : (tensor<4x8xf32>, !x86.packed_linear) -> tensor<4x3xf32>
+  // CHECK-NEXT:    func.return %[[Y]]
+  func.func @after_a_kernel(%x: tensor<4x8x!x>) -> tensor<4x3xf32> {
+    %w = aten.param parameter "head.weight_q" : tensor<3x8x!w>
+    %b = aten.param parameter "head.bias" : tensor<3xf32>
+    %y = ref.linear(%x, %w, %b) {module = "head"} : (tensor<4x8x!x>, tensor<3x8x!w>, tensor<3xf32>) -> tensor<4x3xf32>
+    func.return %y : tensor<4x3xf32>
+  }
+
+  // CHECK-LABEL: func.func @of_a_float_input(
+  // CHECK-NOT:     x86.quantize
+  // CHECK:         %[[P:.*]] = x86.linear_prepack(
+  // CHECK-NOT:     x86.dequantize
+  // CHECK-NEXT:    %[[Y:.*]] = x86.linear_fp32(%f, %[[P]]) {input_scale = 2.000000e-02 : f64, input_zero_point = 128 : i64} : (tensor<4x8xf32>, !x86.packed_linear) -> tensor<4x3xf32>
+  // CHECK-NEXT:    func.return %[[Y]]
+  func.func @of_a_float_input(%f: tensor<4x8xf32>) -> tensor<4x3xf32> {
+    %x = quant.qcast %f : tensor<4x8xf32> to tensor<4x8x!x>
+    %w = aten.param parameter "head.weight_q" : tensor<3x8x!w>
+    %b = aten.param parameter "head.bias" : tensor<3xf32>
+    %y = ref.linear(%x, %w, %b) : (tensor<4x8x!x>, tensor<3x8x!w>, tensor<3xf32>) -> tensor<4x3xf32>
+    func.return %y : tensor<4x3xf32>
+  }
+
+  // A quantized input read by something else too keeps its quantize for that reader.
+  // CHECK-LABEL: func.func @shared_input(
+  // CHECK:         %[[Q:.*]] = x86.quantize(%f)
+  // CHECK:         %[[D:.*]] = x86.dequantize(%[[Q]])
+  // CHECK-NEXT:    %[[Y:.*]] = x86.linear_fp32(%[[D]],
+  // CHECK-NEXT:    func.return %[[Y]], %[[Q]]
+  func.func @shared_input(%f: tensor<4x8xf32>) -> (tensor<4x3xf32>, tensor<4x8x!x>) {
+    %x = quant.qcast %f : tensor<4x8xf32> to tensor<4x8x!x>
+    %w = aten.param parameter "head.weight_q" : tensor<3x8x!w>
+    %b = aten.param parameter "head.bias" : tensor<3xf32>
+    %y = ref.linear(%x, %w, %b) : (tensor<4x8x!x>, tensor<3x8x!w>, tensor<3xf32>) -> tensor<4x3xf32>
+    func.return %y, %x : tensor<4x3xf32>, tensor<4x8x!x>
+  }
+}
