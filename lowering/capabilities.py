@@ -31,7 +31,8 @@ class OpCapability:
     (`"u8"`, `"i8"`); `weights` and `weight_schemes` (`"per_tensor"`,
     `"per_channel"`) constrain conv/linear weights; `posts` the fused
     activations (None = none); `spatial` the spatial ranks of convs and pools;
-    `transposed` whether transposed convs run; `float_output` whether a
+    `transposed` whether transposed convs run; `grouped` whether grouped convs
+    (`groups > 1`, depthwise included) run; `float_output` whether a
     conv/linear/matmul may leave the integer domain directly; `functions` the
     ATen targets a `ref.lookup` may compute (empty = any); `check` a last
     predicate for what the fields cannot say."""
@@ -43,6 +44,7 @@ class OpCapability:
     posts: tuple[str | None, ...] = (None,)
     spatial: tuple[int, ...] = (1, 2)
     transposed: bool = False
+    grouped: bool = True
     float_output: bool = False
     functions: tuple[str, ...] = ()
     check: Callable[[Operation], bool] | None = None
@@ -67,6 +69,8 @@ class OpCapability:
         if isinstance(op, ref.ConvOp | ref.ConvAddOp) and op.spatial_rank not in self.spatial:
             return False
         if isinstance(op, ref.ConvOp) and op.is_transposed and not self.transposed:
+            return False
+        if isinstance(op, ref.ConvOp | ref.ConvAddOp) and not self.grouped and op.groups.value.data > 1:
             return False
         if isinstance(op, ref.AvgPoolOp | ref.AdaptiveAvgPoolOp):
             if len(op.input.type.get_shape()) - 2 not in self.spatial:
@@ -141,7 +145,8 @@ class Capabilities:
     def quantizer(self):
         """The quantizer this table implies: its patterns, uint8 or int8 activations as the table
         says (uint8 when both), int8 symmetric per-channel weights (per tensor if the kernels
-        only take that)."""
+        only take that). Transposed convs get per-channel weights only where a table entry runs
+        them per channel for every group count (QNNPACK's take them ungrouped only)."""
         from dataclasses import replace
 
         import torch
@@ -155,9 +160,9 @@ class Capabilities:
         weight = replace(config.weight, quant_min=self.weight_range[0], quant_max=self.weight_range[1])
         if schemes and "per_channel" not in schemes:
             weight = replace(weight, qscheme=torch.per_tensor_symmetric, ch_axis=None, observer="minmax")
-        transposed_schemes = {s for c in convs if c.transposed for s in c.weight_schemes}
+        per_channel_transposed = any(c.transposed and c.grouped and "per_channel" in c.weight_schemes for c in convs)
         return PatternQuantizer(replace(config, weight=weight), self.quantizer_patterns(),
-                                per_tensor_transposed_weights="per_channel" not in transposed_schemes)
+                                per_tensor_transposed_weights=not per_channel_transposed)
 
 
 def table(*entries: OpCapability | Iterable[OpCapability], weight_range: tuple[int, int] = (-128, 127)) -> Capabilities:

@@ -20,12 +20,13 @@ from peers import calibration_batches, sqnr
 from qir.registry import get_backend
 from zoo.models import ZOO
 
-BACKENDS = ["x86", "onednn"]
+BACKENDS = ["x86", "qnnpack", "onednn"]
 
 # Where a backend's kernel computes exactly what the reference defines (clamps, tables, copies,
 # integer maxima), its output must be bit-identical, not just within a step.
 EXACT = {
     "x86": {"relu", "hardtanh", "cat_same", "gelu", "tanh_int8", "conv2d_hardtanh"},
+    "qnnpack": {"relu", "hardtanh", "cat_same", "gelu", "sigmoid", "conv2d_hardtanh"},
     "onednn": {"relu", "hardtanh", "cat_same", "hardswish", "sigmoid", "gelu", "tanh_int8", "avg_pool",
                "avg_pool_ceil_exclude_pad", "adaptive_avg_pool_global"},
 }

@@ -5,7 +5,9 @@ module. Weights are prepacked here, once, while the module is built: a
 `conv_prepack` becomes a packed-params object registered on the module (a
 `get_attr`), under the engine the op names, so the running module only calls
 kernels. Quantized values are torch quantized tensors (`quint8`); the parameters of
-each kernel's output are read off its result type.
+each kernel's output are read off its result type. A dialect may name the engine its
+kernels must run under (`register_emission(dialect, run_engine=...)`): its calls then
+switch to that engine and back (`on_engine`).
 """
 
 from __future__ import annotations
@@ -38,8 +40,23 @@ def _rule(*kernels: str):
     return register
 
 
-def register_emission(dialect) -> None:
-    """Make the emitter emit every op of `dialect` (a dialect made by `ops.declare_dialect`)."""
+_RUN_ENGINES: dict[str, str] = {}
+"""Dialect name -> the quantized engine its kernels run under (see `register_emission`)."""
+
+
+def register_emission(dialect, run_engine: str | None = None) -> None:
+    """Make the emitter emit every op of `dialect` (a dialect made by `ops.declare_dialect`).
+
+    `run_engine` names the quantized engine that must be active while the dialect's kernels
+    *run*, not only when its weights are packed: torch picks some implementations by the
+    global engine at call time (`quantized::add`, `hardswish`, the pools, `relu` and `clamp`
+    of a quantized tensor take QNNPACK's code only while the engine is `qnnpack`). Each kernel
+    call is then emitted as `on_engine(run_engine, kernel, *args)`, which restores the caller's
+    engine afterwards. Without it (x86), kernels run under whatever engine is set."""
+    if run_engine is not None:
+        if run_engine not in k.ENGINES:
+            raise ValueError(f"unknown engine {run_engine!r} (engines: {', '.join(k.ENGINES)})")
+        _RUN_ENGINES[dialect.name] = run_engine
     for op in dialect.operations:
         emits(op.name)(_RULES[op.name.split(".", 1)[1]])
         if issubclass(op, k.FromStorage):
@@ -73,6 +90,20 @@ def quantized_engine(engine: str):
     torch.backends.quantized.engine = engine
     try:
         yield
+    finally:
+        torch.backends.quantized.engine = previous
+
+
+def on_engine(engine: str, kernel, *args):
+    """`kernel(*args)` with `torch.backends.quantized.engine = engine`, the caller's engine restored
+    afterwards (also when the kernel raises): a lowered module leaves the global engine as it
+    found it. Emitted as an FX call, so `gm.code` shows which engine each kernel runs under."""
+    previous = torch.backends.quantized.engine
+    if previous == engine:
+        return kernel(*args)
+    torch.backends.quantized.engine = engine
+    try:
+        return kernel(*args)
     finally:
         torch.backends.quantized.engine = previous
 
@@ -138,6 +169,15 @@ def _call(em: Emitter, op, target, args: tuple) -> None:
     em.bind(op, em.call(target, args, name=op.output.name_hint))
 
 
+def _call_kernel(em: Emitter, op, target, args: tuple) -> None:
+    """A call of a kernel on quantized tensors: under the dialect's run engine, if it has one."""
+    engine = _RUN_ENGINES.get(op.name.split(".", 1)[0])
+    if engine is None:
+        _call(em, op, target, args)
+    else:
+        _call(em, op, on_engine, (engine, target, *args))
+
+
 def _nodes(em: Emitter, op) -> tuple[Node, ...]:
     return tuple(em.node(v) for v in op.operands)
 
@@ -160,7 +200,7 @@ _REQUANTIZING = {
 
 def _emit_requantizing(em: Emitter, op) -> None:
     # Operands are declared in each kernel's own order: (qx, [qaccum,] packed) or (qa, qb).
-    _call(em, op, _REQUANTIZING[k.kernel_name(op)], (*_nodes(em, op), *_output_qparams(op)))
+    _call_kernel(em, op, _REQUANTIZING[k.kernel_name(op)], (*_nodes(em, op), *_output_qparams(op)))
 
 
 _rule(*_REQUANTIZING)(_emit_requantizing)
@@ -238,17 +278,17 @@ def _emit_requantize(em: Emitter, op: k.Requantize) -> None:
 
 @_rule("cat")
 def _emit_cat(em: Emitter, op: k.Cat) -> None:
-    _call(em, op, _quantized.cat.default, (list(_nodes(em, op)), op.dim.value.data, *_output_qparams(op)))
+    _call_kernel(em, op, _quantized.cat.default, (list(_nodes(em, op)), op.dim.value.data, *_output_qparams(op)))
 
 
 @_rule("relu")
 def _emit_relu(em: Emitter, op: k.Relu) -> None:
-    _call(em, op, _aten.relu.default, (em.node(op.input),))
+    _call_kernel(em, op, _aten.relu.default, (em.node(op.input),))
 
 
 @_rule("clamp")
 def _emit_clamp(em: Emitter, op: k.Clamp) -> None:
-    _call(em, op, _aten.clamp.default, (em.node(op.input), op.min.value.data, op.max.value.data))
+    _call_kernel(em, op, _aten.clamp.default, (em.node(op.input), op.min.value.data, op.max.value.data))
 
 
 @_rule("avg_pool")
@@ -273,7 +313,7 @@ def _pool(em: Emitter, op, pool, args: list) -> None:
     quantized once to the result's parameters, not rounded twice."""
     qtype = per_tensor(op.output)
     if qtype == per_tensor(op.input):
-        _call(em, op, pool, (em.node(op.input), *args))
+        _call_kernel(em, op, pool, (em.node(op.input), *args))
         return
     pooled = em.call(pool, (em.call(_aten.dequantize.self, (em.node(op.input),)), *args))
     _call(em, op, torch.quantize_per_tensor, (pooled, qtype.scale, qtype.zero_point, qtensor_dtype(qtype)))
