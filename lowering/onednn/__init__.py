@@ -70,7 +70,7 @@ CAPABILITIES = table(
     # relu and hardtanh of the ranks whose kernel does not fuse them become clamps after it.
     OpCapability("ref.conv", activations=_KERNEL, posts=(None, "relu", "hardtanh"), spatial=(1, 2, 3),
                  float_output=True, check=_conv),
-    OpCapability("ref.conv_add", activations=_KERNEL, posts=(None, "relu"), spatial=(2,), check=_conv_sum),
+    OpCapability("ref.conv_add", activations=_KERNEL, posts=(None, "relu", "hardtanh"), spatial=(2,), check=_conv_sum),
     OpCapability("ref.linear", activations=_KERNEL, posts=(None, "relu", "hardtanh"), float_output=True,
                  check=_symmetric_weight),
     OpCapability("ref.matmul", activations=_KERNEL, float_output=True),

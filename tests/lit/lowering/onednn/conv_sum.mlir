@@ -28,6 +28,20 @@ builtin.module attributes {qir.stage = "reference"} {
     func.return %d : tensor<1x2x6x6xf32>
   }
 
+  // The kernel fuses relu only: a hardtanh after the sum is a clamp of its storage.
+  // CHECK-LABEL: func.func @conv_add_hardtanh(
+  // CHECK:         %[[S:.*]] = onednn.qconv2d_pointwise_sum(%{{.*}}) : ({{.*}}) -> tensor<1x2x6x6x!quant.uniform<u8:f32, 4.000000e-02>>
+  // CHECK-NEXT:    onednn.clamp(%[[S]]) {min = 0 : i64, max = 150 : i64}
+  func.func @conv_add_hardtanh(%x: tensor<1x2x6x6xf32>, %a: tensor<1x2x6x6xf32>) -> tensor<1x2x6x6xf32> {
+    %xq = quant.qcast %x : tensor<1x2x6x6xf32> to tensor<1x2x6x6x!x>
+    %aq = quant.qcast %a : tensor<1x2x6x6xf32> to tensor<1x2x6x6x!a>
+    %w = aten.param parameter "w" : tensor<2x2x3x3x!w>
+    %b = aten.param parameter "b" : tensor<2xf32>
+    %y = ref.conv_add(%xq, %w, %b, %aq) {stride = array<i64: 1, 1>, padding = array<i64: 1, 1>, dilation = array<i64: 1, 1>, groups = 1 : i64, post = "hardtanh", post_args = array<f64: 0.0, 6.0>} : (tensor<1x2x6x6x!x>, tensor<2x2x3x3x!w>, tensor<2xf32>, tensor<1x2x6x6x!a>) -> tensor<1x2x6x6x!y>
+    %d = quant.dcast %y : tensor<1x2x6x6x!y> to tensor<1x2x6x6xf32>
+    func.return %d : tensor<1x2x6x6xf32>
+  }
+
   // CHECK-LABEL: func.func @int8_addend(
   // CHECK-NOT:     onednn.qconv2d_pointwise_sum
   // CHECK:         ref.conv_add
