@@ -196,6 +196,15 @@ def _channel_zero_points(n: int, axis: int = 0) -> UniformQuantizedPerAxisType:
 
 _TENSOR_ZP = UniformQuantizedType.get("i8", 0.004, -5)
 
+
+def _linear_zero_points(b: Builder):
+    xq, wq = u8(0.02, 128), _channel_zero_points(16)
+    x, w, bias = b.input([2, 5, 32], xq), b.weight([16, 32], wq), b.bias(16)
+    result_type = tensor_type([2, 5, 16], u8(0.05, 128))
+    y = b.op(f"ref.linear({x}, {w}, {bias}) : ({tensor_type([2, 5, 32], xq)}, {tensor_type([16, 32], wq)}, "
+             f"tensor<16xf32>) -> {result_type}")
+    return y, result_type
+
 # Cases only QNNPACK's table takes (x86 wants zero weight zero points and per-tensor transposed).
 ACCEPTED = [
     Case("conv2d_weight_zero_points", _conv_case(_channel_zero_points(6), [6, 4, 3, 3], [1, 4, 9, 9], [1, 6, 9, 9],
@@ -203,6 +212,7 @@ ACCEPTED = [
     Case("conv1d_weight_zero_point", _conv_case(_TENSOR_ZP, [6, 4, 3], [2, 4, 16], [2, 6, 14])),
     Case("conv3d_weight_zero_points", _conv_case(_channel_zero_points(6), [6, 4, 3, 3, 3], [1, 4, 5, 5, 5],
                                                  [1, 6, 3, 3, 3])),
+    Case("linear_weight_zero_points", lambda b: _linear_zero_points(b)),
     Case("conv_transpose1d_per_channel", _conv_case(per_channel([0.002 + 0.001 * i for i in range(6)], 1),
                                                     [4, 6, 3], [2, 4, 7], [2, 6, 15], transposed=True, stride=[2])),
     Case("conv_transpose2d_per_channel_zero_points", _conv_case(_channel_zero_points(6, 1), [4, 6, 3, 3], [1, 4, 5, 5],
