@@ -80,6 +80,9 @@ def _ops(program: qir.Program) -> Counter:
 
 
 def test_the_fused_kernel_is_what_runs(flow):
+    """The backend's whole reason to exist: the first bmm, the softmax and its quantize are one
+    qbmm_softmax kernel, in the lowered IR and in the emitted graph, and no ref op or float
+    softmax is left to run instead."""
     _, mine, _, _ = flow
     program = mine.qir_program
     ops = _ops(program)
@@ -92,8 +95,9 @@ def test_the_fused_kernel_is_what_runs(flow):
     assert targets[torch.ops.mybackend.qbmm.default] == 1
     assert targets[torch.ops.mybackend.qlinear.default] == 4
     assert not any("softmax" in str(t) and "mybackend" not in str(t) for t in targets)
-    # The float ops around it stay float, and only the Q/DQ casts' generic emission is left.
+    # The float ops around it stay float; the casts keep their generic (quantized_decomposed) emission.
     assert {"layer_norm.default", "add.Tensor", "gelu.default"} <= set(ops)
+    assert targets[torch.ops.quantized_decomposed.quantize_per_tensor.default] >= 1
 
 
 def test_quantize_uses_the_derived_quantizer(flow):

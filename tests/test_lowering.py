@@ -84,6 +84,8 @@ def test_lower_accepts_convert_output_and_quantized_or_reference_programs(conver
 @pytest.mark.parametrize("what", ["float program", "float module", "exported program", "calibration module",
                                   "lowered program"])
 def test_lower_rejects_anything_else_with_a_clear_error(model, converted, what):
+    """Anything but the quantized or reference stage is refused by `lower` itself, with one message
+    that says what it takes, rather than by a pass deep in the pipeline."""
     if what == "lowered program":
         given = qir.lower(converted, "reference").qir_program
     elif what == "float program":
@@ -100,6 +102,8 @@ def test_lower_rejects_anything_else_with_a_clear_error(model, converted, what):
 
 
 def test_unknown_backend_names_the_known_ones(model, converted):
+    """A misspelt backend is a QirError that lists what is registered, from `lower` and from
+    `quantize` alike (before any export or calibration is spent)."""
     for call in (lambda: qir.lower(converted, "nope"), lambda: qir.quantize(model, (_x(),), backend="nope")):
         with pytest.raises(qir.QirError) as err:
             call()
@@ -137,6 +141,8 @@ def test_quantize_without_quantizer_uses_the_backends_own(model, backend):
 
 
 def test_the_callers_module_and_program_are_never_changed(converted):
+    """Quantizing works on an export, lowering on a copy: the float model keeps its weights, mode
+    and outputs, and the quantized program its text and tensors, whatever is lowered from it."""
     model = _model()
     state = copy.deepcopy(model.state_dict())
     x = _x(seed=3)
@@ -162,11 +168,14 @@ def test_the_callers_module_and_program_are_never_changed(converted):
 
 @pytest.mark.parametrize("backend", ["x86", "reference"])
 def test_lowered_program_prints_saves_loads_and_runs_bit_identically(converted, backend, tmp_path):
+    """Everything a lowered program needs is in its text and the weights beside it: x86 prepacks
+    at emission, so the loaded program rebuilds its packed weights from the saved int8 storage."""
     lowered = qir.lower(converted, backend)
     program = lowered.qir_program
     text = str(program)
     assert f'qir.backend = "{backend}"' in text and 'qir.stage = "lowered"' in text
     program.save(tmp_path / "lowered.mlir")
+    assert (tmp_path / "lowered.safetensors").exists()
     loaded = qir.load(tmp_path / "lowered.mlir")
     assert loaded.text() == text
     for seed in (0, 1):
@@ -177,6 +186,8 @@ def test_lowered_program_prints_saves_loads_and_runs_bit_identically(converted, 
 
 @pytest.mark.parametrize("backend", ["x86", "reference", "inductor"])
 def test_lowering_twice_gives_byte_identical_ir(converted, backend):
+    """Same input, same IR text, locations included: diffs of lowered IR (and FileCheck tests
+    written from it) show changes of the compiler, never noise of the run."""
     first = qir.lower(converted, backend).qir_program
     second = qir.lower(converted, backend).qir_program
     assert first.text() == second.text()
@@ -229,6 +240,9 @@ class _MiniResNet(nn.Module):
 
 
 def test_resnet_block_with_a_reused_relu_lowers_to_x86():
+    """torchvision's BasicBlock applies one `self.relu` twice; torchao's PT2E flow matches on
+    module partitions and raises on it. qir matches dataflow, so each use fuses where it
+    is: into the first conv, and into the residual conv+add kernel."""
     torch.manual_seed(0)
     model = _MiniResNet().eval()
     with torch.no_grad():
@@ -261,6 +275,8 @@ def test_resnet_block_with_a_reused_relu_lowers_to_x86():
 
 
 def test_dynamic_batch_lowers_to_x86_and_runs_at_two_batch_sizes(model):
+    """A batch dimension exported as dynamic stays `?` through lowering; the kernels take any batch,
+    including sizes not seen at calibration."""
     batch = torch.export.Dim("batch", min=1, max=64)
     prepared = qir.prepare(model, (_x(),), get_backend("x86").quantizer(), dynamic_shapes={"x": {0: batch}})
     for b in (1, 3, 5):
