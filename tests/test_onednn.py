@@ -113,6 +113,58 @@ def test_conv_posts_and_residual_sum_are_fused():
         assert sqnr(model(x), lowered(x)) > 25
 
 
+class Residual(torch.nn.Module):
+    """A transformer's residual: a linear read in float, added to its float input, normalized."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.norm = torch.nn.Linear(32, 32), torch.nn.LayerNorm(32)
+
+    def forward(self, x):
+        return self.norm(x + self.fc(x))
+
+
+def test_a_float_residual_add_is_the_linear_kernel_binary_post_op():
+    torch.manual_seed(11)
+    model, x = Residual(), torch.randn(2, 8, 32)
+    lowered = _quantize(model, (x,))
+    (binary,) = [op for op in _kernels(lowered) if op.name == "onednn.qlinear_pointwise_binary"]
+    assert binary.binary.data == "add" and str(binary.output.type.element_type) == "f32"
+    assert not any(op.name == "aten.op" and op.target.data == "add.Tensor"
+                   for op in lowered.qir_program.module.walk())
+    with torch.no_grad():
+        assert sqnr(model(x), lowered(x)) > 30
+
+
+def test_int32_biases_and_per_tensor_weights():
+    """An i32 bias (in accumulator units, read through `quant.scast` or as is) reaches the kernel
+    as the float the definition implies: the result is the reference's."""
+    text = """
+    builtin.module attributes {qir.stage = "reference"} {
+      func.func @forward(%x: tensor<3x8xf32>) -> (tensor<3x4xf32>, tensor<3x4xf32>) {
+        %q = quant.qcast %x : tensor<3x8xf32> to tensor<3x8x!quant.uniform<u8:f32, 2.000000e-02:128>>
+        %w = aten.param constant "w" : tensor<4x8x!quant.uniform<i8:f32, 1.000000e-02>>
+        %b = aten.param constant "b" : tensor<4xi32>
+        %bq = aten.param constant "bq" : tensor<4x!quant.uniform<i32:f32, 2.000000e-04>>
+        %bs = quant.scast %bq : tensor<4x!quant.uniform<i32:f32, 2.000000e-04>> to tensor<4xi32>
+        %y = ref.linear(%q, %w, %b) : (tensor<3x8x!quant.uniform<u8:f32, 2.000000e-02:128>>, tensor<4x8x!quant.uniform<i8:f32, 1.000000e-02>>, tensor<4xi32>) -> tensor<3x4x!quant.uniform<u8:f32, 5.000000e-02:100>>
+        %d = quant.dcast %y : tensor<3x4x!quant.uniform<u8:f32, 5.000000e-02:100>> to tensor<3x4xf32>
+        %f = ref.linear(%q, %w, %bs) : (tensor<3x8x!quant.uniform<u8:f32, 2.000000e-02:128>>, tensor<4x8x!quant.uniform<i8:f32, 1.000000e-02>>, tensor<4xi32>) -> tensor<3x4xf32>
+        func.return %d, %f : tensor<3x4xf32>, tensor<3x4xf32>
+      }
+    }"""
+    g = torch.Generator().manual_seed(12)
+    params = {"w": torch.randint(-127, 128, (4, 8), dtype=torch.int8, generator=g),
+              "b": torch.randint(-3000, 3000, (4,), dtype=torch.int32, generator=g),
+              "bq": torch.randint(-3000, 3000, (4,), dtype=torch.int32, generator=g)}
+    program = qir.parse(text, params)
+    x = ((torch.randint(0, 256, (3, 8), generator=g) - 128) * 0.02).float()
+    expected = qir.PassManager(["lower-reference"]).run(program).to_fx()(x)
+    actual = qir.PassManager(["lower-onednn"]).run(program).to_fx()(x)
+    assert torch.equal(actual[0], expected[0])
+    torch.testing.assert_close(actual[1], expected[1], rtol=1e-6, atol=1e-6)
+
+
 # --------------------------------------------------------------------------
 # In-place sums.
 # --------------------------------------------------------------------------
@@ -419,3 +471,10 @@ def test_every_accepted_ref_op_has_a_rule():
                 prepared(*a, **k)
             lowered = qir.lower(qir.convert(prepared), "onednn")
         assert not _ops(lowered, "ref."), name
+
+
+def test_the_derived_quantizer_asks_only_for_what_the_table_runs():
+    patterns = set(get_backend("onednn").quantizer().patterns)
+    assert {"conv", "conv_relu", "conv_add", "conv_add_relu", "linear", "linear_relu", "matmul", "add", "mul",
+            "cat", "pooling", "hardswish", "fixed_qparams", "relu", "shape"} <= patterns
+    assert not patterns & {"conv_transpose", "conv_transpose_relu"}  # no oneDNN quantized transposed conv

@@ -183,7 +183,7 @@ def _emit_qconv_sum(em: Emitter, op: onednn.QConv2dSumOp) -> None:
     scales, zero_points = _weight_qparams(em, op, prepack)
     out_scale, out_zero_point, _ = _output(op.output)
     accum_scale, accum_zero_point = _input_qparams(op.accum)
-    copy = op.accum is op.input or must_copy(em, op.accum, op)
+    copy = must_copy(em, op.accum, op)
     _call(em, op, kernels.qconv2d_sum, (em.node(op.input), *_input_qparams(op.input), em.node(op.packed), scales,
                                         zero_points, em.node(op.accum), _bias(em, op, prepack),
                                         *_conv_geometry(prepack), out_scale, out_zero_point, accum_scale,
@@ -215,18 +215,19 @@ def _emit_qlinear_binary(em: Emitter, op: onednn.QLinearBinaryOp) -> None:
 
 
 def must_copy(em: Emitter, value: SSAValue, op) -> bool:
-    """Whether an in-place sum into `value` could change what another op reads: some value that
-    may share `value`'s buffer (views of it, what it is a view of, through data movement and
-    earlier in-place sums) is read by an op emitted after `op`, or is an input or a parameter
-    (whose buffer the module does not own). Ops are emitted in order: a later reader's
-    results are not mapped yet; the return, which has none, comes last."""
+    """Whether the in-place sum `op` into `value` (its operand 3) could change what an op reads:
+    some value that may share `value`'s buffer (views of it, what it is a view of, through data
+    movement and earlier in-place sums) is read by `op` itself as another operand (a conv
+    reading its accumulator as its input), by an op emitted after `op`, or is an input or a
+    parameter (whose buffer the module does not own). Ops are emitted in order: a later
+    reader's results are not mapped yet; the return, which has none, comes last."""
     for alias in _aliases(em, value, op):
         if isinstance(alias.owner, Block) or isinstance(alias.owner, ParamOp):
             return True
         for use in alias.uses:
             reader = use.operation
             if reader is op:
-                if alias is not value:  # the kernel reads a view of its own accumulator
+                if alias is not value or use.index != 3:  # the kernel reads its accumulator otherwise
                     return True
                 continue
             if not reader.results or reader.results[0] not in em.nodes:

@@ -4,11 +4,14 @@ the oneDNN calls that need more than their arguments (the in-place sums).
 Each takes integer storage tensors (uint8 / int8) and the constants its op's types imply
 (computed once, at emission: multipliers, bounds, tables) and returns storage, or float32.
 They are plain ATen calls, chained in place on the intermediate each made itself, so that
-a rescaling costs a handful of passes over the tensor; which form is fastest was measured
-on ResNet-18 and BERT-sized tensors (see `qir.lowering.onednn` for the numbers), e.g. a
-float32 add of two 16x32x384 uint8 tensors in 0.23 ms against 0.42 ms through
-`quantized_decomposed` dequantize/quantize, a max-pool of a channels-last 1x64x112x112 in
-0.14 ms against 4.7 ms for torch's contiguous uint8 kernel.
+a rescaling costs a handful of passes over the tensor. The forms were chosen by measuring
+the alternatives on ResNet-18 and BERT-sized tensors (2 threads), e.g.: a float32 add of two
+16x32x384 uint8 tensors 0.23 ms, against 0.42 ms through `quantized_decomposed`
+dequantize/add/quantize and 0.17 ms in int32 fixed point (which rounds ties up, not to
+even: float32 was kept, it agrees with the reference far more often); a max-pool of a
+channels-last 1x64x112x112 tensor 0.09 ms, against 4.7 ms for torch's contiguous uint8
+kernel (its channels-last one refuses the tensor); a lookup table indexed with int32
+(`index_select`) as fast as the float32 function on 200k elements, and exact.
 """
 
 from __future__ import annotations
