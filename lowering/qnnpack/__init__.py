@@ -21,8 +21,8 @@ and `tests/test_qnnpack.py`):
 * there is no conv + add kernel (`quantized::conv2d_add` has no QNNPACK implementation)
   and no int8 linear with float output (`linear_with_input_q_dq_qweight_dq_output_fp32`
   is not implemented for QNNPACK's packed weights): `ref.conv_add` and float-output
-  linears are refused and stay in the Q/DQ form; the derived quantizer never makes
-  `conv_add` units, so a model quantized for QNNPACK runs conv, then add, both as kernels;
+  linears are refused and stay in the Q/DQ form; the derived quantizer has no `conv_add`
+  pattern, so it never asks for the fusion (conv and add are annotated as units of their own);
 * QNNPACK's add takes input-to-output scale ratios in [2**-14, 2**8) only (outside it,
   an internal assert);
 * QNNPACK's sigmoid takes the output parameters 1/256:0 only (others: the exact table);
