@@ -12,7 +12,10 @@ The places a spec can stand are the nodes of an undirected `networkx` graph:
 the output of a value ("out", value) and each annotated input edge ("in", op,
 index). Shared specs are edges of that graph. An input edge also joins its
 producer's output when both want the same spec, which is how consecutive ops
-come to share one observer (PT2E's rule). A group is a connected component.
+come to share one observer (PT2E's rule), and when the producer's range is fixed
+(a softmax feeding a matmul: the matmul reads it with the softmax's parameters,
+where PT2E would observe and requantize it again). A group is a connected
+component.
 
 A component holding two different concrete specs is a conflict. It is
 resolved deterministically: a fixed-range spec wins (the op's range demands
@@ -31,12 +34,19 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Attribute, Operation
 
-from qir.dialects.obs import DerivedSpecAttr, FixedQParamsAttr, SharedSpecAttr
+from qir.dialects.obs import DerivedSpecAttr, FixedQParamsAttr, QuantSpecAttr, SharedSpecAttr
 from qir.errors import OpError, describe_op
 from qir.pass_manager import QirPass, count
 from qir.quantizer.base import annotation, set_annotation
 
 Node = tuple[Any, ...]
+
+
+def _takes_fixed(produced: Attribute, wanted: Attribute) -> bool:
+    """Whether an input wanting `wanted` can read a value quantized with the fixed `produced`."""
+    return (isinstance(produced, FixedQParamsAttr) and isinstance(wanted, QuantSpecAttr)
+            and wanted.channel_axis is None and (produced.storage, produced.qmin, produced.qmax)
+            == (wanted.storage, wanted.qmin, wanted.qmax))
 
 
 def _plain(spec: Attribute) -> Attribute:
@@ -97,14 +107,21 @@ class PropagateAnnotations(QirPass):
                     if isinstance(spec, SharedSpecAttr):
                         graph.add_edge(make(i), shared_target(o, spec))
 
-        # An input edge joins its producer's output when their components want the same spec.
+        # An input edge joins its producer's output when their components want the same spec, or
+        # when the producer's range is fixed (sigmoid, softmax) and the edge only asks for a plain
+        # per-tensor spec of the same storage: the consumer takes any parameters, so the fixed
+        # ones serve it as they are, with no requantization between.
         spec_of = self._component_specs(graph, concrete, order, ctx)
         for node in list(order):
             if node[0] != "in":
                 continue
             producer = ("out", node[1].operands[node[2]])
-            if producer in order and None in (spec_of(producer), spec_of(node)) or (
-                    producer in order and spec_of(producer) == spec_of(node)):
+            if producer not in order:
+                continue
+            if None in (spec_of(producer), spec_of(node)) or spec_of(producer) == spec_of(node):
+                graph.add_edge(node, producer)
+            elif _takes_fixed(spec_of(producer), spec_of(node)) and graph.degree(node) == 0:
+                concrete.pop(node, None)
                 graph.add_edge(node, producer)
 
         spec_of = self._component_specs(graph, concrete, order, ctx)
