@@ -136,6 +136,26 @@ def test_a_float_residual_add_is_the_linear_kernel_binary_post_op():
         assert sqnr(model(x), lowered(x)) > 30
 
 
+def test_a_residual_that_is_a_view_is_added_as_its_values():
+    """oneDNN reads the binary add's `other` as contiguous memory: a transposed residual must
+    reach it contiguous."""
+
+    class TransposedResidual(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(32, 32)
+
+        def forward(self, x, y):
+            return self.fc(x) + y.transpose(1, 2)
+
+    torch.manual_seed(13)
+    model, x, y = TransposedResidual(), torch.randn(2, 8, 32), torch.randn(2, 32, 8)
+    lowered = _quantize(model, (x, y))
+    assert [op.binary.data for op in _kernels(lowered) if op.name == "onednn.qlinear_pointwise_binary"] == ["add"]
+    with torch.no_grad():
+        assert sqnr(model(x, y), lowered(x, y)) > 30
+
+
 def test_int32_biases_and_per_tensor_weights():
     """An i32 bias (in accumulator units, read through `quant.scast` or as is) reaches the kernel
     as the float the definition implies: the result is the reference's."""

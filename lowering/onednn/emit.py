@@ -210,8 +210,10 @@ def _emit_qlinear_binary(em: Emitter, op: onednn.QLinearBinaryOp) -> None:
         _call(em, op, kernels.qlinear_sum, (*x, em.node(op.other), _bias(em, op, prepack), out_scale, out_zero_point,
                                             *_input_qparams(op.other), unary, must_copy(em, op.other, op)))
         return
+    # oneDNN reads a float `other` as if it were contiguous (a transposed view comes out as garbage).
+    other = em.call(_aten.contiguous.default, (em.node(op.other),))
     _call(em, op, _onednn.qlinear_pointwise.binary,
-          (*x, em.node(op.other), _bias(em, op, prepack), *_output(op.output), 1.0, 0, "add", 1.0, unary, [], ""))
+          (*x, other, _bias(em, op, prepack), *_output(op.output), 1.0, 0, "add", 1.0, unary, [], ""))
 
 
 def must_copy(em: Emitter, value: SSAValue, op) -> bool:
