@@ -104,6 +104,7 @@ class LowerPass(QirPass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         backend = self.backend
+        self._check_accepted(op)
         patterns = list(backend.patterns()) if backend.patterns is not None else []
         if backend.rules:
             for rule, n in sorted(backend.ruleset.apply(op, patterns).items()):
@@ -113,11 +114,22 @@ class LowerPass(QirPass):
         self._check(op)
         op.attributes[BACKEND_ATTR] = StringAttr(backend.name)
 
+    def _check_accepted(self, module: ModuleOp) -> None:
+        """Every `ref` op is one the capability table accepts (or one the backend may leave as it
+        is): rules may count on what the table promises (`reference-rewrite{backend=NAME}` builds
+        nothing else, but IR text can say anything)."""
+        leftovers = self.backend.leftovers
+        for op in module.walk():
+            if (op.name.startswith("ref.") and not self.backend.accepts(op)
+                    and not (leftovers is not None and leftovers(op))):
+                raise OpError(op, f"{self.backend.name!r} cannot run this op: its capability table refuses "
+                                  f"it (reference-rewrite{{backend={self.backend.name}}} leaves such ops in Q/DQ form)")
+
     def _check(self, module: ModuleOp) -> None:
         """Every `ref` op was lowered (the capability table promised it would be)."""
         allowed = self.backend.leftovers
         for op in module.walk():
             left = allowed(op) if allowed is not None else not op.name.startswith("ref.")
             if not left and not op.name.startswith(f"{self.backend.name}."):
-                raise OpError(op, f"{self.name}: no rule lowers this op, though the capability table "
-                                  f"of {self.backend.name!r} accepts it")
+                raise OpError(op, f"no rule of {self.backend.name!r} lowers this op, though its capability "
+                                  "table accepts it")

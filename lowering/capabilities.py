@@ -100,6 +100,9 @@ class Capabilities:
     ops: tuple[OpCapability, ...]
     weight_range: tuple[int, int] = (-128, 127)
     """The weight storage range its kernels want ([-127, 127] for XNNPACK-style symmetric)."""
+    patterns: tuple[str, ...] = ()
+    """Quantizer patterns to enable though no `ref` op stands for them: Q/DQ forms the backend's
+    own rules fuse (`fixed_qparams` for a matmul+softmax kernel whose softmax has no ref op)."""
     _by_op: dict[str, list[OpCapability]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -137,6 +140,7 @@ class Capabilities:
                     patterns.append("fixed_qparams")
                 if not functions or functions & {"relu.default", "hardtanh.default"}:
                     patterns.append("relu")
+        patterns.extend(self.patterns)
         patterns.append("shape")
         from qir.quantizer.patterns import PatternQuantizer
 
@@ -165,9 +169,15 @@ class Capabilities:
                                 per_tensor_transposed_weights=not per_channel_transposed)
 
 
-def table(*entries: OpCapability | Iterable[OpCapability], weight_range: tuple[int, int] = (-128, 127)) -> Capabilities:
-    """A capability table from entries (or lists of entries)."""
+def table(*entries: OpCapability | Iterable[OpCapability], weight_range: tuple[int, int] = (-128, 127),
+          patterns: Iterable[str] = ()) -> Capabilities:
+    """A capability table from entries (or lists of entries), and extra quantizer patterns."""
+    from qir.quantizer.patterns import PatternQuantizer
+
     flat: list[OpCapability] = []
     for entry in entries:
         flat.extend([entry] if isinstance(entry, OpCapability) else entry)
-    return Capabilities(tuple(flat), weight_range)
+    unknown = set(patterns) - set(PatternQuantizer.PATTERNS)
+    if unknown:
+        raise ValueError(f"unknown quantizer patterns {sorted(unknown)} (known: {', '.join(PatternQuantizer.PATTERNS)})")
+    return Capabilities(tuple(flat), weight_range, tuple(patterns))

@@ -35,7 +35,12 @@ def register_pass(cls: type[ModulePass]) -> type[ModulePass]:
 
 
 def register_backend(backend: Any) -> Any:
-    """Make `backend` (a `qir.lowering.Backend`) available by its `name`, with its `lower-<name>` pass."""
+    """Make `backend` (a `qir.lowering.Backend`) available by its `name`, with its `lower-<name>` pass.
+
+    Its rule files are compiled now, so that an error in them (at `file:line:col`) is reported
+    where the backend is registered, not at its first use."""
+    if getattr(backend, "rules", None):
+        backend.ruleset  # noqa: B018 - compiled (and cached) for its errors
     _LOCAL_BACKENDS[backend.name] = backend
     _LOADED_BACKENDS.pop(backend.name, None)
     return backend

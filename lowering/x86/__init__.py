@@ -37,13 +37,6 @@ def _symmetric_weight(op) -> bool:
     return all(z == 0 for z in getattr(qtype, "zero_points", (getattr(qtype, "zero_point", 0),)))
 
 
-def _no_constant_operands(op) -> bool:
-    """Elementwise kernels take activations: a constant operand stays in float."""
-    from qir.dialects.aten import ParamOp
-
-    return not any(isinstance(v.owner, ParamOp) for v in op.operands)
-
-
 CAPABILITIES = table(
     OpCapability("ref.conv", posts=(None, "relu", "hardtanh"), spatial=(1, 2, 3), check=_symmetric_weight),
     # fbgemm and oneDNN have no per-channel transposed convolution.
@@ -51,10 +44,10 @@ CAPABILITIES = table(
                  weight_schemes=("per_tensor",), check=_symmetric_weight),
     OpCapability("ref.conv_add", posts=(None, "relu"), spatial=(2,), check=_symmetric_weight),
     OpCapability("ref.linear", posts=(None, "relu", "hardtanh"), float_output=True, check=_symmetric_weight),
-    OpCapability("ref.matmul", check=_no_constant_operands),
-    OpCapability("ref.add", posts=(None, "relu"), check=_no_constant_operands),
-    OpCapability("ref.mul", posts=(None, "relu"), check=_no_constant_operands),
-    OpCapability("ref.cat", check=_no_constant_operands),
+    OpCapability("ref.matmul"),
+    OpCapability("ref.add", posts=(None, "relu")),
+    OpCapability("ref.mul", posts=(None, "relu")),
+    OpCapability("ref.cat"),
     OpCapability("ref.requantize"),
     OpCapability("ref.avg_pool", spatial=(1, 2, 3)),
     OpCapability("ref.adaptive_avg_pool", spatial=(1, 2)),

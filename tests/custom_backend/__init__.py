@@ -21,9 +21,8 @@ from qir.lowering.capabilities import OpCapability, table
 CAPABILITIES = table(
     OpCapability("ref.linear", weight_schemes=("per_tensor",), float_output=True),
     OpCapability("ref.matmul"),
-    # softmax has no ref op, so no ref.lookup of it is ever built: listing it is how the table
-    # gets the derived quantizer to give softmax the fixed output range qbmm_softmax needs.
-    OpCapability("ref.lookup", functions=("softmax.int",)),
+    # softmax has no ref op: its Q/DQ form, with the fixed range, is what the fusion rule eats.
+    patterns=("fixed_qparams",),
 )
 
 
