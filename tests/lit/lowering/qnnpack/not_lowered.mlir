@@ -8,7 +8,7 @@
 !y = !quant.uniform<u8:f32, 4.000000e-02>
 !w = !quant.uniform<i8:f32:0, {1.000000e-03,2.000000e-03}>
 
-// CHECK: not_lowered.mlir:[[@LINE+5]]:5: error: pass 'lower-qnnpack' failed: 'qnnpack' cannot run this op: its capability table refuses it {{.*}}(at ref.conv_add)
+// CHECK: not_lowered.mlir:[[# @LINE + 5]]:5: error: pass 'lower-qnnpack' failed: 'qnnpack' cannot run this op: its capability table refuses it {{.*}}(at ref.conv_add)
 builtin.module attributes {qir.stage = "reference"} {
   func.func @conv_add(%x: tensor<1x2x6x6x!x>, %a: tensor<1x2x6x6x!x>) -> tensor<1x2x6x6x!y> {
     %w = aten.param parameter "w" : tensor<2x2x3x3x!w>
