@@ -205,7 +205,25 @@ def _linear_zero_points(b: Builder):
              f"tensor<16xf32>) -> {result_type}")
     return y, result_type
 
-# Cases only QNNPACK's table takes (x86 wants zero weight zero points and per-tensor transposed).
+def _constant_operand(op: str, lhs_shape, rhs_shape, out_shape):
+    """`op` of an activation and a quantized constant (a parameter, wrapped as a quantized tensor)."""
+
+    def make(b: Builder):
+        aq, cq, out = u8(0.03, 120), u8(0.02, 130), u8(0.04, 125)
+        lhs = b.input(lhs_shape, aq)
+        storage = torch.randint(0, 256, tuple(rhs_shape), generator=b.generator, dtype=torch.uint8)
+        rhs = b.param(storage, tensor_type(rhs_shape, cq))
+        result_type = tensor_type(out_shape, out)
+        attrs = " {dim = 1 : i64}" if op == "cat" else ""
+        y = b.op(f"ref.{op}({lhs}, {rhs}){attrs} : ({tensor_type(lhs_shape, aq)}, {tensor_type(rhs_shape, cq)}) "
+                 f"-> {result_type}")
+        return y, result_type
+
+    return make
+
+
+# Cases beyond the shared ones: what only QNNPACK's table takes (x86 wants zero weight zero points
+# and per-tensor transposed weights), constant operands, the average pools QNNPACK gets right.
 ACCEPTED = [
     Case("conv2d_weight_zero_points", _conv_case(_channel_zero_points(6), [6, 4, 3, 3], [1, 4, 9, 9], [1, 6, 9, 9],
                                                  padding=[1, 1])),
@@ -219,6 +237,11 @@ ACCEPTED = [
                                                                 [1, 6, 11, 11], transposed=True, stride=[2, 2])),
     Case("conv_transpose2d_grouped_per_tensor", _conv_case(_TENSOR_ZP, [4, 3, 3, 3], [1, 4, 5, 5], [1, 6, 7, 7],
                                                            transposed=True, groups=2)),
+    Case("add_constant", _constant_operand("add", [2, 3, 4, 4], [2, 3, 4, 4], [2, 3, 4, 4])),
+    Case("add_constant_broadcast", _constant_operand("add", [2, 3, 4, 4], [1, 3, 1, 1], [2, 3, 4, 4])),
+    Case("mul_constant", _constant_operand("mul", [2, 3, 4, 4], [2, 3, 4, 4], [2, 3, 4, 4])),
+    Case("cat_constant", _constant_operand("cat", [2, 3, 4], [2, 2, 4], [2, 5, 4])),
+    Case("matmul_constant", _constant_operand("matmul", [2, 3, 5, 8], [8, 4], [2, 3, 5, 4])),
     Case("avg_pool_exclude_pad_unpadded", _avg_pool([3, 3], [2, 2], [0, 0], [4, 4], include_pad=False)),
     Case("avg_pool_exclude_pad_requantized", _avg_pool([3, 3], [2, 2], [1, 1], [5, 5], include_pad=False, same=False)),
 ]
@@ -251,7 +274,7 @@ def test_table_refuses(case):
     assert not QNNPACK.accepts(_ref_op(program))
 
 
-def test_table_refuses_constant_operands_and_add_scale_ratios_qnnpack_rejects():
+def test_table_refuses_add_scale_ratios_qnnpack_rejects():
     def ratio_case(out_scale):
         def make(b: Builder):
             aq, bq, out = u8(1.0, 120), u8(0.02, 130), u8(out_scale, 125)

@@ -59,13 +59,6 @@ def _patterns():
     return lowering_patterns(_dialect())
 
 
-def _no_constant_operands(op) -> bool:
-    """Elementwise kernels take activations: a constant operand stays in float."""
-    from qir.dialects.aten import ParamOp
-
-    return not any(isinstance(v.owner, ParamOp) for v in op.operands)
-
-
 ADD_SCALE_RATIOS = (2.0 ** -14, 2.0 ** 8)
 """The input-to-output scale ratios QNNPACK's add operator is created with, [low, high)."""
 
@@ -75,8 +68,6 @@ def _add_runs(op) -> bool:
     `ADD_SCALE_RATIOS` (torch turns the refusal into an internal assert)."""
     from qir.dialects.ref import per_tensor
 
-    if not _no_constant_operands(op):
-        return False
     out = per_tensor(op.output).scale
     low, high = ADD_SCALE_RATIOS
     return all(low <= per_tensor(v).scale / out < high for v in (op.lhs, op.rhs))
@@ -105,10 +96,10 @@ CAPABILITIES = table(
     OpCapability("ref.conv", posts=_POSTS, spatial=(1, 2), transposed=True, weight_schemes=("per_channel",),
                  grouped=False),
     OpCapability("ref.linear", posts=_POSTS),
-    OpCapability("ref.matmul", check=_no_constant_operands),
+    OpCapability("ref.matmul"),
     OpCapability("ref.add", posts=(None, "relu"), check=_add_runs),
-    OpCapability("ref.mul", posts=(None, "relu"), check=_no_constant_operands),
-    OpCapability("ref.cat", check=_no_constant_operands),
+    OpCapability("ref.mul", posts=(None, "relu")),
+    OpCapability("ref.cat"),
     OpCapability("ref.requantize"),
     OpCapability("ref.avg_pool", spatial=(1, 2, 3), check=_avg_pool_runs),
     OpCapability("ref.adaptive_avg_pool", spatial=(1, 2)),
