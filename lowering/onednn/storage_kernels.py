@@ -114,6 +114,10 @@ def global_avg_pool(q: torch.Tensor, zero_point: int, spatial: int, multiplier: 
     dims = tuple(range(-spatial, 0))
     total = torch.sum(q, dims, keepdim=True, dtype=torch.int32)
     count = math.prod(q.shape[-spatial:])
+    if multiplier == 1.0 and zero_point == out_zero_point:
+        # The parameters kept (the usual pool): round(sum / n - z) + z is round(sum / n), a mean of
+        # storage values, which needs no clamp.
+        return to_storage(total.to(torch.float32).div_(count).round_(), dtype)
     if zero_point:
         total.sub_(zero_point * count)
     return finish(total.to(torch.float32).div_(count), multiplier, out_zero_point, lo, hi, dtype)
