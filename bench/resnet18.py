@@ -8,6 +8,7 @@ is the median of `--runs` calls after warm-up, all measured in this one run.
 Printed: latency, speed-up over float eager and over torch.ao FX mode
 (`prepare_fx`/`convert_fx`, the x86 qconfig: the legacy native-kernel flow),
 SQNR of the output against float, and qir's own times to quantize and lower.
+Each qir backend quantizes with its own quantizer (derived from its capability table).
 torchao's PT2E flow (X86InductorQuantizer, Q/DQ in eager) is measured when
 torchao is installed; its documented flow raises on this model (one ReLU module
 used twice per block), so it runs on a copy with the ReLUs split, which
@@ -142,7 +143,7 @@ def main() -> None:
 
     for backend in args.backends.split(","):
         start = time.perf_counter()
-        prepared = qir.prepare(model, (x,))
+        prepared = qir.prepare(model, (x,), qir.get_backend(backend).quantizer())
         with torch.no_grad():
             for batch in calibration:
                 prepared(batch)

@@ -8,7 +8,7 @@ CONV_TRANSPOSE = {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
 GENERIC_CONV = {"convolution", "_convolution"}
 LINEAR = {"linear"}
 MATMUL = {"matmul", "bmm", "mm"}
-RELU_LIKE = {"relu", "relu_", "hardtanh", "hardtanh_"}
+RELU_LIKE = {"relu", "relu_", "relu6", "hardtanh", "hardtanh_"}
 HARDSWISH = {"hardswish", "hardswish_"}
 POOLING = {"max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
            "adaptive_avg_pool2d"}

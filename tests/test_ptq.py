@@ -302,3 +302,31 @@ def test_validate_rejects_an_annotation_the_backend_cannot_run():
     op.attributes["qout"] = ArrayAttr([QuantSpecAttr("u8", 0, 255)])
     with pytest.raises(qir.QirError, match="softplus"):
         X86Quantizer().validate(program)
+
+
+def test_add_relu_units_and_relu6_tails_stay_quantized():
+    """A residual add + relu between two linears is one quantized unit (its head, the add, is kept
+    though its own output is not quantized), a conv's in-place residual add fuses, and F.relu6 is a
+    relu-like tail."""
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.out = torch.nn.Linear(8, 8), torch.nn.Linear(8, 8), torch.nn.Linear(8, 4)
+            self.conv, self.conv2 = torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.Conv2d(4, 4, 1)
+
+        def forward(self, x, image):
+            y = torch.relu(self.a(x) + self.b(x))
+            z = self.conv(image)
+            z += image
+            return self.out(y), self.conv2(torch.nn.functional.relu6(self.conv(torch.relu(z))))
+
+    torch.manual_seed(0)
+    model, args = Model().eval(), (torch.randn(2, 8), torch.randn(1, 4, 6, 6))
+    prepared = qir.prepare(model, args, X86Quantizer())
+    prepared(*args)
+    program = qir.PassManager("reference-rewrite").run(qir.convert(prepared).qir_program)
+    refs = [op for op in program.module.walk() if op.name.startswith("ref.")]
+    assert [op.post.data for op in refs if op.name == "ref.add"] == ["relu"]
+    assert sum(op.name == "ref.conv_add" for op in refs) == 1
+    assert any(op.name == "ref.conv" and op.post is not None and op.post.data == "hardtanh" for op in refs)

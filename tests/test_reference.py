@@ -1161,9 +1161,10 @@ def test_reference_sqnr_matches_q_dq(name, flows):
 
 EXPECTED_REWRITES = {
     # Every conv of the ResNet-style model, its residual add, the pool and the classifier.
-    "cnn_bn_residual": {"ref.conv": 5, "ref.conv_add": 1, "ref.adaptive_avg_pool": 1, "ref.linear": 1},
+    "cnn_bn_residual": {"ref.conv": 4, "ref.conv_add": 2, "ref.adaptive_avg_pool": 1, "ref.linear": 1},
+    # The squeeze-excite gates read the hardsigmoid's fixed parameters: no requantization.
     "mobilenet_dw": {"ref.conv": 13, "ref.conv_add": 2, "ref.lookup": 7, "ref.mul": 2, "ref.linear": 2,
-                     "ref.adaptive_avg_pool": 3, "ref.requantize": 2},
+                     "ref.adaptive_avg_pool": 3, "ref.requantize": 0},
     "transformer_encoder": {"ref.linear": 6},
     "dynamic_batch": {"ref.conv": 1, "ref.linear": 2},
     "conv1d_linear_bn": {"ref.conv": 2, "ref.linear": 2},

@@ -208,7 +208,7 @@ class PatternQuantizer(ConfigurableQuantizer):
         pattern = kind
         add = None
         if kind == "conv" and self._enabled("conv_add"):
-            add = self._fusable(op.results[0], {"add"})
+            add = self._fusable(op.results[0], {"add", "add_"})
             if add is not None and len(_tensor_operands(add)) == 2 and add.kwargs is None:
                 unit.append(add)
                 pattern += "_add"
@@ -330,10 +330,18 @@ def _prune(ops: list[AtenOp], optional: set[AtenOp]) -> int:
             qout = [spec if spec is not None and _consumed_quantized(r) else None
                     for spec, r in zip(qout, op.results)]
             set_annotation(op, "qout", qout)
-        if op in optional and all(spec is None for spec in qout):
+        if op in optional and all(spec is None for spec in qout) and not _tail_kept(op):
             set_annotation(op, "qin", [None] * len(op.operands))
             pruned += 1
     return pruned
+
+
+def _tail_kept(op: AtenOp) -> bool:
+    """Whether `op` heads a fusion unit whose tail (a relu that quantizes the unit's output and
+    reads nothing quantized itself) kept its output spec: the unit stays, head included."""
+    tail = _single_user(op.results[0]) if op.results else None
+    return (tail is not None and any(spec is not None for spec in annotation(tail, "qout"))
+            and all(spec is None for spec in annotation(tail, "qin")))
 
 
 def _quantized(value: SSAValue) -> bool:
