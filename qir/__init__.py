@@ -30,8 +30,13 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
+_SUBMODULES = ("debug",)
+"""Submodules reachable as attributes (`qir.debug.compare`), imported on first use too."""
+
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return import_module(f"qir.{name}")
     if name not in _EXPORTS:
         raise AttributeError(f"module 'qir' has no attribute {name!r}")
     value = getattr(import_module(_EXPORTS[name]), name)

@@ -1,0 +1,407 @@
+"""The numeric debugger: which quantized op loses the accuracy, and in which layer.
+
+    records = qir.debug.compare(model, qir.convert(prepared), example_inputs)
+    print(qir.debug.format_table(records, limit=10))      # worst first
+    quantizer.set_module_name(records[0].module, None)    # leave that layer in float
+
+`compare` runs the float model and the quantized (Q/DQ) module on the same
+inputs and reports, for every quantized `aten.op`, how far its output is from
+the float op it came from, with the provenance the importer kept on the op
+(module path, module type) so that the answer is a layer a quantizer can be
+told about. Two figures per op, both signal-to-quantization-noise ratios in dB
+(`10 log10(sum(ref²) / sum((ref - out)²))`, inf when equal):
+
+* `sqnr`: the op's output in the quantized model against float. Errors
+  accumulate along the graph, so every op after a bad layer looks bad too; this
+  is what the model computes at that point.
+* `local_sqnr`: the op alone. The quantized module is run again with every
+  matched op's output replaced by its float value, so each op sees float inputs
+  quantized exactly as the quantized model quantizes them (input, weight and
+  output quantization of that op only). This is what ranks the layers: records
+  come sorted by it, worst first.
+
+What the float side is. The quantized program descends from the float export
+through the float-stage passes of `qir.prepare` (canonicalize, fold-bn), which
+remove ops and merge a BatchNorm into the convolution before it, keeping the
+convolution's op and provenance. The float reference is therefore the float
+model exported and run through those same passes: it computes what the model
+computes (fold-bn is exact up to float rounding), and a folded convolution's
+float value is the BatchNorm's output, which is what its quantized output
+stands for. A BatchNorm folded away has no row of its own; its convolution's
+row covers both.
+
+How ops are matched. SSA names are no identity (xDSL strips `_N` suffixes
+from name hints, so `%conv2d` and `%conv2d_1` share one), so ops are matched
+by dataflow: the function arguments correspond by position, and a quantized op
+corresponds to the first unmatched float op with the same ATen overload, module
+path, arguments and corresponding activation operands (looking through
+`quant.qcast`/`quant.dcast`; weights match any parameter). Ops the quantized
+program added, or whose operands do not correspond, have no row.
+
+Lowered modules are refused: a fused kernel (`x86.conv2d_relu`) carries the
+convolution's provenance but outputs the ReLU's value, and nothing in the IR
+says which float op a kernel's output stands for. Compare the module
+`qir.convert` returned; the backends are tested to compute what it computes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.fx as fx
+from xdsl.dialects.builtin import StringAttr
+from xdsl.ir import Operation, SSAValue
+
+from qir.dialects.aten import AtenOp, ParamOp
+from qir.dialects.quant import DequantizeCastOp, QuantizeCastOp, StorageCastOp
+from qir.emitter import Emitter
+from qir.errors import QirError
+from qir.program import Program
+
+__all__ = ["LayerRecord", "as_dicts", "compare", "format_table", "sqnr"]
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """One quantized op: where it comes from and how far its output is from float."""
+
+    name: str
+    """The op's result as `print(quantized.qir_program)` names it (`conv2d_1`)."""
+    op: str
+    """The ATen overload (`conv2d.default`)."""
+    module: str
+    """The nn.Module path it was called in (`layer1.0.conv1`), "" at the top level:
+    what `set_module_name` takes."""
+    module_type: str
+    """That module's class (`torch.nn.modules.conv.Conv2d`), "" at the top level."""
+    sqnr: float
+    """dB, its output in the quantized model against float (errors of earlier ops included)."""
+    local_sqnr: float
+    """dB, this op alone, on float inputs quantized as the model quantizes them."""
+    max_abs_error: float
+    """The largest |float - quantized| of its output in the quantized model."""
+    numel: int
+    """Elements of its output."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able: non-finite figures become the strings "inf", "-inf", "nan" (JSON has no
+        infinities, and None would not tell an exact op from a broken one)."""
+        return {k: _json_number(v) for k, v in asdict(self).items()}
+
+
+def sqnr(reference: torch.Tensor, actual: torch.Tensor) -> float:
+    """Signal-to-quantization-noise ratio of `actual` against `reference`, in dB (float64).
+    inf when they are equal, -inf when the reference is zero and they are not."""
+    ref = reference.detach().to(torch.float64)
+    noise = float((ref - actual.detach().to(torch.float64)).square().sum())
+    signal = float(ref.square().sum())
+    if math.isnan(noise) or math.isnan(signal):
+        return math.nan
+    if noise == 0:
+        return math.inf
+    if signal == 0:
+        return -math.inf
+    return 10 * math.log10(signal / noise)
+
+
+def compare(float_model, quantized, inputs) -> list[LayerRecord]:
+    """Run `float_model` (an nn.Module, an ExportedProgram or a float-stage `qir.Program`) and
+    `quantized` (what `qir.convert` returns, or a quantized-stage Program) on `inputs` (the
+    positional inputs of one call: a tuple, or one tensor); one record per quantized op, worst
+    `local_sqnr` first. See the module docstring for what is compared with what."""
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    q_program = _quantized_program(quantized)
+    f_program = _float_program(float_model, args)
+    matched = _match(f_program, q_program)
+    if not any(_is_quantized(op) for op in matched):
+        raise QirError("no quantized op of the quantized program matches an op of the float model: "
+                       "is it the model it was quantized from?")
+
+    f_em, q_em = _emitted(f_program), _emitted(q_program)
+    pairs: list[tuple[fx.Node, fx.Node]] = []  # (quantized, float) nodes of corresponding results
+    for q_op, f_op in matched.items():
+        for q_res, f_res in zip(q_op.results, f_op.results):
+            q_node, f_node = q_em.nodes.get(q_res), f_em.nodes.get(f_res)
+            if isinstance(q_node, fx.Node) and isinstance(f_node, fx.Node):
+                pairs.append((q_node, f_node))
+    chains = {q_op: _output_chain(q_op, q_em) for q_op in matched if _is_quantized(q_op)}
+    expected = _Recorder(f_em.gm, (f for _, f in pairs)).run(*args)
+    actual = _Recorder(q_em.gm, [*(q for q, _ in pairs), *(n for c in chains.values() for n in c)]).run(*args)
+    substitutes = {q: expected[f] for q, f in pairs
+                   if isinstance(expected[f], torch.Tensor) and _same_kind(expected[f], actual[q])}
+    isolated = _Recorder(q_em.gm, substitutes, substitutes)
+    computed = isolated.run(*args)
+
+    names = _printed_names(q_program)
+    records = []
+    for order, q_op in enumerate(q_program.forward.body.ops):
+        q_node = q_em.nodes.get(q_op.results[0]) if q_op in chains and q_op.results else None
+        if q_node not in substitutes or not substitutes[q_node].is_floating_point():
+            continue
+        reference, chain = substitutes[q_node], chains[q_op]
+        output = actual[chain[-1]] if chain else actual[q_node]
+        local = isolated.through(chain, computed[q_node])
+        error = (reference.double() - output.double()).abs()
+        records.append((order, LayerRecord(
+            name=names[q_op.results[0]], op=q_op.target.data, module=_attr(q_op, "module"),
+            module_type=_attr(q_op, "module_type"), sqnr=sqnr(reference, output), local_sqnr=sqnr(reference, local),
+            max_abs_error=float(error.max()) if error.numel() else 0.0, numel=reference.numel())))
+    records.sort(key=lambda r: (_rank(r[1].local_sqnr), r[0]))
+    return [r for _, r in records]
+
+
+def format_table(records: Sequence[LayerRecord], limit: int | None = None) -> str:
+    """The records as an aligned text table, in their order (worst first as `compare` returns
+    them); `limit` keeps the first rows and says how many were left out."""
+    shown = list(records if limit is None else records[:limit])
+    header = ("local dB", "SQNR dB", "max |err|", "op", "module", "type", "value")
+    rows = [(_db(r.local_sqnr), _db(r.sqnr), f"{r.max_abs_error:.3g}", r.op, r.module or "(top)",
+             r.module_type.rpartition(".")[2] or "-", f"%{r.name}") for r in shown]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    numeric = 3  # the first three columns are numbers: right-aligned
+    lines = ["  ".join(c.rjust(w) if i < numeric else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             .rstrip() for row in [header, *rows]]
+    if limit is not None and len(records) > limit:
+        lines.append(f"... {len(records) - limit} more ops")
+    return "\n".join(lines)
+
+
+def as_dicts(records: Iterable[LayerRecord]) -> list[dict[str, Any]]:
+    """The records as JSON-able dicts (see `LayerRecord.as_dict`)."""
+    return [r.as_dict() for r in records]
+
+
+# -- the two programs -------------------------------------------------------------------------
+
+
+def _quantized_program(quantized) -> Program:
+    program = quantized if isinstance(quantized, Program) else getattr(quantized, "qir_program", None)
+    if not isinstance(program, Program):
+        raise QirError("compare expects what qir.convert returns (a module with .qir_program) or a "
+                       f"quantized-stage qir.Program, got {type(quantized).__name__}")
+    if program.stage != "quantized":
+        raise QirError(f"compare needs the quantized (Q/DQ) program that qir.convert returns, got one at stage "
+                       f"{program.stage!r}: a lowered kernel does not say which float op its output stands for")
+    return program
+
+
+def _float_program(model, args: tuple) -> Program:
+    from qir.api import PREPARE_PIPELINE
+    from qir.importer import export, import_program
+    from qir.pass_manager import PassManager
+
+    if isinstance(model, Program):
+        if model.stage != "float":
+            raise QirError(f"compare needs the float model, got a program at stage {model.stage!r}")
+        program = model
+    elif isinstance(model, torch.export.ExportedProgram):
+        program = import_program(model)
+    elif isinstance(model, torch.nn.Module):
+        program = export(model, args)
+    else:
+        raise QirError("compare expects the float model as an nn.Module, an ExportedProgram or a float-stage "
+                       f"qir.Program, got {type(model).__name__}")
+    float_passes = PREPARE_PIPELINE[:PREPARE_PIPELINE.index("annotate")]  # what the quantized program went through
+    return PassManager(list(float_passes)).run(program)
+
+
+# -- matching ---------------------------------------------------------------------------------
+
+_PARAM = object()
+"""An operand key standing for any parameter: weights are renamed and quantized by convert."""
+
+_CASTS = (QuantizeCastOp, DequantizeCastOp, StorageCastOp)
+
+
+def _source(value: SSAValue) -> SSAValue:
+    """The float value behind quantize/dequantize casts."""
+    while isinstance(value.owner, _CASTS):
+        value = value.owner.input
+    return value
+
+
+def _operand_keys(op: AtenOp, mapping: dict[SSAValue, SSAValue] | None) -> tuple | None:
+    """The op's operands as matching keys: parameters as `_PARAM`, activations as the float
+    value they correspond to (through `mapping`; the value itself on the float side). None
+    when an activation has no counterpart."""
+    keys = []
+    for value in op.operands:
+        source = _source(value)
+        if isinstance(source.owner, ParamOp):
+            keys.append(_PARAM)
+        elif mapping is None:
+            keys.append(source)
+        elif source in mapping:
+            keys.append(mapping[source])
+        else:
+            return None
+    return tuple(keys)
+
+
+def _key(op: AtenOp, operands: tuple) -> tuple:
+    return op.target.data, _attr(op, "module"), operands
+
+
+def _match(f_program: Program, q_program: Program) -> dict[AtenOp, AtenOp]:
+    """Each quantized-program aten.op with its float counterpart (see the module docstring)."""
+    f_args, q_args = f_program.forward.body.block.args, q_program.forward.body.block.args
+    if len(f_args) != len(q_args):
+        raise QirError(f"the float model takes {len(f_args)} inputs and the quantized one {len(q_args)}: "
+                       "is it the model it was quantized from?")
+    candidates: dict[tuple, list[AtenOp]] = {}
+    for op in f_program.forward.body.ops:
+        if isinstance(op, AtenOp):
+            candidates.setdefault(_key(op, _operand_keys(op, None)), []).append(op)
+    mapping: dict[SSAValue, SSAValue] = dict(zip(q_args, f_args))
+    matched: dict[AtenOp, AtenOp] = {}
+    for op in q_program.forward.body.ops:
+        if not isinstance(op, AtenOp):
+            continue
+        operands = _operand_keys(op, mapping)
+        if operands is None:
+            continue
+        options = candidates.get(_key(op, operands), [])
+        found = next((f for f in options if f.args == op.args and f.kwargs == op.kwargs), None)
+        if found is None:
+            continue
+        options.remove(found)
+        matched[op] = found
+        mapping.update(zip(op.results, found.results))
+    return matched
+
+
+def _is_quantized(op: Operation) -> bool:
+    """An op the quantizer touched: it reads a dequantized value or its output is quantized."""
+    reads = any(isinstance(v.owner, DequantizeCastOp) for v in op.operands)
+    return reads or bool(op.results) and any(isinstance(u.operation, QuantizeCastOp) for u in op.results[0].uses)
+
+
+def _output_chain(op: AtenOp, em: Emitter) -> list[fx.Node]:
+    """The quantize and dequantize nodes the op's output goes through, if any."""
+    for use in op.results[0].uses:
+        if isinstance(use.operation, QuantizeCastOp):
+            qcast = use.operation
+            for q_use in qcast.result.uses:
+                if isinstance(q_use.operation, DequantizeCastOp):
+                    return [em.nodes[qcast.result], em.nodes[q_use.operation.result]]
+    return []
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Emitted:
+    gm: fx.GraphModule
+    nodes: dict[SSAValue, Any]
+    """Each SSA value's FX node (or the Python value it was emitted as)."""
+
+
+def _emitted(program: Program) -> _Emitted:
+    """The program as the emitter builds it, keeping the value → node map the records need.
+    (No backend finalization: both programs here are Q/DQ or float ATen.)"""
+    em = Emitter(program)
+    gm = em.run()
+    return _Emitted(gm, em.nodes)
+
+
+class _Recorder(fx.Interpreter):
+    """Runs a module, keeping each watched node's value as it is produced, and optionally
+    replacing some nodes' values by given ones (`substitutes`; then `recorded` holds what the
+    node itself computed). Values a later in-place op (`relu_`) may write are copied."""
+
+    def __init__(self, gm: fx.GraphModule, watch: Iterable[fx.Node],
+                 substitutes: dict[fx.Node, torch.Tensor] | None = None):
+        super().__init__(gm, garbage_collect_values=False)
+        self.watch = set(watch)
+        self.substitutes = substitutes or {}
+        self.recorded: dict[fx.Node, Any] = {}
+        self.written = _written_later(gm.graph)
+
+    def run(self, *args) -> dict[fx.Node, Any]:
+        with torch.no_grad():
+            super().run(*args)
+        return self.recorded
+
+    def run_node(self, node: fx.Node) -> Any:
+        value = super().run_node(node)
+        copy = node in self.written
+        if node in self.watch:
+            self.recorded[node] = value.clone() if copy and isinstance(value, torch.Tensor) else value
+        if node in self.substitutes:
+            return self.substitutes[node].clone() if copy else self.substitutes[node]
+        return value
+
+    def through(self, chain: list[fx.Node], value: Any) -> Any:
+        """`value` through the quantize → dequantize `chain` (its other arguments as they ran:
+        constants, never written in place)."""
+        for node in chain:
+            args = fx.node.map_arg(node.args, lambda a: self.env[a])
+            kwargs = fx.node.map_arg(node.kwargs, lambda a: self.env[a])
+            with torch.no_grad():
+                value = node.target(value, *args[1:], **kwargs)
+        return value
+
+
+def _written_later(graph: fx.Graph) -> set[fx.Node]:
+    """Nodes whose tensor a later op may write in place: an operand of a mutating op, or of a
+    view (an alias) of such a node."""
+    written: set[fx.Node] = set()
+    for node in reversed(graph.nodes):
+        for user in node.users:
+            schema = getattr(user.target, "_schema", None)
+            if schema is None:
+                continue
+            aliases = bool(schema.returns) and schema.returns[0].alias_info is not None
+            if schema.is_mutable or aliases and user in written:
+                written.add(node)
+                break
+    return written
+
+
+def _same_kind(expected: torch.Tensor, actual: Any) -> bool:
+    return isinstance(actual, torch.Tensor) and actual.shape == expected.shape and actual.dtype == expected.dtype
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+def _attr(op: Operation, name: str) -> str:
+    attr = op.attributes.get(name)
+    return attr.data if isinstance(attr, StringAttr) else ""
+
+
+def _printed_names(program: Program) -> dict[SSAValue, str]:
+    """The names xDSL's printer gives the values of @forward (hint, then hint_1, hint_2, ...;
+    unnamed values numbered), so that records name values as `print(program)` shows them."""
+    counts: dict[str, int] = {}
+    names: dict[SSAValue, str] = {}
+    unnamed = 0
+    block = program.forward.body.block
+    values = [*block.args, *(r for op in block.ops for r in op.results)]
+    for value in values:
+        if value.name_hint:
+            n = counts.get(value.name_hint, 0)
+            names[value] = value.name_hint + (f"_{n}" if n else "")
+            counts[value.name_hint] = n + 1
+        else:
+            names[value] = str(unnamed)
+            unnamed += 1
+    return names
+
+
+def _rank(value: float) -> tuple[int, float]:
+    """Sort key, worst first: NaN (something broke) before every number."""
+    return (0, 0.0) if math.isnan(value) else (1, value)
+
+
+def _db(value: float) -> str:
+    return f"{value:.2f}" if math.isfinite(value) else str(value)
+
+
+def _json_number(value: Any) -> Any:
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
