@@ -4,7 +4,8 @@
 
 Every flow quantizes the same model (qir.examples' ResNet-18, torchvision's
 shape, BatchNorm statistics set) and calibrates on the same batches; latency
-is the median of `--runs` calls after warm-up, all measured in this one run.
+is the median of `--runs` calls, the flows timed in alternating blocks of warm
+calls, all in this one run.
 Printed: latency, speed-up over float eager and over torch.ao FX mode
 (`prepare_fx`/`convert_fx`, the x86 qconfig: the legacy native-kernel flow),
 SQNR of the output against float, and qir's own times to quantize and lower.
@@ -34,16 +35,20 @@ def sqnr(reference: torch.Tensor, approximation: torch.Tensor) -> float:
     return float(20 * torch.log10(reference.norm() / (reference - approximation).norm()))
 
 
-def latency_ms(fn, x, runs: int) -> float:
+def latencies_ms(modules: dict, x, runs: int, block: int = 10) -> dict[str, float]:
+    """Median latency of each module over `runs` calls, timed in alternating blocks of `block`
+    calls (after two untimed ones), so that whatever else the machine does falls on all of them
+    alike while each block runs with the caches warm, as a deployed model does."""
+    times: dict[str, list[float]] = {name: [] for name in modules}
     with torch.no_grad():
-        for _ in range(max(5, runs // 10)):
-            fn(x)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            fn(x)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+        for _ in range(max(1, runs // block)):
+            for name, fn in modules.items():
+                for i in range(block + 2):
+                    start = time.perf_counter()
+                    fn(x)
+                    if i >= 2:
+                        times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
 def fx_mode(model, calibration):
@@ -126,21 +131,15 @@ def main() -> None:
     with torch.no_grad():
         expected = model(x)
 
-    rows = []
-    float_ms = latency_ms(model, x, args.runs)
-    rows.append(("float eager", float_ms, float("inf"), ""))
-    fx = fx_mode(model, calibration)
-    fx_ms = latency_ms(fx, x, args.runs)
-    with torch.no_grad():
-        rows.append(("torch.ao FX convert_fx (x86)", fx_ms, sqnr(expected, fx(x)), ""))
+    modules = {"float eager": model}
+    notes = {"float eager": ""}
+    modules["torch.ao FX convert_fx (x86)"] = fx_mode(model, calibration)
+    notes["torch.ao FX convert_fx (x86)"] = ""
     ao, note = torchao_flow(model, calibration)
+    slow = {}
     if ao is not None:
-        with torch.no_grad():
-            rows.append(("torchao PT2E X86Inductor, Q/DQ eager", latency_ms(ao, x, max(5, args.runs // 5)),
-                         sqnr(expected, ao(x)), note))
-    else:
-        rows.append(("torchao PT2E X86Inductor", float("nan"), float("nan"), note))
-
+        slow["torchao PT2E X86Inductor, Q/DQ eager"] = ao
+        notes["torchao PT2E X86Inductor, Q/DQ eager"] = note
     for backend in args.backends.split(","):
         start = time.perf_counter()
         prepared = qir.prepare(model, (x,), qir.get_backend(backend).quantizer())
@@ -150,11 +149,19 @@ def main() -> None:
         quantized = qir.convert(prepared)
         quantize_s = time.perf_counter() - start
         start = time.perf_counter()
-        lowered = qir.lower(quantized, backend)
+        modules[f"qir {backend}"] = qir.lower(quantized, backend)
         lower_s = time.perf_counter() - start
-        with torch.no_grad():
-            rows.append((f"qir {backend}", latency_ms(lowered, x, args.runs), sqnr(expected, lowered(x)),
-                         f"prepare+calibrate+convert {quantize_s:.2f} s, lower+emit {lower_s * 1e3:.0f} ms"))
+        notes[f"qir {backend}"] = f"prepare+calibrate+convert {quantize_s:.2f} s, lower+emit {lower_s * 1e3:.0f} ms"
+    times = latencies_ms(modules, x, args.runs)
+    times.update(latencies_ms(slow, x, max(5, args.runs // 10), block=5))  # the Q/DQ form is slow
+    float_ms, fx_ms = times["float eager"], times["torch.ao FX convert_fx (x86)"]
+    rows = []
+    with torch.no_grad():
+        for name, module in {**modules, **slow}.items():
+            db = float("inf") if module is model else sqnr(expected, module(x))
+            rows.append((name, times[name], db, notes[name]))
+    if ao is None:
+        rows.append(("torchao PT2E X86Inductor", float("nan"), float("nan"), note))
 
     print(f"ResNet-18, 1x3x224x224, {args.threads} threads, {args.calibration} calibration batches, "
           f"median of {args.runs} runs")
