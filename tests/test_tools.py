@@ -3,6 +3,7 @@ input, weights beside files, qir-translate on a `.pt2`, a fast `--help`."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -308,3 +309,374 @@ def test_expectation_designators():
     assert found[5].matches("error", 16, "the value 300 too big for i8")
     assert not found[5].matches("error", 16, "the value x too big")
     assert not found[0].matches("error", 12, "same line")
+
+
+# -- qir-quantize (in-process: each subprocess would pay ~3 s of torch import) ---------------
+
+QUANTIZE_ERROR = re.compile(r"^(\S.*:\d+:\d+: error: |qir-quantize: error: )")
+
+
+def _quantize(*args) -> tuple[int, str, str]:
+    """`qir-quantize ARGS` in this process: (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from qir.tools.qir_quantize import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main([str(a) for a in args])
+        except SystemExit as exit_:  # argparse's usage errors
+            status = exit_.code
+    return status, out.getvalue(), err.getvalue()
+
+
+def _assert_quantize_error(result: tuple[int, str, str], pattern: str, status: int = 1) -> None:
+    code, out, err = result
+    assert code == status, (code, err)
+    assert out == "", out
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert QUANTIZE_ERROR.match(lines[0]), lines[0]
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def _batch(seed: int, batch: int = 2) -> torch.Tensor:
+    return torch.randn(batch, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """The small conv/BN/linear model as every MODEL kind, calibration files, and the modules the
+    Python API makes from the same model and calibration batches (what the CLI must write)."""
+    from qir.registry import get_backend
+
+    folder = tmp_path_factory.mktemp("models")
+    model, x = _model(), _batch(0)
+    torch.export.save(torch.export.export(model, (x,)), folder / "m.pt2")
+    program = qir.export(model, (x,))
+    program.save(folder / "float.mlir")
+    batches = [(_batch(i),) for i in range(1, 4)]
+    torch.save(batches, folder / "calib.pt")
+    torch.save([b for (b,) in batches], folder / "calib_tensors.pt")
+    prepared = qir.prepare(program, (x,), get_backend("x86").quantizer())
+    for batch in batches:
+        prepared(*batch)
+    observed = qir.observed_program(prepared)
+    observed.save(folder / "observed.mlir")
+    quantized = qir.convert(prepared)
+    quantized.qir_program.save(folder / "quantized.mlir")
+    lowered = qir.lower(quantized, "x86")
+    lowered.qir_program.save(folder / "lowered.mlir")
+    return {"folder": folder, "model": model, "quantized": quantized, "lowered": lowered}
+
+
+def test_quantize_example_text_report():
+    code, out, err = _quantize("transformer")
+    assert code == 0, err
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith("model: transformer: BERT-style encoder")
+    assert any(line.startswith("calibration: 4 random batches") and "calibrates ranges poorly" in line
+               for line in lines)
+    stages = next(line for line in lines if line.startswith("stages: "))
+    for stage in ("export", "prepare", "calibrate", "convert", "lower (x86)", "compare (qir.debug)"):
+        assert f"{stage} " in stages, stages
+    assert re.search(r"^size of the weights: float \d+\.\d\d MB -> x86 \d+\.\d\d MB \(\d+\.\d\dx smaller\)$", out, re.M)
+    assert re.search(r"^latency: float [\d.]+ ms -> x86 [\d.]+ ms \([\d.]+x; medians of \d+ runs, fastest [\d.]+ -> [\d.]+ ms",
+                     out, re.M)
+    sqnr = re.search(r"^output SQNR: x86 ([\d.]+) dB, Q/DQ ([\d.]+) dB", out, re.M)
+    assert sqnr and float(sqnr.group(1)) > 30
+    header = lines.index(next(line for line in lines if line.startswith("per-op SQNR against float, worst first")))
+    table = lines[header + 1:header + 13]
+    assert table[0].split()[:4] == ["local", "dB", "SQNR", "dB"]
+    rows = table[1:11]
+    assert [float(r.split()[0]) for r in rows] == sorted(float(r.split()[0]) for r in rows), "worst first"
+    assert re.match(r"^\.\.\. \d+ more ops$", table[11])
+
+
+def test_quantize_pt2_json_report_with_calibration_file(models):
+    folder = models["folder"]
+    code, out, err = _quantize(folder / "m.pt2", "--calibration", folder / "calib.pt", "--report", "json")
+    assert code == 0, err
+    assert err == ""
+    report = json.loads(out)
+    assert set(report) == {"model", "backend", "quantizer", "calibration", "evaluated_on", "stages", "program",
+                           "size", "latency", "sqnr", "layers", "notes", "outputs", "warnings"}
+    assert report["model"] == {"name": str(folder / "m.pt2"), "kind": "pt2", "description": "a torch.export program",
+                               "stage": "float"}
+    assert report["calibration"]["batches"] == 3 and report["calibration"]["note"] is None
+    assert list(report["stages"]) == ["load", "prepare", "calibrate", "convert", "lower (x86)", "compare (qir.debug)"]
+    assert report["size"]["before_bytes"] > 3 * report["size"]["after_bytes"]
+    latency = report["latency"]
+    assert latency["speedup"] > 0 and latency["before_best_ms"] <= latency["before_ms"] and latency["runs"] >= 5
+    # evaluated on the first calibration batch: the figure is the API's
+    x = _batch(1)
+    with torch.no_grad():
+        expected = models["model"](x)
+        assert report["sqnr"]["x86"] == pytest.approx(qir.debug.sqnr(expected, models["lowered"](x)), abs=1e-9)
+    layers = report["layers"]
+    assert {r["module"] for r in layers} == {"0", "2", "3", "4"}  # conv (+ folded BN), relu, flatten, linear
+    assert all(set(r) == {"name", "op", "module", "module_type", "sqnr", "local_sqnr", "max_abs_error", "numel"}
+               for r in layers)
+    assert layers == qir.debug.as_dicts(qir.debug.compare(models["model"], models["quantized"], (x,)))
+
+
+def test_quantize_float_mlir_round_trips_through_o(models, tmp_path):
+    """model.mlir runs as the lowered module does and model.pt2 as the Q/DQ module does, bit for
+    bit (the PTQ tutorial's save/load check), on a batch none of them saw."""
+    folder = models["folder"]
+    code, out, err = _quantize(folder / "float.mlir", "--calibration", folder / "calib_tensors.pt",
+                               "-o", tmp_path / "out")
+    assert code == 0, err
+    assert f"wrote {tmp_path / 'out' / 'model.mlir'}, {tmp_path / 'out' / 'model.safetensors'}, " in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.mlir", "model.pt2", "model.safetensors"]
+    x = _batch(99, batch=2)
+    with torch.no_grad():
+        assert torch.equal(qir.load(tmp_path / "out" / "model.mlir").to_fx()(x), models["lowered"](x))
+        assert torch.equal(torch.export.load(tmp_path / "out" / "model.pt2").module()(x), models["quantized"](x))
+
+
+def test_quantize_is_deterministic(models, tmp_path):
+    folder = models["folder"]
+    for out in ("a", "b"):
+        code, _, err = _quantize(folder / "m.pt2", "-o", tmp_path / out)
+        assert code == 0, err
+    for name in ("model.mlir", "model.safetensors"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_quantize_quantized_and_lowered_mlir(models, tmp_path):
+    folder = models["folder"]
+    code, out, err = _quantize(folder / "quantized.mlir", "--backend", "onednn", "-o", tmp_path / "q")
+    assert code == 0, err
+    assert "[quantized]" in out and "lowered, not calibrated" in out
+    assert re.search(r"^output SQNR: onednn against quantized [\d.]+ dB", out, re.M)
+    x = _batch(5)
+    with torch.no_grad():
+        want = qir.lower(models["quantized"], "onednn")(x)
+        assert torch.equal(qir.load(tmp_path / "q" / "model.mlir").to_fx()(x), want)
+        assert torch.equal(torch.export.load(tmp_path / "q" / "model.pt2").module()(x), models["quantized"](x))
+
+    code, out, err = _quantize(folder / "lowered.mlir", "--report", "json", "-o", tmp_path / "l")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["model"]["stage"] == "lowered" and report["backend"] == "x86"
+    assert report["notes"] == ["the program is already lowered for x86: reported, not changed"]
+    assert report["outputs"]["pt2"] is None
+    assert (tmp_path / "l" / "model.mlir").read_text() == (folder / "lowered.mlir").read_text()
+    _assert_quantize_error(_quantize(folder / "lowered.mlir", "--backend", "onednn"),
+                           r"lowered\.mlir is already lowered for x86, not onednn$")
+
+
+@pytest.mark.parametrize("backend", ["qnnpack", "reference", "onednn"])
+def test_quantize_other_backends(models, backend):
+    code, out, err = _quantize(models["folder"] / "float.mlir", "--backend", backend, "--quantizer", "x86",
+                               "--batches", "2")
+    assert code == 0, err
+    assert f"backend: {backend}, quantizer: x86" in out and "calibration: 2 random batches" in out
+
+
+def _write_bad(folder: Path, models_folder: Path, kind: str) -> list:
+    """The arguments of one bad run (files made in `folder`)."""
+    float_mlir = (models_folder / "float.mlir").read_text()
+    pt2 = (models_folder / "m.pt2").read_bytes()
+
+    def mlir(content, weights: bool = True):
+        path = folder / "bad.mlir"
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        if weights:
+            shutil.copy(models_folder / "float.safetensors", folder / "bad.safetensors")
+        return path
+
+    def data(obj, name="data.pt"):
+        torch.save(obj, folder / name)
+        return folder / name
+
+    import shutil
+    import zipfile
+
+    float_model = models_folder / "float.mlir"
+    if kind == "empty.pt2":
+        with zipfile.ZipFile(folder / "empty.pt2", "w") as z:
+            z.writestr("something/else.txt", "x")
+        return [folder / "empty.pt2"]
+    cases = {
+        "malformed": lambda: [mlir("builtin.module {\n  func.func @forward( {\n")],
+        "truncated": lambda: [mlir(float_mlir[: len(float_mlir) // 2])],
+        "binary": lambda: [mlir(b"\x00\x01\x02garbage\xff")],
+        "not_utf8": lambda: [mlir(b"builtin.module {\n  // caf\xe9\n}\n")],
+        "no_forward": lambda: [mlir("builtin.module {\n}\n")],
+        "missing_weights": lambda: [mlir(float_mlir, weights=False)],
+        "bad_weights": lambda: [mlir(float_mlir, weights=False),
+                                (folder / "bad.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{garbage")][:1],
+        "junk.pt2": lambda: [(folder / "junk.pt2").write_bytes(b"not a zip at all") and folder / "junk.pt2"],
+        "truncated.pt2": lambda: [(folder / "cut.pt2").write_bytes(pt2[: len(pt2) // 2]) and folder / "cut.pt2"],
+        "binary_weights_as_model": lambda: [models_folder / "float.safetensors"],
+        "missing_model": lambda: [folder / "nope.mlir"],
+        "unknown_example": lambda: ["resnet999"],
+        "unknown_backend": lambda: [float_model, "--backend", "tpu"],
+        "unknown_quantizer": lambda: [float_model, "--quantizer", "int3"],
+        "observed_stage": lambda: [models_folder / "observed.mlir"],
+        "missing_calibration": lambda: [float_model, "--calibration", folder / "nope.pt"],
+        "garbage_calibration": lambda: [float_model, "--calibration",
+                                        (folder / "g.pt").write_bytes(b"garbage") and folder / "g.pt"],
+        "calibration_not_a_list": lambda: [float_model, "--calibration", data({"x": torch.zeros(1)})],
+        "calibration_empty": lambda: [float_model, "--calibration", data([])],
+        "calibration_shape": lambda: [float_model, "--calibration", data([(torch.zeros(1, 3, 8, 8),)])],
+        "calibration_dtype": lambda: [float_model, "--calibration", data([(torch.zeros(2, 3, 8, 8).double(),)])],
+        "calibration_arity": lambda: [float_model, "--calibration", data([(_batch(0), _batch(1))])],
+        "calibration_not_tensor": lambda: [float_model, "--calibration", data([("text",)])],
+        "bad_batches": lambda: [float_model, "--batches", "0"],
+        "bad_report": lambda: [float_model, "--report", "xml"],
+        "output_is_a_file": lambda: [float_model, "-o", (folder / "file").write_text("x") and folder / "file"],
+    }
+    return cases[kind]()
+
+
+BAD_QUANTIZE = {
+    "malformed": r"bad\.mlir:2:\d+: error: ",
+    "truncated": r"bad\.mlir:\d+:\d+: error: ",
+    "binary": r"bad\.mlir:1:1: error: input is binary",
+    "not_utf8": r"bad\.mlir:2:9: error: input is not UTF-8",
+    "no_forward": r"bad\.mlir:1:1: error: the module has no func\.func @forward",
+    "missing_weights": r"bad\.mlir:\d+:\d+: error: aten\.param '.*': no such tensor",
+    "bad_weights": r"^qir-quantize: error: .*bad\.safetensors: cannot read weights",
+    "junk.pt2": r"^qir-quantize: error: .*junk\.pt2: not a \.pt2 archive",
+    "empty.pt2": r"^qir-quantize: error: .*empty\.pt2: cannot load a torch\.export program",
+    "truncated.pt2": r"^qir-quantize: error: .*cut\.pt2: (not a \.pt2 archive|cannot load)",
+    "binary_weights_as_model": r"^qir-quantize: error: .*float\.safetensors: not a model qir-quantize reads",
+    "missing_model": r"^qir-quantize: error: .*nope\.mlir: No such file or directory$",
+    "unknown_example": r"^qir-quantize: error: 'resnet999' is neither a file nor a built-in example "
+                       r"\(resnet18, mobilenet_v2, transformer\)$",
+    "unknown_backend": r"^qir-quantize: error: unknown backend 'tpu' \(backends: .*x86",
+    "unknown_quantizer": r"^qir-quantize: error: unknown quantizer 'int3' \(available: x86, xnnpack\)$",
+    "observed_stage": r"^qir-quantize: error: .*observed\.mlir is at stage 'observed'",
+    "missing_calibration": r"^qir-quantize: error: .*nope\.pt: No such file or directory$",
+    "garbage_calibration": r"^qir-quantize: error: .*g\.pt: cannot read calibration data saved with torch\.save",
+    "calibration_not_a_list": r"data\.pt: expected a non-empty list of input tuples \(or of tensors\), got a dict$",
+    "calibration_empty": r"data\.pt: expected a non-empty list .*got a list$",
+    "calibration_shape": r"data\.pt: batch 0, input 0: tensor of shape \(1, 3, 8, 8\) does not match "
+                         r"tensor<2x3x8x8xf32>$",
+    "calibration_dtype": r"data\.pt: batch 0, input 0: tensor of dtype torch\.float64 does not match",
+    "calibration_arity": r"data\.pt: batch 0 has 2 inputs, the model takes 1$",
+    "calibration_not_tensor": r"data\.pt: batch 0, input 0: expected a tensor \(tensor<2x3x8x8xf32>\), got a str$",
+    "bad_batches": r"^qir-quantize: error: --batches must be at least 1, not 0",
+    "bad_report": r"^qir-quantize: error: argument --report: invalid choice: 'xml'",
+    "output_is_a_file": r"^qir-quantize: error: .*file: exists and is not a directory$",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_QUANTIZE))
+def test_quantize_bad_input_is_one_line_and_writes_nothing(models, tmp_path, kind):
+    args = _write_bad(tmp_path, models["folder"], kind)
+    out_dir = tmp_path / "out"
+    if "-o" not in args:
+        args += ["-o", out_dir]
+    _assert_quantize_error(_quantize(*args), BAD_QUANTIZE[kind])
+    assert not out_dir.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")], "scratch folder left behind"
+
+
+def test_quantize_model_that_does_not_run_on_its_inputs(tmp_path):
+    """IR that parses and verifies but fails in torch (a view to the wrong size) is the input's
+    fault: one line naming where it failed."""
+    text = _ir('%0 = aten.op "view.default"(%x, [3]) : (tensor<2xf32>) -> tensor<2xf32>\n'
+               "func.return %0 : tensor<2xf32>")
+    (tmp_path / "m.mlir").write_text(text)
+    _assert_quantize_error(_quantize(tmp_path / "m.mlir", "-o", tmp_path / "out"),
+                           r"^qir-quantize: error: the model does not run on the evaluation batch: RuntimeError: "
+                           r"shape '\[3\]' is invalid")
+    assert not (tmp_path / "out").exists()
+
+
+def test_quantize_internal_error_is_one_line_with_status_2(models, tmp_path, monkeypatch):
+    import qir.debug
+
+    def broken(*args):
+        raise TypeError("boom")
+
+    monkeypatch.setattr(qir.debug, "compare", broken)
+    _assert_quantize_error(_quantize(models["folder"] / "float.mlir", "-o", tmp_path / "out"),
+                           r"^qir-quantize: error: internal error: TypeError: boom \(a bug of qir's, please report it; "
+                           r"QIR_TRACEBACK=1 shows where\)$", status=2)
+    assert not (tmp_path / "out").exists()
+
+
+def test_quantize_replaces_an_earlier_output(models, tmp_path):
+    """Into an existing DIR: this run's files replace the earlier ones, and an earlier model.pt2
+    this run does not write (a lowered input has no Q/DQ module) is removed."""
+    folder, out = models["folder"], tmp_path / "out"
+    out.mkdir()
+    (out / "model.pt2").write_text("stale")
+    (out / "notes.txt").write_text("mine")
+    code, _, err = _quantize(folder / "lowered.mlir", "-o", out)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["model.mlir", "model.safetensors", "notes.txt"]
+
+
+def _mutations():
+    from hypothesis import strategies as st
+
+    junk = st.one_of(st.binary(min_size=1, max_size=8),
+                     st.sampled_from([b"}", b"{", b"%", b'"', b"(", b"tensor<", b"!quant.uniform<i8:f32, -1.0>",
+                                      b"\x00", b"\xff", b"\n", b"0x", b"[" * 200, b"aten.op", b"-> "]))
+    return st.tuples(st.sampled_from(["truncate", "replace", "insert", "delete", "digit", "digit"]),
+                     st.floats(0, 1), junk, st.integers(1, 40))
+
+
+def _mutate(data: bytes, mutation) -> bytes:
+    """One mutation: cut the file, overwrite, insert or delete bytes, or change a digit (which
+    mostly still parses: a shape, an index, a scale that no longer fits)."""
+    kind, where, junk, length = mutation
+    i = int(where * len(data))
+    if kind == "digit":
+        match = re.compile(rb"\d").search(data, i) or re.compile(rb"\d").search(data)
+        if match is None:
+            return data
+        digit = (int(data[match.start():match.end()]) + length) % 10
+        return data[:match.start()] + str(digit).encode() + data[match.end():]
+    if kind == "truncate":
+        return data[:i]
+    if kind == "replace":
+        return data[:i] + junk + data[i + len(junk):]
+    if kind == "insert":
+        return data[:i] + junk + data[i:]
+    return data[:i] + data[i + length:]
+
+
+def test_quantize_survives_mutated_mlir(models):
+    """Whatever the bytes of a valid float-stage file become: success, or one line on stderr, a
+    non-zero status and nothing written to -o; never a traceback."""
+    import shutil
+    import tempfile
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    original = (models["folder"] / "float.mlir").read_bytes()
+
+    @settings(max_examples=30, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(st.lists(_mutations(), min_size=1, max_size=3))
+    def check(mutations):
+        data = original
+        for mutation in mutations:
+            data = _mutate(data, mutation)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "m.mlir"
+            path.write_bytes(data)
+            shutil.copy(models["folder"] / "float.safetensors", Path(folder) / "m.safetensors")
+            code, out, err = _quantize(path, "--batches", "1", "--report", "json", "-o", Path(folder) / "out")
+            assert "Traceback" not in err
+            if code == 0:
+                json.loads(out)
+                assert (Path(folder) / "out" / "model.mlir").exists()
+            else:
+                assert code in (1, 2) and out == ""
+                assert len(err.strip().splitlines()) == 1 and QUANTIZE_ERROR.match(err), err
+                assert not (Path(folder) / "out").exists()
+
+    check()

@@ -1,147 +1,666 @@
 """qir-quantize: the main job, from a model to native int8 kernels, with a report.
 
     qir-quantize resnet18
-    qir-quantize model.pt2 --backend onednn --batches 8 -o out/
+    qir-quantize model.pt2 --backend onednn --calibration batches.pt -o out/
+    qir-quantize model.mlir --report json > report.json
 
-MODEL is a built-in example (`qir.examples`) or a `.pt2` saved by
-`torch.export.save`. It runs static post-training quantization (prepare,
-calibrate, convert: the Q/DQ form) and lowers the result to a backend's
-kernels (`--backend`, x86 by default; the backend's own quantizer unless
-`--quantizer` names one), and reports each stage's time, model size before
-and after, float and quantized latency and the speed-up, and the SQNR of the
-quantized outputs against float. Calibration uses random batches shaped like
-the example inputs, which calibrate ranges poorly: the report says so.
+MODEL is a built-in example (`qir.examples`: resnet18, mobilenet_v2,
+transformer), a `.pt2` file saved by `torch.export.save`, or a `.mlir` file
+qir wrote (its weights beside it). A float program goes through static
+post-training quantization (prepare, calibrate, convert: the Q/DQ form) and is
+lowered to a backend's kernels (`--backend`, x86 by default, with the
+backend's own quantizer unless `--quantizer` names one). A quantized-stage
+`.mlir` is only lowered; a lowered one is reported as it is.
+
+Calibration: `--calibration FILE` is a list of input tuples saved with
+`torch.save` (or of tensors, for a model with one input), checked against the
+model's input types before anything runs. Without it, random batches shaped
+like the example inputs, which calibrate ranges poorly: the report says so.
+`--batches N` takes the first N batches (default: all of the file, or 4).
+
+The report goes to stdout, as text or as one JSON document (`--report
+json`): each stage's time, the model's size before and after, float and
+quantized latency and the speed-up, the SQNR of the outputs against float, and
+`qir.debug`'s per-op table, worst first (text: the first 10 rows; JSON: all).
+Outputs are compared on one batch: a random one calibration did not see, or
+the first calibration batch when a file gives them. The progress bar goes to
+stderr when stderr is a terminal.
+
+`-o DIR` writes DIR/model.mlir with its weights (DIR/model.safetensors), which
+`qir.load` reads back and runs, and DIR/model.pt2, the Q/DQ module saved with
+`torch.export.save`, when it exports. They are written last, after
+everything else succeeded: a run that fails writes nothing.
+
+Errors are one line on stderr. A problem with the input (the command line, a
+file, a model that does not run on its inputs) is `qir-quantize: error: ...`,
+or `file:line:col: error: ...` for IR text, with exit status 1. Anything else
+is a bug of qir's: one line saying so, exit status 2; QIR_TRACEBACK=1 shows
+the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import json
+import math
+import os
+import shutil
+import statistics
 import sys
+import tempfile
 import time
+import warnings
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NoReturn
+
+RANDOM_BATCHES = 4
+TABLE_ROWS = 10
+RANDOM_NOTE = "random data calibrates ranges poorly: give --calibration FILE with real inputs"
+
+
+class InputError(Exception):
+    """A problem with what the user gave (arguments, files, data): the message is the diagnostic."""
+
+
+def _arguments() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qir-quantize", description=__doc__.split("\n\n")[0])
+    parser.error = _usage_error  # one line, status 1, like every other input error
+    parser.add_argument("model", help="a built-in example (resnet18, mobilenet_v2, transformer), a .pt2 or a .mlir file")
+    parser.add_argument("--backend", help="the backend to lower to (default x86)")
+    parser.add_argument("--quantizer", help="x86 or xnnpack (default: the backend's own)")
+    parser.add_argument("--calibration", metavar="FILE", help="input batches saved with torch.save")
+    parser.add_argument("--batches", type=int, help=f"calibration batches (default: the file's, or {RANDOM_BATCHES})")
+    parser.add_argument("-o", "--output-dir", metavar="DIR", help="write DIR/model.mlir (and weights), DIR/model.pt2")
+    parser.add_argument("--report", choices=("text", "json"), default="text", help="the report's form (default text)")
+    return parser
+
+
+def _usage_error(message: str) -> NoReturn:
+    print(f"qir-quantize: error: {message} (see qir-quantize --help)", file=sys.stderr)
+    sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="qir-quantize", description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="built-in example name or .pt2 file")
-    parser.add_argument("--backend", default="x86", help="the backend to lower to (default x86)")
-    parser.add_argument("--quantizer", help="x86 or xnnpack (default: the backend's own)")
-    parser.add_argument("--batches", type=int, default=4, help="calibration batches (default 4)")
-    parser.add_argument("-o", "--output-dir", help="write DIR/model.mlir (and its weights)")
-    args = parser.parse_args(argv)
+    args = _arguments().parse_args(argv)
+    if args.batches is not None and args.batches < 1:
+        _usage_error(f"--batches must be at least 1, not {args.batches}")
     try:
-        return _run(args)
-    except Exception as err:  # noqa: BLE001 - user errors end as one line, never a traceback
-        from qir.errors import QirError
-
-        if not isinstance(err, QirError | OSError | KeyError | ValueError):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report = _run(args)
+        report.warnings = _warning_lines(caught)
+        print(json.dumps(_jsonable(report.as_json()), indent=2, allow_nan=False) if args.report == "json"
+              else report.as_text())
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - the tool reports, it never shows a traceback
+        user_error = _is_input_error(err)
+        print(_diagnostic(err, user_error), file=sys.stderr)
+        if os.environ.get("QIR_TRACEBACK") and not user_error:
             raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"qir-quantize: error: {message}", file=sys.stderr)
-        return 1
+        return 1 if user_error else 2
+    return 0
 
 
-def _size(module) -> int:
-    import torch
+def _is_input_error(err: BaseException) -> bool:
+    from qir.errors import QirError
+    from qir.tools.qir_translate import TranslateError
 
-    buffer = io.BytesIO()
-    torch.save(module.state_dict(), buffer)
-    return buffer.tell()
-
-
-def _latency_ms(module, inputs: tuple, runs: int = 20) -> float:
-    import statistics
-
-    import torch
-
-    with torch.no_grad():
-        for _ in range(3):
-            module(*inputs)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            module(*inputs)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return isinstance(err, InputError | TranslateError | QirError | OSError)
 
 
-def _inputs_like(example: tuple, seed: int) -> tuple:
-    import torch
+def _diagnostic(err: BaseException, user_error: bool) -> str:
+    """The one line an exception becomes."""
+    from qir.errors import ParseFailure
 
-    generator = torch.Generator().manual_seed(seed)
-    return tuple(torch.randn(t.shape, generator=generator, dtype=t.dtype)
-                 if isinstance(t, torch.Tensor) and t.is_floating_point() else t for t in example)
+    if isinstance(err, OSError):
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        return f"qir-quantize: error: {where}{err.strerror or err}"
+    message = _one_line(str(err))
+    if isinstance(err, ParseFailure):
+        return message  # file:line:col: error: ...
+    if not user_error:
+        message = (f"internal error: {type(err).__name__}: {message} "
+                   "(a bug of qir's, please report it; QIR_TRACEBACK=1 shows where)")
+    return f"qir-quantize: error: {message}"
 
 
-def _run(args: argparse.Namespace) -> int:
-    import warnings
+def _one_line(message: str) -> str:
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " ".join(lines) if lines else message
 
-    import torch
 
-    # torch 2.13 deprecates the quantized tensors the x86 kernels run on: known, and said in the docs.
-    warnings.filterwarnings("ignore", message="torch.quantize_per_tensor, torch.quantize_per_channel")
-    from tqdm import tqdm
+def _warning_lines(caught: list) -> list[str]:
+    """What Python warned about, once each. torch 2.13 deprecates the quantized tensors the
+    x86 kernels run on: known, and said in the docs, so not repeated here."""
+    lines: list[str] = []
+    for w in caught:
+        text = _one_line(str(w.message))
+        if "quantized tensor creation functions" not in text and text not in lines:
+            lines.append(text)
+    return lines
 
+
+# -- the model --------------------------------------------------------------------------------
+
+
+@dataclass
+class Model:
+    """What MODEL names: its program as loaded, and example inputs if the source has them."""
+
+    name: str
+    kind: str
+    """"example", "pt2" or "mlir"."""
+    description: str
+    program: Any
+    example: tuple | None
+
+
+def _load_model(spec: str) -> Model:
+    from qir.examples import EXAMPLES
+
+    if spec.endswith(".pt2"):
+        return _load_pt2(spec)
+    if spec.endswith(".mlir"):
+        return Model(spec, "mlir", "IR text", _load_mlir(spec), None)
+    if spec in EXAMPLES:
+        import qir
+
+        example = EXAMPLES[spec]
+        inputs = example.inputs(1)
+        return Model(spec, "example", example.description, qir.export(example.build(), inputs), inputs)
+    if os.path.exists(spec):
+        raise InputError(f"{spec}: not a model qir-quantize reads (a .pt2 or .mlir file, or a built-in example)")
+    raise InputError(f"{spec!r} is neither a file nor a built-in example ({', '.join(EXAMPLES)})")
+
+
+def _load_pt2(path: str) -> Model:
     import qir
-    from qir.examples import EXAMPLES, example
+    from qir.tools.qir_translate import _load_pt2 as load
+
+    ep = load(path)
+    example = None
+    if ep.example_inputs:
+        args, kwargs = ep.example_inputs
+        if kwargs:
+            raise InputError(f"{path}: the program takes keyword inputs ({', '.join(kwargs)}); qir-quantize "
+                             "calibrates with positional ones only")
+        example = tuple(args)
+    program = qir.import_program(ep)
+    return Model(path, "pt2", "a torch.export program", program, example)
+
+
+def _load_mlir(path: str):
+    """The program in `path` (weights beside it), or a located one-line reason why not."""
+    from qir.errors import ParseFailure, QirError
+    from qir.params import ParamStore, weights_path
+    from qir.program import parse
+
+    with open(path, "rb") as f:
+        data = f.read()
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line, col = _line_col(data, nul)
+        raise ParseFailure(path, line, col, "input is binary (a NUL byte), not IR text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line, col = _line_col(data, err.start)
+        raise ParseFailure(path, line, col, f"input is not UTF-8 text ({err.reason})") from None
+    wpath = weights_path(path)
+    params = ParamStore()
+    if wpath.exists():
+        try:
+            params = ParamStore.load(wpath)
+        except OSError:
+            raise
+        except Exception as err:  # noqa: BLE001 - safetensors' own errors: a truncated or foreign file
+            raise QirError(f"{wpath}: cannot read weights: {_one_line(str(err))}") from None
+    program = parse(text, params, path)
+    try:
+        program.forward  # noqa: B018 - the model is @forward
+    except ValueError as err:
+        raise ParseFailure(path, 1, 1, str(err)) from None
+    return program
+
+
+def _line_col(data: bytes, index: int) -> tuple[int, int]:
+    line_start = data.rfind(b"\n", 0, index) + 1
+    return data.count(b"\n", 0, index) + 1, index - line_start + 1
+
+
+def _input_types(program) -> list:
+    return [arg.type for arg in program.forward.body.block.args]
+
+
+# -- calibration data -------------------------------------------------------------------------
+
+
+def _load_calibration(path: str, program, limit: int | None) -> list[tuple]:
+    """The batches in `path`, each checked against the program's input types."""
+    import pickle
+
+    import torch
+
+    if not os.path.exists(path):
+        raise InputError(f"{path}: No such file or directory")
+    try:
+        data = torch.load(path, weights_only=True)
+    except IsADirectoryError:
+        raise
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        raise InputError(f"{path}: cannot read calibration data saved with torch.save: {_one_line(str(err))}") \
+            from None
+    if not isinstance(data, list | tuple) or not data:
+        raise InputError(f"{path}: expected a non-empty list of input tuples (or of tensors), "
+                         f"got {_describe(data)}")
+    types = _input_types(program)
+    batches = []
+    for i, batch in enumerate(data[:limit]):
+        batch = tuple(batch) if isinstance(batch, list | tuple) else (batch,)
+        if len(batch) != len(types):
+            raise InputError(f"{path}: batch {i} has {len(batch)} inputs, the model takes {len(types)}")
+        for j, (value, type_) in enumerate(zip(batch, types)):
+            problem = _mismatch(value, type_)
+            if problem:
+                raise InputError(f"{path}: batch {i}, input {j}: {problem}")
+        batches.append(batch)
+    return batches
+
+
+def _mismatch(value: Any, type_) -> str | None:
+    import torch
+    from xdsl.dialects.builtin import TensorType
+
+    from qir.tensors import tensor_matches_type
+
+    if isinstance(type_, TensorType):
+        if not isinstance(value, torch.Tensor):
+            return f"expected a tensor ({type_}), got {_describe(value)}"
+        return tensor_matches_type(value, type_)
+    if not isinstance(value, bool | int | float):
+        return f"expected a number ({type_}), got {_describe(value)}"
+    return None
+
+
+def _describe(value: Any) -> str:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+def _random_batches(model: Model, n: int, first_seed: int = 0) -> list[tuple]:
+    """Seeded random batches: floating inputs drawn like the example's, others kept as the
+    example has them (token ids, masks). Without example values (IR text), integer inputs are
+    ones and dynamic dimensions cannot be guessed."""
+    import torch
+    from xdsl.dialects.builtin import DYNAMIC_INDEX, TensorType
+
+    from qir.tensors import torch_dtype
+
+    batches = []
+    for seed in range(first_seed, first_seed + n):
+        generator = torch.Generator().manual_seed(seed)
+        if model.example is not None:
+            batch = tuple(torch.randn(t.shape, generator=generator, dtype=t.dtype)
+                          if isinstance(t, torch.Tensor) and t.is_floating_point() else t for t in model.example)
+        else:
+            batch = []
+            for type_ in _input_types(model.program):
+                if not isinstance(type_, TensorType):
+                    raise InputError(f"{model.name}: input of type {type_} has no example value: give --calibration")
+                shape = tuple(type_.get_shape())
+                if DYNAMIC_INDEX in shape:
+                    raise InputError(f"{model.name}: input {type_} has dynamic dimensions: give --calibration "
+                                     "with real inputs")
+                dtype = torch_dtype(type_.element_type)
+                batch.append(torch.randn(shape, generator=generator, dtype=dtype) if dtype.is_floating_point
+                             else torch.ones(shape, dtype=dtype))
+            batch = tuple(batch)
+        batches.append(batch)
+    return batches
+
+
+# -- the flow ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """Everything qir-quantize found, as text or as JSON."""
+
+    model: dict[str, Any]
+    backend: str
+    quantizer: str | None = None
+    calibration: dict[str, Any] | None = None
+    evaluated_on: str | None = None
+    stages: dict[str, float] = field(default_factory=dict)
+    program: str = ""
+    size: dict[str, Any] | None = None
+    latency: dict[str, Any] | None = None
+    sqnr: dict[str, float] | None = None
+    layers: list = field(default_factory=list)
+    """`qir.debug.LayerRecord`s, worst first."""
+    notes: list[str] = field(default_factory=list)
+    outputs: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        from qir.debug import as_dicts
+
+        return {
+            "model": self.model, "backend": self.backend, "quantizer": self.quantizer,
+            "calibration": self.calibration, "evaluated_on": self.evaluated_on,
+            "stages": {k: round(v, 4) for k, v in self.stages.items()}, "program": self.program,
+            "size": self.size, "latency": self.latency,
+            "sqnr": self.sqnr,
+            "layers": as_dicts(self.layers), "notes": self.notes, "outputs": self.outputs,
+            "warnings": self.warnings,
+        }
+
+    def as_text(self) -> str:
+        from qir.debug import format_table
+
+        m = self.model
+        lines = [f"model: {m['name']}: {m['description']} [{m['stage']}]",
+                 f"backend: {self.backend}" + (f", quantizer: {self.quantizer}" if self.quantizer else "")]
+        if self.calibration:
+            c = self.calibration
+            lines.append(f"calibration: {c['batches']} {c['source']}" + (f" ({c['note']})" if c.get("note") else ""))
+        lines.append("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.stages.items()))
+        lines.append(f"program: {self.program}")
+        if self.size:
+            s = self.size
+            lines.append(f"size of the weights: {s['before']} {_bytes(s['before_bytes'])} -> {s['after']} "
+                         f"{_bytes(s['after_bytes'])} ({s['ratio']:.2f}x smaller)")
+        if self.latency:
+            t = self.latency
+            lines.append(f"latency: {t['before']} {t['before_ms']:.2f} ms -> {t['after']} {t['after_ms']:.2f} ms "
+                         f"({t['speedup']:.2f}x; medians of {t['runs']} runs, fastest {t['before_best_ms']:.2f} -> "
+                         f"{t['after_best_ms']:.2f} ms, {t['threads']} threads)")
+        if self.sqnr:
+            figures = ", ".join(f"{k} {_db(v)} dB" for k, v in self.sqnr.items())
+            lines.append(f"output SQNR: {figures}" + (f", on {self.evaluated_on}" if self.evaluated_on else ""))
+        if self.layers:
+            shown = min(TABLE_ROWS, len(self.layers))
+            lines += [f"per-op SQNR against float, worst first ({shown} of {len(self.layers)}; "
+                      "local = the op alone, on float inputs):", format_table(self.layers, TABLE_ROWS)]
+        lines += [f"note: {n}" for n in self.notes]
+        if self.outputs:
+            lines.append("wrote " + ", ".join(p for k, p in self.outputs.items() if k != "pt2_error" and p))
+            if self.outputs.get("pt2_error"):
+                lines.append(f"note: model.pt2 not written: {self.outputs['pt2_error']}")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+class _Stages:
+    """Times each stage (and says which one runs, when stderr is a terminal)."""
+
+    def __init__(self, report: Report):
+        self.report = report
+        self.tty = sys.stderr.isatty()
+
+    def run(self, name: str, fn, *args, **kwargs):
+        if self.tty:
+            print(f"qir-quantize: {name} ...", file=sys.stderr)
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        self.report.stages[name] = time.perf_counter() - start
+        return result
+
+
+def _run(args: argparse.Namespace) -> Report:
     from qir.quantizer import quantizer_by_name
     from qir.registry import get_backend
 
-    backend = get_backend(args.backend)
-    quantizer = quantizer_by_name(args.quantizer) if args.quantizer else backend.quantizer()
-    stages: dict[str, float] = {}
-    start = time.perf_counter()
-    if args.model in EXAMPLES:
-        ex = example(args.model)
-        model, inputs = ex.build(), ex.inputs(1)
-        print(f"model: {ex.name}: {ex.description}")
-        source = torch.export.export(model, inputs)
-    elif args.model.endswith(".pt2"):
-        source = torch.export.load(args.model)
-        model = source.module()
-        inputs = source.example_inputs[0] if source.example_inputs else None
-        if inputs is None:
-            raise ValueError(f"{args.model} carries no example inputs to calibrate with")
+    try:
+        backend = get_backend(args.backend or "x86")
+        quantizer = quantizer_by_name(args.quantizer) if args.quantizer else None
+    except (KeyError, ValueError) as err:
+        raise InputError(err.args[0]) from None
+    out_dir = Path(args.output_dir) if args.output_dir else None
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a directory")
+
+    report = Report(model={}, backend=backend.name)
+    stages = _Stages(report)
+    model = stages.run("export" if args.model in _examples() else "load", _load_model, args.model)
+    stage = model.program.stage
+    report.model = {"name": model.name, "kind": model.kind, "description": model.description, "stage": stage}
+    if stage == "float":
+        written = _float_flow(args, model, backend, quantizer, stages, report)
+    elif stage in ("quantized", "reference"):
+        written = _quantized_flow(args, model, backend, stages, report)
+    elif stage == "lowered":
+        written = _lowered_flow(args, model, backend, report)
     else:
-        raise ValueError(f"{args.model!r} is neither a built-in example ({', '.join(EXAMPLES)}) nor a .pt2 file")
-    stages["export"] = time.perf_counter() - start
+        raise InputError(f"{model.name} is at stage {stage!r}: qir-quantize takes a float, quantized or lowered "
+                         "program (an observed one with statistics converts with qir-opt -p convert)")
+    if out_dir is not None:
+        report.outputs = stages.run("write", _write_outputs, out_dir, *written)
+    return report
 
-    start = time.perf_counter()
-    prepared = qir.prepare(source, inputs, quantizer)
-    stages["prepare"] = time.perf_counter() - start
-    print("calibration: random batches shaped like the example inputs "
-          "(random data calibrates ranges poorly; real data does better)")
-    start = time.perf_counter()
-    with torch.no_grad():
-        for i in tqdm(range(args.batches), desc="calibrating", unit="batch", file=sys.stderr):
-            prepared(*_inputs_like(inputs, i))
-    stages["calibrate"] = time.perf_counter() - start
-    start = time.perf_counter()
-    quantized = qir.convert(prepared)
-    stages["convert"] = time.perf_counter() - start
-    start = time.perf_counter()
-    lowered = qir.lower(quantized, backend.name)
-    stages[f"lower ({backend.name})"] = time.perf_counter() - start
+
+def _examples():
+    from qir.examples import EXAMPLES
+
+    return EXAMPLES
+
+
+def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report: Report) -> tuple:
+    """prepare → calibrate → convert → lower, then measure and compare against float."""
+    from tqdm import tqdm
+
+    import qir
+    import qir.debug
+
+    report.quantizer = args.quantizer or f"the {backend.name} backend's own"
+    if args.calibration:
+        batches = _load_calibration(args.calibration, model.program, args.batches)
+        report.calibration = {"source": f"batches from {args.calibration}", "batches": len(batches), "note": None}
+        test = batches[0]
+        report.evaluated_on = "the first calibration batch"
+    else:
+        batches = _random_batches(model, args.batches or RANDOM_BATCHES)
+        report.calibration = {"source": "random batches shaped like the example inputs", "batches": len(batches),
+                              "note": RANDOM_NOTE}
+        test = _random_batches(model, 1, first_seed=1000)[0]
+        report.evaluated_on = "a random batch calibration did not see"
+    float_module = model.program.to_fx()
+    expected = _call(float_module, test, "the evaluation batch", internal=False)  # before any work: it must run
+
+    prepared = stages.run("prepare", qir.prepare, model.program, batches[0], quantizer or backend.quantizer())
+
+    def calibrate():
+        for i, batch in enumerate(tqdm(batches, desc="calibrating", unit="batch", file=sys.stderr, disable=None)):
+            _call(prepared, batch, f"calibration batch {i}", internal=False)
+
+    stages.run("calibrate", calibrate)
+    quantized = stages.run("convert", qir.convert, prepared)
+    lowered = stages.run(f"lower ({backend.name})", qir.lower, quantized, backend.name)
+
+    report.sqnr = {
+        backend.name: _output_sqnr(expected, _call(lowered, test, "the evaluation batch", internal=True)),
+        "Q/DQ": _output_sqnr(expected, _call(quantized, test, "the evaluation batch", internal=True)),
+    }
+    report.layers = stages.run("compare (qir.debug)", qir.debug.compare, model.program, quantized, test)
+    report.program = lowered.qir_program.summary()
+    report.size = _sizes("float", model.program, backend.name, lowered.qir_program)
+    report.latency = _latencies("float", float_module, backend.name, lowered, test)
+    return lowered.qir_program, quantized, test
+
+
+def _quantized_flow(args, model: Model, backend, stages: _Stages, report: Report) -> tuple:
+    """A quantized (or reference) program: lowered, and the kernels compared with the Q/DQ form."""
+    import qir
+
+    quantized = model.program.to_fx()
+    lowered = stages.run(f"lower ({backend.name})", qir.lower, model.program, backend.name)
+    if args.calibration:
+        test = _load_calibration(args.calibration, model.program, 1)[0]
+        report.evaluated_on = "the first calibration batch"
+    else:
+        test = _random_batches(model, 1, first_seed=1000)[0]
+        report.evaluated_on = "a random batch"
+    expected = _call(quantized, test, "the evaluation batch", internal=False)
+    report.sqnr = {f"{backend.name} against {model.program.stage}": _output_sqnr(
+        expected, _call(lowered, test, "the evaluation batch", internal=True))}
+    report.notes.append(f"the program is already {model.program.stage}: it was lowered, not calibrated; the SQNR "
+                        "against float and the per-op table need the float model")
+    report.program = lowered.qir_program.summary()
+    report.size = _sizes(model.program.stage, model.program, backend.name, lowered.qir_program)
+    report.latency = _latencies(model.program.stage, quantized, backend.name, lowered, test)
+    return lowered.qir_program, quantized if model.program.stage == "quantized" else None, test
+
+
+def _lowered_flow(args, model: Model, backend, report: Report) -> tuple:
+    """A lowered program: nothing to do but say what it is (and write it again with -o)."""
+    from xdsl.dialects.builtin import StringAttr
+
+    target = model.program.module.attributes.get("qir.backend")
+    target = target.data if isinstance(target, StringAttr) else None
+    if args.backend and target and args.backend != target:
+        raise InputError(f"{model.name} is already lowered for {target}, not {args.backend}")
+    report.backend = target or backend.name
+    report.program = model.program.summary()
+    report.notes.append(f"the program is already lowered for {report.backend}: reported, not changed")
+    return model.program, None, None
+
+
+def _call(module, batch: tuple, what: str, internal: bool):
+    """Run `module` on `batch`. A failure of the float model (or of calibration, which runs it)
+    is the input's (IR or data that does not fit); a failure of what qir built from a model
+    that ran is qir's own."""
+    import torch
+
+    from qir.errors import QirError
+
+    try:
+        with torch.no_grad():
+            return module(*batch)
+    except QirError:
+        raise
+    except Exception as err:
+        if internal:
+            raise
+        raise InputError(f"the model does not run on {what}: {type(err).__name__}: {_one_line(str(err))}") \
+            from None
+
+
+def _output_sqnr(expected, actual) -> float:
+    """SQNR over every floating-point output tensor, as one signal."""
+    import torch
+    import torch.utils._pytree as pytree
+
+    from qir.debug import sqnr
+
+    pairs = [(e, a) for e, a in zip(pytree.tree_leaves(expected), pytree.tree_leaves(actual))
+             if isinstance(e, torch.Tensor) and e.is_floating_point()]
+    if not pairs:
+        return math.nan
+    return sqnr(torch.cat([e.reshape(-1) for e, _ in pairs]), torch.cat([a.reshape(-1) for _, a in pairs]))
+
+
+def _param_bytes(program) -> int:
+    used = [program.params[n] for n in program.param_names() if n in program.params]
+    return sum(t.numel() * t.element_size() for t in used)
+
+
+def _sizes(before: str, before_program, after: str, after_program) -> dict[str, Any]:
+    """The bytes of the weights each program names (what DIR/model.safetensors holds)."""
+    b, a = _param_bytes(before_program), _param_bytes(after_program)
+    return {"before": before, "before_bytes": b, "after": after, "after_bytes": a, "ratio": b / a if a else math.nan}
+
+
+def _latencies(before: str, before_module, after: str, after_module, batch: tuple) -> dict[str, Any]:
+    import torch
+
+    b, a = _call_times_ms(before_module, batch), _call_times_ms(after_module, batch)
+    b_ms, a_ms = statistics.median(b), statistics.median(a)
+    return {"before": before, "before_ms": b_ms, "before_best_ms": min(b), "after": after, "after_ms": a_ms,
+            "after_best_ms": min(a), "speedup": b_ms / a_ms if a_ms else math.nan, "runs": min(len(b), len(a)),
+            "threads": torch.get_num_threads()}
+
+
+def _call_times_ms(module, batch: tuple, budget_s: float = 2.0, runs: tuple[int, int] = (5, 20)) -> list[float]:
+    """The times of single calls (after two warm-up calls: inductor compiles on the first), as
+    many as fit in `budget_s`, at least `runs[0]`, at most `runs[1]`. The report gives their
+    median and the fastest: on a busy machine the median measures the scheduler too."""
+    import torch
 
     with torch.no_grad():
-        test = _inputs_like(inputs, 1000)
-        expected, got = model(*test), lowered(*test)
-    noise = (expected - got).double().norm()
-    sqnr = float("inf") if noise == 0 else float(20 * torch.log10(expected.double().norm() / noise))
-    float_ms, quantized_ms = _latency_ms(model, test), _latency_ms(lowered, test)
-    print("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()))
-    print(f"program: {lowered.qir_program.summary()}")
-    print(f"size: float {_size(model) / 1e6:.2f} MB -> quantized {_size(quantized) / 1e6:.2f} MB")
-    print(f"latency: float {float_ms:.2f} ms -> {backend.name} {quantized_ms:.2f} ms "
-          f"({float_ms / quantized_ms:.2f}x, {torch.get_num_threads()} threads)")
-    print(f"output SQNR against float: {sqnr:.2f} dB")
-    if args.output_dir:
-        out_dir = Path(args.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        lowered.qir_program.save(out_dir / "model.mlir")
-        print(f"wrote {out_dir / 'model.mlir'}")
-    return 0
+        for _ in range(2):
+            module(*batch)
+        times: list[float] = []
+        deadline = time.perf_counter() + budget_s
+        while len(times) < runs[1] and (len(times) < runs[0] or time.perf_counter() < deadline):
+            start = time.perf_counter()
+            module(*batch)
+            times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def _write_outputs(out_dir: Path, program, quantized, batch) -> dict[str, Any]:
+    """DIR/model.mlir (+ .safetensors) and, when the Q/DQ module exports, DIR/model.pt2: made
+    in a scratch folder beside DIR, then moved in, so that a failure leaves DIR as it was.
+    Files of an earlier run that this one did not write are removed (they would not match)."""
+    import torch
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    scratch.chmod(0o777 & ~umask)  # mkdtemp's is private; DIR is an ordinary folder
+    try:
+        program.save(scratch / "model.mlir")
+        pt2_error = None
+        if quantized is not None:
+            try:
+                torch.export.save(torch.export.export(quantized, batch), scratch / "model.pt2")
+            except Exception as err:  # noqa: BLE001 - a module that does not export is reported, not fatal
+                pt2_error = f"{type(err).__name__}: {_one_line(str(err))}"
+        names = ("model.mlir", "model.safetensors", "model.pt2")
+        if not out_dir.exists():
+            scratch.rename(out_dir)
+        else:
+            for name in names:
+                if (scratch / name).exists():
+                    os.replace(scratch / name, out_dir / name)
+                elif (out_dir / name).exists():
+                    (out_dir / name).unlink()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    written = {n.split(".")[1]: str(out_dir / n) if (out_dir / n).exists() else None for n in names}
+    return {"mlir": written["mlir"], "weights": written["safetensors"], "pt2": written["pt2"], "pt2_error": pt2_error}
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} B"
+
+
+def _db(value: float) -> str:
+    return f"{value:.2f}" if math.isfinite(value) else str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON has no infinities: non-finite numbers become "inf", "-inf", "nan" (as in qir.debug)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 if __name__ == "__main__":
