@@ -94,18 +94,25 @@ class LayerRecord:
 
 
 def sqnr(reference: torch.Tensor, actual: torch.Tensor) -> float:
-    """Signal-to-quantization-noise ratio of `actual` against `reference`, in dB (float64).
-    inf when they are equal, -inf when the reference is zero and they are not."""
+    """Signal-to-quantization-noise ratio of `actual` against `reference`, in dB (float64):
+    inf when they are equal, -inf when the reference is zero and they are not. Positions where
+    both hold the same value count as exact, non-finite ones included (a masked score of -inf
+    in both); a position where they differ and either is not finite is infinite noise (-inf)."""
     ref = reference.detach().to(torch.float64)
-    noise = float((ref - actual.detach().to(torch.float64)).square().sum())
-    signal = float(ref.square().sum())
-    if math.isnan(noise) or math.isnan(signal):
-        return math.nan
+    noise = float(_error(ref, actual).square().sum())
+    signal = float(torch.where(ref.isfinite(), ref, 0.0).square().sum())
     if noise == 0:
         return math.inf
-    if signal == 0:
+    if signal == 0 or not math.isfinite(noise):
         return -math.inf
     return 10 * math.log10(signal / noise)
+
+
+def _error(reference: torch.Tensor, actual: torch.Tensor) -> torch.Tensor:
+    """reference - actual (float64), zero wherever they agree (inf and inf, NaN and NaN too)."""
+    ref, act = reference.detach().to(torch.float64), actual.detach().to(torch.float64)
+    same = (ref == act) | (ref.isnan() & act.isnan())
+    return torch.where(same, 0.0, ref - act)
 
 
 def compare(float_model, quantized, inputs) -> list[LayerRecord]:
@@ -118,8 +125,10 @@ def compare(float_model, quantized, inputs) -> list[LayerRecord]:
     f_program = _float_program(float_model, args)
     matched = _match(f_program, q_program)
     if not any(_is_quantized(op) for op in matched):
-        raise QirError("no quantized op of the quantized program matches an op of the float model: "
-                       "is it the model it was quantized from?")
+        if any(_is_quantized(op) for op in q_program.forward.body.ops if isinstance(op, AtenOp)):
+            raise QirError("no quantized op of the quantized program matches an op of the float model: "
+                           "is it the model it was quantized from?")
+        return []  # every op was left in float: nothing to report
 
     f_em, q_em = _emitted(f_program), _emitted(q_program)
     pairs: list[tuple[fx.Node, fx.Node]] = []  # (quantized, float) nodes of corresponding results
@@ -128,7 +137,7 @@ def compare(float_model, quantized, inputs) -> list[LayerRecord]:
             q_node, f_node = q_em.nodes.get(q_res), f_em.nodes.get(f_res)
             if isinstance(q_node, fx.Node) and isinstance(f_node, fx.Node):
                 pairs.append((q_node, f_node))
-    chains = {q_op: _output_chain(q_op, q_em) for q_op in matched if _is_quantized(q_op)}
+    chains = {q_op: _output_chain(q_op, q_em) for q_op in matched if _is_quantized(q_op) and q_op.results}
     expected = _Recorder(f_em.gm, (f for _, f in pairs)).run(*args)
     actual = _Recorder(q_em.gm, [*(q for q, _ in pairs), *(n for c in chains.values() for n in c)]).run(*args)
     substitutes = {q: expected[f] for q, f in pairs
@@ -139,18 +148,20 @@ def compare(float_model, quantized, inputs) -> list[LayerRecord]:
     names = _printed_names(q_program)
     records = []
     for order, q_op in enumerate(q_program.forward.body.ops):
-        q_node = q_em.nodes.get(q_op.results[0]) if q_op in chains and q_op.results else None
-        if q_node not in substitutes or not substitutes[q_node].is_floating_point():
+        q_node = q_em.nodes.get(q_op.results[0]) if q_op in chains else None
+        reference = substitutes.get(q_node)
+        if reference is None or not reference.is_floating_point():
             continue
-        reference, chain = substitutes[q_node], chains[q_op]
+        chain = chains[q_op]
         output = actual[chain[-1]] if chain else actual[q_node]
         local = isolated.through(chain, computed[q_node])
-        error = (reference.double() - output.double()).abs()
+        error = _error(reference, output).abs()
         records.append((order, LayerRecord(
             name=names[q_op.results[0]], op=q_op.target.data, module=_attr(q_op, "module"),
             module_type=_attr(q_op, "module_type"), sqnr=sqnr(reference, output), local_sqnr=sqnr(reference, local),
-            max_abs_error=float(error.max()) if error.numel() else 0.0, numel=reference.numel())))
-    records.sort(key=lambda r: (_rank(r[1].local_sqnr), r[0]))
+            max_abs_error=float(error.nan_to_num(nan=math.inf).max()) if error.numel() else 0.0,
+            numel=reference.numel())))
+    records.sort(key=lambda r: (r[1].local_sqnr, r[0]))
     return [r for _, r in records]
 
 
@@ -185,7 +196,7 @@ def _quantized_program(quantized) -> Program:
                        f"quantized-stage qir.Program, got {type(quantized).__name__}")
     if program.stage != "quantized":
         raise QirError(f"compare needs the quantized (Q/DQ) program that qir.convert returns, got one at stage "
-                       f"{program.stage!r}: a lowered kernel does not say which float op its output stands for")
+                       f"{program.stage!r}: a fused kernel does not say which float op its output stands for")
     return program
 
 
@@ -392,11 +403,6 @@ def _printed_names(program: Program) -> dict[SSAValue, str]:
             names[value] = str(unnamed)
             unnamed += 1
     return names
-
-
-def _rank(value: float) -> tuple[int, float]:
-    """Sort key, worst first: NaN (something broke) before every number."""
-    return (0, 0.0) if math.isnan(value) else (1, value)
 
 
 def _db(value: float) -> str:

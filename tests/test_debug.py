@@ -198,6 +198,11 @@ def test_in_place_relus_do_not_change_what_is_compared(test_input):
         assert in_place[key] == pytest.approx(figures, abs=1e-6), key
 
 
+def test_a_model_left_all_in_float_has_no_rows(test_input):
+    model = _net(broken=False)
+    assert qir.debug.compare(model, _quantize(model, X86Quantizer().set_global(None)), (test_input,)) == []
+
+
 def test_float_model_as_exported_program_or_program(broken, test_input):
     model, quantized = broken
     by_module = qir.debug.compare(model, quantized, test_input)  # one tensor is one input
@@ -231,15 +236,18 @@ def test_sqnr_edge_cases():
     x = torch.tensor([1.0, -2.0])
     assert qir.debug.sqnr(x, x) == math.inf
     assert qir.debug.sqnr(torch.zeros(2), x) == -math.inf
-    assert math.isnan(qir.debug.sqnr(x, torch.tensor([1.0, math.nan])))
+    assert qir.debug.sqnr(x, torch.tensor([1.0, math.nan])) == -math.inf
     assert qir.debug.sqnr(x, x * 1.1) == pytest.approx(20.0)
+    masked = torch.tensor([-math.inf, 1.0, -2.0])  # a masked attention score: -inf on both sides
+    assert qir.debug.sqnr(masked, torch.tensor([-math.inf, 1.1, -2.2])) == pytest.approx(20.0)
+    assert qir.debug.sqnr(masked, torch.tensor([-3.0, 1.1, -2.2])) == -math.inf
     exact = qir.debug.LayerRecord("v", "relu.default", "", "", math.inf, math.nan, 0.0, 2)
     assert exact.as_dict()["sqnr"] == "inf" and exact.as_dict()["local_sqnr"] == "nan"
 
 
 def test_what_compare_refuses(broken, test_input):
     model, quantized = broken
-    with pytest.raises(qir.QirError, match="stage 'lowered': a lowered kernel does not say"):
+    with pytest.raises(qir.QirError, match="stage 'lowered': a fused kernel does not say"):
         qir.debug.compare(model, qir.lower(quantized, "x86"), (test_input,))
     with pytest.raises(qir.QirError, match="expects what qir.convert returns"):
         qir.debug.compare(model, model, (test_input,))

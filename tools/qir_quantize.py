@@ -50,7 +50,6 @@ import sys
 import tempfile
 import time
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -240,17 +239,15 @@ def _input_types(program) -> list:
 
 def _load_calibration(path: str, program, limit: int | None) -> list[tuple]:
     """The batches in `path`, each checked against the program's input types."""
-    import pickle
-
     import torch
 
     if not os.path.exists(path):
         raise InputError(f"{path}: No such file or directory")
     try:
-        data = torch.load(path, weights_only=True)
-    except IsADirectoryError:
+        data = torch.load(path, weights_only=True)  # tensors and containers only: no code runs
+    except OSError:
         raise
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as err:
+    except Exception as err:  # noqa: BLE001 - any failure to deserialize is the file's
         raise InputError(f"{path}: cannot read calibration data saved with torch.save: {_one_line(str(err))}") \
             from None
     if not isinstance(data, list | tuple) or not data:
@@ -294,35 +291,33 @@ def _describe(value: Any) -> str:
 
 
 def _random_batches(model: Model, n: int, first_seed: int = 0) -> list[tuple]:
-    """Seeded random batches: floating inputs drawn like the example's, others kept as the
+    return [_random_batch(model, seed) for seed in range(first_seed, first_seed + n)]
+
+
+def _random_batch(model: Model, seed: int) -> tuple:
+    """A seeded random batch: floating inputs drawn like the example's, others kept as the
     example has them (token ids, masks). Without example values (IR text), integer inputs are
-    ones and dynamic dimensions cannot be guessed."""
+    ones, and dynamic dimensions cannot be guessed."""
     import torch
     from xdsl.dialects.builtin import DYNAMIC_INDEX, TensorType
 
     from qir.tensors import torch_dtype
 
-    batches = []
-    for seed in range(first_seed, first_seed + n):
-        generator = torch.Generator().manual_seed(seed)
-        if model.example is not None:
-            batch = tuple(torch.randn(t.shape, generator=generator, dtype=t.dtype)
-                          if isinstance(t, torch.Tensor) and t.is_floating_point() else t for t in model.example)
-        else:
-            batch = []
-            for type_ in _input_types(model.program):
-                if not isinstance(type_, TensorType):
-                    raise InputError(f"{model.name}: input of type {type_} has no example value: give --calibration")
-                shape = tuple(type_.get_shape())
-                if DYNAMIC_INDEX in shape:
-                    raise InputError(f"{model.name}: input {type_} has dynamic dimensions: give --calibration "
-                                     "with real inputs")
-                dtype = torch_dtype(type_.element_type)
-                batch.append(torch.randn(shape, generator=generator, dtype=dtype) if dtype.is_floating_point
-                             else torch.ones(shape, dtype=dtype))
-            batch = tuple(batch)
-        batches.append(batch)
-    return batches
+    generator = torch.Generator().manual_seed(seed)
+    if model.example is not None:
+        return tuple(torch.randn(t.shape, generator=generator, dtype=t.dtype)
+                     if isinstance(t, torch.Tensor) and t.is_floating_point() else t for t in model.example)
+    batch = []
+    for type_ in _input_types(model.program):
+        if not isinstance(type_, TensorType):
+            raise InputError(f"{model.name}: input of type {type_} has no example value: give --calibration")
+        shape = tuple(type_.get_shape())
+        if DYNAMIC_INDEX in shape:
+            raise InputError(f"{model.name}: input {type_} has dynamic dimensions: give --calibration with real inputs")
+        dtype = torch_dtype(type_.element_type)
+        batch.append(torch.randn(shape, generator=generator, dtype=dtype) if dtype.is_floating_point
+                     else torch.ones(shape, dtype=dtype))
+    return tuple(batch)
 
 
 # -- the flow ---------------------------------------------------------------------------------
@@ -355,10 +350,8 @@ class Report:
             "model": self.model, "backend": self.backend, "quantizer": self.quantizer,
             "calibration": self.calibration, "evaluated_on": self.evaluated_on,
             "stages": {k: round(v, 4) for k, v in self.stages.items()}, "program": self.program,
-            "size": self.size, "latency": self.latency,
-            "sqnr": self.sqnr,
-            "layers": as_dicts(self.layers), "notes": self.notes, "outputs": self.outputs,
-            "warnings": self.warnings,
+            "size": self.size, "latency": self.latency, "sqnr": self.sqnr, "layers": as_dicts(self.layers),
+            "notes": self.notes, "outputs": self.outputs, "warnings": self.warnings,
         }
 
     def as_text(self) -> str:
@@ -374,8 +367,9 @@ class Report:
         lines.append(f"program: {self.program}")
         if self.size:
             s = self.size
+            ratio = f" ({s['ratio']:.2f}x smaller)" if math.isfinite(s["ratio"]) else ""
             lines.append(f"size of the weights: {s['before']} {_bytes(s['before_bytes'])} -> {s['after']} "
-                         f"{_bytes(s['after_bytes'])} ({s['ratio']:.2f}x smaller)")
+                         f"{_bytes(s['after_bytes'])}{ratio}")
         if self.latency:
             t = self.latency
             lines.append(f"latency: {t['before']} {t['before_ms']:.2f} ms -> {t['after']} {t['after_ms']:.2f} ms "
@@ -428,7 +422,7 @@ def _run(args: argparse.Namespace) -> Report:
 
     report = Report(model={}, backend=backend.name)
     stages = _Stages(report)
-    model = stages.run("export" if args.model in _examples() else "load", _load_model, args.model)
+    model = stages.run("load" if args.model.endswith((".pt2", ".mlir")) else "export", _load_model, args.model)
     stage = model.program.stage
     report.model = {"name": model.name, "kind": model.kind, "description": model.description, "stage": stage}
     if stage == "float":
@@ -443,12 +437,6 @@ def _run(args: argparse.Namespace) -> Report:
     if out_dir is not None:
         report.outputs = stages.run("write", _write_outputs, out_dir, *written)
     return report
-
-
-def _examples():
-    from qir.examples import EXAMPLES
-
-    return EXAMPLES
 
 
 def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report: Report) -> tuple:
@@ -466,9 +454,9 @@ def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report:
         report.evaluated_on = "the first calibration batch"
     else:
         batches = _random_batches(model, args.batches or RANDOM_BATCHES)
-        report.calibration = {"source": "random batches shaped like the example inputs", "batches": len(batches),
+        report.calibration = {"source": "random batches shaped like the model's inputs", "batches": len(batches),
                               "note": RANDOM_NOTE}
-        test = _random_batches(model, 1, first_seed=1000)[0]
+        test = _random_batch(model, seed=1000)
         report.evaluated_on = "a random batch calibration did not see"
     float_module = model.program.to_fx()
     expected = _call(float_module, test, "the evaluation batch", internal=False)  # before any work: it must run
@@ -488,6 +476,8 @@ def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report:
         "Q/DQ": _output_sqnr(expected, _call(quantized, test, "the evaluation batch", internal=True)),
     }
     report.layers = stages.run("compare (qir.debug)", qir.debug.compare, model.program, quantized, test)
+    if not report.layers:
+        report.notes.append("no op was quantized: there is no per-op table")
     report.program = lowered.qir_program.summary()
     report.size = _sizes("float", model.program, backend.name, lowered.qir_program)
     report.latency = _latencies("float", float_module, backend.name, lowered, test)
@@ -498,15 +488,15 @@ def _quantized_flow(args, model: Model, backend, stages: _Stages, report: Report
     """A quantized (or reference) program: lowered, and the kernels compared with the Q/DQ form."""
     import qir
 
-    quantized = model.program.to_fx()
-    lowered = stages.run(f"lower ({backend.name})", qir.lower, model.program, backend.name)
     if args.calibration:
         test = _load_calibration(args.calibration, model.program, 1)[0]
         report.evaluated_on = "the first calibration batch"
     else:
-        test = _random_batches(model, 1, first_seed=1000)[0]
+        test = _random_batch(model, seed=1000)
         report.evaluated_on = "a random batch"
-    expected = _call(quantized, test, "the evaluation batch", internal=False)
+    quantized = model.program.to_fx()
+    expected = _call(quantized, test, "the evaluation batch", internal=False)  # before any work: it must run
+    lowered = stages.run(f"lower ({backend.name})", qir.lower, model.program, backend.name)
     report.sqnr = {f"{backend.name} against {model.program.stage}": _output_sqnr(
         expected, _call(lowered, test, "the evaluation batch", internal=True))}
     report.notes.append(f"the program is already {model.program.stage}: it was lowered, not calibrated; the SQNR "
@@ -613,20 +603,20 @@ def _write_outputs(out_dir: Path, program, quantized, batch) -> dict[str, Any]:
     Files of an earlier run that this one did not write are removed (they would not match)."""
     import torch
 
+    names = ("model.mlir", "model.safetensors", "model.pt2")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     umask = os.umask(0)
     os.umask(umask)
     scratch.chmod(0o777 & ~umask)  # mkdtemp's is private; DIR is an ordinary folder
+    pt2_error = None
     try:
         program.save(scratch / "model.mlir")
-        pt2_error = None
         if quantized is not None:
             try:
                 torch.export.save(torch.export.export(quantized, batch), scratch / "model.pt2")
             except Exception as err:  # noqa: BLE001 - a module that does not export is reported, not fatal
                 pt2_error = f"{type(err).__name__}: {_one_line(str(err))}"
-        names = ("model.mlir", "model.safetensors", "model.pt2")
         if not out_dir.exists():
             scratch.rename(out_dir)
         else:
@@ -637,8 +627,12 @@ def _write_outputs(out_dir: Path, program, quantized, batch) -> dict[str, Any]:
                     (out_dir / name).unlink()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    written = {n.split(".")[1]: str(out_dir / n) if (out_dir / n).exists() else None for n in names}
-    return {"mlir": written["mlir"], "weights": written["safetensors"], "pt2": written["pt2"], "pt2_error": pt2_error}
+
+    def written(name: str) -> str | None:
+        return str(out_dir / name) if (out_dir / name).exists() else None
+
+    return {"mlir": written("model.mlir"), "weights": written("model.safetensors"), "pt2": written("model.pt2"),
+            "pt2_error": pt2_error}
 
 
 def _bytes(n: int) -> str:
