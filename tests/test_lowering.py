@@ -307,3 +307,44 @@ def test_inductor_compiles_and_matches_the_q_dq_module(converted):
     assert lowered.compiled._compiled is not None  # it ran compiled
     assert actual.shape == expected.shape
     assert float((actual - expected).abs().max()) <= 1e-4 * float(expected.abs().max())
+
+
+class _FeedForward(nn.Module):
+    """A transformer's feed-forward block: linear -> gelu -> linear, and a linear -> relu head,
+    all read in float under the X86 recipe."""
+
+    def __init__(self, approximate: str):
+        super().__init__()
+        self.up, self.down, self.head = nn.Linear(16, 48), nn.Linear(48, 16), nn.Linear(16, 8)
+        self.approximate = approximate
+
+    def forward(self, x):
+        y = self.down(torch.nn.functional.gelu(self.up(x), approximate=self.approximate))
+        return torch.relu(self.head(y + x))
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_x86_float_linears_fuse_their_gelu_and_relu_and_match_the_reference(approximate):
+    """Float-output linears run as oneDNN kernels with the gelu / relu after them fused, reading
+    the storage of their quantized input; the result is the reference emulation's up to float
+    rounding (the int32 accumulation is exact), except where a float value quantized on the way
+    (the head's input) lands one step apart (torch rounds `x * (1 / scale)` in float32, the
+    reference `x / scale` exactly)."""
+    torch.manual_seed(0)
+    model = _FeedForward(approximate).eval()
+    x = torch.randn(2, 6, 16, generator=torch.Generator().manual_seed(1))
+    prepared = qir.prepare(model, (x,), get_backend("x86").quantizer())
+    for i in range(4):
+        prepared(torch.randn(2, 6, 16, generator=torch.Generator().manual_seed(20 + i)))
+    converted = qir.convert(prepared)
+    lowered, reference = qir.lower(converted, "x86"), qir.lower(converted, "reference")
+    calls = [n for n in lowered.graph.nodes if n.target is torch.ops.onednn.qlinear_pointwise.default]
+    assert sorted(n.args[10] for n in calls) == ["gelu", "none", "relu"]
+    assert [n.args[12] for n in calls if n.args[10] == "gelu"] == [approximate]
+    assert not [n for n in lowered.graph.nodes if n.target in (torch.ops.aten.gelu.default, torch.ops.aten.relu.default)]
+    with torch.no_grad():
+        expected, got = reference(x), lowered(x)
+    off = (got - expected).abs() > 1e-4 * float(expected.abs().max())
+    assert float(off.double().mean()) < 0.1
+    assert float((got - expected).abs().max()) < 0.01 * float(expected.abs().max())
+    assert sqnr(model(x), got) > 25

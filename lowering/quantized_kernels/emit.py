@@ -13,6 +13,7 @@ switch to that engine and back (`on_engine`).
 from __future__ import annotations
 
 import contextlib
+import weakref
 
 import torch
 from torch.fx import Node
@@ -159,6 +160,8 @@ def _emit_conv_prepack(em: Emitter, op: k.ConvPrepack) -> None:
 
 @_rule("linear_prepack")
 def _emit_linear_prepack(em: Emitter, op: k.LinearPrepack) -> None:
+    if _packed_for_pointwise(op):
+        return  # the float-output kernels that read it pack it themselves (`_emit_linear_fp32`)
     weight = to_qtensor(_constant(em, op, op.weight, "weight"), quantized(op.weight))
     with quantized_engine(op.engine.data):
         packed = _quantized.linear_prepack(weight, _float_bias(em, op))
@@ -235,12 +238,96 @@ def _read_later(em: Emitter, value, op) -> bool:
                for use in value.uses)
 
 
-@_rule("linear_fp32", "linear_relu_fp32")
+@_rule("linear_fp32", "linear_relu_fp32", "linear_gelu_fp32")
 def _emit_linear_fp32(em: Emitter, op) -> None:
-    kernel = (_quantized.linear_with_input_q_dq_qweight_dq_relu_output_fp32 if op.name.endswith("relu_fp32")
-              else _quantized.linear_with_input_q_dq_qweight_dq_output_fp32)
-    _call(em, op, kernel.default, (em.node(op.input), op.input_scale.value.data, op.input_zero_point.value.data,
-                                   em.node(op.packed)))
+    """fbgemm's float-output linear for fbgemm/x86-packed weights; for oneDNN-packed ones
+    oneDNN's `qlinear_pointwise` (float32 out, relu or gelu fused), which the x86 inductor
+    lowering also calls: 1.3-2x faster at BERT's shapes (`lowering/onednn/linear_benchmark.py`).
+    It takes the input's integer storage, quantized once for all the linears reading it."""
+    scale, zero_point = op.input_scale.value.data, op.input_zero_point.value.data
+    post = k.kernel_name(op).removeprefix("linear").removesuffix("_fp32").lstrip("_") or "none"
+    prepack = op.packed.owner
+    if not _packed_for_pointwise(prepack):
+        if post == "gelu":
+            raise QirError(f"{op.name}: a fused gelu needs oneDNN-packed weights (engine \"onednn\")")
+        kernel = (_quantized.linear_with_input_q_dq_qweight_dq_relu_output_fp32 if post == "relu"
+                  else _quantized.linear_with_input_q_dq_qweight_dq_output_fp32)
+        _call(em, op, kernel.default, (em.node(op.input), scale, zero_point, em.node(op.packed)))
+        return
+    weight, scales, zero_points, bias = _pointwise_weights(em, prepack)
+    storage = _storage(em, op)
+    algorithm = op.approximate.data if op.approximate is not None else ("none" if post == "gelu" else "")
+    _call(em, op, torch.ops.onednn.qlinear_pointwise.default,
+          (storage, scale, zero_point, weight, scales, zero_points, bias, 1.0, 0, torch.float32, post, [], algorithm))
+
+
+def _packed_for_pointwise(prepack) -> bool:
+    """Whether oneDNN-packed linear weights feed only float-output kernels, which then run as
+    oneDNN's `qlinear_pointwise` (its own packing) rather than `quantized.linear`."""
+    return (isinstance(prepack, k.LinearPrepack) and prepack.engine.data == "onednn"
+            and all(isinstance(use.operation, k.LinearFloatKernel) for use in prepack.output.uses))
+
+
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""Emitter -> nodes its float-output linears share: packed weights per prepack, the quantized
+storage of an input per (input node, scale, zero point) (Q, K and V read one)."""
+
+
+def _pointwise_weights(em: Emitter, prepack: k.LinearPrepack) -> tuple:
+    shared = _SHARED.setdefault(em, {})
+    if prepack not in shared:
+        weight = _constant(em, prepack, prepack.weight, "weight")
+        qtype = quantized(prepack.weight)
+        scales = torch.tensor(getattr(qtype, "scales", None) or [qtype.scale], dtype=torch.float32)
+        name = (prepack.weight.name_hint or "weight").removeprefix("p_")
+        shared[prepack] = (em.new_attr(f"packed.{name}", torch.ops.onednn.qlinear_prepack(weight, None)),
+                           em.new_attr(f"packed.{name}_scales", scales),
+                           em.new_attr(f"packed.{name}_zero_points", torch.zeros(scales.shape, dtype=torch.int64)),
+                           em.new_attr(f"biases.{name}", _float_bias(em, prepack)))
+    return shared[prepack]
+
+
+def storage_of(q: torch.Tensor) -> torch.Tensor:
+    """The uint8 storage of a quantized tensor, as a view of its memory (`int_repr()` copies,
+    at 4x a quantization's own time)."""
+    return torch.empty(0, dtype=torch.uint8).set_(q.untyped_storage(), q.storage_offset(), q.size(), q.stride())
+
+
+def quantize_to_storage(x: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
+    """The uint8 storage of `x` quantized as `x86.quantize` does (torch's own rounding)."""
+    return storage_of(torch.quantize_per_tensor(x, scale, zero_point, torch.quint8))
+
+
+def _quantized_source(linear):
+    """The quantized tensor a oneDNN float-output linear's input is the dequantization of, when
+    it has the kernel's input parameters: the kernel then reads its storage as it is."""
+    source = linear.input.owner
+    if not isinstance(source, k.Dequantize) or not _packed_for_pointwise(linear.packed.owner):
+        return None
+    qtype = per_tensor(source.input)
+    if qtype is None or qtype.storage_dtype_name != "uint8" or (qtype.scale, qtype.zero_point) != (
+            linear.input_scale.value.data, linear.input_zero_point.value.data):
+        return None
+    return source.input
+
+
+def _storage(em: Emitter, op) -> Node:
+    """The uint8 storage a oneDNN float-output linear reads, shared by the linears reading one input."""
+    shared = _SHARED.setdefault(em, {})
+    source = _quantized_source(op)
+    if source is not None:
+        key = (em.node(source),)
+        if key not in shared:
+            shared[key] = em.call(storage_of, key, name=f"{source.name_hint or 'x'}_storage")
+        return shared[key]
+    key = (em.node(op.input), op.input_scale.value.data, op.input_zero_point.value.data)
+    if key not in shared:
+        shared[key] = em.call(quantize_to_storage, key, name=f"{op.input.name_hint or 'x'}_storage")
+    return shared[key]
+    key = (em.node(value), scale, zero_point)
+    if key not in shared:
+        shared[key] = em.call(quantize_to_storage, key, name=f"{value.name_hint or 'x'}_storage")
+    return shared[key]
 
 
 @_rule("quantize")
@@ -263,6 +350,9 @@ def _fold_from_storage(em: Emitter, op: k.FromStorage, inputs: list) -> torch.Te
 
 @_rule("dequantize")
 def _emit_dequantize(em: Emitter, op: k.Dequantize) -> None:
+    if op.output.uses and all(isinstance(use.operation, k.LinearFloatKernel)
+                              and _quantized_source(use.operation) is op.input for use in op.output.uses):
+        return  # its readers take the quantized tensor's storage (`_storage`)
     # Quantized convs leave channels-last tensors; float code after them may `view` them, which
     # the exported program did on contiguous tensors (`contiguous` is free when it already is).
     values = em.call(_aten.dequantize.self, (em.node(op.input),))

@@ -196,6 +196,7 @@ class LinearFloatKernel(KernelOp):
     output = result_def(TensorType)
     input_scale = prop_def(FloatAttr)
     input_zero_point = prop_def(IntegerAttr)
+    approximate = opt_prop_def(StringAttr)
 
     def verify_(self) -> None:
         if quantized(self.input) is not None or quantized(self.output) is not None:
@@ -275,6 +276,8 @@ KERNELS: dict[str, tuple[type[KernelOp], str]] = {
                                        "input_zero_point, packed)`: an int8 linear whose output stays float (it "
                                        "quantizes its float input itself)."),
     "linear_relu_fp32": (LinearFloatKernel, "The same with a fused relu."),
+    "linear_gelu_fp32": (LinearFloatKernel, "The same with a fused gelu (`approximate` as the gelu's); "
+                                            "oneDNN-packed weights only."),
     **{name: (BinaryKernel, f"`quantized.{name}(qa, qb, scale, zero_point)`, broadcasting.")
        for name in ("add", "add_relu", "mul", "mul_relu", "matmul")},
     **{name: (UnaryKernel, f"`quantized.{name}(qx, scale, zero_point)`.") for name in ("hardswish", "sigmoid")},
