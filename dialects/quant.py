@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.mlir_lexer import MLIRTokenKind
 
 ExpressedType: TypeAlias = Float16Type | BFloat16Type | Float32Type | Float64Type
 """The float types a quantized type can stand for."""
@@ -131,6 +133,20 @@ def format_scale(scale: float) -> str:
 
 def _format_scale_zero(scale: float, zero_point: int) -> str:
     return format_scale(scale) if zero_point == 0 else f"{format_scale(scale)}:{zero_point}"
+
+
+def _parse_scale(parser: AttrParser) -> float:
+    """A scale: a decimal literal, or, as MLIR reads a double, a hexadecimal one holding the
+    float64 bit pattern (`0x7FF8000000000000` is NaN, which the verifier then refuses; read
+    as an integer it would be a huge finite scale)."""
+    token = parser._current_token
+    if token.kind == MLIRTokenKind.INTEGER_LIT and token.text[:2] in ("0x", "0X"):
+        bits = int(token.text, 16)
+        if bits >= 1 << 64:
+            parser.raise_error("hexadecimal scale does not fit a float64 bit pattern", token.span)
+        parser.parse_integer(allow_boolean=False)
+        return struct.unpack("<d", bits.to_bytes(8, "little"))[0]
+    return float(parser.parse_number(context_msg=" for the scale"))
 
 
 def _verify_scale(scale: float, expressed: Attribute) -> None:
@@ -331,7 +347,7 @@ class UniformQuantizedType(QuantizedType):
         parser.parse_punctuation(",")
 
         def parse_scale_zero() -> tuple[float, int]:
-            scale = float(parser.parse_number(context_msg=" for the scale"))
+            scale = _parse_scale(parser)
             if parser.parse_optional_punctuation(":"):
                 return scale, parser.parse_integer(allow_boolean=False)
             return scale, 0
