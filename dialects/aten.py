@@ -550,6 +550,10 @@ class AtenOp(IRDLOperation):
 
         parser.parse_comma_separated_list(parser.Delimiter.PAREN, parse_item)
         attributes = parser.parse_optional_attr_dict()
+        for key in ("qin", "qout"):  # a `none` entry (left float) parses as the none type
+            entries = attributes.get(key)
+            if isinstance(entries, ArrayAttr):
+                attributes[key] = ArrayAttr([NoneAttr() if isinstance(e, NoneType) else e for e in entries.data])
         parser.parse_punctuation(":")
         pos = parser.pos
         func_type = parser.parse_function_type()
@@ -599,13 +603,37 @@ class AtenOp(IRDLOperation):
         self._verify_annotations()
 
     def _verify_annotations(self) -> None:
-        """A quantizer's `qin`/`qout` lists (see the obs dialect) have one entry per operand/result."""
-        for key, expected in (("qin", len(self.operands)), ("qout", len(self.results))):
+        """A quantizer's `qin`/`qout` lists (see the obs dialect) have one entry per
+        operand/result, each `none` or a spec that fits the value it annotates: the
+        passes index operands, results and shapes with what the specs say."""
+        from qir.dialects.obs import AnnotationSpec, DerivedSpecAttr, SharedSpecAttr, verify_spec_fits
+
+        for key, values in (("qin", self.operands), ("qout", self.results)):
             entries = self.attributes.get(key)
-            if entries is not None and (not isinstance(entries, ArrayAttr) or len(entries.data) != expected):
+            if entries is None:
+                continue
+            if not isinstance(entries, ArrayAttr) or len(entries.data) != len(values):
                 raise VerifyException(
-                    f"aten.op {self.target.data!r}: {key} must list {expected} entries, got {entries}"
+                    f"aten.op {self.target.data!r}: {key} must list {len(values)} entries, got {entries}"
                 )
+            for index, (spec, value) in enumerate(zip(entries.data, values)):
+                where = f"aten.op {self.target.data!r}: {key}[{index}]"
+                if isinstance(spec, NoneAttr):
+                    continue
+                if not isinstance(spec, AnnotationSpec):
+                    raise VerifyException(f"{where} must be none or an #obs spec, got {spec}")
+                if isinstance(spec, SharedSpecAttr):
+                    count = len(self.operands) if spec.kind.data == "operand" else len(self.results)
+                    if spec.index.data >= count:
+                        raise VerifyException(f"{where} shares with {spec.kind.data} {spec.index.data}, "
+                                              f"the op has {count}")
+                if isinstance(spec, DerivedSpecAttr) and max(spec.sources) >= len(self.operands):
+                    raise VerifyException(f"{where} is derived from operands {list(spec.sources)}, "
+                                          f"the op has {len(self.operands)}")
+                try:
+                    verify_spec_fits(spec, value.type)
+                except VerifyException as err:
+                    raise VerifyException(f"{where}: {err}") from None
 
     def _verify_args(self, schema: Schema) -> None:
         positional = schema.positional

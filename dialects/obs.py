@@ -30,7 +30,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, FloatData, IntAttr, StringAttr
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseArrayBase,
+    DictionaryAttr,
+    Float64Type,
+    FloatAttr,
+    FloatData,
+    IntAttr,
+    ShapedType,
+    StringAttr,
+)
 from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, Operation
 from xdsl.irdl import (
     AnyAttr,
@@ -264,6 +274,8 @@ class DerivedSpecAttr(_GroupedSpec):
         _verify_range(self.storage.data, self.qmin.data, self.qmax.data)
         if not self.operands.data:
             raise VerifyException("a derived spec needs at least one source operand")
+        if any(i < 0 for i in self.sources):
+            raise VerifyException(f"a derived spec's source operands are indices from 0, not {list(self.sources)}")
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
@@ -302,6 +314,8 @@ class SharedSpecAttr(ParametrizedAttribute):
     def verify(self) -> None:
         if self.kind.data not in ("operand", "result"):
             raise VerifyException(f"a shared spec refers to an 'operand' or a 'result', not {self.kind.data!r}")
+        if self.index.data < 0:
+            raise VerifyException(f"a shared spec refers to {self.kind.data} {self.index.data}: indices start at 0")
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
@@ -317,6 +331,20 @@ class SharedSpecAttr(ParametrizedAttribute):
 ResolvedSpec = QuantSpecAttr | FixedQParamsAttr | DerivedSpecAttr
 """What an annotation entry is after propagation: a concrete spec with a group."""
 
+AnnotationSpec = QuantSpecAttr | FixedQParamsAttr | DerivedSpecAttr | SharedSpecAttr
+"""What a `qin`/`qout` entry may be, besides `none`."""
+
+
+def verify_spec_fits(spec: Attribute, type_: Attribute) -> None:
+    """A per-channel spec's axis must be a dimension of the value it quantizes: the
+    passes index the value's shape with it (and the observer its tensor)."""
+    axis = spec.channel_axis if isinstance(spec, QuantSpecAttr) else None
+    if axis is None:
+        return
+    shape = type_.get_shape() if isinstance(type_, ShapedType) else None
+    if shape is None or axis >= len(shape):
+        raise VerifyException(f"per-channel axis {axis} is out of range for a value of type {type_}")
+
 
 def _float_text(value: float) -> str:
     text = repr(float(value))
@@ -328,7 +356,10 @@ def _float_text(value: float) -> str:
 # --------------------------------------------------------------------------
 
 
-def _verify_stats(stats: DictionaryAttr | None) -> None:
+def _verify_stats(stats: DictionaryAttr | None, spec: Attribute, type_: Attribute) -> None:
+    """The statistics' shape, as the observers write them (see `qir.observers`): scalars
+    `min`, `max`, arrays for a per-channel observer, an array of `bins` for a histogram.
+    Their values (finite, min <= max, the bin count) are for `convert` to judge."""
     if stats is None:
         return
     unknown = set(stats.data) - {"min", "max", "bins"}
@@ -336,6 +367,39 @@ def _verify_stats(stats: DictionaryAttr | None) -> None:
         raise VerifyException(f"unknown statistics {sorted(unknown)} (expected min, max, bins)")
     if ("min" in stats.data) != ("max" in stats.data):
         raise VerifyException("statistics need both min and max")
+    if not stats.data:
+        return
+    if not isinstance(spec, QuantSpecAttr):
+        raise VerifyException(f"an observer with fixed parameters has no statistics, got {stats}")
+    if "min" not in stats.data:
+        raise VerifyException("statistics need both min and max")
+    per_channel = spec.channel_axis is not None
+    for key in ("min", "max"):
+        value = stats.data[key]
+        if per_channel and not _is_float_array(value):
+            raise VerifyException(f"statistic {key} of a per-channel observer must be an array<f64: ...>, "
+                                  f"got {value}")
+        if not per_channel and not (isinstance(value, FloatAttr) and isinstance(value.type, Float64Type)):
+            raise VerifyException(f"statistic {key} must be an f64 number, got {value}")
+    if per_channel:
+        channels = {len(stats.data["min"]), len(stats.data["max"])}
+        shape = type_.get_shape() if isinstance(type_, ShapedType) else ()
+        size = shape[spec.channel_axis] if spec.channel_axis < len(shape) else -1
+        if len(channels) != 1:
+            raise VerifyException(f"statistics min and max must have one entry per channel each, got "
+                                  f"{len(stats.data['min'])} and {len(stats.data['max'])}")
+        if size >= 0 and channels != {size}:
+            raise VerifyException(f"statistics for {channels.pop()} channels, but axis {spec.channel_axis} "
+                                  f"of {type_} has {size}")
+    histogram = spec.observer.data == "histogram"
+    if histogram != ("bins" in stats.data):
+        raise VerifyException("the statistics of a histogram observer, and only they, have bins")
+    if histogram and not _is_float_array(stats.data["bins"]):
+        raise VerifyException(f"statistic bins must be an array<f64: ...>, got {stats.data['bins']}")
+
+
+def _is_float_array(value: Attribute) -> bool:
+    return isinstance(value, DenseArrayBase) and isinstance(value.elt_type, Float64Type)
 
 
 class _ObserverLike(IRDLOperation):
@@ -358,7 +422,8 @@ class _ObserverLike(IRDLOperation):
                                      **({"stats": stats} if stats is not None else {})})
 
     def verify_(self) -> None:
-        _verify_stats(self.stats)
+        verify_spec_fits(self.spec, self.input.type)
+        _verify_stats(self.stats, self.spec, self.input.type)
 
 
 @irdl_op_definition

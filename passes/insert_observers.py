@@ -57,7 +57,10 @@ class InsertObservers(QirPass):
             stats = None
             if isinstance(value.owner, ParamOp) and isinstance(spec, QuantSpecAttr):
                 observer = make_observer(observer_spec(spec))
-                observer(param_tensor(value.owner, store))
+                try:
+                    observer(param_tensor(value.owner, store))
+                except ValueError as err:  # the spec does not fit the tensor (a per-channel axis)
+                    raise OpError(anchor, f"cannot observe {value.owner.param_name!r}: {err}") from err
                 stats = stats_to_attr(observer.stats())
                 count(ctx, "weights observed")
             obs = ObserveOp(value, spec, f"obs{group}", stats)
