@@ -34,6 +34,7 @@ import argparse
 import os
 import re
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
@@ -342,12 +343,27 @@ class QirOptMain(xDSLOptMain):
                     raise QirError(f"the chunks name different tensors {n!r}: cannot write one weights file")
                 merged[n] = tensor
         wpath = weights_path(out)
-        if len(merged):
-            merged.save(wpath)
-        elif wpath.exists() and os.path.abspath(wpath) != os.path.abspath(self.args.weights or ""):
+        # Both files are written beside their targets first and renamed into place only
+        # when complete: an unwritable path, a full disk or an interrupt leaves no output
+        # (and no half-written one over an earlier output).
+        staged: list[tuple[str, str]] = []
+        try:
+            text_tmp = _staging_file(out)
+            staged.append((text_tmp, out))
+            with open(text_tmp, "w") as f:
+                f.write(text)
+            if len(merged):
+                weights_tmp = _staging_file(wpath)
+                staged.append((weights_tmp, str(wpath)))
+                merged.save(weights_tmp)
+            for tmp, target in reversed(staged):  # the weights first, the text that names them last
+                _publish(tmp, target)
+        finally:
+            for tmp, _ in staged:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        if not len(merged) and wpath.exists() and os.path.abspath(wpath) != os.path.abspath(self.args.weights or ""):
             wpath.unlink()  # stale weights of an earlier output would not match this one
-        with open(out, "w") as f:
-            f.write(text)
 
 
 def _input_checks(params: "ParamStore"):
@@ -377,6 +393,30 @@ def _failing_op(module: "ModuleOp") -> "Operation | None":
     return None
 
 
+def _staging_file(target: "str | os.PathLike") -> str:
+    """A new empty file beside `target` (same directory, so that renaming it onto `target`
+    is atomic); an OSError names `target` when its directory cannot take it."""
+    import tempfile
+
+    directory, name = os.path.split(os.path.abspath(target))
+    if os.path.isdir(target):
+        raise IsADirectoryError(21, "Is a directory", str(target))
+    try:
+        fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    except OSError as err:
+        raise type(err)(err.errno, err.strerror, str(target)) from None
+    os.close(fd)
+    return path
+
+
+def _publish(staged: str, target: str) -> None:
+    """Rename a complete staged file onto `target`, with the permissions open() would give."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staged, 0o666 & ~umask)  # mkstemp (and safetensors) create files 0600
+    os.replace(staged, target)
+
+
 def _same_tensor(a, b) -> bool:
     import torch
 
@@ -401,8 +441,10 @@ def _usage_error(message: str) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        QirOptMain(description="qir's modular optimizer driver: runs qir passes on IR text",
-                   args=argv).run()
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            QirOptMain(description="qir's modular optimizer driver: runs qir passes on IR text",
+                       args=argv).run()
     except DiagnosticsMismatch as err:
         print(err, file=sys.stderr)
         return 1
@@ -414,6 +456,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning of a pass (an observer that ignored NaN values) is one line, like an error."""
+    print(f"qir-opt: warning: {_one_line(str(message))}", file=file or sys.stderr)
 
 
 def _is_user_error(err: Exception) -> bool:
