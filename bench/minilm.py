@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import argparse
 import copy
+from functools import partial
 import os
-import statistics
 import time
 import warnings
 
 import torch
 
 import qir
+from timing import latencies_ms
 
 SUBJECTS = ["the compiler", "a quantized model", "my cat", "the weather in Lisbon", "an int8 kernel",
             "the library", "this sentence", "the new phone", "a long train journey", "the football match",
@@ -63,29 +64,18 @@ def embed(module, inputs) -> torch.Tensor:
     return (hidden * mask).sum(1) / mask.sum(1)
 
 
-def latency_ms(module, inputs, runs: int) -> float:
-    with torch.no_grad():
-        for _ in range(3):
-            module(**inputs)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            module(**inputs)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
-
-
 def cosines(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     c = torch.nn.functional.cosine_similarity(a, b, dim=-1)
     return float(c.min()), float(c.mean())
 
 
-def torchao_rows(model, calibration, inputs, expected, runs):
+def torchao_rows(model, calibration, inputs, expected):
+    """(name, module or None, min cos, mean cos, notes) of torchao's flows."""
     try:
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
         import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
     except Exception:  # noqa: BLE001 - the peer is optional
-        return [("torchao PT2E", float("nan"), float("nan"), float("nan"), "torchao not installed")]
+        return [("torchao PT2E", None, float("nan"), float("nan"), "torchao not installed")]
 
     def flow(candidate):
         quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
@@ -99,9 +89,9 @@ def torchao_rows(model, calibration, inputs, expected, runs):
     rows = []
     try:
         flow(model)
-        rows.append(("torchao PT2E, as documented", float("nan"), float("nan"), float("nan"), "ran"))
+        rows.append(("torchao PT2E, as documented", None, float("nan"), float("nan"), "ran"))
     except Exception as err:  # noqa: BLE001
-        rows.append(("torchao PT2E, as documented", float("nan"), float("nan"), float("nan"),
+        rows.append(("torchao PT2E, as documented", None, float("nan"), float("nan"),
                      f"raised {type(err).__name__}: {str(err)[:60]}"))
     try:
         no_pooler = copy.deepcopy(model)
@@ -116,10 +106,9 @@ def torchao_rows(model, calibration, inputs, expected, runs):
             compiled(**inputs)
         compile_s = time.perf_counter() - start
         min_cos, mean_cos = cosines(expected, embed(compiled, inputs))
-        rows.append(("torchao PT2E + inductor (no pooler)", latency_ms(compiled, inputs, runs), min_cos, mean_cos,
-                     f"compile {compile_s:.1f} s"))
+        rows.append(("torchao PT2E + inductor (no pooler)", compiled, min_cos, mean_cos, f"compile {compile_s:.1f} s"))
     except Exception as err:  # noqa: BLE001
-        rows.append(("torchao PT2E + inductor (no pooler)", float("nan"), float("nan"), float("nan"),
+        rows.append(("torchao PT2E + inductor (no pooler)", None, float("nan"), float("nan"),
                      f"raised {type(err).__name__}: {str(err)[:60]}"))
     return rows
 
@@ -139,23 +128,24 @@ def main() -> None:
     calibration = [batch(tokenizer, sentences(7 * i)) for i in range(args.calibration)]
     inputs = batch(tokenizer, sentences(101))
     expected = embed(model, inputs)
-    float_ms = latency_ms(model, inputs, args.runs)
-    rows = [("float eager", float_ms, 1.0, 1.0, "")]
+    rows = [("float eager", model, 1.0, 1.0, "")]
     for backend in args.backends.split(","):
         start = time.perf_counter()
         lowered = qir.quantize(model, (), kwargs=inputs, calibration=[((), b) for b in calibration],
                                backend=backend)
         flow_s = time.perf_counter() - start
         min_cos, mean_cos = cosines(expected, embed(lowered, inputs))
-        rows.append((f"qir {backend} (eager)", latency_ms(lowered, inputs, args.runs), min_cos, mean_cos,
-                     f"quantize + lower {flow_s:.1f} s"))
+        rows.append((f"qir {backend} (eager)", lowered, min_cos, mean_cos, f"quantize + lower {flow_s:.1f} s"))
     if args.torchao:
-        rows += torchao_rows(model, calibration, inputs, expected, args.runs)
+        rows += torchao_rows(model, calibration, inputs, expected)
+    times = latencies_ms({name: partial(m, **inputs) for name, m, *_ in rows if m is not None}, args.runs, block=5)
+    float_ms = times["float eager"]
 
     print(f"all-MiniLM-L6-v2, batch 16 x 32 tokens, {args.threads} threads, "
-          f"{args.calibration} calibration batches, median of {args.runs} runs")
+          f"{args.calibration} calibration batches, median of {args.runs} runs in alternating blocks of 5")
     print(f"{'flow':38} {'ms':>8} {'vs float':>9} {'min cos':>8} {'mean cos':>9}  notes")
-    for name, ms, min_cos, mean_cos, notes in rows:
+    for name, module, min_cos, mean_cos, notes in rows:
+        ms = times.get(name, float("nan"))
         print(f"{name:38} {ms:8.2f} {float_ms / ms:8.2f}x {min_cos:8.4f} {mean_cos:9.4f}  {notes}")
 
 

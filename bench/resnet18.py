@@ -20,35 +20,20 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
+from functools import partial
 import time
 import warnings
 
 import torch
 
 import qir
+from timing import latencies_ms
 from qir.examples import example
 
 
 def sqnr(reference: torch.Tensor, approximation: torch.Tensor) -> float:
     reference, approximation = reference.double(), approximation.double()
     return float(20 * torch.log10(reference.norm() / (reference - approximation).norm()))
-
-
-def latencies_ms(modules: dict, x, runs: int, block: int = 10) -> dict[str, float]:
-    """Median latency of each module over `runs` calls, timed in alternating blocks of `block`
-    calls (after two untimed ones), so that whatever else the machine does falls on all of them
-    alike while each block runs with the caches warm, as a deployed model does."""
-    times: dict[str, list[float]] = {name: [] for name in modules}
-    with torch.no_grad():
-        for _ in range(max(1, runs // block)):
-            for name, fn in modules.items():
-                for i in range(block + 2):
-                    start = time.perf_counter()
-                    fn(x)
-                    if i >= 2:
-                        times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
 def fx_mode(model, calibration):
@@ -152,8 +137,8 @@ def main() -> None:
         modules[f"qir {backend}"] = qir.lower(quantized, backend)
         lower_s = time.perf_counter() - start
         notes[f"qir {backend}"] = f"prepare+calibrate+convert {quantize_s:.2f} s, lower+emit {lower_s * 1e3:.0f} ms"
-    times = latencies_ms(modules, x, args.runs)
-    times.update(latencies_ms(slow, x, max(5, args.runs // 10), block=5))  # the Q/DQ form is slow
+    times = latencies_ms({name: partial(m, x) for name, m in modules.items()}, args.runs)
+    times.update(latencies_ms({name: partial(m, x) for name, m in slow.items()}, max(5, args.runs // 10), block=5))  # the Q/DQ form is slow
     float_ms, fx_ms = times["float eager"], times["torch.ao FX convert_fx (x86)"]
     rows = []
     with torch.no_grad():

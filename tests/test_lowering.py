@@ -348,3 +348,47 @@ def test_x86_float_linears_fuse_their_gelu_and_relu_and_match_the_reference(appr
     assert float(off.double().mean()) < 0.1
     assert float((got - expected).abs().max()) < 0.01 * float(expected.abs().max())
     assert sqnr(model(x), got) > 25
+
+
+class _Attention(nn.Module):
+    """BERT's eager self-attention: per-head q @ k^T scaled, an additive mask, softmax, @ v."""
+
+    def __init__(self, dim: int = 32, heads: int = 4):
+        super().__init__()
+        self.q, self.k, self.v, self.out = (nn.Linear(dim, dim) for _ in range(4))
+        self.heads = heads
+
+    def forward(self, x, mask):
+        b, n, d = x.shape
+
+        def split(y):
+            return y.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        scores = torch.matmul(q, k.transpose(-1, -2)) * (d // self.heads) ** -0.5 + mask
+        context = torch.matmul(torch.softmax(scores, dim=-1), v)
+        return self.out(context.transpose(1, 2).reshape(b, n, d))
+
+
+@pytest.mark.parametrize("backend", ["x86", "onednn", "qnnpack"])
+def test_float_attention_runs_as_one_fused_call_and_matches_the_reference(backend):
+    """The reference backend keeps the eager chain: the fused kernel must compute the same up to
+    float rounding (and a quantized value on the way landing one step apart, see above)."""
+    torch.manual_seed(0)
+    model = _Attention().eval()
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 6, 32, generator=generator)
+    mask = torch.zeros(2, 1, 1, 6)
+    mask[1, ..., 4:] = torch.finfo(torch.float32).min  # padding of the second sequence
+    prepared = qir.prepare(model, (x, mask), get_backend(backend).quantizer())
+    for _ in range(4):
+        prepared(torch.randn(2, 6, 32, generator=generator), mask)
+    converted = qir.convert(prepared)
+    lowered, reference = qir.lower(converted, backend), qir.lower(converted, "reference")
+    fused = [n for n in lowered.graph.nodes if n.target is torch.ops.aten.scaled_dot_product_attention.default]
+    assert len(fused) == 1
+    assert not [n for n in lowered.graph.nodes if n.target in (torch.ops.aten.softmax.int, torch.ops.aten._softmax.default)]
+    with torch.no_grad():
+        expected, got = reference(x, mask), lowered(x, mask)
+        assert sqnr(model(x, mask), got) > 25
+    assert sqnr(expected, got) > 40, sqnr(expected, got)

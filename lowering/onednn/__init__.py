@@ -37,9 +37,10 @@ def _dialect():
 
 
 def _patterns():
+    from qir.lowering.attention import FuseAttention
     from qir.lowering.onednn.patterns import ViewAsReshape
 
-    return [ViewAsReshape()]
+    return [ViewAsReshape(), FuseAttention()]
 
 
 def _symmetric_weight(op) -> bool:

@@ -59,5 +59,8 @@ class ViewAsReshape(RewritePattern):
 
 
 def lowering_patterns(dialect: Dialect) -> list[RewritePattern]:
-    """The Python patterns every quantized-kernel backend runs beside its rules."""
-    return [WrapQuantizedParams(dialect), ViewAsReshape()]
+    """The Python patterns every quantized-kernel backend runs beside its rules (and the float
+    attention fusion every native backend runs, `qir.lowering.attention`)."""
+    from qir.lowering.attention import FuseAttention
+
+    return [WrapQuantizedParams(dialect), ViewAsReshape(), FuseAttention()]
