@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, FloatAttr, f64
 from xdsl.ir import Attribute
+from xdsl.utils.exceptions import VerifyException
 
 from qir.dialects.obs import FixedQParamsAttr, QuantSpecAttr
 from qir.dialects.quant import UniformQuantizedPerAxisType, UniformQuantizedType
@@ -51,8 +52,12 @@ def quantized_type(spec: QuantSpecAttr | FixedQParamsAttr, stats: dict) -> Attri
         return UniformQuantizedType.get(storage, spec.scale.data, spec.zero_point.data,
                                         storage_min=qmin, storage_max=qmax)
     scale, zero_point = qparams(observer_spec(spec), stats)
-    if spec.channel_axis is not None:
-        return UniformQuantizedPerAxisType.get(storage, [float(s) for s in scale],
-                                               [int(z) for z in zero_point], spec.channel_axis,
-                                               storage_min=qmin, storage_max=qmax)
-    return UniformQuantizedType.get(storage, float(scale), int(zero_point), storage_min=qmin, storage_max=qmax)
+    try:
+        if spec.channel_axis is not None:
+            return UniformQuantizedPerAxisType.get(storage, [float(s) for s in scale],
+                                                   [int(z) for z in zero_point], spec.channel_axis,
+                                                   storage_min=qmin, storage_max=qmax)
+        return UniformQuantizedType.get(storage, float(scale), int(zero_point), storage_min=qmin,
+                                        storage_max=qmax)
+    except VerifyException as err:  # a range too wide for float32 scales ([-3e38, 3e38]: scale inf)
+        raise ValueError(f"its statistics give no valid quantized type: {err}") from None

@@ -136,16 +136,18 @@ class PassManager:
             p.apply(ctx, program.module)
             if getattr(p, "leaves", None):
                 program.stage = p.leaves
-            if self.verify:
-                _verify(program)
         except OpError as err:
             raise PassFailure(p.name, err.message, describe_op(err.op)) from err
         except QirError as err:
             raise PassFailure(p.name, str(err)) from err
-        except VerifyException as err:
-            raise PassFailure(p.name, f"left invalid IR: {err}", _failing_op(program)) from err
-        except Exception as err:  # a bug in the pass: still say which pass, never a bare traceback
+        except Exception as err:  # a bug in the pass (an attribute it built did not verify, ...):
+            # still say which pass, never a bare traceback
             raise PassFailure(p.name, f"internal error: {type(err).__name__}: {err}") from err
+        if self.verify:
+            try:
+                _verify(program)
+            except VerifyException as err:
+                raise PassFailure(p.name, f"left invalid IR: {err}", _failing_op(program)) from err
         seconds = time.perf_counter() - start
         self.records.append(PassRecord(p.name, seconds, program.stage, dict(ctx.stats),
                                        before, _op_count(program)))

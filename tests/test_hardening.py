@@ -172,6 +172,9 @@ BAD = {
     "statistics_nan": (_observed(MINMAX, "{min = 0x7FF8000000000000 : f64, max = 1.0 : f64}"), ["-p", "convert"],
                        r"in\.mlir:4:5: error: pass 'convert' failed: observer obs0: statistics: 'min' must hold "
                        r"numbers finite"),
+    "statistics_too_wide": (_observed(MINMAX, "{min = -3.0e38 : f64, max = 3.0e38 : f64}"), ["-p", "convert"],
+                            r"in\.mlir:4:5: error: pass 'convert' failed: observer obs0: its statistics give no "
+                            r"valid quantized type: scale must be positive and finite, got inf"),
     # nesting, and bytes that are not text
     "nested_regions_10000": ('"t.op"() ({\n' * 10000 + "}) : () -> ()\n" * 10000, ["--allow-unregistered-dialect"],
                              r"in\.mlir:1:1: error: input is nested too deeply"),

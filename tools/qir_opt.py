@@ -334,7 +334,7 @@ class QirOptMain(xDSLOptMain):
             return
         merged = ParamStore()
         for r in results:
-            for n in r.param_names():
+            for n in sorted(r.param_names()):  # a conflict is reported the same way every run
                 tensor = r.params[n]
                 other = merged.get(n)
                 if other is not None and other is not tensor and not _same_tensor(other, tensor):
