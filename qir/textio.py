@@ -71,10 +71,9 @@ class LocatingParser(Parser):
         """xDSL asserts the kind of a token it consumes where it took the kind for granted
         (`(1.0, 2.0]` in a dense literal): here a wrong token is a parse error."""
         if expected_kind is not None and self._current_token.kind != expected_kind:
-            spelling = expected_kind.value if isinstance(expected_kind.value, str) else \
-                expected_kind.name.lower().replace("_", " ")
-            self.raise_error(f"Expected '{spelling}'" if isinstance(expected_kind.value, str)
-                             else f"Expected {spelling}")
+            spelling = expected_kind.value  # punctuation; other kinds hold a sentinel object
+            self.raise_error(f"Expected '{spelling}'" if isinstance(spelling, str)
+                             else f"Expected {expected_kind.name.lower().replace('_', ' ')}")
         return super()._consume_token(expected_kind)
 
     def _parse_block(self):
@@ -127,7 +126,9 @@ class LocatingParser(Parser):
                     token = self._consume_token()
                     return _float_from_bits(self, token.span, token.kind.get_int_value(token.span),
                                             element_type)
-                return _float_in_range(self, self._current_token.span, self.parse_float(), element_type)
+                start = self.pos
+                value = self.parse_float()
+                return _float_in_range(self, Span(start, self.pos, self.lexer.input), value, element_type)
 
             values = self.parse_comma_separated_list(self.Delimiter.NONE, parse_float)
         self.parse_characters(">", " in dense array")
@@ -156,7 +157,7 @@ def _float_in_range(parser: Parser, span: Span, value: float, type_: AnyFloat) -
     except OverflowError:
         rounded = math.inf
     if math.isinf(rounded):
-        parser.raise_error(f"float literal {span.text} is out of range for {type_}", span)
+        parser.raise_error(f"float literal {span.text.strip()} is out of range for {type_}", span)
     return value
 
 
