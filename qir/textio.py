@@ -38,6 +38,11 @@ MLIRLexer._unescaped_characters_regex = re.compile(
 )
 
 
+MAX_DENSE_BYTES = 1 << 28
+"""The largest inline `dense<...>` literal, in bytes of its elements (xDSL holds a Python
+list of them while building it: several times more)."""
+
+
 class LocatingParser(Parser):
     """An xDSL parser that records the span where each op begins."""
 
@@ -101,6 +106,18 @@ class LocatingParser(Parser):
             self.raise_error("number out of range for its type", start, max(self.pos, start + 1))
         except (ValueError, AssertionError, VerifyException) as err:
             self.raise_error(str(err) or "malformed attribute", start, max(self.pos, start + 1))
+
+    def _parse_dense_literal_type(self):
+        """xDSL materializes a splat `dense<1.0>` element by element, so a small text can ask
+        for gigabytes (`tensor<1000000000xf32>`) or more than an index can count: refused here,
+        before any allocation, as a type no inline literal can have."""
+        start = self.pos
+        type_ = super()._parse_dense_literal_type()
+        count = math.prod(type_.get_shape())
+        if count * type_.element_type.compile_time_size > MAX_DENSE_BYTES:
+            self.raise_error(f"a dense literal of {count} elements is too large to hold inline (at most "
+                             f"{MAX_DENSE_BYTES >> 20} MiB; tensors live in the .safetensors file)", start, self.pos)
+        return type_
 
     def _parse_tensor_literal_element(self):
         element = super()._parse_tensor_literal_element()

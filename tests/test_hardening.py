@@ -142,6 +142,9 @@ BAD = {
     "unclosed_complex_literal": (_module('%c = aten.param constant "c" = dense<[[1.0, 2.0, 3.0], [4.0, (5.0, 6.0]]> '
                                          ": tensor<2x3xf32>\nfunc.return %x : tensor<2x3xf32>"), [],
                                  r"in\.mlir:3:\d+: error: Expected '\)'"),
+    "huge_splat": (_module('%c = aten.param constant "c" = dense<1.0> : tensor<100000x100000xf32>\n'
+                           "func.return %x : tensor<2x3xf32>"), [],
+                   r"in\.mlir:3:\d+: error: a dense literal of 10000000000 elements is too large to hold inline"),
     "junk_in_region": (_module("[[[[\nfunc.return %x : tensor<2x3xf32>"), [],
                        r"in\.mlir:3:5: error: expected an operation, a block label"),
     # annotations and statistics that passes would index out of range with
