@@ -596,15 +596,19 @@ def test_quantize_model_that_does_not_run_on_its_inputs(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_quantize_internal_error_is_one_line_with_status_2(models, tmp_path, monkeypatch):
-    import qir.debug
+def _raise_type_error(*args):
+    raise TypeError("boom")
 
-    def broken(*args):
-        raise TypeError("boom")
 
-    monkeypatch.setattr(qir.debug, "compare", broken)
+@pytest.mark.parametrize("target,pattern", [
+    ("qir.debug.compare", r"internal error: TypeError: boom"),
+    ("qir.passes.fold_bn.FoldBatchNorm.apply", r"pass 'fold-bn' failed: internal error: TypeError: boom"),
+])
+def test_quantize_internal_error_is_one_line_with_status_2(models, tmp_path, monkeypatch, target, pattern):
+    """A bug of qir's (here: a function or a pass that raises) is one line saying so, status 2."""
+    monkeypatch.setattr(target, _raise_type_error)
     _assert_quantize_error(_quantize(models["folder"] / "float.mlir", "-o", tmp_path / "out"),
-                           r"^qir-quantize: error: internal error: TypeError: boom \(a bug of qir's, please report it; "
+                           rf"^qir-quantize: error: {pattern} \(a bug of qir's, please report it; "
                            r"QIR_TRACEBACK=1 shows where\)$", status=2)
     assert not (tmp_path / "out").exists()
 

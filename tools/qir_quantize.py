@@ -32,10 +32,11 @@ stderr when stderr is a terminal.
 everything else succeeded: a run that fails writes nothing.
 
 Errors are one line on stderr. A problem with the input (the command line, a
-file, a model that does not run on its inputs) is `qir-quantize: error: ...`,
-or `file:line:col: error: ...` for IR text, with exit status 1. Anything else
-is a bug of qir's: one line saying so, exit status 2; QIR_TRACEBACK=1 shows
-the traceback.
+file, a float model that does not run on its inputs, a pass that refuses the
+program) is `qir-quantize: error: ...`, or `file:line:col: error: ...` for IR
+text, with exit status 1. Anything else is a bug of qir's (a pass that crashed
+or left invalid IR, a quantized module that fails where its float model ran):
+one line saying so, exit status 2; QIR_TRACEBACK=1 shows the traceback.
 """
 
 from __future__ import annotations
@@ -104,15 +105,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _is_input_error(err: BaseException) -> bool:
-    from qir.errors import QirError
+    """Errors qir reports about its input; a pass that crashed or left invalid IR (a
+    `PassFailure` caused by anything but a `QirError`) is a bug of qir's, whatever its input."""
+    from qir.errors import PassFailure, QirError
     from qir.tools.qir_translate import TranslateError
 
+    if isinstance(err, PassFailure) and err.__cause__ is not None and not isinstance(err.__cause__, QirError):
+        return False
     return isinstance(err, InputError | TranslateError | QirError | OSError)
 
 
 def _diagnostic(err: BaseException, user_error: bool) -> str:
     """The one line an exception becomes."""
-    from qir.errors import ParseFailure
+    from qir.errors import ParseFailure, QirError
 
     if isinstance(err, OSError):
         where = f"{err.filename}: " if getattr(err, "filename", None) else ""
@@ -121,8 +126,9 @@ def _diagnostic(err: BaseException, user_error: bool) -> str:
     if isinstance(err, ParseFailure):
         return message  # file:line:col: error: ...
     if not user_error:
-        message = (f"internal error: {type(err).__name__}: {message} "
-                   "(a bug of qir's, please report it; QIR_TRACEBACK=1 shows where)")
+        if not isinstance(err, QirError):  # a QirError (a failed pass) already says what failed
+            message = f"internal error: {type(err).__name__}: {message}"
+        message += " (a bug of qir's, please report it; QIR_TRACEBACK=1 shows where)"
     return f"qir-quantize: error: {message}"
 
 
