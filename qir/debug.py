@@ -94,25 +94,35 @@ class LayerRecord:
 
 
 def sqnr(reference: torch.Tensor, actual: torch.Tensor) -> float:
-    """Signal-to-quantization-noise ratio of `actual` against `reference`, in dB (float64):
-    inf when they are equal, -inf when the reference is zero and they are not. Positions where
-    both hold the same value count as exact, non-finite ones included (a masked score of -inf
-    in both); a position where they differ and either is not finite is infinite noise (-inf)."""
-    ref = reference.detach().to(torch.float64)
-    noise = float(_error(ref, actual).square().sum())
-    signal = float(torch.where(ref.isfinite(), ref, 0.0).square().sum())
+    """Signal-to-quantization-noise ratio of `actual` against `reference`, in dB: inf when they
+    are equal, -inf when the reference is zero and they are not. Positions where both hold the
+    same value count as exact, non-finite ones included (a masked score of -inf in both); a
+    position where they differ and either is not finite is infinite noise (-inf)."""
+    return _figures(reference, actual)[0]
+
+
+def _figures(reference: torch.Tensor, actual: torch.Tensor) -> tuple[float, float]:
+    """(SQNR in dB, max |reference - actual|), from one difference (at least float32, sums in
+    float64: a whole ResNet's activations are compared twice per run, so the common case, all
+    finite, is told by the sums themselves)."""
+    if reference.numel() == 0:
+        return math.inf, 0.0
+    dtype = torch.promote_types(torch.promote_types(reference.dtype, actual.dtype), torch.float32)
+    ref, act = reference.detach().to(dtype), actual.detach().to(dtype)
+    diff = ref - act
+    noise = float(torch.linalg.vector_norm(diff, dtype=torch.float64)) ** 2
+    signal = float(torch.linalg.vector_norm(ref, dtype=torch.float64)) ** 2
+    if not (math.isfinite(noise) and math.isfinite(signal)):  # positions that agree are exact
+        same = (ref == act) | (ref.isnan() & act.isnan())
+        diff = torch.where(same, 0.0, torch.where(diff.isnan(), math.inf, diff))
+        noise = float(torch.linalg.vector_norm(diff, dtype=torch.float64)) ** 2
+        signal = float(torch.linalg.vector_norm(torch.where(ref.isfinite(), ref, 0.0), dtype=torch.float64)) ** 2
+    max_error = float(diff.abs().max())
     if noise == 0:
-        return math.inf
+        return math.inf, max_error
     if signal == 0 or not math.isfinite(noise):
-        return -math.inf
-    return 10 * math.log10(signal / noise)
-
-
-def _error(reference: torch.Tensor, actual: torch.Tensor) -> torch.Tensor:
-    """reference - actual (float64), zero wherever they agree (inf and inf, NaN and NaN too)."""
-    ref, act = reference.detach().to(torch.float64), actual.detach().to(torch.float64)
-    same = (ref == act) | (ref.isnan() & act.isnan())
-    return torch.where(same, 0.0, ref - act)
+        return -math.inf, max_error
+    return 10 * math.log10(signal / noise), max_error
 
 
 def compare(float_model, quantized, inputs) -> list[LayerRecord]:
@@ -155,12 +165,11 @@ def compare(float_model, quantized, inputs) -> list[LayerRecord]:
         chain = chains[q_op]
         output = actual[chain[-1]] if chain else actual[q_node]
         local = isolated.through(chain, computed[q_node])
-        error = _error(reference, output).abs()
+        db, max_error = _figures(reference, output)
         records.append((order, LayerRecord(
             name=names[q_op.results[0]], op=q_op.target.data, module=_attr(q_op, "module"),
-            module_type=_attr(q_op, "module_type"), sqnr=sqnr(reference, output), local_sqnr=sqnr(reference, local),
-            max_abs_error=float(error.nan_to_num(nan=math.inf).max()) if error.numel() else 0.0,
-            numel=reference.numel())))
+            module_type=_attr(q_op, "module_type"), sqnr=db, local_sqnr=sqnr(reference, local),
+            max_abs_error=max_error, numel=reference.numel())))
     records.sort(key=lambda r: (r[1].local_sqnr, r[0]))
     return [r for _, r in records]
 

@@ -68,10 +68,12 @@ def _arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qir-quantize", description=__doc__.split("\n\n")[0])
     parser.error = _usage_error  # one line, status 1, like every other input error
     parser.add_argument("model", help="a built-in example (resnet18, mobilenet_v2, transformer), a .pt2 or a .mlir file")
-    parser.add_argument("--backend", help="the backend to lower to (default x86)")
-    parser.add_argument("--quantizer", help="x86 or xnnpack (default: the backend's own)")
+    parser.add_argument("--backend", metavar="NAME",
+                        help="the backend to lower to: x86 (default), onednn, qnnpack, reference, inductor, or an "
+                             "installed one")
+    parser.add_argument("--quantizer", metavar="NAME", help="x86 or xnnpack (default: the backend's own)")
     parser.add_argument("--calibration", metavar="FILE", help="input batches saved with torch.save")
-    parser.add_argument("--batches", type=int, help=f"calibration batches (default: the file's, or {RANDOM_BATCHES})")
+    parser.add_argument("--batches", type=int, metavar="N", help=f"calibration batches (default: the file's, or {RANDOM_BATCHES})")
     parser.add_argument("-o", "--output-dir", metavar="DIR", help="write DIR/model.mlir (and weights), DIR/model.pt2")
     parser.add_argument("--report", choices=("text", "json"), default="text", help="the report's form (default text)")
     return parser
