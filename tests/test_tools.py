@@ -480,42 +480,47 @@ def test_quantize_other_backends(models, backend):
 
 
 def _write_bad(folder: Path, models_folder: Path, kind: str) -> list:
-    """The arguments of one bad run (files made in `folder`)."""
-    float_mlir = (models_folder / "float.mlir").read_text()
-    pt2 = (models_folder / "m.pt2").read_bytes()
-
-    def mlir(content, weights: bool = True):
-        path = folder / "bad.mlir"
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
-        if weights:
-            shutil.copy(models_folder / "float.safetensors", folder / "bad.safetensors")
-        return path
-
-    def data(obj, name="data.pt"):
-        torch.save(obj, folder / name)
-        return folder / name
-
+    """The arguments of one bad run of kind `kind`, its files made in `folder`."""
     import shutil
     import zipfile
 
-    float_model = models_folder / "float.mlir"
-    if kind == "empty.pt2":
+    float_model, float_text = models_folder / "float.mlir", (models_folder / "float.mlir").read_text()
+    pt2 = (models_folder / "m.pt2").read_bytes()
+
+    def put(name: str, content: str | bytes) -> Path:
+        (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        return folder / name
+
+    def mlir(content: str | bytes, weights: bytes | None = None) -> Path:
+        """bad.mlir, with the float model's weights beside it (or `weights` as that file)."""
+        if weights is None:
+            shutil.copy(models_folder / "float.safetensors", folder / "bad.safetensors")
+        elif weights:
+            put("bad.safetensors", weights)
+        return put("bad.mlir", content)
+
+    def data(obj) -> Path:
+        torch.save(obj, folder / "data.pt")
+        return folder / "data.pt"
+
+    def empty_pt2() -> Path:
         with zipfile.ZipFile(folder / "empty.pt2", "w") as z:
             z.writestr("something/else.txt", "x")
-        return [folder / "empty.pt2"]
+        return folder / "empty.pt2"
+
     cases = {
         "malformed": lambda: [mlir("builtin.module {\n  func.func @forward( {\n")],
-        "truncated": lambda: [mlir(float_mlir[: len(float_mlir) // 2])],
+        "truncated": lambda: [mlir(float_text[: len(float_text) // 2])],
         "binary": lambda: [mlir(b"\x00\x01\x02garbage\xff")],
         "not_utf8": lambda: [mlir(b"builtin.module {\n  // caf\xe9\n}\n")],
         "no_forward": lambda: [mlir("builtin.module {\n}\n")],
         "deeply_nested": lambda: [mlir("builtin.module {" + "[" * 5000)],
         "not_a_module": lambda: [mlir('"t.op"() : () -> ()\n')],
-        "missing_weights": lambda: [mlir(float_mlir, weights=False)],
-        "bad_weights": lambda: [mlir(float_mlir, weights=False),
-                                (folder / "bad.safetensors").write_bytes(b"\x08\0\0\0\0\0\0\0{garbage")][:1],
-        "junk.pt2": lambda: [(folder / "junk.pt2").write_bytes(b"not a zip at all") and folder / "junk.pt2"],
-        "truncated.pt2": lambda: [(folder / "cut.pt2").write_bytes(pt2[: len(pt2) // 2]) and folder / "cut.pt2"],
+        "missing_weights": lambda: [mlir(float_text, weights=b"")],
+        "bad_weights": lambda: [mlir(float_text, weights=b"\x08\0\0\0\0\0\0\0{garbage")],
+        "junk.pt2": lambda: [put("junk.pt2", b"not a zip at all")],
+        "empty.pt2": lambda: [empty_pt2()],
+        "truncated.pt2": lambda: [put("cut.pt2", pt2[: len(pt2) // 2])],
         "binary_weights_as_model": lambda: [models_folder / "float.safetensors"],
         "missing_model": lambda: [folder / "nope.mlir"],
         "unknown_example": lambda: ["resnet999"],
@@ -523,8 +528,7 @@ def _write_bad(folder: Path, models_folder: Path, kind: str) -> list:
         "unknown_quantizer": lambda: [float_model, "--quantizer", "int3"],
         "observed_stage": lambda: [models_folder / "observed.mlir"],
         "missing_calibration": lambda: [float_model, "--calibration", folder / "nope.pt"],
-        "garbage_calibration": lambda: [float_model, "--calibration",
-                                        (folder / "g.pt").write_bytes(b"garbage") and folder / "g.pt"],
+        "garbage_calibration": lambda: [float_model, "--calibration", put("g.pt", b"garbage")],
         "calibration_not_a_list": lambda: [float_model, "--calibration", data({"x": torch.zeros(1)})],
         "calibration_empty": lambda: [float_model, "--calibration", data([])],
         "calibration_shape": lambda: [float_model, "--calibration", data([(torch.zeros(1, 3, 8, 8),)])],
@@ -533,7 +537,7 @@ def _write_bad(folder: Path, models_folder: Path, kind: str) -> list:
         "calibration_not_tensor": lambda: [float_model, "--calibration", data([("text",)])],
         "bad_batches": lambda: [float_model, "--batches", "0"],
         "bad_report": lambda: [float_model, "--report", "xml"],
-        "output_is_a_file": lambda: [float_model, "-o", (folder / "file").write_text("x") and folder / "file"],
+        "output_is_a_file": lambda: [float_model, "-o", put("file", "x")],
     }
     return cases[kind]()
 
