@@ -517,18 +517,21 @@ def test_empty_calibration_tensors_are_ignored_on_every_backend(backend):
         assert sqnr(model(X), lowered(X)) > 30
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("value", [0.0, 0.5])
+_QNNPACK_BIAS = pytest.mark.xfail(strict=True, reason=(
+    "QNNPACK quantizes the float bias to int32 with scale input scale x weight scale; an all-zero "
+    "calibration leaves the input scale at eps (1.2e-7), so a bias above ~0.36 overflows int32 and "
+    "the output is off by up to 0.09 where the reference backend is exact"))
+
+
+@pytest.mark.parametrize("backend, value", [
+    pytest.param(b, v, marks=_QNNPACK_BIAS) if (b, v) == ("qnnpack", 0.0) else (b, v)
+    for b in BACKENDS for v in (0.0, 0.5)])
 def test_constant_calibration_gives_a_model_exact_on_that_constant(backend, value):
     """min == max everywhere (the zero channel too): scales fall back to eps, the model still
     runs, and on the calibration input itself it is within a step of the output's scale."""
     batch = torch.full((2, 3, 8, 8), value)
     model, prepared = _calibrated(backend, [batch])
-    converted = qir.convert(prepared)
-    if backend == "qnnpack" and value == 0.0:
-        pytest.xfail("QNNPACK packs the int32 bias with input scale eps x weight scale, and that bias "
-                     "overflows int32: 20 output steps off where the reference is exact")
-    lowered = qir.lower(converted, backend)
+    lowered = qir.lower(qir.convert(prepared), backend)
     with torch.no_grad():
         out, expected = lowered(batch), model(batch)
     step = (expected.max() - expected.min().clamp(max=0)).item() / 255
