@@ -31,6 +31,7 @@ Nothing at module level imports torch: `qir-opt --help` starts fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import re
 import sys
@@ -400,7 +401,7 @@ def _staging_file(target: "str | os.PathLike") -> str:
 
     directory, name = os.path.split(os.path.abspath(target))
     if os.path.isdir(target):
-        raise IsADirectoryError(21, "Is a directory", str(target))
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
     try:
         fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     except OSError as err:
