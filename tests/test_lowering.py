@@ -392,3 +392,37 @@ def test_float_attention_runs_as_one_fused_call_and_matches_the_reference(backen
         expected, got = reference(x, mask), lowered(x, mask)
         assert sqnr(model(x, mask), got) > 25
     assert sqnr(expected, got) > 40, sqnr(expected, got)
+
+
+class _SiluNet(nn.Module):
+    """YOLO-style conv + silu blocks (the X86 recipe leaves each conv's result float for the silu),
+    a conv1d read in float, and a conv + gelu whose gelu oneDNN does not fuse."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, 2, 1), nn.Conv2d(8, 4, 1)
+        self.t = nn.Conv1d(4, 4, 3)
+
+    def forward(self, x):
+        y = torch.nn.functional.gelu(self.c(torch.nn.functional.silu(self.b(torch.nn.functional.silu(self.a(x))))))
+        return self.t(y.flatten(2))
+
+
+def test_x86_float_convs_run_as_onednn_kernels_and_match_the_reference():
+    torch.manual_seed(0)
+    model = _SiluNet().eval()
+    x = _x(shape=(3, 12, 12))
+    prepared = qir.prepare(model, (x,), get_backend("x86").quantizer())
+    for batch in _batches(shape=(3, 12, 12)):
+        prepared(*batch)
+    converted = qir.convert(prepared)
+    lowered, reference = qir.lower(converted, "x86"), qir.lower(converted, "reference")
+    targets = [n.target for n in lowered.graph.nodes if n.op == "call_function"]
+    assert targets.count(torch.ops.onednn.qconv2d_pointwise.default) == 3
+    assert targets.count(torch.ops.onednn.qconv1d_pointwise.default) == 1
+    assert torch.ops.aten.silu.default not in targets
+    assert not {torch.ops.aten.conv2d.default, torch.ops.aten.conv1d.default} & set(targets)
+    with torch.no_grad():
+        expected, got = reference(x), lowered(x)
+        assert sqnr(model(x), got) > 25
+    assert sqnr(expected, got) > 40, sqnr(expected, got)

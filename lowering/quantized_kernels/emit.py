@@ -141,6 +141,8 @@ def _packed(em: Emitter, op, packed) -> None:
 
 @_rule("conv_prepack")
 def _emit_conv_prepack(em: Emitter, op: k.ConvPrepack) -> None:
+    if _packed_for_pointwise(op):
+        return  # the float-output kernels that read it pack it themselves (`_emit_conv_fp32`)
     weight = to_qtensor(_constant(em, op, op.weight, "weight"), quantized(op.weight))
     bias = _float_bias(em, op)
     spatial = weight.dim() - 2
@@ -261,15 +263,51 @@ def _emit_linear_fp32(em: Emitter, op) -> None:
           (storage, scale, zero_point, weight, scales, zero_points, bias, 1.0, 0, torch.float32, post, [], algorithm))
 
 
+_FLOAT_KERNELS = (k.LinearFloatKernel, k.ConvFloatKernel)
+
+
 def _packed_for_pointwise(prepack) -> bool:
-    """Whether oneDNN-packed linear weights feed only float-output kernels, which then run as
-    oneDNN's `qlinear_pointwise` (its own packing) rather than `quantized.linear`."""
-    return (isinstance(prepack, k.LinearPrepack) and prepack.engine.data == "onednn"
-            and all(isinstance(use.operation, k.LinearFloatKernel) for use in prepack.output.uses))
+    """Whether oneDNN-packed weights feed only float-output kernels, which then run as oneDNN's
+    `qlinear_pointwise` / `qconv*_pointwise` (their own packing) rather than `quantized.*`."""
+    return (isinstance(prepack, k.LinearPrepack | k.ConvPrepack) and prepack.engine.data == "onednn"
+            and all(isinstance(use.operation, _FLOAT_KERNELS) for use in prepack.output.uses))
+
+
+@_rule("conv1d_fp32", "conv2d_fp32", "conv3d_fp32")
+def _emit_conv_fp32(em: Emitter, op: k.ConvFloatKernel) -> None:
+    """oneDNN's convolution with a float32 result, reading its input's storage (`_storage`)."""
+    prepack = op.packed.owner
+    if not _packed_for_pointwise(prepack):
+        raise QirError(f"{op.name}: needs oneDNN-packed weights (an x86.conv_prepack with engine \"onednn\")")
+    scale, zero_point = op.input_scale.value.data, op.input_zero_point.value.data
+    shared = _SHARED.setdefault(em, {})
+    if prepack not in shared:
+        weight = _constant(em, prepack, prepack.weight, "weight")
+        scales = _weight_scales(prepack.weight)
+        geometry = [list(getattr(prepack, n).get_values()) for n in ("stride", "padding", "dilation")]
+        packed = torch.ops.onednn.qconv_prepack(weight, scales, scale, zero_point, *geometry,
+                                                prepack.groups.value.data, None)
+        name = (prepack.weight.name_hint or "weight").removeprefix("p_")
+        shared[prepack] = (em.new_attr(f"packed.{name}", packed), em.new_attr(f"packed.{name}_scales", scales),
+                           em.new_attr(f"packed.{name}_zero_points", torch.zeros(scales.shape, dtype=torch.int64)),
+                           em.new_attr(f"biases.{name}", _float_bias(em, prepack)), geometry,
+                           prepack.groups.value.data)
+    weight, scales, zero_points, bias, geometry, groups = shared[prepack]
+    kernel = getattr(torch.ops.onednn, f"q{k.kernel_name(op).removesuffix('_fp32')}_pointwise").default
+    post = op.post.data if op.post is not None else "none"
+    node = em.call(kernel, (_storage(em, op), scale, zero_point, weight, scales, zero_points, bias, *geometry,
+                            groups, 1.0, 0, torch.float32, post, [], ""), name=op.output.name_hint)
+    # oneDNN leaves channels-last tensors; float code after a float conv may `view` them.
+    _call(em, op, _aten.contiguous.default, (node,))
+
+
+def _weight_scales(weight) -> torch.Tensor:
+    qtype = quantized(weight)
+    return torch.tensor(getattr(qtype, "scales", None) or [qtype.scale], dtype=torch.float32)
 
 
 _SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-"""Emitter -> nodes its float-output linears share: packed weights per prepack, the quantized
+"""Emitter -> nodes its float-output kernels share: packed weights per prepack, the quantized
 storage of an input per (input node, scale, zero point) (Q, K and V read one)."""
 
 
@@ -277,8 +315,7 @@ def _pointwise_weights(em: Emitter, prepack: k.LinearPrepack) -> tuple:
     shared = _SHARED.setdefault(em, {})
     if prepack not in shared:
         weight = _constant(em, prepack, prepack.weight, "weight")
-        qtype = quantized(prepack.weight)
-        scales = torch.tensor(getattr(qtype, "scales", None) or [qtype.scale], dtype=torch.float32)
+        scales = _weight_scales(prepack.weight)
         name = (prepack.weight.name_hint or "weight").removeprefix("p_")
         shared[prepack] = (em.new_attr(f"packed.{name}", torch.ops.onednn.qlinear_prepack(weight, None)),
                            em.new_attr(f"packed.{name}_scales", scales),
@@ -299,7 +336,7 @@ def quantize_to_storage(x: torch.Tensor, scale: float, zero_point: int) -> torch
 
 
 def _quantized_source(linear):
-    """The quantized tensor a oneDNN float-output linear's input is the dequantization of, when
+    """The quantized tensor a oneDNN float-output kernel's input is the dequantization of, when
     it has the kernel's input parameters: the kernel then reads its storage as it is."""
     source = linear.input.owner
     if not isinstance(source, k.Dequantize) or not _packed_for_pointwise(linear.packed.owner):
@@ -312,7 +349,7 @@ def _quantized_source(linear):
 
 
 def _storage(em: Emitter, op) -> Node:
-    """The uint8 storage a oneDNN float-output linear reads, shared by the linears reading one input."""
+    """The uint8 storage a oneDNN float-output kernel reads, shared by the kernels reading one input."""
     shared = _SHARED.setdefault(em, {})
     source = _quantized_source(op)
     if source is not None:
@@ -350,7 +387,7 @@ def _fold_from_storage(em: Emitter, op: k.FromStorage, inputs: list) -> torch.Te
 
 @_rule("dequantize")
 def _emit_dequantize(em: Emitter, op: k.Dequantize) -> None:
-    if op.output.uses and all(isinstance(use.operation, k.LinearFloatKernel)
+    if op.output.uses and all(isinstance(use.operation, _FLOAT_KERNELS)
                               and _quantized_source(use.operation) is op.input for use in op.output.uses):
         return  # its readers take the quantized tensor's storage (`_storage`)
     # Quantized convs leave channels-last tensors; float code after them may `view` them, which

@@ -203,6 +203,28 @@ class LinearFloatKernel(KernelOp):
             raise VerifyException(f"{self.name}: takes and gives float tensors (it quantizes its input itself)")
 
 
+class ConvFloatKernel(KernelOp):
+    """A convolution that quantizes its float input itself and leaves float (see `LinearFloatKernel`)."""
+
+    input = operand_def(TensorType)
+    packed = operand_def(PackedConv)
+    output = result_def(TensorType)
+    input_scale = prop_def(FloatAttr)
+    input_zero_point = prop_def(IntegerAttr)
+    post = opt_prop_def(StringAttr)
+
+    def verify_(self) -> None:
+        if quantized(self.input) is not None or quantized(self.output) is not None:
+            raise VerifyException(f"{self.name}: takes and gives float tensors (it quantizes its input itself)")
+        if self.post is not None and self.post.data not in CONV_FLOAT_POSTS:
+            raise VerifyException(f"{self.name}: unknown post op {self.post.data!r} "
+                                  f"(known: {', '.join(CONV_FLOAT_POSTS)})")
+
+
+CONV_FLOAT_POSTS = ("relu", "swish", "hardswish")
+"""The post ops oneDNN's float-output convolution fuses (oneDNN spells silu `swish`)."""
+
+
 class Cat(Kernel):
     """`quantized.cat(qxs, dim, scale, zero_point)`."""
 
@@ -278,6 +300,10 @@ KERNELS: dict[str, tuple[type[KernelOp], str]] = {
     "linear_relu_fp32": (LinearFloatKernel, "The same with a fused relu."),
     "linear_gelu_fp32": (LinearFloatKernel, "The same with a fused gelu (`approximate` as the gelu's); "
                                             "oneDNN-packed weights only."),
+    **{f"conv{rank}d_fp32": (ConvFloatKernel, f"oneDNN's `qconv{rank}d_pointwise` with a float32 result (and "
+                                              "the `post` op fused), on oneDNN-packed weights: a convolution "
+                                              "read in float.")
+       for rank in (1, 2, 3)},
     **{name: (BinaryKernel, f"`quantized.{name}(qa, qb, scale, zero_point)`, broadcasting.")
        for name in ("add", "add_relu", "mul", "mul_relu", "matmul")},
     **{name: (UnaryKernel, f"`quantized.{name}(qx, scale, zero_point)`.") for name in ("hardswish", "sigmoid")},

@@ -38,7 +38,8 @@ def _symmetric_weight(op) -> bool:
 
 
 CAPABILITIES = table(
-    OpCapability("ref.conv", posts=(None, "relu", "hardtanh"), spatial=(1, 2, 3), check=_symmetric_weight),
+    OpCapability("ref.conv", posts=(None, "relu", "hardtanh"), spatial=(1, 2, 3), float_output=True,
+                 check=_symmetric_weight),
     # fbgemm and oneDNN have no per-channel transposed convolution.
     OpCapability("ref.conv", posts=(None, "relu", "hardtanh"), spatial=(1, 2, 3), transposed=True,
                  weight_schemes=("per_tensor",), check=_symmetric_weight),
