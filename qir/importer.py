@@ -13,6 +13,8 @@ Nothing of the ExportedProgram is changed; tensors are copied into the store.
 
 from __future__ import annotations
 
+import os
+
 import operator
 import re
 from functools import cache
@@ -128,15 +130,25 @@ _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 
 
 def _location(node: fx.Node) -> FileLineColLoc | None:
-    """The innermost frame of the node's stack trace, as an MLIR file:line:col location."""
+    """The innermost frame of the node's stack trace outside torch itself (the user's model code,
+    not `torch/nn/modules/conv.py`), as an MLIR file:line:col location; torch's frame when the
+    op was written nowhere else."""
     trace = node.meta.get("stack_trace")
     if not trace:
         return None
     frames = _FRAME.findall(trace)
     if not frames:
         return None
-    file, line = frames[-1]
+    own = [f for f in frames if not _in_torch(f[0])]
+    file, line = (own or frames)[-1]
     return FileLineColLoc(StringAttr(file), IntAttr(int(line)), IntAttr(0))
+
+
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+
+
+def _in_torch(file: str) -> bool:
+    return file.startswith(_TORCH_DIR)
 
 
 def _provenance(node: fx.Node) -> dict[str, Attribute]:

@@ -137,3 +137,22 @@ def test_scalar_inputs_keep_the_calling_convention():
     program = qir.export(model, args)
     assert "%n: i64" in str(program) and "%s: f64" in str(program)
     assert _same(model(*args), program.to_fx()(*args))
+
+
+def test_op_locations_point_at_the_models_code_not_torchs():
+    """An op's location is the line of the model that called it (here, `_LocatedNet.forward`),
+    not the frame inside `torch/nn/modules/` that ran it."""
+
+    class _LocatedNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return self.conv(x).relu()
+
+    program = qir.export(_LocatedNet(), (torch.randn(1, 3, 8, 8),))
+    conv = next(op for op in program.module.walk() if getattr(op, "target", None) is not None
+                and op.target.data == "conv2d.default")
+    assert conv.location.filename.data == __file__
+    assert conv.location.line.data == _LocatedNet.forward.__code__.co_firstlineno + 1
