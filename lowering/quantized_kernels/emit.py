@@ -263,7 +263,7 @@ def _emit_linear_fp32(em: Emitter, op) -> None:
           (storage, scale, zero_point, weight, scales, zero_points, bias, 1.0, 0, torch.float32, post, [], algorithm))
 
 
-_FLOAT_KERNELS = (k.LinearFloatKernel, k.ConvFloatKernel)
+_FLOAT_KERNELS = k.FloatKernel
 
 
 def _packed_for_pointwise(prepack) -> bool:

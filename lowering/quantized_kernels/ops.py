@@ -190,32 +190,33 @@ class UnaryKernel(Kernel):
     input = operand_def(TensorType)
 
 
-class LinearFloatKernel(KernelOp):
-    input = operand_def(TensorType)
-    packed = operand_def(PackedLinear)
+class FloatKernel(KernelOp):
+    """An int8 kernel between float tensors: it quantizes its float input itself (with
+    `input_scale` / `input_zero_point`) and leaves float. (Each kind declares its operands
+    itself: IRDL orders a subclass's operands before its base's.)"""
+
     output = result_def(TensorType)
     input_scale = prop_def(FloatAttr)
     input_zero_point = prop_def(IntegerAttr)
-    approximate = opt_prop_def(StringAttr)
 
     def verify_(self) -> None:
         if quantized(self.input) is not None or quantized(self.output) is not None:
             raise VerifyException(f"{self.name}: takes and gives float tensors (it quantizes its input itself)")
 
 
-class ConvFloatKernel(KernelOp):
-    """A convolution that quantizes its float input itself and leaves float (see `LinearFloatKernel`)."""
+class LinearFloatKernel(FloatKernel):
+    input = operand_def(TensorType)
+    packed = operand_def(PackedLinear)
+    approximate = opt_prop_def(StringAttr)
 
+
+class ConvFloatKernel(FloatKernel):
     input = operand_def(TensorType)
     packed = operand_def(PackedConv)
-    output = result_def(TensorType)
-    input_scale = prop_def(FloatAttr)
-    input_zero_point = prop_def(IntegerAttr)
     post = opt_prop_def(StringAttr)
 
     def verify_(self) -> None:
-        if quantized(self.input) is not None or quantized(self.output) is not None:
-            raise VerifyException(f"{self.name}: takes and gives float tensors (it quantizes its input itself)")
+        super().verify_()
         if self.post is not None and self.post.data not in CONV_FLOAT_POSTS:
             raise VerifyException(f"{self.name}: unknown post op {self.post.data!r} "
                                   f"(known: {', '.join(CONV_FLOAT_POSTS)})")
