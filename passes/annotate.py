@@ -31,6 +31,13 @@ class Annotate(QirPass):
     quantizer: str = "x86"
     """A name from `qir.quantizer.QUANTIZERS`, or (from Python) a Quantizer instance."""
 
+    def __post_init__(self) -> None:
+        """An unknown quantizer name is a bad option, refused before any pass runs."""
+        from qir.quantizer import QUANTIZERS, Quantizer
+
+        if not isinstance(self.quantizer, Quantizer) and self.quantizer not in QUANTIZERS:
+            raise ValueError(f"unknown quantizer {self.quantizer!r} (available: {', '.join(QUANTIZERS)})")
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from qir.quantizer import Quantizer, quantizer_by_name
 

@@ -72,3 +72,8 @@ def test_same_inputs_give_byte_identical_ir_and_outputs():
         outputs.append(quantized(x))
     assert texts[0] == texts[1]
     assert torch.equal(outputs[0], outputs[1])
+
+
+def test_an_unknown_quantizer_name_is_a_bad_option_before_anything_runs():
+    with pytest.raises(qir.PipelineError, match=r"pass 'annotate': bad options: unknown quantizer 'nosuch' \(available: x86"):
+        qir.PassManager("canonicalize,annotate{quantizer=nosuch}")
