@@ -395,6 +395,9 @@ class Report:
             lines.append("wrote " + ", ".join(p for k, p in self.outputs.items() if k != "pt2_error" and p))
             if self.outputs.get("pt2_error"):
                 lines.append(f"note: model.pt2 not written: {self.outputs['pt2_error']}")
+            elif self.outputs.get("pt2"):
+                lines.append("note: model.pt2 calls torch's quantized_decomposed ops: `import "
+                             "torch.ao.quantization.fx._decomposed` registers them before torch.export.load")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
