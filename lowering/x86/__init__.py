@@ -3,9 +3,12 @@
 Quantized activations are `quint8` tensors from the first kernel to the last:
 convs and linears run with prepacked weights and their relu fused, a conv
 feeding a residual add runs as one oneDNN conv+add(+relu) kernel, and adds,
-muls, cats, pools and elementwise functions stay quantized between them.
-What its table refuses (int8 activations, float outputs, ...) stays in the Q/DQ
-form and runs in float.
+muls, cats, pools and elementwise functions stay quantized between them. A conv
+or linear whose result is read in float (the X86 recipe's linears, a conv before
+a silu) runs as oneDNN's float-output kernel, the one torch's own x86 inductor
+lowering calls, on its input's quantized storage, with the relu/gelu/silu after
+it fused. What its table refuses (int8 activations, per-channel transposed
+convs, ...) stays in the Q/DQ form and runs in float.
 """
 
 from __future__ import annotations
