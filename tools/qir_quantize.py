@@ -51,17 +51,15 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from qir.tools.quantize_inputs import (InputError, Model, load_calibration, load_model, one_line, random_batch,
+                                       random_batches)
+from qir.tools.quantize_report import Report, jsonable
+
 RANDOM_BATCHES = 4
-TABLE_ROWS = 10
 RANDOM_NOTE = "random data calibrates ranges poorly: give --calibration FILE with real inputs"
-
-
-class InputError(Exception):
-    """A problem with what the user gave (arguments, files, data): the message is the diagnostic."""
 
 
 def _arguments() -> argparse.ArgumentParser:
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("always")
             report = _run(args)
         report.warnings = _warning_lines(caught)
-        print(json.dumps(_jsonable(report.as_json()), indent=2, allow_nan=False) if args.report == "json"
+        print(json.dumps(jsonable(report.as_json()), indent=2, allow_nan=False) if args.report == "json"
               else report.as_text())
     except KeyboardInterrupt:
         return 130
@@ -124,7 +122,7 @@ def _diagnostic(err: BaseException, user_error: bool) -> str:
     if isinstance(err, OSError):
         where = f"{err.filename}: " if getattr(err, "filename", None) else ""
         return f"qir-quantize: error: {where}{err.strerror or err}"
-    message = _one_line(str(err))
+    message = one_line(str(err))
     if isinstance(err, ParseFailure):
         return message  # file:line:col: error: ...
     if not user_error:
@@ -134,272 +132,18 @@ def _diagnostic(err: BaseException, user_error: bool) -> str:
     return f"qir-quantize: error: {message}"
 
 
-def _one_line(message: str) -> str:
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return " ".join(lines) if lines else message
-
-
 def _warning_lines(caught: list) -> list[str]:
     """What Python warned about, once each. torch 2.13 deprecates the quantized tensors the
     x86 kernels run on: known, and said in the docs, so not repeated here."""
     lines: list[str] = []
     for w in caught:
-        text = _one_line(str(w.message))
+        text = one_line(str(w.message))
         if "quantized tensor creation functions" not in text and text not in lines:
             lines.append(text)
     return lines
 
 
-# -- the model --------------------------------------------------------------------------------
-
-
-@dataclass
-class Model:
-    """What MODEL names: its program as loaded, and example inputs if the source has them."""
-
-    name: str
-    kind: str
-    """"example", "pt2" or "mlir"."""
-    description: str
-    program: Any
-    example: tuple | None
-
-
-def _load_model(spec: str) -> Model:
-    from qir.examples import EXAMPLES
-
-    if spec.endswith(".pt2"):
-        return _load_pt2(spec)
-    if spec.endswith(".mlir"):
-        return Model(spec, "mlir", "IR text", _load_mlir(spec), None)
-    if spec in EXAMPLES:
-        import qir
-
-        example = EXAMPLES[spec]
-        inputs = example.inputs(1)
-        return Model(spec, "example", example.description, qir.export(example.build(), inputs), inputs)
-    if os.path.exists(spec):
-        raise InputError(f"{spec}: not a model qir-quantize reads (a .pt2 or .mlir file, or a built-in example)")
-    raise InputError(f"{spec!r} is neither a file nor a built-in example ({', '.join(EXAMPLES)})")
-
-
-def _load_pt2(path: str) -> Model:
-    import qir
-    from qir.tools.qir_translate import _load_pt2 as load
-
-    ep = load(path)
-    example = None
-    if ep.example_inputs:
-        args, kwargs = ep.example_inputs
-        if kwargs:
-            raise InputError(f"{path}: the program takes keyword inputs ({', '.join(kwargs)}); qir-quantize "
-                             "calibrates with positional ones only")
-        example = tuple(args)
-    program = qir.import_program(ep)
-    return Model(path, "pt2", "a torch.export program", program, example)
-
-
-def _load_mlir(path: str):
-    """The program in `path` (weights beside it), or a located one-line reason why not."""
-    from qir.errors import ParseFailure, QirError
-    from qir.params import ParamStore, weights_path
-    from qir.program import parse
-
-    with open(path, "rb") as f:
-        data = f.read()
-    nul = data.find(b"\0")
-    if nul >= 0:
-        line, col = _line_col(data, nul)
-        raise ParseFailure(path, line, col, "input is binary (a NUL byte), not IR text")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line, col = _line_col(data, err.start)
-        raise ParseFailure(path, line, col, f"input is not UTF-8 text ({err.reason})") from None
-    wpath = weights_path(path)
-    params = ParamStore()
-    if wpath.exists():
-        try:
-            params = ParamStore.load(wpath)
-        except OSError:
-            raise
-        except Exception as err:  # noqa: BLE001 - safetensors' own errors: a truncated or foreign file
-            raise QirError(f"{wpath}: cannot read weights: {_one_line(str(err))}") from None
-    program = parse(text, params, path)
-    try:
-        program.forward  # noqa: B018 - the model is @forward
-    except ValueError as err:
-        raise ParseFailure(path, 1, 1, str(err)) from None
-    return program
-
-
-def _line_col(data: bytes, index: int) -> tuple[int, int]:
-    line_start = data.rfind(b"\n", 0, index) + 1
-    return data.count(b"\n", 0, index) + 1, index - line_start + 1
-
-
-def _input_types(program) -> list:
-    return [arg.type for arg in program.forward.body.block.args]
-
-
-# -- calibration data -------------------------------------------------------------------------
-
-
-def _load_calibration(path: str, program, limit: int | None) -> list[tuple]:
-    """The batches in `path`, each checked against the program's input types."""
-    import torch
-
-    if not os.path.exists(path):
-        raise InputError(f"{path}: No such file or directory")
-    try:
-        data = torch.load(path, weights_only=True)  # tensors and containers only: no code runs
-    except OSError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any failure to deserialize is the file's
-        raise InputError(f"{path}: cannot read calibration data saved with torch.save: {_one_line(str(err))}") \
-            from None
-    if not isinstance(data, list | tuple) or not data:
-        raise InputError(f"{path}: expected a non-empty list of input tuples (or of tensors), "
-                         f"got {_describe(data)}")
-    types = _input_types(program)
-    batches = []
-    for i, batch in enumerate(data[:limit]):
-        batch = tuple(batch) if isinstance(batch, list | tuple) else (batch,)
-        if len(batch) != len(types):
-            raise InputError(f"{path}: batch {i} has {len(batch)} inputs, the model takes {len(types)}")
-        for j, (value, type_) in enumerate(zip(batch, types)):
-            problem = _mismatch(value, type_)
-            if problem:
-                raise InputError(f"{path}: batch {i}, input {j}: {problem}")
-        batches.append(batch)
-    return batches
-
-
-def _mismatch(value: Any, type_) -> str | None:
-    import torch
-    from xdsl.dialects.builtin import TensorType
-
-    from qir.tensors import tensor_matches_type
-
-    if isinstance(type_, TensorType):
-        if not isinstance(value, torch.Tensor):
-            return f"expected a tensor ({type_}), got {_describe(value)}"
-        return tensor_matches_type(value, type_)
-    if not isinstance(value, bool | int | float):
-        return f"expected a number ({type_}), got {_describe(value)}"
-    return None
-
-
-def _describe(value: Any) -> str:
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}"
-    return f"a {type(value).__name__}"
-
-
-def _random_batches(model: Model, n: int, first_seed: int = 0) -> list[tuple]:
-    return [_random_batch(model, seed) for seed in range(first_seed, first_seed + n)]
-
-
-def _random_batch(model: Model, seed: int) -> tuple:
-    """A seeded random batch: floating inputs drawn like the example's, others kept as the
-    example has them (token ids, masks). Without example values (IR text), integer inputs are
-    ones, and dynamic dimensions cannot be guessed."""
-    import torch
-    from xdsl.dialects.builtin import DYNAMIC_INDEX, TensorType
-
-    from qir.tensors import torch_dtype
-
-    generator = torch.Generator().manual_seed(seed)
-    if model.example is not None:
-        return tuple(torch.randn(t.shape, generator=generator, dtype=t.dtype)
-                     if isinstance(t, torch.Tensor) and t.is_floating_point() else t for t in model.example)
-    batch = []
-    for type_ in _input_types(model.program):
-        if not isinstance(type_, TensorType):
-            raise InputError(f"{model.name}: input of type {type_} has no example value: give --calibration")
-        shape = tuple(type_.get_shape())
-        if DYNAMIC_INDEX in shape:
-            raise InputError(f"{model.name}: input {type_} has dynamic dimensions: give --calibration with real inputs")
-        dtype = torch_dtype(type_.element_type)
-        batch.append(torch.randn(shape, generator=generator, dtype=dtype) if dtype.is_floating_point
-                     else torch.ones(shape, dtype=dtype))
-    return tuple(batch)
-
-
 # -- the flow ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Report:
-    """Everything qir-quantize found, as text or as JSON."""
-
-    model: dict[str, Any]
-    backend: str
-    quantizer: str | None = None
-    calibration: dict[str, Any] | None = None
-    evaluated_on: str | None = None
-    stages: dict[str, float] = field(default_factory=dict)
-    program: str = ""
-    size: dict[str, Any] | None = None
-    latency: dict[str, Any] | None = None
-    sqnr: dict[str, float] | None = None
-    layers: list = field(default_factory=list)
-    """`qir.debug.LayerRecord`s, worst first."""
-    notes: list[str] = field(default_factory=list)
-    outputs: dict[str, Any] | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        from qir.debug import as_dicts
-
-        return {
-            "model": self.model, "backend": self.backend, "quantizer": self.quantizer,
-            "calibration": self.calibration, "evaluated_on": self.evaluated_on,
-            "stages": {k: round(v, 4) for k, v in self.stages.items()}, "program": self.program,
-            "size": self.size, "latency": self.latency, "sqnr": self.sqnr, "layers": as_dicts(self.layers),
-            "notes": self.notes, "outputs": self.outputs, "warnings": self.warnings,
-        }
-
-    def as_text(self) -> str:
-        from qir.debug import format_table
-
-        m = self.model
-        lines = [f"model: {m['name']}: {m['description']} [{m['stage']}]",
-                 f"backend: {self.backend}" + (f", quantizer: {self.quantizer}" if self.quantizer else "")]
-        if self.calibration:
-            c = self.calibration
-            lines.append(f"calibration: {c['batches']} {c['source']}" + (f" ({c['note']})" if c.get("note") else ""))
-        lines.append("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.stages.items()))
-        lines.append(f"program: {self.program}")
-        if self.size:
-            s = self.size
-            ratio = f" ({s['ratio']:.2f}x smaller)" if math.isfinite(s["ratio"]) else ""
-            lines.append(f"size of the weights: {s['before']} {_bytes(s['before_bytes'])} -> {s['after']} "
-                         f"{_bytes(s['after_bytes'])}{ratio}")
-        if self.latency:
-            t = self.latency
-            lines.append(f"latency: {t['before']} {t['before_ms']:.2f} ms -> {t['after']} {t['after_ms']:.2f} ms "
-                         f"({t['speedup']:.2f}x; medians of {t['runs']} runs, fastest {t['before_best_ms']:.2f} -> "
-                         f"{t['after_best_ms']:.2f} ms, {t['threads']} threads)")
-        if self.sqnr:
-            figures = ", ".join(f"{k} {_db(v)} dB" for k, v in self.sqnr.items())
-            lines.append(f"output SQNR: {figures}" + (f", on {self.evaluated_on}" if self.evaluated_on else ""))
-        if self.layers:
-            shown = min(TABLE_ROWS, len(self.layers))
-            lines += [f"per-op SQNR against float, worst first ({shown} of {len(self.layers)}; "
-                      "local = the op alone, on float inputs):", format_table(self.layers, TABLE_ROWS)]
-        lines += [f"note: {n}" for n in self.notes]
-        if self.outputs:
-            lines.append("wrote " + ", ".join(p for k, p in self.outputs.items() if k != "pt2_error" and p))
-            if self.outputs.get("pt2_error"):
-                lines.append(f"note: model.pt2 not written: {self.outputs['pt2_error']}")
-            elif self.outputs.get("pt2"):
-                lines.append("note: model.pt2 calls torch's quantized_decomposed ops: `import "
-                             "torch.ao.quantization.fx._decomposed` registers them before torch.export.load")
-        lines += [f"warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
 
 
 class _Stages:
@@ -433,7 +177,7 @@ def _run(args: argparse.Namespace) -> Report:
 
     report = Report(model={}, backend=backend.name)
     stages = _Stages(report)
-    model = stages.run("load" if args.model.endswith((".pt2", ".mlir")) else "export", _load_model, args.model)
+    model = stages.run("load" if args.model.endswith((".pt2", ".mlir")) else "export", load_model, args.model)
     stage = model.program.stage
     report.model = {"name": model.name, "kind": model.kind, "description": model.description, "stage": stage}
     if stage == "float":
@@ -459,15 +203,15 @@ def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report:
 
     report.quantizer = args.quantizer or f"the {backend.name} backend's own"
     if args.calibration:
-        batches = _load_calibration(args.calibration, model.program, args.batches)
+        batches = load_calibration(args.calibration, model.program, args.batches)
         report.calibration = {"source": f"batches from {args.calibration}", "batches": len(batches), "note": None}
         test = batches[0]
         report.evaluated_on = "the first calibration batch"
     else:
-        batches = _random_batches(model, args.batches or RANDOM_BATCHES)
+        batches = random_batches(model, args.batches or RANDOM_BATCHES)
         report.calibration = {"source": "random batches shaped like the model's inputs", "batches": len(batches),
                               "note": RANDOM_NOTE}
-        test = _random_batch(model, seed=1000)
+        test = random_batch(model, seed=1000)
         report.evaluated_on = "a random batch calibration did not see"
     float_module = model.program.to_fx()
     expected = _call(float_module, test, "the evaluation batch", internal=False)  # before any work: it must run
@@ -500,10 +244,10 @@ def _quantized_flow(args, model: Model, backend, stages: _Stages, report: Report
     import qir
 
     if args.calibration:
-        test = _load_calibration(args.calibration, model.program, 1)[0]
+        test = load_calibration(args.calibration, model.program, 1)[0]
         report.evaluated_on = "the first calibration batch"
     else:
-        test = _random_batch(model, seed=1000)
+        test = random_batch(model, seed=1000)
         report.evaluated_on = "a random batch"
     quantized = model.program.to_fx()
     expected = _call(quantized, test, "the evaluation batch", internal=False)  # before any work: it must run
@@ -548,7 +292,7 @@ def _call(module, batch: tuple, what: str, internal: bool):
     except Exception as err:
         if internal:
             raise
-        raise InputError(f"the model does not run on {what}: {type(err).__name__}: {_one_line(str(err))}") \
+        raise InputError(f"the model does not run on {what}: {type(err).__name__}: {one_line(str(err))}") \
             from None
 
 
@@ -627,7 +371,7 @@ def _write_outputs(out_dir: Path, program, quantized, batch) -> dict[str, Any]:
             try:
                 torch.export.save(torch.export.export(quantized, batch), scratch / "model.pt2")
             except Exception as err:  # noqa: BLE001 - a module that does not export is reported, not fatal
-                pt2_error = f"{type(err).__name__}: {_one_line(str(err))}"
+                pt2_error = f"{type(err).__name__}: {one_line(str(err))}"
         if not out_dir.exists():
             scratch.rename(out_dir)
         else:
@@ -644,28 +388,6 @@ def _write_outputs(out_dir: Path, program, quantized, batch) -> dict[str, Any]:
 
     return {"mlir": written("model.mlir"), "weights": written("model.safetensors"), "pt2": written("model.pt2"),
             "pt2_error": pt2_error}
-
-
-def _bytes(n: int) -> str:
-    for unit, size in (("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n} B"
-
-
-def _db(value: float) -> str:
-    return f"{value:.2f}" if math.isfinite(value) else str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    """JSON has no infinities: non-finite numbers become "inf", "-inf", "nan" (as in qir.debug)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 if __name__ == "__main__":
