@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 from xdsl.xdsl_opt_main import xDSLOptMain
 
+from qir.tools.messages import one_line
+
 if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp
     from xdsl.ir import Operation
@@ -128,7 +130,7 @@ def check_diagnostics(error: Exception | None, expected: list[Expectation], file
     problems = []
     if error is not None:
         line = getattr(error, "line", None)
-        message = getattr(error, "message", None) or _one_line(str(error))
+        message = getattr(error, "message", None) or one_line(str(error))
         for e in expected:
             if e.matches("error", line, message):
                 e.seen = True
@@ -216,7 +218,7 @@ class QirOptMain(xDSLOptMain):
                 if self.args.verify_diagnostics:
                     error = err
                 elif self.args.parsing_diagnostics and isinstance(err, ParseFailure):
-                    print(_one_line(str(err)))  # xDSL's convention: report, go on, succeed
+                    print(one_line(str(err)))  # xDSL's convention: report, go on, succeed
                 else:
                     raise
             if self.args.verify_diagnostics:
@@ -320,7 +322,7 @@ class QirOptMain(xDSLOptMain):
         except OSError:
             raise
         except Exception as err:  # safetensors' own errors: a truncated or foreign file
-            raise QirError(f"{path}: cannot read weights: {_one_line(str(err))}") from None
+            raise QirError(f"{path}: cannot read weights: {one_line(str(err))}") from None
 
     def _write(self, text: str, results: list["Program"], store: "ParamStore") -> None:
         from qir.params import ParamStore, weights_path
@@ -429,12 +431,6 @@ def _line_col(data: bytes, index: int) -> tuple[int, int]:
     return data.count(b"\n", 0, index) + 1, index - line_start + 1
 
 
-def _one_line(message: str) -> str:
-    """Diagnostics are one line: later lines (xDSL's context dumps) are joined."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return " ".join(lines) if lines else message
-
-
 def _usage_error(message: str) -> NoReturn:
     print(f"qir-opt: error: {message} (see qir-opt --help)", file=sys.stderr)
     sys.exit(1)
@@ -461,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning of a pass (an observer that ignored NaN values) is one line, like an error."""
-    print(f"qir-opt: warning: {_one_line(str(message))}", file=file or sys.stderr)
+    print(f"qir-opt: warning: {one_line(str(message))}", file=file or sys.stderr)
 
 
 def _is_user_error(err: Exception) -> bool:
@@ -481,7 +477,7 @@ def _diagnostic(err: Exception) -> str:
         return "qir-opt: error: input is nested too deeply"
     if isinstance(err, MemoryError):
         return "qir-opt: error: out of memory"
-    message = _one_line(str(err))
+    message = one_line(str(err))
     if isinstance(err, QirError | Located):
         return message if LOCATED.match(message) else f"qir-opt: error: {message}"
     return (f"qir-opt: error: internal error: {type(err).__name__}: {message} "

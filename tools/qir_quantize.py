@@ -54,8 +54,8 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
-from qir.tools.quantize_inputs import (InputError, Model, load_calibration, load_model, one_line, random_batch,
-                                       random_batches)
+from qir.tools.messages import one_line
+from qir.tools.quantize_inputs import InputError, Model, load_calibration, load_model, random_batch, random_batches
 from qir.tools.quantize_report import Report, jsonable
 
 RANDOM_BATCHES = 4

@@ -11,11 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-
-def one_line(message: str) -> str:
-    """A message of several lines (torch's errors often are) as one."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    return " ".join(lines) if lines else message
+from qir.tools.messages import one_line
 
 
 class InputError(Exception):
