@@ -120,6 +120,7 @@ class Emitter:
         self.nodes: dict[SSAValue, Any] = {}
         self._attr_names: dict[str, str] = {}
         self._constants: dict[SSAValue, Any] = {}
+        self._once: dict[Any, Any] = {}
 
     # -- helpers for rules ------------------------------------------------
 
@@ -140,6 +141,14 @@ class Emitter:
 
     def call(self, target: Any, args: tuple = (), kwargs: dict | None = None, name: str | None = None) -> fx.Node:
         return self.graph.call_function(target, args, kwargs or {}, name=name)
+
+    def once(self, key: Any, make: Callable[[], Any]) -> Any:
+        """What `make()` gave the first time `key` was asked for in this emission: nodes and
+        constants that several ops share (weights packed once for the kernels reading them, an
+        input quantized once for the three linears of an attention)."""
+        if key not in self._once:
+            self._once[key] = make()
+        return self._once[key]
 
     def value(self, attr: Attribute, operands) -> Any:
         """An argument attribute as the Python value / FX node torch receives."""

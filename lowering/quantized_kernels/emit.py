@@ -13,7 +13,6 @@ switch to that engine and back (`on_engine`).
 from __future__ import annotations
 
 import contextlib
-import weakref
 
 import torch
 from torch.fx import Node
@@ -256,21 +255,23 @@ def _emit_linear_fp32(em: Emitter, op) -> None:
                   else _quantized.linear_with_input_q_dq_qweight_dq_output_fp32)
         _call(em, op, kernel.default, (em.node(op.input), scale, zero_point, em.node(op.packed)))
         return
-    weight, scales, zero_points, bias = _pointwise_weights(em, prepack)
+    weight, scales, zero_points, bias = _pointwise_weights(em, prepack, scale, zero_point)
     storage = _storage(em, op)
     algorithm = op.approximate.data if op.approximate is not None else ("none" if post == "gelu" else "")
     _call(em, op, torch.ops.onednn.qlinear_pointwise.default,
           (storage, scale, zero_point, weight, scales, zero_points, bias, 1.0, 0, torch.float32, post, [], algorithm))
 
 
-_FLOAT_KERNELS = k.FloatKernel
-
-
 def _packed_for_pointwise(prepack) -> bool:
     """Whether oneDNN-packed weights feed only float-output kernels, which then run as oneDNN's
     `qlinear_pointwise` / `qconv*_pointwise` (their own packing) rather than `quantized.*`."""
     return (isinstance(prepack, k.LinearPrepack | k.ConvPrepack) and prepack.engine.data == "onednn"
-            and all(isinstance(use.operation, _FLOAT_KERNELS) for use in prepack.output.uses))
+            and all(isinstance(use.operation, k.FloatKernel) for use in prepack.output.uses))
+
+
+def _geometry(prepack: k.ConvPrepack) -> list:
+    return [*(list(getattr(prepack, n).get_values()) for n in ("stride", "padding", "dilation")),
+            prepack.groups.value.data]
 
 
 @_rule("conv1d_fp32", "conv2d_fp32", "conv3d_fp32")
@@ -280,48 +281,33 @@ def _emit_conv_fp32(em: Emitter, op: k.ConvFloatKernel) -> None:
     if not _packed_for_pointwise(prepack):
         raise QirError(f"{op.name}: needs oneDNN-packed weights (an x86.conv_prepack with engine \"onednn\")")
     scale, zero_point = op.input_scale.value.data, op.input_zero_point.value.data
-    shared = _SHARED.setdefault(em, {})
-    if prepack not in shared:
-        weight = _constant(em, prepack, prepack.weight, "weight")
-        scales = _weight_scales(prepack.weight)
-        geometry = [list(getattr(prepack, n).get_values()) for n in ("stride", "padding", "dilation")]
-        packed = torch.ops.onednn.qconv_prepack(weight, scales, scale, zero_point, *geometry,
-                                                prepack.groups.value.data, None)
-        name = (prepack.weight.name_hint or "weight").removeprefix("p_")
-        shared[prepack] = (em.new_attr(f"packed.{name}", packed), em.new_attr(f"packed.{name}_scales", scales),
-                           em.new_attr(f"packed.{name}_zero_points", torch.zeros(scales.shape, dtype=torch.int64)),
-                           em.new_attr(f"biases.{name}", _float_bias(em, prepack)), geometry,
-                           prepack.groups.value.data)
-    weight, scales, zero_points, bias, geometry, groups = shared[prepack]
+    weight, scales, zero_points, bias = _pointwise_weights(em, prepack, scale, zero_point)
     kernel = getattr(torch.ops.onednn, f"q{k.kernel_name(op).removesuffix('_fp32')}_pointwise").default
     post = op.post.data if op.post is not None else "none"
-    node = em.call(kernel, (_storage(em, op), scale, zero_point, weight, scales, zero_points, bias, *geometry,
-                            groups, 1.0, 0, torch.float32, post, [], ""), name=op.output.name_hint)
+    node = em.call(kernel, (_storage(em, op), scale, zero_point, weight, scales, zero_points, bias,
+                            *_geometry(prepack), 1.0, 0, torch.float32, post, [], ""), name=op.output.name_hint)
     # oneDNN leaves channels-last tensors; float code after a float conv may `view` them.
     _call(em, op, _aten.contiguous.default, (node,))
 
 
-def _weight_scales(weight) -> torch.Tensor:
-    qtype = quantized(weight)
-    return torch.tensor(getattr(qtype, "scales", None) or [qtype.scale], dtype=torch.float32)
+def _pointwise_weights(em: Emitter, prepack, x_scale: float, x_zero_point: int) -> tuple:
+    """(packed weight, scales, zero points, float bias) nodes of a oneDNN pointwise kernel, made
+    once per prepack op whatever number of kernels read it."""
 
-
-_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-"""Emitter -> nodes its float-output kernels share: packed weights per prepack, the quantized
-storage of an input per (input node, scale, zero point) (Q, K and V read one)."""
-
-
-def _pointwise_weights(em: Emitter, prepack: k.LinearPrepack) -> tuple:
-    shared = _SHARED.setdefault(em, {})
-    if prepack not in shared:
+    def make() -> tuple:
         weight = _constant(em, prepack, prepack.weight, "weight")
-        scales = _weight_scales(prepack.weight)
+        qtype = quantized(prepack.weight)
+        scales = torch.tensor(getattr(qtype, "scales", None) or [qtype.scale], dtype=torch.float32)
+        if isinstance(prepack, k.ConvPrepack):
+            packed = torch.ops.onednn.qconv_prepack(weight, scales, x_scale, x_zero_point, *_geometry(prepack), None)
+        else:
+            packed = torch.ops.onednn.qlinear_prepack(weight, None)
         name = (prepack.weight.name_hint or "weight").removeprefix("p_")
-        shared[prepack] = (em.new_attr(f"packed.{name}", torch.ops.onednn.qlinear_prepack(weight, None)),
-                           em.new_attr(f"packed.{name}_scales", scales),
-                           em.new_attr(f"packed.{name}_zero_points", torch.zeros(scales.shape, dtype=torch.int64)),
-                           em.new_attr(f"biases.{name}", _float_bias(em, prepack)))
-    return shared[prepack]
+        return (em.new_attr(f"packed.{name}", packed), em.new_attr(f"packed.{name}_scales", scales),
+                em.new_attr(f"packed.{name}_zero_points", torch.zeros(scales.shape, dtype=torch.int64)),
+                em.new_attr(f"biases.{name}", _float_bias(em, prepack)))
+
+    return em.once(prepack, make)
 
 
 def storage_of(q: torch.Tensor) -> torch.Tensor:
@@ -350,21 +336,12 @@ def _quantized_source(linear):
 
 def _storage(em: Emitter, op) -> Node:
     """The uint8 storage a oneDNN float-output kernel reads, shared by the kernels reading one input."""
-    shared = _SHARED.setdefault(em, {})
     source = _quantized_source(op)
     if source is not None:
-        key = (em.node(source),)
-        if key not in shared:
-            shared[key] = em.call(storage_of, key, name=f"{source.name_hint or 'x'}_storage")
-        return shared[key]
+        return em.once((em.node(source),), lambda: em.call(
+            storage_of, (em.node(source),), name=f"{source.name_hint or 'x'}_storage"))
     key = (em.node(op.input), op.input_scale.value.data, op.input_zero_point.value.data)
-    if key not in shared:
-        shared[key] = em.call(quantize_to_storage, key, name=f"{op.input.name_hint or 'x'}_storage")
-    return shared[key]
-    key = (em.node(value), scale, zero_point)
-    if key not in shared:
-        shared[key] = em.call(quantize_to_storage, key, name=f"{value.name_hint or 'x'}_storage")
-    return shared[key]
+    return em.once(key, lambda: em.call(quantize_to_storage, key, name=f"{op.input.name_hint or 'x'}_storage"))
 
 
 @_rule("quantize")
@@ -387,7 +364,7 @@ def _fold_from_storage(em: Emitter, op: k.FromStorage, inputs: list) -> torch.Te
 
 @_rule("dequantize")
 def _emit_dequantize(em: Emitter, op: k.Dequantize) -> None:
-    if op.output.uses and all(isinstance(use.operation, _FLOAT_KERNELS)
+    if op.output.uses and all(isinstance(use.operation, k.FloatKernel)
                               and _quantized_source(use.operation) is op.input for use in op.output.uses):
         return  # its readers take the quantized tensor's storage (`_storage`)
     # Quantized convs leave channels-last tensors; float code after them may `view` them, which
