@@ -339,15 +339,66 @@ def test_x86_float_linears_fuse_their_gelu_and_relu_and_match_the_reference(appr
     converted = qir.convert(prepared)
     lowered, reference = qir.lower(converted, "x86"), qir.lower(converted, "reference")
     calls = [n for n in lowered.graph.nodes if n.target is torch.ops.onednn.qlinear_pointwise.default]
-    assert sorted(n.args[10] for n in calls) == ["gelu", "none", "relu"]
-    assert [n.args[12] for n in calls if n.args[10] == "gelu"] == [approximate]
+    assert sorted(n.args[10] for n in calls) == ["gelu", "relu"]
+    (gelu,) = [n for n in calls if n.args[10] == "gelu"]
+    assert gelu.args[12] == approximate
+    assert gelu.args[9] is None  # uint8 out: `down` reads it quantized, and nothing else reads it
+    (add,) = [n for n in lowered.graph.nodes if n.target is torch.ops.onednn.qlinear_pointwise.binary]
+    assert add.args[13] == "add"  # into the caller's `x`: never in place
+    x_before = x.clone()
     assert not [n for n in lowered.graph.nodes if n.target in (torch.ops.aten.gelu.default, torch.ops.aten.relu.default)]
     with torch.no_grad():
         expected, got = reference(x), lowered(x)
+    assert torch.equal(x, x_before)
     off = (got - expected).abs() > 1e-4 * float(expected.abs().max())
     assert float(off.double().mean()) < 0.1
     assert float((got - expected).abs().max()) < 0.01 * float(expected.abs().max())
     assert sqnr(model(x), got) > 25
+
+
+class _Residuals(nn.Module):
+    """Float linears plus residuals, each addend a different case for an in-place sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c, self.d = (nn.Linear(16, 16) for _ in range(4))
+        self.ln = nn.LayerNorm(16)
+
+    def forward(self, x):
+        h = self.ln(x)
+        h = self.ln(self.a(h) + h)  # `h` is fresh and the add its last reader: summed in place
+        y = self.b(h) + x           # the caller's input: added
+        z = self.c(y) + y           # `y` is returned too: added
+        e = self.ln(z)
+        view = e.view(2, 6, 16)     # a view of `e`, read after the add: added
+        w = self.d(e) + e
+        return w, z, y, view * 2
+
+
+def test_x86_residual_adds_fuse_into_float_linears_and_sum_in_place_only_into_dead_tensors():
+    """A float linear's residual add is oneDNN's binary post op. It sums into the addend's buffer
+    only when the module made that tensor, nothing reads it afterwards and no view of it is
+    live; every other addend is left as it was. Numerics against the reference emulation."""
+    torch.manual_seed(0)
+    model = _Residuals().eval()
+    x = torch.randn(2, 6, 16, generator=torch.Generator().manual_seed(1))
+    prepared = qir.prepare(model, (x,), get_backend("x86").quantizer())
+    for i in range(4):
+        prepared(torch.randn(2, 6, 16, generator=torch.Generator().manual_seed(30 + i)))
+    converted = qir.convert(prepared)
+    lowered, reference = qir.lower(converted, "x86"), qir.lower(converted, "reference")
+    adds = [n.args[13] for n in lowered.graph.nodes if n.target is torch.ops.onednn.qlinear_pointwise.binary]
+    assert adds == ["sum", "add", "add", "add"]
+    assert not [n for n in lowered.graph.nodes if n.target is torch.ops.aten.add.Tensor]
+    x_before = x.clone()
+    with torch.no_grad():
+        expected, first, again = reference(x), lowered(x), lowered(x)
+        floats = model(x)
+    assert torch.equal(x, x_before)
+    for e, g, h, f in zip(expected, first, again, floats):
+        assert torch.equal(g, h)
+        assert sqnr(e, g) > 40, sqnr(e, g)
+        assert sqnr(f, g) > 25, sqnr(f, g)
 
 
 class _Attention(nn.Module):

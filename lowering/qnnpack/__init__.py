@@ -42,7 +42,7 @@ from qir.lowering.quantized_kernels.functions import FUNCTIONS
 EXCLUDED_KERNELS = frozenset({
     "conv2d_add", "conv2d_add_relu",        # no QNNPACK implementation
     "linear_fp32", "linear_relu_fp32",      # not implemented for QNNPACK-packed weights
-    "linear_gelu_fp32", "conv1d_fp32", "conv2d_fp32", "conv3d_fp32",  # oneDNN kernels
+    "linear_gelu_fp32", "linear_add_fp32", "conv1d_fp32", "conv2d_fp32", "conv3d_fp32",  # oneDNN kernels
     "conv_transpose3d",                     # runs, but wrong
 })
 """The kernels of `quantized_kernels.ops.KERNELS` the QNNPACK dialect leaves out."""

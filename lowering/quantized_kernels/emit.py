@@ -17,6 +17,7 @@ import contextlib
 import torch
 from torch.fx import Node
 
+from qir.dialects.aten import AtenOp, resolve_overload
 from qir.dialects.quant import QuantizedType, UniformQuantizedPerAxisType
 from qir.dialects.ref import per_tensor, quantized
 from qir.emitter import Emitter, EmitRule, emits, folds
@@ -239,27 +240,82 @@ def _read_later(em: Emitter, value, op) -> bool:
                for use in value.uses)
 
 
-@_rule("linear_fp32", "linear_relu_fp32", "linear_gelu_fp32")
+@_rule("linear_fp32", "linear_relu_fp32", "linear_gelu_fp32", "linear_add_fp32")
 def _emit_linear_fp32(em: Emitter, op) -> None:
     """fbgemm's float-output linear for fbgemm/x86-packed weights; for oneDNN-packed ones
-    oneDNN's `qlinear_pointwise` (float32 out, relu or gelu fused), which the x86 inductor
-    lowering also calls: 1.3-2x faster at BERT's shapes (`lowering/onednn/linear_benchmark.py`).
-    It takes the input's integer storage, quantized once for all the linears reading it."""
+    oneDNN's `qlinear_pointwise` (float32 out, relu, gelu or an add fused), which the x86
+    inductor lowering also calls: 1.3-2x faster at BERT's shapes
+    (`lowering/onednn/linear_benchmark.py`). It takes the input's integer storage, quantized
+    once for all the linears reading it, and leaves its readers' storage itself when they all
+    quantize its result alike (`_quantized_result`)."""
     scale, zero_point = op.input_scale.value.data, op.input_zero_point.value.data
     post = k.kernel_name(op).removeprefix("linear").removesuffix("_fp32").lstrip("_") or "none"
     prepack = op.packed.owner
     if not _packed_for_pointwise(prepack):
-        if post == "gelu":
-            raise QirError(f"{op.name}: a fused gelu needs oneDNN-packed weights (engine \"onednn\")")
+        if post in ("gelu", "add"):
+            raise QirError(f"{op.name}: a fused {post} needs oneDNN-packed weights (engine \"onednn\")")
         kernel = (_quantized.linear_with_input_q_dq_qweight_dq_relu_output_fp32 if post == "relu"
                   else _quantized.linear_with_input_q_dq_qweight_dq_output_fp32)
         _call(em, op, kernel.default, (em.node(op.input), scale, zero_point, em.node(op.packed)))
         return
     weight, scales, zero_points, bias = _pointwise_weights(em, prepack, scale, zero_point)
-    storage = _storage(em, op)
+    x = (_storage(em, op), scale, zero_point, weight, scales, zero_points)
+    if post == "add":
+        # oneDNN reads a float addend as if it were contiguous (a transposed view comes out wrong).
+        addend = em.call(_aten.contiguous.default, (em.node(op.addend),))
+        binary = "sum" if _may_sum_into(em, op.addend, op) else "add"
+        _call(em, op, torch.ops.onednn.qlinear_pointwise.binary,
+              (*x, addend, bias, 1.0, 0, torch.float32, 1.0, 0, binary, 1.0, "none", [], ""))
+        return
+    output = _quantized_result(op)
+    output = (*output, None) if output is not None else (1.0, 0, torch.float32)
     algorithm = op.approximate.data if op.approximate is not None else ("none" if post == "gelu" else "")
-    _call(em, op, torch.ops.onednn.qlinear_pointwise.default,
-          (storage, scale, zero_point, weight, scales, zero_points, bias, 1.0, 0, torch.float32, post, [], algorithm))
+    _call(em, op, torch.ops.onednn.qlinear_pointwise.default, (*x, bias, *output, post, [], algorithm))
+
+
+def _quantized_result(op) -> tuple[float, int] | None:
+    """(scale, zero point) when every reader of oneDNN float-output linear `op` is a oneDNN
+    float-output kernel that quantizes it, as its input, with those parameters (FFN2 reading
+    FFN1's gelu): `op` then leaves that uint8 storage itself, rounded once as torch's quantize
+    rounds, and no float tensor is made."""
+    if isinstance(op, k.LinearAddFloatKernel) or not _packed_for_pointwise(op.packed.owner):
+        return None
+    readers = [use.operation for use in op.output.uses]
+    if not readers or not all(use.index == 0 and isinstance(use.operation, k.FloatKernel)
+                              and _packed_for_pointwise(use.operation.packed.owner) for use in op.output.uses):
+        return None
+    params = {(r.input_scale.value.data, r.input_zero_point.value.data) for r in readers}
+    if len(params) != 1:
+        return None
+    scale, zero_point = params.pop()
+    return (scale, zero_point) if 0 <= zero_point <= 255 else None
+
+
+def _may_sum_into(em: Emitter, value, op) -> bool:
+    """Whether `op` may add its result into `value`'s buffer (oneDNN's in-place sum): `value` is a
+    fresh tensor this module made (an ATen result its schema says aliases nothing, or a
+    float-output kernel's), `op` is its last reader, and no earlier reader made a view of it."""
+    source = value.owner
+    if isinstance(source, AtenOp):
+        if not _fresh(source):
+            return False
+    elif not isinstance(source, k.FloatKernel) or isinstance(source, k.LinearAddFloatKernel):
+        return False
+    for use in value.uses:
+        reader = use.operation
+        if reader is op:
+            continue  # as its input too, it reads a quantized copy (`_storage`), made before
+        emitted = bool(reader.results) and reader.results[0] in em.nodes
+        if not emitted or not (isinstance(reader, k.FloatKernel | k.Quantize)
+                               or (isinstance(reader, AtenOp) and _fresh(reader))):
+            return False
+    return True
+
+
+def _fresh(op: AtenOp) -> bool:
+    """Whether an ATen op's results are new tensors: its schema marks no result as an alias."""
+    schema = resolve_overload(op.target.data)
+    return schema is not None and all(r.alias_info is None for r in schema._schema.returns)
 
 
 def _packed_for_pointwise(prepack) -> bool:
@@ -336,6 +392,9 @@ def _quantized_source(linear):
 
 def _storage(em: Emitter, op) -> Node:
     """The uint8 storage a oneDNN float-output kernel reads, shared by the kernels reading one input."""
+    producer = op.input.owner
+    if isinstance(producer, k.LinearFloatKernel) and _quantized_result(producer) is not None:
+        return em.node(op.input)  # the producer left it
     source = _quantized_source(op)
     if source is not None:
         return em.once((em.node(source),), lambda: em.call(

@@ -210,6 +210,20 @@ class LinearFloatKernel(FloatKernel):
     approximate = opt_prop_def(StringAttr)
 
 
+class LinearAddFloatKernel(FloatKernel):
+    """A float-output linear plus a float `addend` of its result's type (a transformer's residual),
+    the add done by the kernel."""
+
+    input = operand_def(TensorType)
+    packed = operand_def(PackedLinear)
+    addend = operand_def(TensorType)
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.addend.type != self.output.type:
+            raise VerifyException(f"{self.name}: the addend has the result's type")
+
+
 class ConvFloatKernel(FloatKernel):
     input = operand_def(TensorType)
     packed = operand_def(PackedConv)
@@ -301,6 +315,9 @@ KERNELS: dict[str, tuple[type[KernelOp], str]] = {
     "linear_relu_fp32": (LinearFloatKernel, "The same with a fused relu."),
     "linear_gelu_fp32": (LinearFloatKernel, "The same with a fused gelu (`approximate` as the gelu's); "
                                             "oneDNN-packed weights only."),
+    "linear_add_fp32": (LinearAddFloatKernel, "The same plus a float addend of the result's type (oneDNN's "
+                                              "binary add or, into an addend nothing reads again, sum); "
+                                              "oneDNN-packed weights only."),
     **{f"conv{rank}d_fp32": (ConvFloatKernel, f"oneDNN's `qconv{rank}d_pointwise` with a float32 result (and "
                                               "the `post` op fused), on oneDNN-packed weights: a convolution "
                                               "read in float.")
