@@ -271,6 +271,25 @@ def test_qir_translate_errors(tmp_path):
     _assert_one_error(_run("qir_translate", tmp_path / "junk.pt2"), r"^qir-translate: error: .*--import-pt2")
 
 
+# -- a closed stdout ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tool", ["qir_opt", "qir_translate"])
+def test_a_closed_stdout_ends_the_tool_quietly(tmp_path, tool):
+    """`qir-opt m.mlir | head -1`: once the reader has gone the tool stops without a message,
+    with the status of a tool killed by SIGPIPE (128 + 13), not an error about its input."""
+    model, x = _model(), torch.randn(2, 3, 8, 8)
+    torch.export.save(torch.export.export(model, (x,)), tmp_path / "m.pt2")
+    assert _run("qir_translate", "--import-pt2", tmp_path / "m.pt2", "-o", tmp_path / "m.mlir").returncode == 0
+    args = [tmp_path / "m.mlir"] if tool == "qir_opt" else ["--import-pt2", tmp_path / "m.pt2"]
+    process = subprocess.Popen([sys.executable, "-m", f"qir.tools.{tool}", *map(str, args)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # gone before the tool writes (as `| true`)
+    stderr = process.stderr.read()
+    assert process.wait(timeout=300) == 141
+    assert stderr == b""
+
+
 # -- startup ----------------------------------------------------------------------------------
 
 

@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 from xdsl.xdsl_opt_main import xDSLOptMain
 
-from qir.tools.messages import one_line
+from qir.tools.input_files import decode_ir
+from qir.tools.messages import one_line, stdout_closed
 
 if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp
@@ -291,24 +292,10 @@ class QirOptMain(xDSLOptMain):
     # -- files ------------------------------------------------------------
 
     def _read_input(self, name: str) -> str:
-        from qir.errors import ParseFailure
-
         if self.args.input_file:
             with open(self.args.input_file, "rb") as f:
-                data = f.read()
-        else:
-            data = sys.stdin.buffer.read()
-        nul = data.find(b"\0")
-        if nul >= 0:
-            line, col = _line_col(data, nul)
-            raise ParseFailure(name, line, col, "input is binary (a NUL byte), not IR text")
-        if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, as some editors write
-            data = data[3:]
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            line, col = _line_col(data, err.start)
-            raise ParseFailure(name, line, col, f"input is not UTF-8 text ({err.reason})") from None
+                return decode_ir(f.read(), name)
+        return decode_ir(sys.stdin.buffer.read(), name)
 
     def _read_weights(self) -> "ParamStore":
         from qir.errors import QirError
@@ -426,11 +413,6 @@ def _same_tensor(a, b) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
 
 
-def _line_col(data: bytes, index: int) -> tuple[int, int]:
-    line_start = data.rfind(b"\n", 0, index) + 1
-    return data.count(b"\n", 0, index) + 1, index - line_start + 1
-
-
 def _usage_error(message: str) -> NoReturn:
     print(f"qir-opt: error: {message} (see qir-opt --help)", file=sys.stderr)
     sys.exit(1)
@@ -442,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             QirOptMain(description="qir's modular optimizer driver: runs qir passes on IR text",
                        args=argv).run()
+    except BrokenPipeError:
+        return stdout_closed()
     except DiagnosticsMismatch as err:
         print(err, file=sys.stderr)
         return 1

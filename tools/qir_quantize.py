@@ -54,7 +54,7 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
-from qir.tools.messages import one_line
+from qir.tools.messages import one_line, stdout_closed
 from qir.tools.quantize_inputs import InputError, Model, load_calibration, load_model, random_batch, random_batches
 from qir.tools.quantize_report import Report, jsonable
 
@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         report.warnings = _warning_lines(caught)
         print(json.dumps(jsonable(report.as_json()), indent=2, allow_nan=False) if args.report == "json"
               else report.as_text())
+    except BrokenPipeError:
+        return stdout_closed()
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # noqa: BLE001 - the tool reports, it never shows a traceback
@@ -108,11 +110,10 @@ def _is_input_error(err: BaseException) -> bool:
     """Errors qir reports about its input; a pass that crashed or left invalid IR (a
     `PassFailure` caused by anything but a `QirError`) is a bug of qir's, whatever its input."""
     from qir.errors import PassFailure, QirError
-    from qir.tools.qir_translate import TranslateError
 
     if isinstance(err, PassFailure) and err.__cause__ is not None and not isinstance(err.__cause__, QirError):
         return False
-    return isinstance(err, InputError | TranslateError | QirError | OSError)
+    return isinstance(err, InputError | QirError | OSError)
 
 
 def _diagnostic(err: BaseException, user_error: bool) -> str:

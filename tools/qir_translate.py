@@ -15,15 +15,12 @@ internal error.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-import zipfile
 from typing import NoReturn
 
-
-class TranslateError(Exception):
-    """A user error: the message is the whole diagnostic."""
+from qir.tools.input_files import InputError, load_pt2
+from qir.tools.messages import stdout_closed
 
 
 def _usage_error(message: str) -> NoReturn:
@@ -45,55 +42,10 @@ def _arguments() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_pt2(path: str):
-    """The ExportedProgram in `path`, or a one-line reason why there is none."""
-    if not os.path.exists(path):
-        raise TranslateError(f"{path}: No such file or directory")
-    if os.path.isdir(path):
-        raise TranslateError(f"{path}: Is a directory")
-    if not zipfile.is_zipfile(path):
-        raise TranslateError(f"{path}: not a .pt2 archive (torch.export.save writes a zip file)")
-    import torch
-
-    # torch.export.load logs a traceback as a warning before it tries its legacy format:
-    # keep it from stderr, and keep its reason for the message.
-    logger = logging.getLogger("torch.export")
-    capture = _Capture()
-    saved = logger.propagate, logger.handlers[:], logger.level
-    logger.propagate, logger.handlers = False, [capture]
-    logger.setLevel(logging.WARNING)
-    try:
-        return torch.export.load(path)
-    except Exception as err:  # noqa: BLE001 - any failure to deserialize is the file's
-        cause = capture.errors[0] if capture.errors and "warnings above" in str(err) else err
-        reason = _first_line(cause)
-        raise TranslateError(f"{path}: cannot load a torch.export program: {reason}") from None
-    finally:
-        logger.propagate, logger.handlers = saved[0], saved[1]
-        logger.setLevel(saved[2])
-
-
-class _Capture(logging.Handler):
-    """Records the exceptions that log records carry."""
-
-    def __init__(self):
-        super().__init__()
-        self.errors: list[BaseException] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info and record.exc_info[1] is not None:
-            self.errors.append(record.exc_info[1])
-
-
-def _first_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
-
-
 def _run(args: argparse.Namespace) -> None:
     import qir
 
-    program = qir.import_program(_load_pt2(args.input))
+    program = qir.import_program(load_pt2(args.input))
     if args.output == "-":
         sys.stdout.write(program.text(debuginfo=args.print_debuginfo))
         names = program.param_names()
@@ -108,12 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments().parse_args(argv)
     try:
         _run(args)
+    except BrokenPipeError:
+        return stdout_closed()
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # noqa: BLE001 - the tool reports, it never shows a traceback
         from qir.errors import QirError
 
-        user_error = isinstance(err, TranslateError | QirError | OSError)
+        user_error = isinstance(err, InputError | QirError | OSError)
         if isinstance(err, OSError) and err.strerror:
             message = f"{err.filename}: {err.strerror}" if err.filename else err.strerror
         else:

@@ -11,11 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from qir.tools.input_files import InputError, decode_ir, load_pt2
 from qir.tools.messages import one_line
-
-
-class InputError(Exception):
-    """A problem with what the user gave (arguments, files, data): the message is the diagnostic."""
 
 
 # -- the model --------------------------------------------------------------------------------
@@ -53,9 +50,8 @@ def load_model(spec: str) -> Model:
 
 def _load_pt2(path: str) -> Model:
     import qir
-    from qir.tools.qir_translate import _load_pt2 as load
 
-    ep = load(path)
+    ep = load_pt2(path)
     example = None
     if ep.example_inputs:
         args, kwargs = ep.example_inputs
@@ -74,16 +70,7 @@ def _load_mlir(path: str):
     from qir.program import parse
 
     with open(path, "rb") as f:
-        data = f.read()
-    nul = data.find(b"\0")
-    if nul >= 0:
-        line, col = _line_col(data, nul)
-        raise ParseFailure(path, line, col, "input is binary (a NUL byte), not IR text")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line, col = _line_col(data, err.start)
-        raise ParseFailure(path, line, col, f"input is not UTF-8 text ({err.reason})") from None
+        text = decode_ir(f.read(), path)
     wpath = weights_path(path)
     params = ParamStore()
     if wpath.exists():
@@ -99,11 +86,6 @@ def _load_mlir(path: str):
     except ValueError as err:
         raise ParseFailure(path, 1, 1, str(err)) from None
     return program
-
-
-def _line_col(data: bytes, index: int) -> tuple[int, int]:
-    line_start = data.rfind(b"\n", 0, index) + 1
-    return data.count(b"\n", 0, index) + 1, index - line_start + 1
 
 
 def _input_types(program) -> list:
