@@ -28,7 +28,7 @@ After:
     %s  = aten.op "add.Tensor"(%r1, %r1) : (...) -> tensor<2x4xf32>
     func.return %s : tensor<2x4xf32>
 
-Three kinds of rewrite, counted as `no-op`, `dead-code` and `duplicate`:
+Three kinds of removal, counted as `no-op`, `dead-code` and `duplicate`, and one normal form:
 
 * **no-op**: an op whose result *is* its operand. Either by definition
   (`detach`, `alias`, eval or p = 0 dropout, `to`/`type_as` to the dtype the
@@ -44,6 +44,10 @@ Three kinds of rewrite, counted as `no-op`, `dead-code` and `duplicate`:
   operands, result types and attributes: the later one is replaced by the
   earlier one (`aten.param`s of one name too). This is xDSL's CSE with qir's
   purity rule and keys that compare attributes exactly (see `attr_key`).
+* **batched**: a convolution of an unbatched input (`conv2d` of a `C x H x W`
+  tensor) becomes `unsqueeze(0)`, the convolution of a batch of one, `squeeze(0)`,
+  so that quantizers, `reference-rewrite` and every backend's kernels only ever
+  see batched convolutions.
 
 Numerics never change: no rewrite changes a value, a dtype or which random
 numbers are drawn. Ops with effects stay: training-mode dropout and other
@@ -91,6 +95,7 @@ from qir.dialects.aten import (
     is_pure,
     resolve_overload,
 )
+from qir.op_families import CONV, CONV_TRANSPOSE
 from qir.pass_manager import QirPass, count
 from qir.program import STAGES
 
@@ -584,6 +589,39 @@ def _cheap_key(op: Operation) -> Hashable:
     return (op.name, tuple(op.operands), strings)
 
 
+@dataclass
+class BatchUnbatchedConvs(RewritePattern):
+    """A convolution of an unbatched input (`conv2d` of a `C x H x W` tensor, which torch
+    accepts) is the convolution of a batch of one: `unsqueeze(0)` before, `squeeze(0)` after.
+    Every later stage, and every backend's kernels, then see convolutions of batched inputs."""
+
+    ctx: Context
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        if op.op_name not in CONV | CONV_TRANSPOSE or len(op.results) != 1 or len(op.operands) < 2:
+            return
+        x, w, result = op.operands[0], op.operands[1], op.results[0]
+        if op.arg(0) is not x or op.arg(1) is not w:
+            return
+        x_rank, w_rank = _rank(x.type), _rank(w.type)
+        if x_rank is None or w_rank is None or x_rank != w_rank - 1 or _rank(result.type) != x_rank:
+            return
+        provenance = {k: v for k, v in op.attributes.items() if k in AtenOp.PROVENANCE}
+        hint = result.name_hint or "conv"
+        up = AtenOp("unsqueeze.default", [x, 0], None,
+                    [TensorType(x.type.element_type, [1, *x.type.get_shape()])], provenance)
+        conv = AtenOp.create(operands=[up.results[0], *op.operands[1:]],
+                             result_types=[TensorType(result.type.element_type, [1, *result.type.get_shape()])],
+                             properties=dict(op.properties), attributes=dict(op.attributes))
+        down = AtenOp("squeeze.dim", [conv.results[0], 0], None, [result.type], provenance)
+        for new, name in ((up, f"{hint}_batched"), (conv, f"{hint}_1"), (down, hint)):
+            new.location = op.location
+            new.results[0].name_hint = name
+        rewriter.replace(op, [up, conv, down], [down.results[0]])
+        count(self.ctx, "batched")
+
+
 # --------------------------------------------------------------------------
 # The pass.
 # --------------------------------------------------------------------------
@@ -591,7 +629,8 @@ def _cheap_key(op: Operation) -> Hashable:
 
 @dataclass(frozen=True)
 class Canonicalize(QirPass):
-    """Removes no-op views and copies, eval dropout, dead pure ops and duplicate computations.
+    """Removes no-op views and copies, eval dropout, dead pure ops and duplicate computations;
+    batches the convolutions of unbatched inputs.
 
     See the module docstring for the IR before and after. `keep-detach` keeps
     `detach` ops: they are identities in value, but stop gradients in a model
@@ -614,6 +653,7 @@ class Canonicalize(QirPass):
                     FoldIdentities(ctx, mutations, self.keep_detach),
                     FoldSameShapeViews(ctx),
                     FoldViewChains(ctx),
+                    BatchUnbatchedConvs(ctx),
                 ]
             ),
             walk_reverse=True,
