@@ -101,6 +101,10 @@ class Convert(QirPass):
     def _replace(obs: ObserveOp, qtype: Attribute, store) -> None:
         value = obs.input
         float_type = value.type
+        expressed = getattr(qtype, "expressed_type", None)
+        if expressed is not None and getattr(float_type, "element_type", expressed) != expressed:
+            raise OpError(obs, f"observes a {float_type.element_type} value, but its quantized type "
+                               f"{qtype} expresses {expressed}: quantize only {expressed} values")
         qtensor_type = _with_element(float_type, qtype)
         if isinstance(value.owner, ParamOp):
             param = value.owner

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import torch
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import AnyFloat, ModuleOp, TensorType, f32
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from qir.dialects.aten import AtenOp, ParamOp
@@ -137,11 +137,16 @@ class PatternQuantizer(ConfigurableQuantizer):
         ]
         ops = [op for op in module.walk() if isinstance(op, AtenOp)]
         optional: list[AtenOp] = []
+        not_float32: list[tuple[AtenOp, Attribute]] = []
         for op in ops:
             if is_annotated(op):
                 continue
             config = self.config_for(op)
             if config is None:
+                continue
+            other = _other_float_type(op)
+            if other is not None:  # quantized types express float32: the op stays as it is
+                not_float32.append((op, other))
                 continue
             for match in matchers:
                 name = match(op, config)
@@ -153,7 +158,17 @@ class PatternQuantizer(ConfigurableQuantizer):
         counts["pruned"] = _prune(ops, set(optional))
         if not counts["pruned"]:
             del counts["pruned"]
+        if not_float32 and not sum(counts.values()):
+            from qir.errors import UnsupportedError, describe_op
+
+            op, element = not_float32[0]
+            raise UnsupportedError(
+                f"{describe_op(op)} computes in {element}: {type(self).__name__} quantizes float32 "
+                "computation only and found nothing else to quantize (quantize `model.float()` "
+                "with float32 inputs)")
         warn_if_nothing(counts, self)
+        if not_float32:
+            counts["left float: not float32"] = len(not_float32)
         return counts
 
     # -- helpers ------------------------------------------------------------
@@ -297,6 +312,17 @@ class PatternQuantizer(ConfigurableQuantizer):
                           if isinstance(r.type, TensorType) and r.type.element_type == element]
         self._set(op, {}, {i: SHARED_INPUT for i in tensor_results})
         return pattern
+
+
+def _other_float_type(op: AtenOp) -> Attribute | None:
+    """The first floating-point element type other than f32 among the op's tensor operands and
+    results (float64, float16, bfloat16), or None: such an op has no float32 value for a
+    `!quant.uniform<...:f32>` type to express, so the pattern quantizers leave it float."""
+    for value in (*op.operands, *op.results):
+        element = getattr(value.type, "element_type", None)
+        if isinstance(value.type, TensorType) and isinstance(element, AnyFloat) and element != f32:
+            return element
+    return None
 
 
 def _all_quantized(op: AtenOp) -> bool:
