@@ -6,10 +6,19 @@ requantization with round half to even), so it needs no rules: lowering only
 checks and records the target. It accepts every `ref` op in every storage type
 the dialect allows; it is the bit-exact emulation every other backend is
 checked against.
+
+One rewrite works around torch: `max_pool2d`/`max_pool3d` of int8/uint8 storage
+in a channels-last layout (a conv of a channels-last input gives one) fails in
+torch's kernel once the spatial size exceeds the dtype's maximum, so the storage
+is made contiguous first (`contiguous` copies only a tensor that is not).
 """
 
 from __future__ import annotations
 
+from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
+
+from qir.dialects import ref
+from qir.dialects.aten import AtenOp
 from qir.lowering.backend import Backend
 from qir.lowering.capabilities import OpCapability, table
 
@@ -24,9 +33,35 @@ CAPABILITIES = table(
         "ref.avg_pool", "ref.adaptive_avg_pool", "ref.lookup")),
 )
 
+_MAX_POOLS = {"max_pool2d.default", "max_pool3d.default", "max_pool2d_with_indices.default",
+              "max_pool3d_with_indices.default"}
+
+
+class ContiguousStorageMaxPool(RewritePattern):
+    """`max_pool{2,3}d` of quantized storage reads a contiguous tensor (see the module docstring)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        if op.target.data not in _MAX_POOLS or not op.operands or op.arg(0) is not op.operands[0]:
+            return
+        source = op.operands[0]
+        if ref.quantized(source) is None:
+            return
+        owner = source.owner
+        if isinstance(owner, AtenOp) and owner.target.data == "contiguous.default":
+            return
+        contiguous = AtenOp("contiguous.default", [source], None, [source.type])
+        contiguous.location = op.location
+        contiguous.results[0].name_hint = f"{source.name_hint or 'v'}_contiguous"
+        rewriter.insert_op(contiguous)
+        op.operands[0] = contiguous.results[0]
+        rewriter.handle_operation_modification(op)
+
+
 BACKEND = Backend(
     name="reference",
     description="the reference quantized representation (integer ATen arithmetic)",
     capabilities=CAPABILITIES,
     leftovers=lambda op: True,
+    patterns=lambda: [ContiguousStorageMaxPool()],
 )
