@@ -229,9 +229,47 @@ class Emitter:
         out_spec = _spec(forward, "qir.out_spec")
         if in_spec is not None:
             self.graph._codegen = _PyTreeCodeGen(_PyTreeInfo(_forward_arg_names(forward, self.graph), in_spec, out_spec))
-        gm = fx.GraphModule({**attrs, **self.modules}, self.graph, class_name="QirModule")
+        gm = QirModule({**attrs, **self.modules}, self.graph, class_name="QirModule")
         gm.qir_program = self.program  # type: ignore[attr-defined]
         return gm
+
+
+class QirModule(fx.GraphModule):
+    """The module `emit` builds. A lowered one holds what its backend packed for its kernels
+    (oneDNN's opaque weight tensors, QNNPACK's packed parameters), which neither `copy.deepcopy`
+    nor pickling (`torch.save`) can copy: a lowered module is copied and pickled through its
+    program instead, emitted again from it (the same kernels, the same weights, the same
+    outputs). Modules of the other stages copy and pickle as any GraphModule."""
+
+    def _lowered_program(self):
+        program = getattr(self, "qir_program", None)
+        return program if getattr(program, "stage", None) == "lowered" else None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> fx.GraphModule:
+        program = self._lowered_program()
+        if program is None:  # GraphModule's copy keeps only what the graph reads, not the program
+            copied = super().__deepcopy__(memo)
+            if hasattr(self, "qir_program"):
+                copied.qir_program = self.qir_program.clone()
+            return copied
+        copied = emit(program.clone()).train(self.training)
+        memo[id(self)] = copied
+        return copied
+
+    def __reduce__(self):
+        program = self._lowered_program()
+        if program is None:
+            return super().__reduce__()
+        tensors = {name: program.params[name] for name in program.param_names()}
+        return _emit_pickled, (program.text(debuginfo=True), tensors, self.training)
+
+
+def _emit_pickled(text: str, tensors: dict, training: bool) -> fx.GraphModule:
+    """A lowered module unpickled: its program parsed back and emitted (`QirModule.__reduce__`)."""
+    from qir.params import ParamStore
+    from qir.program import parse
+
+    return emit(parse(text, ParamStore(dict(tensors)), "<pickled qir module>")).train(training)
 
 
 @emits("aten.param")
