@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import AnyFloat, ComplexType, DenseArrayBase, IntegerType, ModuleOp
+from xdsl.dialects.builtin import AnyFloat, ComplexType, DenseArrayBase, FloatAttr, IntegerType, ModuleOp
 from xdsl.ir import Attribute, Operation
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import ParseError, VerifyException
@@ -106,6 +106,17 @@ class LocatingParser(Parser):
             self.raise_error("number out of range for its type", start, max(self.pos, start + 1))
         except (ValueError, AssertionError, VerifyException) as err:
             self.raise_error(str(err) or "malformed attribute", start, max(self.pos, start + 1))
+
+    def parse_optional_builtin_int_or_float_attr(self):
+        """xDSL reads `-0x3F800000 : f32` as the integer -1065353216 converted to float; in
+        MLIR a hexadecimal float literal is the bit pattern, sign bit included, and a minus
+        before it is an error."""
+        start = self._current_token.span
+        signed_hex = start.text == "-" and start.input.content[start.end:].lstrip()[:2] in ("0x", "0X")
+        attr = super().parse_optional_builtin_int_or_float_attr()
+        if signed_hex and isinstance(attr, FloatAttr):
+            self.raise_error("a hexadecimal float literal has no sign", start.start, self.pos)
+        return attr
 
     def _parse_dense_literal_type(self):
         """xDSL materializes a splat `dense<1.0>` element by element, so a small text can ask

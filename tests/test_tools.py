@@ -59,6 +59,8 @@ BAD = {
     "unknown_op": ('builtin.module {\n  "foo.bar"() : () -> ()\n}\n', [], r"bad\.mlir:2:\d+: error: "),
     "unknown_operator": (_ir(RELU.replace("relu.default", "nosuch.default")), [],
                          r"bad\.mlir:3:5: error: .*no such operator overload"),
+    "signed_hex_float": (_ir(RELU.replace('"relu.default"(%x)', '"add.Scalar"(%x, -0x3F800000 : f32)')), [],
+                         r"bad\.mlir:3:\d+: error: a hexadecimal float literal has no sign"),
     "wrong_arity": (_ir(RELU.replace("(%x)", "(%x, 1, 2)")), [], r"bad\.mlir:3:5: error: .*at most 1"),
     "wrong_kind": (_ir('%0 = aten.op "mean.dim"(%x, "one") : (tensor<2xf32>) -> tensor<2xf32>\n'
                        "func.return %0 : tensor<2xf32>"), [], r"bad\.mlir:3:5: error: .*expects int\[\]"),
