@@ -460,6 +460,8 @@ class _SiluNet(nn.Module):
 
 
 def test_x86_float_convs_run_as_onednn_kernels_and_match_the_reference():
+    """A conv + silu read by the next conv leaves that conv's uint8 input itself (one rounding,
+    no float tensor between them); the last conv, read by a float gelu, leaves float."""
     torch.manual_seed(0)
     model = _SiluNet().eval()
     x = _x(shape=(3, 12, 12))
@@ -471,6 +473,8 @@ def test_x86_float_convs_run_as_onednn_kernels_and_match_the_reference():
     targets = [n.target for n in lowered.graph.nodes if n.op == "call_function"]
     assert targets.count(torch.ops.onednn.qconv2d_pointwise.default) == 3
     assert targets.count(torch.ops.onednn.qconv1d_pointwise.default) == 1
+    convs = [n for n in lowered.graph.nodes if n.target is torch.ops.onednn.qconv2d_pointwise.default]
+    assert [n.args[13] for n in convs] == [None, None, torch.float32]  # a, b leave the next conv's uint8 input
     assert torch.ops.aten.silu.default not in targets
     assert not {torch.ops.aten.conv2d.default, torch.ops.aten.conv1d.default} & set(targets)
     with torch.no_grad():

@@ -274,14 +274,15 @@ def _emit_linear_fp32(em: Emitter, op) -> None:
 
 
 def _quantized_result(op) -> tuple[float, int] | None:
-    """(scale, zero point) when every reader of oneDNN float-output linear `op` is a oneDNN
-    float-output kernel that quantizes it, as its input, with those parameters (FFN2 reading
-    FFN1's gelu): `op` then leaves that uint8 storage itself, rounded once as torch's quantize
-    rounds, and no float tensor is made."""
+    """(scale, zero point) when every reader of oneDNN float-output kernel `op` is a oneDNN
+    float-output kernel of its kind (linear or conv) that quantizes it, as its input, with those
+    parameters (FFN2 reading FFN1's gelu, a conv reading a conv + silu): `op` then leaves that
+    uint8 storage itself, rounded once as torch's quantize rounds, and no float tensor is made."""
+    kind = k.ConvFloatKernel if isinstance(op, k.ConvFloatKernel) else (k.LinearFloatKernel, k.LinearAddFloatKernel)
     if isinstance(op, k.LinearAddFloatKernel) or not _packed_for_pointwise(op.packed.owner):
         return None
     readers = [use.operation for use in op.output.uses]
-    if not readers or not all(use.index == 0 and isinstance(use.operation, k.FloatKernel)
+    if not readers or not all(use.index == 0 and isinstance(use.operation, kind)
                               and _packed_for_pointwise(use.operation.packed.owner) for use in op.output.uses):
         return None
     params = {(r.input_scale.value.data, r.input_zero_point.value.data) for r in readers}
@@ -340,8 +341,12 @@ def _emit_conv_fp32(em: Emitter, op: k.ConvFloatKernel) -> None:
     weight, scales, zero_points, bias = _pointwise_weights(em, prepack, scale, zero_point)
     kernel = getattr(torch.ops.onednn, f"q{k.kernel_name(op).removesuffix('_fp32')}_pointwise").default
     post = op.post.data if op.post is not None else "none"
-    node = em.call(kernel, (_storage(em, op), scale, zero_point, weight, scales, zero_points, bias,
-                            *_geometry(prepack), 1.0, 0, torch.float32, post, [], ""), name=op.output.name_hint)
+    args = (_storage(em, op), scale, zero_point, weight, scales, zero_points, bias, *_geometry(prepack))
+    output = _quantized_result(op)
+    if output is not None:  # the next convs' input: channels-last, as they read it best
+        _call(em, op, kernel, (*args, *output, None, post, [], ""))
+        return
+    node = em.call(kernel, (*args, 1.0, 0, torch.float32, post, [], ""), name=op.output.name_hint)
     # oneDNN leaves channels-last tensors; float code after a float conv may `view` them.
     _call(em, op, _aten.contiguous.default, (node,))
 
@@ -393,7 +398,7 @@ def _quantized_source(linear):
 def _storage(em: Emitter, op) -> Node:
     """The uint8 storage a oneDNN float-output kernel reads, shared by the kernels reading one input."""
     producer = op.input.owner
-    if isinstance(producer, k.LinearFloatKernel) and _quantized_result(producer) is not None:
+    if isinstance(producer, k.FloatKernel) and _quantized_result(producer) is not None:
         return em.node(op.input)  # the producer left it
     source = _quantized_source(op)
     if source is not None:
