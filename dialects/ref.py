@@ -243,6 +243,7 @@ class ConvOp(_PostOpMixin, KernelOp):
         if rank < 3 or rank > 5:
             raise VerifyException(f"{self.name}: the weight must have 3 to 5 dimensions, got {self.weight.type}")
         spatial = rank - 2
+        _require_batched(self, rank)
         for key in ("stride", "padding", "dilation") + (("output_padding",) if self.output_padding else ()):
             values = getattr(self, key).get_values()
             if len(values) != spatial:
@@ -256,6 +257,14 @@ class ConvOp(_PostOpMixin, KernelOp):
         _verify_weight(self, self.weight, axis, shape[axis])
         _verify_bias(self, self.bias, out_channels)
         self.verify_post()
+
+
+def _require_batched(op, rank: int) -> None:
+    """A convolution's input and result are batched: `[N, C, spatial...]`, the weight's rank."""
+    for what, value in (("input", op.input), ("result", op.output)):
+        if len(value.type.get_shape()) != rank:
+            raise VerifyException(f"{op.name}: the {what} {value.type} must be batched, with the weight's rank "
+                                  f"({rank}: N, C and {rank - 2} spatial dims)")
 
 
 @irdl_op_definition
@@ -293,6 +302,7 @@ class ConvAddOp(_PostOpMixin, KernelOp):
                                   f"{self.output.type} differ in shape")
         shape = self.weight.type.get_shape()
         spatial = len(shape) - 2
+        _require_batched(self, len(shape))
         for key in ("stride", "padding", "dilation"):
             if len(getattr(self, key).get_values()) != spatial:
                 raise VerifyException(f"{self.name}: {key} must have {spatial} entries")

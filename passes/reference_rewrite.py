@@ -645,8 +645,8 @@ class ConvOrLinear(RewritePattern):
             form, out_channels, axis = None, kernel[0], 0
         else:
             spatial = len(kernel) - 2
-            if spatial < 1:
-                return
+            if spatial < 1 or len(x.type.get_shape()) != len(kernel):
+                return  # an unbatched input (canonicalize gives it a batch of one)
             form = _conv_form(op, spatial, kernel[2:])
             if form is None:
                 return

@@ -12,6 +12,8 @@ saved, and resumed with `qir-opt`.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.fx as fx
 
@@ -31,6 +33,12 @@ def _program_of(model, example_inputs, kwargs, dynamic_shapes) -> Program:
     if isinstance(model, torch.export.ExportedProgram):
         return import_program(model)
     if isinstance(model, torch.nn.Module):
+        training = [name or type(model).__name__ for name, m in model.named_modules() if m.training]
+        if training:
+            warnings.warn(f"qir.prepare: {type(model).__name__} is in training mode ({training[0]}"
+                          f"{f' and {len(training) - 1} more modules' if len(training) > 1 else ''}): it is "
+                          "exported as it trains (dropout drops, batch norm uses the batch's statistics); "
+                          "call model.eval() first for post-training quantization", UserWarning, stacklevel=3)
         args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
         ep = torch.export.export(model, args, kwargs or {}, dynamic_shapes=dynamic_shapes)
         return import_program(ep)
@@ -128,10 +136,34 @@ def quantize(model, example_inputs=(), quantizer: Quantizer | None = None, *, ca
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     batches = calibration if calibration is not None else [(args, kwargs or {})]
     with torch.no_grad():
-        for batch in batches:
+        for index, batch in enumerate(batches):
             batch_args, batch_kwargs = _batch(batch)
-            prepared(*batch_args, **batch_kwargs)
+            try:
+                prepared(*batch_args, **batch_kwargs)
+            except Exception as err:  # torch's own message, from deep inside the calibration module
+                raise QirError(f"calibration batch {index}: {_calibration_problem(prepared, batch_args, batch_kwargs, err)}"
+                               ) from err
     return lower(convert(prepared, timing=timing), backend, timing=timing)
+
+
+def _calibration_problem(prepared: fx.GraphModule, args: tuple, kwargs: dict, err: Exception) -> str:
+    """Why the calibration module failed on a batch: the first input that does not fit the
+    program's input types when the batch flattens to as many inputs, else torch's reason."""
+    from torch.utils._pytree import tree_leaves
+
+    from qir.tensors import tensor_matches_type
+
+    block = prepared.qir_program.forward.body.block
+    leaves = tree_leaves((args, kwargs))
+    if len(leaves) != len(block.args):
+        return (f"{len(leaves)} inputs where the model takes {len(block.args)} "
+                f"({type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''})")
+    for position, (value, arg) in enumerate(zip(leaves, block.args)):
+        problem = tensor_matches_type(value, arg.type) if isinstance(value, torch.Tensor) else None
+        if problem:
+            return f"input {position}: {problem} (the example inputs' shapes and dtypes, dynamic dimensions aside)"
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return f"the calibration module failed on it: {type(err).__name__}: {lines[0] if lines else ''}"
 
 
 def _batch(batch) -> tuple[tuple, dict]:

@@ -565,3 +565,26 @@ def test_all_float_model_lowers_to_inductor():
     program.verify()
     assert program.stage == "lowered"
     assert not [op.name for op in program.module.walk() if op.name.split(".")[0] in ("quant", "obs", "ref")]
+
+
+# -- What qir.quantize is given ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch, pattern", [
+    ((torch.randn(2, 4, 8, 8),), r"^calibration batch 1: input 0: tensor of shape \(2, 4, 8, 8\) does not match "
+                                 r"tensor<2x3x8x8xf32>"),
+    ((X.double(),), r"^calibration batch 1: input 0: tensor of dtype torch.float64 does not match"),
+    ((X, X), r"^calibration batch 1: 2 inputs where the model takes 1 \(TypeError"),
+])
+def test_a_calibration_batch_that_does_not_fit_is_named_with_its_input(batch, pattern):
+    """Not torch's error from some op deep inside the calibration module: the batch, the input
+    and what the program expects. (A batch the float ops take, another batch size, calibrates.)"""
+    with pytest.raises(qir.QirError, match=pattern):
+        qir.quantize(_net(), (X,), calibration=[(X,), batch])
+
+
+def test_a_model_in_training_mode_is_quantized_with_a_warning_and_left_as_it_was():
+    model = _net().train()
+    with pytest.warns(UserWarning, match=r"is in training mode .*call model\.eval\(\) first"):
+        qir.prepare(model, (X,))
+    assert model.training and all(m.training for m in model.modules())

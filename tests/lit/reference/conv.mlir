@@ -110,4 +110,18 @@ builtin.module attributes {qir.stage = "quantized"} {
     %l2 = aten.op "linear.default"(%x_dq, %w_dq, %o_dq) : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x4xf32>
     func.return %l_dq, %l2 : tensor<2x4xf32>, tensor<2x4xf32>
   }
+
+  // An unbatched convolution (C x H x W) is not rewritten: ref.conv's operands are batched, and
+  // canonicalize gives such a conv a batch of one before the pipeline gets here.
+  // CHECK-LABEL: func.func @unbatched(
+  // CHECK:         aten.op "conv2d.default"
+  // CHECK-NOT:     ref.conv
+  func.func @unbatched(%x: tensor<3x8x8xf32>) -> tensor<4x8x8xf32> {
+    %x_q = quant.qcast %x : tensor<3x8x8xf32> to tensor<3x8x8x!x>
+    %x_dq = quant.dcast %x_q : tensor<3x8x8x!x> to tensor<3x8x8xf32>
+    %w = aten.param parameter "c.weight_q" : tensor<4x3x3x3x!w>
+    %w_dq = quant.dcast %w : tensor<4x3x3x3x!w> to tensor<4x3x3x3xf32>
+    %c = aten.op "conv2d.default"(%x_dq, %w_dq, none, [1, 1], [1, 1]) : (tensor<3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<4x8x8xf32>
+    func.return %c : tensor<4x8x8xf32>
+  }
 }
