@@ -24,7 +24,7 @@ from qir.program import Program
 from qir.quantizer import Quantizer
 from qir.registry import available_passes
 
-PREPARE_PIPELINE = ("canonicalize", "fold-bn", "annotate", "propagate-annotations", "insert-observers")
+PREPARE_PIPELINE = ("canonicalize", "fold-constants", "fold-bn", "annotate", "propagate-annotations", "insert-observers")
 
 
 def _program_of(model, example_inputs, kwargs, dynamic_shapes) -> Program:
