@@ -278,9 +278,9 @@ def _quantized_result(op) -> tuple[float, int] | None:
     float-output kernel of its kind (linear or conv) that quantizes it, as its input, with those
     parameters (FFN2 reading FFN1's gelu, a conv reading a conv + silu): `op` then leaves that
     uint8 storage itself, rounded once as torch's quantize rounds, and no float tensor is made."""
-    kind = k.ConvFloatKernel if isinstance(op, k.ConvFloatKernel) else (k.LinearFloatKernel, k.LinearAddFloatKernel)
     if isinstance(op, k.LinearAddFloatKernel) or not _packed_for_pointwise(op.packed.owner):
-        return None
+        return None  # (a residual add's result may be its addend's buffer: float, as that one is)
+    kind = k.ConvFloatKernel if isinstance(op, k.ConvFloatKernel) else (k.LinearFloatKernel, k.LinearAddFloatKernel)
     readers = [use.operation for use in op.output.uses]
     if not readers or not all(use.index == 0 and isinstance(use.operation, kind)
                               and _packed_for_pointwise(use.operation.packed.owner) for use in op.output.uses):
@@ -315,8 +315,8 @@ def _may_sum_into(em: Emitter, value, op) -> bool:
 
 def _fresh(op: AtenOp) -> bool:
     """Whether an ATen op's results are new tensors: its schema marks no result as an alias."""
-    schema = resolve_overload(op.target.data)
-    return schema is not None and all(r.alias_info is None for r in schema._schema.returns)
+    overload = resolve_overload(op.target.data)
+    return overload is not None and all(r.alias_info is None for r in overload._schema.returns)
 
 
 def _packed_for_pointwise(prepack) -> bool:
