@@ -9,8 +9,9 @@ statically (X86 recipe, calibrated on sentence batches), lowers it and runs it i
 eager mode. Printed: latency, speed-up over float eager, and the min / mean cosine
 between float and quantized mean-pooled sentence embeddings on held-out sentences.
 `--torchao` also runs torchao's PT2E flow with X86InductorQuantizer: first as
-documented (it raises on this graph), then without the unused pooler, compiled by
-inductor with freezing (its compile time is reported too).
+documented (the row says whether it ran: it has raised an IndexError on the unused
+pooler output), then without the pooler, compiled by inductor with freezing (its
+compile time is reported too).
 """
 
 from __future__ import annotations
