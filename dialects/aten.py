@@ -34,7 +34,7 @@ printed with `--print-debuginfo`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
@@ -803,6 +803,11 @@ class ParamUpdateOp(IRDLOperation):
         super().__init__(operands=[value], properties={"name": StringAttr(name)})
 
 
+def written_params(module: Operation) -> frozenset[str]:
+    """The names of the parameters some `aten.param_update` in `module` writes: not constants."""
+    return frozenset(op.sym.data for op in module.walk() if isinstance(op, ParamUpdateOp))
+
+
 # --------------------------------------------------------------------------
 # Python values <-> argument attributes.
 # --------------------------------------------------------------------------
@@ -864,6 +869,20 @@ def from_attr(attr: Attribute, operands: Sequence[SSAValue]) -> Any:
     if isinstance(attr, StringAttr):
         return attr.data
     return attr
+
+
+def torch_argument(attr: Attribute, operand: Callable[[int], Any]) -> Any:
+    """An argument attribute as torch receives it: dtypes, memory formats, layouts and devices as
+    torch's objects, operand `i` as `operand(i)` (an FX node when emitting, a tensor when folding)."""
+    if isinstance(attr, OperandAttr):
+        return operand(attr.index.data)
+    if isinstance(attr, ArrayAttr):
+        return [torch_argument(a, operand) for a in attr.data]
+    if isinstance(attr, DTypeAttr | MemoryFormatAttr | LayoutAttr | DeviceAttr):
+        import torch
+
+        return torch.device(attr.value.data) if isinstance(attr, DeviceAttr) else getattr(torch, attr.value.data)
+    return from_attr(attr, ())
 
 
 def operand_refs(values: Iterable[Attribute]) -> Iterator[OperandAttr]:

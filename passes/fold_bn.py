@@ -69,7 +69,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint
 
 from qir.context import params_of
-from qir.dialects.aten import AtenOp, ParamOp, ParamUpdateOp
+from qir.dialects.aten import AtenOp, ParamOp, written_params
 from qir.params import ParamStore, new_param, param_tensor
 from qir.op_families import CONV as CONVS
 from qir.op_families import CONV_TRANSPOSE as CONV_TRANSPOSES
@@ -263,7 +263,7 @@ class FoldBatchNorm(QirPass):
     requires = ("float",)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        written = frozenset(o.sym.data for o in op.walk() if isinstance(o, ParamUpdateOp))
+        written = written_params(op)
         PatternRewriteWalker(
             FoldBatchNormPattern(params_of(ctx), ctx, written),
             walk_reverse=False,

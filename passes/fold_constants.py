@@ -32,27 +32,21 @@ Each fold counts as `folded`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from xdsl.context import Context
-from xdsl.dialects.builtin import ArrayAttr, ModuleOp, TensorType
-from xdsl.ir import Attribute, SSAValue
+from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from qir.context import params_of
 from qir.dialects.aten import (
     AtenOp,
-    DeviceAttr,
-    DTypeAttr,
-    LayoutAttr,
-    MemoryFormatAttr,
-    OperandAttr,
     ParamOp,
     ParamUpdateOp,
-    from_attr,
     is_pure,
     resolve_overload,
+    torch_argument,
+    written_params,
 )
 from qir.params import ParamStore, new_param, param_tensor
 from qir.pass_manager import QirPass, count
@@ -60,19 +54,6 @@ from qir.tensors import tensor_matches_type, torch_dtype
 
 SMALL_BYTES = 1 << 20
 """A folded result may be this large whatever its operands' size (masks, position tables)."""
-
-
-def _argument(attr: Attribute, operands: list[torch.Tensor]) -> Any:
-    """An argument attribute as torch receives it, operands replaced by their tensors."""
-    if isinstance(attr, OperandAttr):
-        return operands[attr.index.data]
-    if isinstance(attr, ArrayAttr):
-        return [_argument(a, operands) for a in attr.data]
-    if isinstance(attr, DTypeAttr | MemoryFormatAttr | LayoutAttr):
-        return getattr(torch, attr.value.data)
-    if isinstance(attr, DeviceAttr):
-        return torch.device(attr.value.data)
-    return from_attr(attr, [])
 
 
 def _bytes(types) -> int:
@@ -101,8 +82,8 @@ class _Folder:
         types = [r.type for r in op.results]
         if not all(isinstance(t, TensorType) and t.has_static_shape() for t in types):
             return False
-        if any(isinstance(use.operation, ParamUpdateOp) or (isinstance(use.operation, AtenOp) and not is_pure(use.operation))
-               for r in op.results for use in r.uses):
+        readers = [use.operation for r in op.results for use in r.uses]
+        if any(isinstance(r, ParamUpdateOp) or (isinstance(r, AtenOp) and not is_pure(r)) for r in readers):
             return False  # a reader that may write it (in place): a constant must not change
         return _bytes(types) <= max(_bytes(s.result.type for s in sources), SMALL_BYTES)
 
@@ -111,8 +92,8 @@ class _Folder:
         if target is None:
             return
         tensors = [param_tensor(s, self.store) for s in sources]
-        args = [_argument(a, tensors) for a in op.args.data]
-        kwargs = {k: _argument(v, tensors) for k, v in (op.kwargs.data.items() if op.kwargs else ())}
+        args = [torch_argument(a, tensors.__getitem__) for a in op.args.data]
+        kwargs = {k: torch_argument(v, tensors.__getitem__) for k, v in (op.kwargs.data.items() if op.kwargs else ())}
         try:
             with torch.no_grad():
                 values = target(*args, **kwargs)
@@ -133,8 +114,7 @@ class _Folder:
             base = f"{sources[0].param_name}_{op.op_name}" if sources else f"{op.op_name}_folded"
         folded = [new_param(self.store, base, v.detach().clone().contiguous(), kind) for v in values]
         rewriter = Rewriter()
-        for new in folded:
-            rewriter.insert_op(new, InsertPoint.before(op))
+        rewriter.insert_op(folded, InsertPoint.before(op))
         rewriter.replace_op(op, [], [f.result for f in folded])
         for source in set(sources):
             if not source.result.uses:
@@ -150,8 +130,7 @@ class FoldConstants(QirPass):
     requires = ("float",)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        written = frozenset(o.sym.data for o in op.walk() if isinstance(o, ParamUpdateOp))
-        folder = _Folder(params_of(ctx), ctx, written)
+        folder = _Folder(params_of(ctx), ctx, written_params(op))
         for candidate in list(op.walk()):
             if isinstance(candidate, AtenOp) and candidate.parent is not None:
                 sources = folder.sources(candidate)

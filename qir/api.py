@@ -141,8 +141,8 @@ def quantize(model, example_inputs=(), quantizer: Quantizer | None = None, *, ca
             try:
                 prepared(*batch_args, **batch_kwargs)
             except Exception as err:  # torch's own message, from deep inside the calibration module
-                raise QirError(f"calibration batch {index}: {_calibration_problem(prepared, batch_args, batch_kwargs, err)}"
-                               ) from err
+                problem = _calibration_problem(prepared, batch_args, batch_kwargs, err)
+                raise QirError(f"calibration batch {index}: {problem}") from err
     return lower(convert(prepared, timing=timing), backend, timing=timing)
 
 
@@ -154,16 +154,16 @@ def _calibration_problem(prepared: fx.GraphModule, args: tuple, kwargs: dict, er
     from qir.tensors import tensor_matches_type
 
     block = prepared.qir_program.forward.body.block
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    reason = f"{type(err).__name__}: {lines[0] if lines else ''}"
     leaves = tree_leaves((args, kwargs))
     if len(leaves) != len(block.args):
-        return (f"{len(leaves)} inputs where the model takes {len(block.args)} "
-                f"({type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''})")
+        return f"{len(leaves)} inputs where the model takes {len(block.args)} ({reason})"
     for position, (value, arg) in enumerate(zip(leaves, block.args)):
         problem = tensor_matches_type(value, arg.type) if isinstance(value, torch.Tensor) else None
         if problem:
             return f"input {position}: {problem} (the example inputs' shapes and dtypes, dynamic dimensions aside)"
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return f"the calibration module failed on it: {type(err).__name__}: {lines[0] if lines else ''}"
+    return f"the calibration module failed on it: {reason}"
 
 
 def _batch(batch) -> tuple[tuple, dict]:

@@ -25,17 +25,12 @@ from xdsl.ir import Attribute, Operation, SSAValue
 
 from qir.dialects.aten import (
     AtenOp,
-    DeviceAttr,
-    DTypeAttr,
-    LayoutAttr,
-    MemoryFormatAttr,
-    OperandAttr,
     ParamOp,
     ParamUpdateOp,
-    from_attr,
     resolve_overload,
     resolve_python_target,
     schema_of,
+    torch_argument,
 )
 from qir.errors import QirError
 from qir.gc_pause import paused_gc
@@ -152,15 +147,7 @@ class Emitter:
 
     def value(self, attr: Attribute, operands) -> Any:
         """An argument attribute as the Python value / FX node torch receives."""
-        if isinstance(attr, OperandAttr):
-            return self.nodes[operands[attr.index.data]]
-        if isinstance(attr, ArrayAttr):
-            return [self.value(a, operands) for a in attr.data]
-        if isinstance(attr, DTypeAttr | MemoryFormatAttr | LayoutAttr):
-            return getattr(torch, attr.value.data)
-        if isinstance(attr, DeviceAttr):
-            return torch.device(attr.value.data)
-        return from_attr(attr, operands)
+        return torch_argument(attr, lambda i: self.nodes[operands[i]])
 
     def get_attr(self, name: str, tensor: Any, kind: str = "buffer") -> fx.Node:
         """A get_attr node for a tensor (or packed weights) registered on the root module under `name`."""
