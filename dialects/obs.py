@@ -114,13 +114,18 @@ class QuantSpecAttr(_GroupedSpec):
     axis: IntAttr
     dynamic: IntAttr
     group: IntAttr
+    int16_pairs: IntAttr
+    """0, or the largest activation storage magnitude a weight is multiplied by in a kernel that
+    adds pairs of products in int16 with saturation (x86 without VNNI): `convert` then gives each
+    channel the smallest scale at which none of its pairs can overflow (`qir.accumulation`)."""
 
     def __init__(self, storage: str, qmin: int, qmax: int, scheme: str = "affine",
                  observer: str = "minmax", axis: int | None = None, dynamic: bool = False,
-                 group: int | None = None):
+                 group: int | None = None, int16_pairs: int = 0):
         super().__init__(StringAttr(storage), IntAttr(qmin), IntAttr(qmax), StringAttr(scheme),
                          StringAttr(observer), IntAttr(-1 if axis is None else axis),
-                         IntAttr(int(dynamic)), IntAttr(NO_GROUP if group is None else group))
+                         IntAttr(int(dynamic)), IntAttr(NO_GROUP if group is None else group),
+                         IntAttr(int16_pairs))
 
     @property
     def symmetric(self) -> bool:
@@ -140,7 +145,8 @@ class QuantSpecAttr(_GroupedSpec):
 
     def with_group(self, group: int | None) -> QuantSpecAttr:
         return QuantSpecAttr(self.storage.data, self.qmin.data, self.qmax.data, self.scheme.data,
-                             self.observer.data, self.channel_axis, self.is_dynamic, group)
+                             self.observer.data, self.channel_axis, self.is_dynamic, group,
+                             self.int16_pairs.data)
 
     def verify(self) -> None:
         _verify_range(self.storage.data, self.qmin.data, self.qmax.data)
@@ -150,6 +156,8 @@ class QuantSpecAttr(_GroupedSpec):
             raise VerifyException(f"unknown observer {self.observer.data!r} (expected one of {', '.join(OBSERVERS)})")
         if (self.observer.data == "per_channel_minmax") != (self.channel_axis is not None):
             raise VerifyException("per_channel_minmax observers, and only they, take an axis")
+        if self.int16_pairs.data < 0:
+            raise VerifyException(f"int16_pairs must be positive, got {self.int16_pairs.data}")
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
@@ -159,7 +167,7 @@ class QuantSpecAttr(_GroupedSpec):
             scheme = parser.parse_identifier()
             parser.parse_punctuation(",")
             observer = parser.parse_identifier()
-            axis, dynamic, group = -1, 0, NO_GROUP
+            axis, dynamic, group, pairs = -1, 0, NO_GROUP, 0
             while parser.parse_optional_punctuation(","):
                 pos = parser.pos
                 word = parser.parse_identifier()
@@ -169,10 +177,12 @@ class QuantSpecAttr(_GroupedSpec):
                     dynamic = 1
                 elif word == "group":
                     group = parser.parse_integer(allow_boolean=False)
+                elif word == "int16_pairs":
+                    pairs = parser.parse_integer(allow_boolean=False)
                 else:
-                    parser.raise_error("expected 'axis N', 'dynamic' or 'group N'", pos, parser.pos)
+                    parser.raise_error("expected 'axis N', 'dynamic', 'int16_pairs N' or 'group N'", pos, parser.pos)
         return [StringAttr(storage), IntAttr(qmin), IntAttr(qmax), StringAttr(scheme),
-                StringAttr(observer), IntAttr(axis), IntAttr(dynamic), IntAttr(group)]
+                StringAttr(observer), IntAttr(axis), IntAttr(dynamic), IntAttr(group), IntAttr(pairs)]
 
     def print_parameters(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
@@ -182,6 +192,8 @@ class QuantSpecAttr(_GroupedSpec):
                 printer.print_string(f", axis {self.channel_axis}")
             if self.is_dynamic:
                 printer.print_string(", dynamic")
+            if self.int16_pairs.data:
+                printer.print_string(f", int16_pairs {self.int16_pairs.data}")
             self._print_group(printer)
 
 

@@ -248,6 +248,11 @@ class QuantizedType(ParametrizedAttribute, TypeAttribute):
     def _storage_spelling(self) -> str:
         return f"{'i' if self.is_signed else 'u'}{self.storage_width}"
 
+    @property
+    def storage_name(self) -> str:
+        """The storage as the text spells it and `get` takes it: `"u8"`, `"i8"`, ..."""
+        return self._storage_spelling()
+
     def _print_storage_and_expressed(self, printer: Printer) -> None:
         """`i8<-127:127>:f32`, the storage range only when it is not the full one."""
         printer.print_string(self._storage_spelling())

@@ -34,12 +34,19 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Dialect, Operation
 from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriteWalker, RewritePattern
 
+from qir.context import params_of
+from qir.dialects import ref
 from qir.errors import OpError
 from qir.lowering.capabilities import Capabilities
 from qir.pass_manager import QirPass, count
+from qir.target import parse_target, pass_target, record_target
 
 BACKEND_ATTR = "qir.backend"
 """The module attribute naming the backend a lowered program is for."""
+
+REQUIRES_ATTR = "qir.requires"
+"""The module attribute listing the CPU features a lowered program needs to compute what its
+reference says (`avx512_vnni`); the emitter refuses to build it on a CPU without them."""
 
 
 @dataclass(eq=False)
@@ -63,13 +70,14 @@ class Backend:
 
     # -- what the core asks of a backend ---------------------------------
 
-    def accepts(self, op: Operation) -> bool:
-        """Whether `reference-rewrite{backend=NAME}` may produce `op` (a `ref` op)."""
-        return self.capabilities.accepts(op)
+    def accepts(self, op: Operation, target=None, params=None) -> bool:
+        """Whether `reference-rewrite{backend=NAME}` may produce `op` (a `ref` op) for `target`
+        (a `qir.target.Target`), its constants in the parameter store `params`."""
+        return self.capabilities.accepts(op, target, params)
 
-    def quantizer(self):
-        """The quantizer matching this backend's kernels."""
-        return self.capabilities.quantizer()
+    def quantizer(self, target=None):
+        """The quantizer matching this backend's kernels on `target` (the host by default)."""
+        return self.capabilities.quantizer(target)
 
     def load_dialect(self) -> Dialect:
         """The backend's dialect (an empty one if it has none), for parsing lowered IR."""
@@ -92,6 +100,7 @@ class Backend:
         }))
 
 
+@dataclass(frozen=True)
 class LowerPass(QirPass):
     """Lowers `ref` ops (and what else its rules match) to one backend's kernels.
 
@@ -102,9 +111,19 @@ class LowerPass(QirPass):
     backend: ClassVar[Backend]
     leaves = "lowered"
 
+    target: str = ""
+    """The CPU to lower for (`qir.target`): the one the module records, else the host."""
+
+    def __post_init__(self) -> None:
+        if self.target:
+            parse_target(self.target)  # a bad name is a bad option, refused before any pass runs
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         backend = self.backend
-        self._check_accepted(op)
+        target = pass_target(self.target, op)
+        params = params_of(ctx)
+        self._check_accepted(op, target, params)
+        needs = self._features_needed(op, target, params)
         patterns = list(backend.patterns()) if backend.patterns is not None else []
         if backend.rules:
             for rule, n in sorted(backend.ruleset.apply(op, patterns).items()):
@@ -113,17 +132,35 @@ class LowerPass(QirPass):
             PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
         self._check(op)
         op.attributes[BACKEND_ATTR] = StringAttr(backend.name)
+        record_target(op, target)
+        if needs:
+            op.attributes[REQUIRES_ATTR] = StringAttr(",".join(sorted(needs)))
+        else:
+            op.attributes.pop(REQUIRES_ATTR, None)
 
-    def _check_accepted(self, module: ModuleOp) -> None:
+    def _features_needed(self, module: ModuleOp, target, params) -> set[str]:
+        """The target features without which this program would compute something else: AVX-512
+        VNNI when a conv or linear has weights whose int16 pairs could saturate without it."""
+        if not self.backend.capabilities.int16_pairs or target.pairs_saturate:
+            return set()
+        from qir.accumulation import may_saturate
+
+        for op in module.walk():
+            if isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp) and may_saturate(op, params):
+                return {"avx512_vnni"}
+        return set()
+
+    def _check_accepted(self, module: ModuleOp, target, params) -> None:
         """Every `ref` op is one the capability table accepts (or one the backend may leave as it
         is): rules may count on what the table promises (`reference-rewrite{backend=NAME}` builds
         nothing else, but IR text can say anything)."""
         leftovers = self.backend.leftovers
         for op in module.walk():
-            if (op.name.startswith("ref.") and not self.backend.accepts(op)
+            if (op.name.startswith("ref.") and not self.backend.accepts(op, target, params)
                     and not (leftovers is not None and leftovers(op))):
-                raise OpError(op, f"{self.backend.name!r} cannot run this op: its capability table refuses "
-                                  f"it (reference-rewrite{{backend={self.backend.name}}} leaves such ops in Q/DQ form)")
+                raise OpError(op, f"{self.backend.name!r} cannot run this op on {target}: its capability table "
+                                  f"refuses it (reference-rewrite{{backend={self.backend.name}}} leaves such ops in "
+                                  "Q/DQ form)")
 
     def _check(self, module: ModuleOp) -> None:
         """Every `ref` op was lowered (the capability table promised it would be)."""

@@ -80,6 +80,10 @@ class OpCapability:
         return self.check is None or bool(self.check(op))
 
 
+def _reduces(op: Operation) -> bool:
+    return isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp)
+
+
 def _storage(qtype) -> str:
     return f"{'i' if qtype.is_signed else 'u'}{qtype.storage_width}"
 
@@ -103,6 +107,12 @@ class Capabilities:
     patterns: tuple[str, ...] = ()
     """Quantizer patterns to enable though no `ref` op stands for them: Q/DQ forms the backend's
     own rules fuse (`fixed_qparams` for a matmul+softmax kernel whose softmax has no ref op)."""
+    int16_pairs: bool = False
+    """Whether its uint8 x int8 conv and linear kernels add pairs of products in int16 with
+    saturation on targets without AVX-512 VNNI (fbgemm's and oneDNN's do). On such a target the
+    table accepts only those whose constant weights have no pair that can overflow
+    (`qir.accumulation.may_saturate`), so what the backend runs equals the reference; and its
+    quantizer fits weights so that none has."""
     _by_op: dict[str, list[OpCapability]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -112,9 +122,17 @@ class Capabilities:
     def op_names(self) -> set[str]:
         return set(self._by_op)
 
-    def accepts(self, op: Operation) -> bool:
-        """Whether some entry for `op`'s kind runs it as built."""
-        return any(c.accepts(op) for c in self._by_op.get(op.name, ()))
+    def accepts(self, op: Operation, target=None, params=None) -> bool:
+        """Whether some entry for `op`'s kind runs it as built, on `target` (a `qir.target.Target`;
+        None: any target computing int8 exactly), with constants from the store `params`."""
+        if not any(c.accepts(op) for c in self._by_op.get(op.name, ())):
+            return False
+        if self.int16_pairs and target is not None and target.pairs_saturate and _reduces(op):
+            from qir.accumulation import may_saturate
+            from qir.params import ParamStore
+
+            return not may_saturate(op, params if params is not None else ParamStore())
+        return True
 
     def activation_storages(self) -> set[str]:
         return {s for c in self.ops for s in c.activations}
@@ -146,11 +164,14 @@ class Capabilities:
 
         return tuple(p for p in dict.fromkeys(patterns) if p in PatternQuantizer.PATTERNS)
 
-    def quantizer(self):
+    def quantizer(self, target=None):
         """The quantizer this table implies: its patterns, uint8 or int8 activations as the table
         says (uint8 when both), int8 symmetric per-channel weights (per tensor if the kernels
         only take that). Transposed convs get per-channel weights only where a table entry runs
-        them per channel for every group count (QNNPACK's take them ungrouped only)."""
+        them per channel for every group count (QNNPACK's take them ungrouped only). On a
+        `target` (the host by default) whose int16 pairs saturate, weights are fitted to them."""
+        from qir.target import parse_target
+
         from dataclasses import replace
 
         import torch
@@ -165,12 +186,14 @@ class Capabilities:
         if schemes and "per_channel" not in schemes:
             weight = replace(weight, qscheme=torch.per_tensor_symmetric, ch_axis=None, observer="minmax")
         per_channel_transposed = any(c.transposed and c.grouped and "per_channel" in c.weight_schemes for c in convs)
+        target = parse_target(target)
         return PatternQuantizer(replace(config, weight=weight), self.quantizer_patterns(),
-                                per_tensor_transposed_weights=not per_channel_transposed)
+                                per_tensor_transposed_weights=not per_channel_transposed,
+                                int16_pairs=self.int16_pairs and target.pairs_saturate, target=target)
 
 
 def table(*entries: OpCapability | Iterable[OpCapability], weight_range: tuple[int, int] = (-128, 127),
-          patterns: Iterable[str] = ()) -> Capabilities:
+          patterns: Iterable[str] = (), int16_pairs: bool = False) -> Capabilities:
     """A capability table from entries (or lists of entries), and extra quantizer patterns."""
     from qir.quantizer.patterns import PatternQuantizer
 
@@ -180,4 +203,4 @@ def table(*entries: OpCapability | Iterable[OpCapability], weight_range: tuple[i
     unknown = set(patterns) - set(PatternQuantizer.PATTERNS)
     if unknown:
         raise ValueError(f"unknown quantizer patterns {sorted(unknown)} (known: {', '.join(PatternQuantizer.PATTERNS)})")
-    return Capabilities(tuple(flat), weight_range, tuple(patterns))
+    return Capabilities(tuple(flat), weight_range, tuple(patterns), int16_pairs)

@@ -31,17 +31,31 @@ class Annotate(QirPass):
     quantizer: str = "x86"
     """A name from `qir.quantizer.QUANTIZERS`, or (from Python) a Quantizer instance."""
 
+    target: str = ""
+    """The CPU the program is quantized for (`qir.target`; the host when empty), for a named
+    quantizer whose specs depend on it. Recorded on the module as `qir.target`."""
+
     def __post_init__(self) -> None:
-        """An unknown quantizer name is a bad option, refused before any pass runs."""
+        """An unknown quantizer or target name is a bad option, refused before any pass runs."""
         from qir.quantizer import QUANTIZERS, Quantizer
+        from qir.target import parse_target
 
         if not isinstance(self.quantizer, Quantizer) and self.quantizer not in QUANTIZERS:
             raise ValueError(f"unknown quantizer {self.quantizer!r} (available: {', '.join(QUANTIZERS)})")
+        if self.target:
+            parse_target(self.target)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from qir.quantizer import Quantizer, quantizer_by_name
+        from qir.target import parse_target, record_target
 
-        quantizer = self.quantizer if isinstance(self.quantizer, Quantizer) else quantizer_by_name(self.quantizer)
+        if isinstance(self.quantizer, Quantizer):
+            quantizer = self.quantizer
+        else:
+            quantizer = quantizer_by_name(self.quantizer, self.target or None)
         for pattern, n in sorted(quantizer.annotate_module(op).items()):
             count(ctx, pattern, n)
         quantizer.validate(Program(op))
+        target = getattr(quantizer, "target", None) or (parse_target(self.target) if self.target else None)
+        if target is not None:
+            record_target(op, target)

@@ -30,6 +30,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Attribute, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from qir.accumulation import fit_scales, reduction_of
 from qir.context import params_of
 from qir.dialects.aten import ParamOp
 from qir.dialects.obs import DerivedSpecAttr, ObserveOp, QuantSpecAttr
@@ -86,6 +87,8 @@ class Convert(QirPass):
                     qtype = quantized_type(obs.spec, stats)
                 except ValueError as err:
                     raise OpError(obs, f"observer {obs.obs_id.data}: {err}") from err
+                if isinstance(obs.spec, QuantSpecAttr) and obs.spec.int16_pairs.data:
+                    qtype = self._fit_int16_pairs(ctx, obs, qtype, store)
                 types[obs.obs_id.data] = qtype
             self._replace(obs, qtype, store)
             count(ctx, "observers converted")
@@ -96,6 +99,38 @@ class Convert(QirPass):
                     self._derive(o, index, spec, store)
                     count(ctx, "derived")
             o.attributes.pop("qin", None)
+
+    @staticmethod
+    def _fit_int16_pairs(ctx: Context, obs: ObserveOp, qtype: Attribute, store) -> Attribute:
+        """The weight's type with per-channel scales at which its kernel's int16 pairs cannot
+        saturate (the spec's `int16_pairs` is the largest activation storage value)."""
+        reduction = reduction_of(obs.results[0]) if isinstance(obs.input.owner, ParamOp) else None
+        if reduction is None:
+            return qtype
+        tensor = param_tensor(obs.input.owner, store)
+        per_axis = isinstance(qtype, UniformQuantizedPerAxisType)
+        if per_axis and (qtype.axis != 0 or reduction.transposed):
+            return qtype
+
+        def typed(scales: torch.Tensor) -> Attribute:
+            values = [float(torch.tensor(s, dtype=torch.float32)) for s in scales.tolist()]
+            if per_axis:
+                return UniformQuantizedPerAxisType.get(qtype.storage_name, values,
+                                                       list(qtype.zero_points), 0, storage_min=qtype.storage_min,
+                                                       storage_max=qtype.storage_max)
+            return UniformQuantizedType.get(qtype.storage_name, values[0], qtype.zero_point,
+                                            storage_min=qtype.storage_min, storage_max=qtype.storage_max)
+
+        scales = torch.tensor(qtype.scales if per_axis else [qtype.scale], dtype=torch.float64)
+        try:
+            fitted = fit_scales(scales, lambda s: quantize_tensor(tensor, typed(s)), reduction,
+                                obs.spec.int16_pairs.data, levels=max(-qtype.storage_min, qtype.storage_max))
+        except ValueError as err:
+            raise OpError(obs, f"observer {obs.obs_id.data}: {err}") from err
+        grown = int((fitted != scales).sum())
+        if grown:
+            count(ctx, "channels rescaled for int16 pairs", grown)
+        return typed(fitted)
 
     @staticmethod
     def _replace(obs: ObserveOp, qtype: Attribute, store) -> None:

@@ -93,6 +93,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import VerifyException
 
+from qir.context import params_of
 from qir.dialects import ref
 from qir.dialects.aten import AtenOp, ParamOp, resolve_overload, schema_of, to_attr
 from qir.dialects.quant import DequantizeCastOp, QuantizeCastOp, StorageCastOp, UniformQuantizedPerAxisType
@@ -100,6 +101,7 @@ from qir.errors import QirError
 from qir.op_families import CONV, CONV_TRANSPOSE, LINEAR, MATMUL
 from qir.pass_manager import QirPass, count
 from qir.quantizer.patterns import SHAPE
+from qir.target import parse_target, pass_target, record_target
 
 # --------------------------------------------------------------------------
 # Op families.
@@ -358,6 +360,7 @@ class _Rewriter:
 
     ctx: Context
     backend: Any = None
+    target: Any = None
     refused: set[tuple[Operation, str]] = field(default_factory=set)
     """Anchors of refused candidates, so a re-walk does not count them again."""
     zero_biases: dict[tuple[Any, int], ParamOp] = field(default_factory=dict)
@@ -391,7 +394,7 @@ class _Rewriter:
         its verifier rejects (shapes the ref op does not take) is never offered."""
         chosen = None
         for build in candidates:
-            if chosen is None and _valid(build.op) and (self.backend is None or self.backend.accepts(build.op)):
+            if chosen is None and _valid(build.op) and (self.backend is None or self.backend.accepts(build.op, self.target, params_of(self.ctx))):
                 chosen = build
                 continue
             if chosen is None and _valid(build.op) and (build.anchor, build.op.name) not in self.refused:
@@ -921,6 +924,14 @@ class ReferenceRewrite(QirPass):
 
     backend: str = ""
 
+    target: str = ""
+    """The CPU the backend's kernels will run on (`qir.target`): the module's recorded one, else
+    the host. What its kernels would compute differently there stays in the Q/DQ form."""
+
+    def __post_init__(self) -> None:
+        if self.target:
+            parse_target(self.target)  # a bad name is a bad option, refused before any pass runs
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from qir.passes.canonicalize import Mutations, RemoveDeadOps
 
@@ -932,7 +943,10 @@ class ReferenceRewrite(QirPass):
                 backend = get_backend(self.backend)
             except KeyError as err:
                 raise QirError(str(err.args[0])) from None
-        shared = _Rewriter(ctx, backend)
+        target = pass_target(self.target, op)
+        if backend is not None:
+            record_target(op, target)
+        shared = _Rewriter(ctx, backend, target)
         PatternRewriteWalker(
             GreedyRewritePatternApplier([
                 FoldCastPairs(shared), SinkDequantize(shared), ConvOrLinear(shared), Matmul(shared),

@@ -23,6 +23,7 @@ from qir.pass_manager import PassManager
 from qir.program import Program
 from qir.quantizer import Quantizer
 from qir.registry import available_passes
+from qir.target import TargetError, parse_target
 
 PREPARE_PIPELINE = ("canonicalize", "fold-constants", "fold-bn", "annotate", "propagate-annotations", "insert-observers")
 
@@ -95,43 +96,49 @@ def _quantized_program(quantized) -> Program:
     return program
 
 
-def lowering_pipeline(program: Program, backend: str) -> list[str]:
-    """The passes that take `program` (quantized or reference stage) to `backend`'s kernels."""
+def lowering_pipeline(program: Program, backend: str, target=None) -> list:
+    """The passes that take `program` (quantized or reference stage) to `backend`'s kernels, for
+    `target` (a `qir.target` name or Target; None: the one the program records, else the host)."""
     from qir.registry import get_backend
 
-    target = get_backend(backend)
-    passes = []
-    if program.stage == "quantized" and "quantized" not in target.requires:
-        passes.append(f"reference-rewrite{{backend={backend}}}")
-    return passes + [f"lower-{backend}", "canonicalize"]
+    chosen = get_backend(backend)
+    option = str(parse_target(target)) if target is not None else ""
+    passes: list = []
+    if program.stage == "quantized" and "quantized" not in chosen.requires:
+        passes.append(available_passes()["reference-rewrite"]()(backend=backend, target=option))
+    return passes + [chosen.lower_pass()(target=option), "canonicalize"]
 
 
-def lower(quantized, backend: str = "x86", *, timing: bool = False) -> fx.GraphModule:
+def lower(quantized, backend: str = "x86", *, target=None, timing: bool = False) -> fx.GraphModule:
     """The module calling `backend`'s native kernels, from what `convert` returned (or a
-    quantized/reference-stage Program). Its program stays reachable as `.qir_program`."""
+    quantized/reference-stage Program), for `target` (a `qir.target` name: `"x86-avx2"`,
+    `"x86-avx512-vnni"`, ...; by default the one the program was quantized for, else the host).
+    Its program stays reachable as `.qir_program`."""
     program = _quantized_program(quantized)
     try:
-        pipeline = lowering_pipeline(program, backend)
-    except KeyError as err:
+        pipeline = lowering_pipeline(program, backend, target)
+    except (KeyError, TargetError) as err:
         raise QirError(err.args[0]) from None
     return PassManager(pipeline, timing=timing).run(program).to_fx()
 
 
 def quantize(model, example_inputs=(), quantizer: Quantizer | None = None, *, calibration=None,
-             backend: str = "x86", kwargs: dict | None = None, dynamic_shapes=None,
+             backend: str = "x86", target=None, kwargs: dict | None = None, dynamic_shapes=None,
              timing: bool = False) -> fx.GraphModule:
     """prepare → calibrate → convert → lower in one call.
 
-    `quantizer=None` takes the backend's own (derived from its capability table);
-    `calibration` is an iterable of batches (a tuple of positional inputs, or an
-    `(args, kwargs)` pair); None calibrates on the example inputs alone."""
+    `quantizer=None` takes the backend's own (derived from its capability table, for `target`:
+    a `qir.target` name, the host by default); `calibration` is an iterable of batches (a tuple
+    of positional inputs, or an `(args, kwargs)` pair); None calibrates on the example inputs
+    alone."""
     from qir.registry import get_backend
 
     try:
-        target = get_backend(backend)
-    except KeyError as err:
+        chosen = get_backend(backend)
+        target = parse_target(target)
+    except (KeyError, TargetError) as err:
         raise QirError(err.args[0]) from None
-    prepared = prepare(model, example_inputs, quantizer or target.quantizer(), kwargs=kwargs,
+    prepared = prepare(model, example_inputs, quantizer or chosen.quantizer(target), kwargs=kwargs,
                        dynamic_shapes=dynamic_shapes, timing=timing)
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     batches = calibration if calibration is not None else [(args, kwargs or {})]
@@ -143,7 +150,7 @@ def quantize(model, example_inputs=(), quantizer: Quantizer | None = None, *, ca
             except Exception as err:  # torch's own message, from deep inside the calibration module
                 problem = _calibration_problem(prepared, batch_args, batch_kwargs, err)
                 raise QirError(f"calibration batch {index}: {problem}") from err
-    return lower(convert(prepared, timing=timing), backend, timing=timing)
+    return lower(convert(prepared, timing=timing), backend, target=target, timing=timing)
 
 
 def _calibration_problem(prepared: fx.GraphModule, args: tuple, kwargs: dict, err: Exception) -> str:

@@ -92,6 +92,7 @@ def emit(program) -> fx.GraphModule:
 
     A lowered program's backend may finish the module (`Backend.finalize`: the inductor
     backend compiles it)."""
+    _check_host_features(program)
     with paused_gc():
         gm = Emitter(program).run()
     backend = program.module.attributes.get("qir.backend")
@@ -102,6 +103,25 @@ def emit(program) -> fx.GraphModule:
         if finalize is not None:
             gm = finalize(gm)
     return gm
+
+
+def _check_host_features(program) -> None:
+    """A lowered program that needs CPU features this host lacks (`qir.requires`, set by lowering
+    for weights whose int8 kernels compute exactly only with them) is refused: on this CPU it
+    would compute something else than its reference, silently."""
+    required = program.module.attributes.get("qir.requires")
+    if not isinstance(required, StringAttr) or not required.data:
+        return
+    from qir.target import host, recorded_target
+
+    missing = host().lacks(required.data.split(","))
+    if missing:
+        lowered_for = recorded_target(program.module)
+        raise QirError(f"this program was lowered for {lowered_for} and needs {', '.join(sorted(missing))}, "
+                       f"which this CPU ({host()}) lacks: its int8 kernels would saturate and compute "
+                       "something else than its reference; lower the quantized program again for this "
+                       "host (qir.lower(quantized, backend, target='host'), or "
+                       "qir-opt -p 'lower-BACKEND{target=host}')")
 
 
 class Emitter:
@@ -197,6 +217,11 @@ class Emitter:
         for arg, name in zip(forward.body.block.args, names):
             node = self.graph.placeholder(_unique(_identifier(name), used))
             self.nodes[arg] = node
+        if forward.body.block.args:
+            from qir.input_check import InputCheck
+
+            self.modules["input_check"] = InputCheck(names, [a.type for a in forward.body.block.args])
+            self.graph.call_module("input_check", tuple(self.nodes[a] for a in forward.body.block.args))
         for op in forward.body.block.ops:
             rule = rule_for(op.name)
             if rule is None:

@@ -72,3 +72,28 @@ def count_quantize_ops(gm: torch.fx.GraphModule) -> int:
         1 for n in gm.graph.nodes
         if n.op == "call_function" and "quantize_per_tensor" in str(n.target) and "dequantize" not in str(n.target)
     )
+
+
+def fit_weights_to_host(program) -> int:
+    """Halve (toward zero) the int8 weights of the program's `ref.conv`/`ref.conv_add`/`ref.linear`
+    ops whose int16 pairs could saturate on this host (an x86 CPU without AVX-512 VNNI), so that
+    an op case built with random full-range weights tests the kernels exactly on every host.
+    Returns how many weights were changed (0 on a host whose kernels are exact)."""
+    from qir.accumulation import constant_weight, may_saturate
+    from qir.dialects import ref
+    from qir.dialects.aten import ParamOp
+    from qir.dialects.quant import StorageCastOp
+    from qir.target import host
+
+    if not host().pairs_saturate:
+        return 0
+    changed = 0
+    for op in program.module.walk():
+        if isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp) and may_saturate(op, program.params):
+            owner = op.weight.owner
+            owner = owner.input.owner if isinstance(owner, StorageCastOp) else owner
+            if isinstance(owner, ParamOp) and owner.value is None:
+                weight = constant_weight(op.weight, program.params)
+                program.params[owner.param_name] = torch.div(weight, 2, rounding_mode="trunc")
+                changed += 1
+    return changed

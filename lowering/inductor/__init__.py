@@ -26,6 +26,7 @@ CAPABILITIES = table(
     *(OpCapability(name) for name in ("ref.matmul", "ref.add", "ref.mul", "ref.cat", "ref.avg_pool",
                                       "ref.adaptive_avg_pool")),
     OpCapability("ref.lookup", functions=("hardswish.default", "sigmoid.default", "tanh.default")),
+    int16_pairs=True,
 )
 
 

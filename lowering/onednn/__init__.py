@@ -82,6 +82,7 @@ CAPABILITIES = table(
     OpCapability("ref.avg_pool", activations=_KERNEL, spatial=(1, 2, 3)),
     OpCapability("ref.adaptive_avg_pool", activations=_KERNEL, spatial=(1, 2, 3)),
     OpCapability("ref.lookup", activations=_KERNEL),
+    int16_pairs=True,
 )
 
 

@@ -73,6 +73,7 @@ CAPABILITIES = table(
     OpCapability("ref.avg_pool", spatial=(1, 2, 3)),
     OpCapability("ref.adaptive_avg_pool", spatial=(1, 2)),
     OpCapability("ref.lookup"),
+    int16_pairs=True,
 )
 
 BACKEND = Backend(

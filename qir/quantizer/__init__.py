@@ -14,9 +14,13 @@ QUANTIZERS = {"x86": X86Quantizer, "xnnpack": XNNPACKQuantizer}
 """Quantizers by the name `annotate{quantizer=NAME}` and `qir-quantize --quantizer` take."""
 
 
-def quantizer_by_name(name: str) -> Quantizer:
+def quantizer_by_name(name: str, target=None) -> Quantizer:
+    """The quantizer `name`, for `target` (a `qir.target` name; the host by default) where it
+    depends on the CPU."""
     if name not in QUANTIZERS:
         raise ValueError(f"unknown quantizer {name!r} (available: {', '.join(QUANTIZERS)})")
+    if name == "x86":
+        return X86Quantizer(target=target)
     return QUANTIZERS[name]()
 
 

@@ -87,8 +87,13 @@ class PatternQuantizer(ConfigurableQuantizer):
     }
 
     def __init__(self, global_config: QuantizationConfig | None, patterns: tuple[str, ...], *,
-                 per_tensor_transposed_weights: bool = False):
+                 per_tensor_transposed_weights: bool = False, int16_pairs: bool = False, target=None):
         super().__init__(global_config)
+        self.target = target
+        """The `qir.target.Target` the specs are made for (recorded on the module), or None."""
+        self.int16_pairs = int16_pairs
+        """Fit conv and linear weights read with uint8 activations to kernels that add pairs of
+        products in int16 (x86 targets without VNNI): their weight specs get `int16_pairs`."""
         unknown = set(patterns) - set(self.PATTERNS)
         if unknown:
             raise ValueError(f"unknown patterns {sorted(unknown)}")
@@ -197,6 +202,14 @@ class PatternQuantizer(ConfigurableQuantizer):
     def _relu_tail(self, value: SSAValue) -> AtenOp | None:
         return self._fusable(value, RELU_LIKE)
 
+    def _fitted_to_int16_pairs(self, weight, activation):
+        """`weight` with `int16_pairs` set to the activations' largest storage value, when this
+        quantizer fits weights to int16 pairs and the kernel multiplies uint8 by int8."""
+        if (not self.int16_pairs or weight is None or activation is None or weight.int16_pairs
+                or activation.dtype != torch.uint8 or weight.dtype != torch.int8):
+            return weight
+        return replace(weight, int16_pairs=activation.quant_max if activation.quant_max is not None else 255)
+
     # -- patterns -------------------------------------------------------------
 
     def _conv_or_linear(self, op: AtenOp, config: QuantizationConfig) -> str | None:
@@ -216,6 +229,7 @@ class PatternQuantizer(ConfigurableQuantizer):
             weight = replace(weight, qscheme=torch.per_tensor_symmetric, ch_axis=None, observer="minmax")
         elif weight is not None and weight.per_channel and weight.ch_axis in (None, 0) and axis != 0:
             weight = replace(weight, ch_axis=axis)
+        weight = self._fitted_to_int16_pairs(weight, config.input_activation)
         inputs = {0: spec_attr(config.input_activation), 1: spec_attr(weight)}
         if len(op.operands) > 2 and _is_param(op.operands[2]):
             inputs[2] = spec_attr(config.bias)

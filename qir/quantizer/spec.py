@@ -60,6 +60,11 @@ class QuantizationSpec:
     observer: str | type = "minmax"
     """An observer kind (`minmax`, `moving_minmax`, `histogram`, `per_channel_minmax`)
     or the torch.ao observer class of the same name."""
+    int16_pairs: int | None = None
+    """For a weight: the largest activation storage magnitude its kernel multiplies it by, when
+    that kernel adds pairs of products in int16 with saturation (x86 without VNNI). `convert`
+    then widens the scale of each channel just enough that no pair can overflow, so the kernel
+    computes exactly what the quantized program says (see `qir.accumulation`)."""
 
     @property
     def per_channel(self) -> bool:
@@ -78,7 +83,7 @@ class QuantizationSpec:
         else:
             axis = None
         return QuantSpecAttr(storage, qmin, qmax, "symmetric" if symmetric else "affine",
-                             observer, axis, self.is_dynamic)
+                             observer, axis, self.is_dynamic, int16_pairs=self.int16_pairs or 0)
 
 
 @dataclass(frozen=True)

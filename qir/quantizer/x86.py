@@ -38,11 +38,19 @@ def xnnpack_config(is_qat: bool = False) -> QuantizationConfig:
 
 
 class X86Quantizer(PatternQuantizer):
-    """uint8 affine activations, int8 symmetric per-channel weights, x86's fusion units."""
+    """uint8 affine activations, int8 symmetric per-channel weights, x86's fusion units.
 
-    def __init__(self, config: QuantizationConfig | None = None):
+    `target` (a `qir.target` name or Target, the host by default) is the CPU the model will
+    run on: on one without AVX-512 VNNI, whose kernels add pairs of uint8 x int8 products in
+    int16 with saturation, each weight channel gets the smallest scale at which none of its
+    pairs can overflow, so the kernels compute exactly what the quantized model says."""
+
+    def __init__(self, config: QuantizationConfig | None = None, *, target=None):
+        from qir.target import parse_target
+
+        target = parse_target(target)
         super().__init__(config if config is not None else x86_config(), X86_PATTERNS,
-                         per_tensor_transposed_weights=True)
+                         per_tensor_transposed_weights=True, int16_pairs=target.pairs_saturate, target=target)
 
 
 XNNPACK_PATTERNS = (

@@ -1,0 +1,189 @@
+"""How x86's int8 kernels accumulate without VNNI, and which weights they compute exactly.
+
+Without AVX-512 VNNI, fbgemm's and oneDNN's uint8 x int8 kernels multiply the
+activations' storage values (0..255, the zero point not yet subtracted) by the
+int8 weights with `vpmaddubsw`: each PAIR of adjacent products of the
+reduction is added in int16 and saturates there, then the pair sums are
+accumulated in int32. Which two products form a pair is fixed by the kernel's
+packed weight layout (found by experiment on torch 2.13, see
+`tests/test_accumulation.py`):
+
+* linear: consecutive input features, (0, 1), (2, 3), ...;
+* convolution, grouped or not: per group, the reduction flattened with the
+  kernel taps outside and the group's input channels inside (fbgemm's im2col
+  order), paired from the start; oneDNN pairs consecutive input channels of
+  one tap. Both pairings are checked (they agree when a group's channel count
+  is even);
+* depthwise convolution: consecutive kernel taps, in both libraries' order.
+
+A pair of weights (w0, w1) can leave int16 when some activations in the
+storage range [lo, hi] make `a0 w0 + a1 w1` exceed it: with lo = 0, hi = 255,
+when the positive weights of a pair add up to more than 128 or the negative
+ones to less than -128. This module answers, for a weight tensor, which output
+channels have such a pair (`channels_at_risk`), chooses per-channel scales at
+which none has (`fit_scales`, what `convert` does for a spec with
+`int16_pairs`), and computes what the saturating kernel computes
+(`saturating_accumulation`, the reference backend's emulation of a target).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from qir.target import INT16_MAX, INT16_MIN
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """The layout of a conv or linear weight: what its kernel sums over for one output channel.
+
+    `weight_shape` is torch's: [out, in/groups, *kernel] for convs and linears ([out, in]),
+    [in, out/groups, *kernel] for transposed convs."""
+
+    weight_shape: tuple[int, ...]
+    groups: int = 1
+    transposed: bool = False
+
+    @property
+    def out_channels(self) -> int:
+        if self.transposed:
+            return self.weight_shape[1] * self.groups
+        return self.weight_shape[0]
+
+    def per_output_channel(self, weight: torch.Tensor) -> torch.Tensor:
+        """`weight` as [out, taps, in/groups]: each output channel's reduction, taps outside."""
+        w = weight
+        if self.transposed:
+            cin, cout_g, *kernel = w.shape
+            w = w.reshape(self.groups, cin // self.groups, cout_g, *kernel).transpose(1, 2)
+            w = w.reshape(self.groups * cout_g, cin // self.groups, *kernel)
+        if w.dim() == 2:
+            return w.unsqueeze(1)
+        out, cin_g = w.shape[:2]
+        return w.reshape(out, cin_g, -1).transpose(1, 2)
+
+    def pairings(self, weight: torch.Tensor) -> list[torch.Tensor]:
+        """Each pairing a kernel may use, as [out, pairs, 2] weights (zeros pad odd counts)."""
+        w = self.per_output_channel(weight)
+        out, taps, cin_g = w.shape
+        fbgemm = _pair_up(w.reshape(out, taps * cin_g))
+        if taps == 1 or cin_g % 2 == 0:
+            return [fbgemm]
+        onednn = _pair_up(w).reshape(out, -1, 2)
+        return [fbgemm, onednn]
+
+
+def _pair_up(w: torch.Tensor) -> torch.Tensor:
+    """[..., n] → [..., ceil(n/2), 2], padded with a zero."""
+    if w.shape[-1] % 2:
+        w = torch.cat([w, w.new_zeros(*w.shape[:-1], 1)], dim=-1)
+    return w.reshape(*w.shape[:-1], -1, 2)
+
+
+def pair_ranges(pairs: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The least and greatest `a0 w0 + a1 w1` over activations in [lo, hi], per pair."""
+    pairs = pairs.to(torch.int64)
+    positive, negative = pairs.clamp(min=0), pairs.clamp(max=0)
+    greatest = (positive * hi + negative * lo).sum(-1)
+    least = (positive * lo + negative * hi).sum(-1)
+    return least, greatest
+
+
+def channels_at_risk(weight: torch.Tensor, reduction: Reduction, lo: int, hi: int) -> torch.Tensor:
+    """Which output channels have a pair of integer weights whose int16 sum can saturate
+    for activation storage values in [lo, hi] (a bool tensor, one per output channel)."""
+    risk = torch.zeros(reduction.out_channels, dtype=torch.bool)
+    for pairs in reduction.pairings(weight):
+        least, greatest = pair_ranges(pairs, lo, hi)
+        risk |= ((greatest > INT16_MAX) | (least < INT16_MIN)).any(-1)
+    return risk
+
+
+def fit_scales(scales: torch.Tensor, quantize, reduction: Reduction, bound: int,
+               levels: int = 127) -> torch.Tensor:
+    """Scales at which no pair of quantized weights can saturate in int16 for activations in
+    [0, bound]: each channel's own scale if it is safe, else the smallest growth of it that is
+    (the largest weight magnitude tried at 127, 126, ... down to `INT16_MAX // (2 bound)`,
+    where every pair fits). Only what can overflow loses precision.
+
+    `scales` holds one scale per output channel (axis 0) or one for the tensor; `quantize(s)`
+    is the integer weight at scales `s`, computed as convert computes it, so that the check is
+    of the very integers the kernel will get."""
+    per_tensor = scales.numel() == 1
+    scales = scales.to(torch.float64).clone()
+
+    def safe(trial: torch.Tensor) -> torch.Tensor:
+        risk = channels_at_risk(quantize(trial), reduction, 0, bound)
+        return ~risk.any(0, keepdim=True) if per_tensor else ~risk
+
+    done = safe(scales)
+    absmax = scales * levels
+    for level in range(levels - 1, INT16_MAX // (2 * bound) - 1, -1):
+        if bool(done.all()):
+            break
+        trial = torch.where(done, scales, absmax / level)
+        ok = safe(trial)
+        scales = torch.where(ok & ~done, trial, scales)
+        done |= ok
+    if not bool(done.all()):
+        raise ValueError(f"no scale keeps the int16 pairs of activations up to {bound} from saturating")
+    return scales
+
+
+def reduction_of(weight) -> Reduction | None:
+    """The reduction of the conv or linear (an `aten.op` or a `ref` op) that reads the SSA value
+    `weight` as its weight, or None when nothing does."""
+    from qir.dialects import ref
+    from qir.dialects.aten import AtenOp
+    from qir.op_families import CONV, CONV_TRANSPOSE, GENERIC_CONV, LINEAR
+
+    shape = tuple(weight.type.get_shape())
+    for use in weight.uses:
+        op = use.operation
+        if isinstance(op, ref.ConvOp | ref.ConvAddOp) and use.index == 1:
+            transposed = isinstance(op, ref.ConvOp) and op.is_transposed
+            return Reduction(shape, op.groups.value.data, transposed)
+        if isinstance(op, ref.LinearOp) and use.index == 1:
+            return Reduction(shape)
+        if isinstance(op, AtenOp) and use.index == 1:
+            family = op.target.data.split(".")[0]
+            if family in LINEAR:
+                return Reduction(shape)
+            if family in CONV | CONV_TRANSPOSE:
+                return Reduction(shape, int(op.arg("groups", 1)), family in CONV_TRANSPOSE)
+            if family in GENERIC_CONV:
+                return Reduction(shape, int(op.arg("groups", 1)), bool(op.arg("transposed", False)))
+    return None
+
+
+def constant_weight(value, store) -> torch.Tensor | None:
+    """The integer storage behind a weight operand that is a constant (an `aten.param`, seen
+    through `quant.scast`), else None."""
+    from qir.dialects.aten import ParamOp
+    from qir.dialects.quant import StorageCastOp
+    from qir.params import param_tensor
+
+    owner = value.owner
+    if isinstance(owner, StorageCastOp):
+        owner = owner.input.owner
+    return param_tensor(owner, store) if isinstance(owner, ParamOp) else None
+
+
+def may_saturate(op, store) -> bool:
+    """Whether a `ref.conv` / `ref.conv_add` / `ref.linear` of uint8 input can leave int16 in a
+    pair of its kernel's products: its weight is not a constant, or one of its channels has a
+    pair that can (for input storage values over the input type's whole storage range)."""
+    from qir.dialects import ref
+
+    qin = ref.per_tensor(op.input)
+    qweight = ref.quantized(op.weight)
+    if qin is None or qweight is None or qin.is_signed or qin.storage_width != 8 or qweight.storage_width != 8:
+        return False
+    weight = constant_weight(op.weight, store)
+    if weight is None:
+        return True
+    reduction = Reduction(tuple(weight.shape), getattr(op, "groups", None) and op.groups.value.data or 1,
+                          isinstance(op, ref.ConvOp) and op.is_transposed)
+    return bool(channels_at_risk(weight, reduction, qin.storage_min, qin.storage_max).any())
