@@ -47,12 +47,16 @@ from qir.pass_manager import QirPass, count
 from qir.quantizer.base import annotation
 
 
+def _decomposed_ops():
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers quantized_decomposed)
+
+    return torch.ops.quantized_decomposed
+
+
 def quantize_tensor(tensor: torch.Tensor, qtype: Attribute) -> torch.Tensor:
     """The integer storage of `tensor` quantized to `qtype`, exactly as the emitted
     `quantized_decomposed` ops (and torchao's convert) compute it: round half to even, clamp."""
-    import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers quantized_decomposed)
-
-    ops = torch.ops.quantized_decomposed
+    ops = _decomposed_ops()
     storage = getattr(torch, qtype.storage_dtype_name)
     x = tensor.detach().float()
     if isinstance(qtype, UniformQuantizedPerAxisType):
@@ -62,6 +66,19 @@ def quantize_tensor(tensor: torch.Tensor, qtype: Attribute) -> torch.Tensor:
                                                 qtype.storage_max, storage)
     return ops.quantize_per_tensor.default(x, qtype.scale, qtype.zero_point, qtype.storage_min,
                                            qtype.storage_max, storage)
+
+
+def _why_no_data(obs: ObserveOp) -> str:
+    """Why an observer may have recorded nothing, from what it observes."""
+    from xdsl.dialects.builtin import AnyFloat
+
+    element = getattr(obs.input.type, "element_type", None)
+    if not isinstance(element, AnyFloat):
+        return (f"it observes a {obs.input.type}, and observers record floating-point values only "
+                "(an annotation put it on an integer value, which cannot be quantized)")
+    return ("calibrate before convert (call the module qir.prepare returned on representative inputs); "
+            "observers also skip empty tensors and non-finite values, and an op the calibration "
+            "inputs never reach records nothing")
 
 
 def _with_element(type_: TensorType, element: Attribute) -> TensorType:
@@ -82,7 +99,7 @@ class Convert(QirPass):
             if qtype is None:
                 stats = stats_from_attr(obs.stats)
                 if isinstance(obs.spec, QuantSpecAttr) and not stats:
-                    raise OpError(obs, f"observer {obs.obs_id.data} saw no data: calibrate before convert")
+                    raise OpError(obs, f"observer {obs.obs_id.data} saw no data: {_why_no_data(obs)}")
                 try:
                     qtype = quantized_type(obs.spec, stats)
                 except ValueError as err:
@@ -113,7 +130,7 @@ class Convert(QirPass):
             return qtype
 
         def typed(scales: torch.Tensor) -> Attribute:
-            values = [float(torch.tensor(s, dtype=torch.float32)) for s in scales.tolist()]
+            values = scales.float().tolist()
             if per_axis:
                 return UniformQuantizedPerAxisType.get(qtype.storage_name, values,
                                                        list(qtype.zero_points), 0, storage_min=qtype.storage_min,
@@ -122,9 +139,19 @@ class Convert(QirPass):
                                             storage_min=qtype.storage_min, storage_max=qtype.storage_max)
 
         scales = torch.tensor(qtype.scales if per_axis else [qtype.scale], dtype=torch.float64)
+        ops = _decomposed_ops()
+        storage, lo, hi = getattr(torch, qtype.storage_dtype_name), qtype.storage_min, qtype.storage_max
+        x = tensor.detach().float()
+
+        def quantize(trial: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:  # as quantize_tensor does
+            if per_axis:
+                part = x if rows is None else x[rows]
+                return ops.quantize_per_channel.default(part, trial.float(), torch.zeros_like(trial, dtype=torch.int64),
+                                                        0, lo, hi, storage)
+            return ops.quantize_per_tensor.default(x, float(trial.float()[0]), qtype.zero_point, lo, hi, storage)
+
         try:
-            fitted = fit_scales(scales, lambda s: quantize_tensor(tensor, typed(s)), reduction,
-                                obs.spec.int16_pairs.data, levels=max(-qtype.storage_min, qtype.storage_max))
+            fitted = fit_scales(scales, quantize, reduction, obs.spec.int16_pairs.data, levels=max(-lo, hi))
         except ValueError as err:
             raise OpError(obs, f"observer {obs.obs_id.data}: {err}") from err
         grown = int((fitted != scales).sum())

@@ -19,7 +19,8 @@ from importlib import import_module
 
 _EXPORTS = {
     "convert": "qir.api", "prepare": "qir.api", "observed_program": "qir.api", "lower": "qir.api",
-    "quantize": "qir.api",
+    "quantize": "qir.api", "check_against_reference": "qir.api",
+    "Target": "qir.target", "parse_target": "qir.target",
     "ParseFailure": "qir.errors", "PassFailure": "qir.errors", "PipelineError": "qir.errors",
     "QirError": "qir.errors", "UnsupportedError": "qir.errors",
     "export": "qir.importer", "import_program": "qir.importer",

@@ -83,52 +83,65 @@ def _pair_up(w: torch.Tensor) -> torch.Tensor:
 
 
 def pair_ranges(pairs: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The least and greatest `a0 w0 + a1 w1` over activations in [lo, hi], per pair."""
-    pairs = pairs.to(torch.int64)
-    positive, negative = pairs.clamp(min=0), pairs.clamp(max=0)
-    greatest = (positive * hi + negative * lo).sum(-1)
-    least = (positive * lo + negative * hi).sum(-1)
-    return least, greatest
+    """The least and greatest `a0 w0 + a1 w1` over activations in [lo, hi], per pair (int32:
+    8-bit products of pairs are far inside it)."""
+    pairs = pairs.to(torch.int32)
+    positive, negative = pairs.clamp(min=0).sum(-1), pairs.clamp(max=0).sum(-1)
+    if lo == 0:
+        return negative * hi, positive * hi
+    return positive * lo + negative * hi, positive * hi + negative * lo
 
 
 def channels_at_risk(weight: torch.Tensor, reduction: Reduction, lo: int, hi: int) -> torch.Tensor:
     """Which output channels have a pair of integer weights whose int16 sum can saturate
     for activation storage values in [lo, hi] (a bool tensor, one per output channel)."""
-    risk = torch.zeros(reduction.out_channels, dtype=torch.bool)
+    risk = None
     for pairs in reduction.pairings(weight):
         least, greatest = pair_ranges(pairs, lo, hi)
-        risk |= ((greatest > INT16_MAX) | (least < INT16_MIN)).any(-1)
+        found = ((greatest > INT16_MAX) | (least < INT16_MIN)).any(-1)
+        risk = found if risk is None else risk | found
     return risk
 
 
 def fit_scales(scales: torch.Tensor, quantize, reduction: Reduction, bound: int,
                levels: int = 127) -> torch.Tensor:
     """Scales at which no pair of quantized weights can saturate in int16 for activations in
-    [0, bound]: each channel's own scale if it is safe, else the smallest growth of it that is
-    (the largest weight magnitude tried at 127, 126, ... down to `INT16_MAX // (2 bound)`,
-    where every pair fits). Only what can overflow loses precision.
+    [0, bound]: each channel's own scale if it is safe, else the smallest growth of it that is.
+    A channel's largest weight magnitude is searched (bisection) between `levels` and
+    `INT16_MAX // (2 bound)`, where every pair fits; only what can overflow loses precision.
 
-    `scales` holds one scale per output channel (axis 0) or one for the tensor; `quantize(s)`
-    is the integer weight at scales `s`, computed as convert computes it, so that the check is
-    of the very integers the kernel will get."""
+    `scales` holds one scale per output channel (axis 0) or one for the tensor;
+    `quantize(s, rows)` is the integer weight of output channels `rows` (None: all) at scales
+    `s` (one per row), computed as convert computes it, so that the check is of the very
+    integers the kernel will get."""
     per_tensor = scales.numel() == 1
     scales = scales.to(torch.float64).clone()
 
-    def safe(trial: torch.Tensor) -> torch.Tensor:
-        risk = channels_at_risk(quantize(trial), reduction, 0, bound)
+    def safe(trial: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+        risk = channels_at_risk(quantize(trial, rows), reduction, 0, bound)
         return ~risk.any(0, keepdim=True) if per_tensor else ~risk
 
-    done = safe(scales)
-    absmax = scales * levels
-    for level in range(levels - 1, INT16_MAX // (2 * bound) - 1, -1):
-        if bool(done.all()):
+    rows = None if per_tensor else torch.nonzero(~safe(scales, None)).flatten()
+    if (per_tensor and bool(safe(scales, None).all())) or (rows is not None and rows.numel() == 0):
+        return scales
+    own = scales if rows is None else scales[rows]
+    absmax = own * levels
+    low = torch.full_like(own, float(INT16_MAX // (2 * bound)))  # a level every pair fits at
+    high = torch.full_like(own, float(levels))                   # a level that overflows
+    while bool((high - low > 1).any()):
+        middle = torch.floor((low + high) / 2)
+        ok = safe(absmax / middle, rows)
+        low, high = torch.where(ok, middle, low), torch.where(ok, high, middle)
+    while True:  # safety is not quite monotone in the level near rounding ties
+        ok = safe(absmax / low, rows)
+        if bool(ok.all()):
             break
-        trial = torch.where(done, scales, absmax / level)
-        ok = safe(trial)
-        scales = torch.where(ok & ~done, trial, scales)
-        done |= ok
-    if not bool(done.all()):
-        raise ValueError(f"no scale keeps the int16 pairs of activations up to {bound} from saturating")
+        low = torch.where(ok, low, low - 1)
+        if bool((low < 1).any()):
+            raise ValueError(f"no scale keeps the int16 pairs of activations up to {bound} from saturating")
+    if rows is None:
+        return absmax / low
+    scales[rows] = absmax / low
     return scales
 
 

@@ -142,15 +142,64 @@ def quantize(model, example_inputs=(), quantizer: Quantizer | None = None, *, ca
                        dynamic_shapes=dynamic_shapes, timing=timing)
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     batches = calibration if calibration is not None else [(args, kwargs or {})]
+    kept = []  # the first batches, to check the lowered module with
     with torch.no_grad():
         for index, batch in enumerate(batches):
+            if index < 2:
+                kept.append(batch)
             batch_args, batch_kwargs = _batch(batch)
             try:
                 prepared(*batch_args, **batch_kwargs)
             except Exception as err:  # torch's own message, from deep inside the calibration module
                 problem = _calibration_problem(prepared, batch_args, batch_kwargs, err)
                 raise QirError(f"calibration batch {index}: {problem}") from err
-    return lower(convert(prepared, timing=timing), backend, target=target, timing=timing)
+    quantized = convert(prepared, timing=timing)
+    lowered = lower(quantized, backend, target=target, timing=timing)
+    if backend != "reference":
+        float_model = model.to_fx() if isinstance(model, Program) else (
+            model.module() if isinstance(model, torch.export.ExportedProgram) else model)
+        for line in check_against_reference(float_model, quantized, lowered, kept):
+            warnings.warn(f"qir.quantize: {line}", UserWarning, stacklevel=2)
+    return lowered
+
+
+LOWERING_TOLERANCE_DB = 1.0
+"""How much less accurate than its reference a lowered program may be before it is reported."""
+
+
+def check_against_reference(float_model, quantized, lowered, batches) -> list[str]:
+    """Compare a lowered module with the reference lowering of the same quantized program on
+    `batches` (each checked against `float_model`): a line for each floating-point output whose
+    SQNR against float is more than `LOWERING_TOLERANCE_DB` below the reference's (a kernel
+    computing something else than the program says: saturation, a wrong kernel), worst first.
+    Empty when the lowered program computes what its reference does."""
+    from torch.utils._pytree import tree_leaves
+
+    from qir.debug import sqnr
+
+    reference = lower(quantized, "reference")
+    program = lowered.qir_program
+    backend = program.module.attributes.get("qir.backend")
+    target = program.module.attributes.get("qir.target")
+    worst: dict[int, tuple[float, float]] = {}
+    with torch.no_grad():
+        for batch in batches:
+            args, kwargs = _batch(batch)
+            outputs = [tree_leaves(m(*args, **kwargs)) for m in (float_model, reference, lowered)]
+            for index, (e, r, l) in enumerate(zip(*outputs)):
+                if not (isinstance(e, torch.Tensor) and e.is_floating_point()):
+                    continue
+                gap = (sqnr(e, l), sqnr(e, r))
+                if index not in worst or gap[1] - gap[0] > worst[index][1] - worst[index][0]:
+                    worst[index] = gap
+    lines = []
+    for index, (got, want) in sorted(worst.items(), key=lambda item: item[1][0] - item[1][1]):
+        if got < want - LOWERING_TOLERANCE_DB:
+            lines.append(f"output {index} of the {getattr(backend, 'data', '?')} program (lowered for "
+                         f"{getattr(target, 'data', '?')}) is {want - got:.1f} dB less accurate than its reference "
+                         f"({got:.1f} dB against float, the reference {want:.1f} dB): its kernels compute "
+                         "something else than the quantized program says")
+    return lines
 
 
 def _calibration_problem(prepared: fx.GraphModule, args: tuple, kwargs: dict, err: Exception) -> str:

@@ -156,3 +156,18 @@ def test_op_locations_point_at_the_models_code_not_torchs():
                 and op.target.data == "conv2d.default")
     assert conv.location.filename.data == __file__
     assert conv.location.line.data == _LocatedNet.forward.__code__.co_firstlineno + 1
+
+
+def test_an_emitted_module_checks_its_inputs_against_the_program():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    x = torch.randn(5, 4)
+    static = qir.export(model, (x,)).to_fx()
+    with pytest.raises(qir.QirError, match=r"input 'input': dimension 0 is 2, the program expects 5"):
+        static(torch.randn(2, 4))
+    with pytest.raises(qir.QirError, match=r"input 'input': expected 2 dimensions"):
+        static(torch.randn(5, 4, 1))
+    with pytest.raises(qir.QirError, match=r"input 'input': expected dtype torch.float32"):
+        static(torch.randn(5, 4, dtype=torch.float64))
+    batch = torch.export.Dim("batch")
+    dynamic = qir.export(model, (x,), dynamic_shapes=({0: batch},)).to_fx()
+    torch.testing.assert_close(dynamic(torch.ones(2, 4)), model(torch.ones(2, 4)))

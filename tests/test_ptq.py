@@ -330,3 +330,51 @@ def test_add_relu_units_and_relu6_tails_stay_quantized():
     assert [op.post.data for op in refs if op.name == "ref.add"] == ["relu"]
     assert sum(op.name == "ref.conv_add" for op in refs) == 1
     assert any(op.name == "ref.conv" and op.post is not None and op.post.data == "hardtanh" for op in refs)
+
+
+class _PositionIds(torch.nn.Module):
+    """RoBERTa's position ids, `(cumsum(mask) + 0) * mask` in int32, beside float layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(50, 8)
+        self.lin = torch.nn.Linear(8, 8)
+
+    def forward(self, ids, mask):
+        m = mask.to(torch.int32)
+        positions = (torch.cumsum(m, dim=1) + 0) * m
+        return self.lin(self.emb(ids) * 2.0 + self.emb(positions.long()))
+
+
+def test_integer_arithmetic_is_never_annotated_and_the_model_converts():
+    from qir.dialects.aten import AtenOp
+    from qir.quantizer import X86Quantizer
+
+    ids = torch.randint(0, 40, (2, 6))
+    mask = torch.ones(2, 6, dtype=torch.long)
+    mask[:, 4:] = 0
+    model = _PositionIds().eval()
+    prepared = qir.prepare(model, (ids, mask), X86Quantizer())
+    annotated = qir.PassManager(["canonicalize", "annotate"]).run(qir.export(model, (ids, mask)))
+    for op in annotated.module.walk():
+        if isinstance(op, AtenOp) and op.op_name in ("mul", "add", "cumsum"):
+            element = op.results[0].type.element_type
+            if not str(element).startswith("f"):
+                assert "qin" not in op.attributes and "qout" not in op.attributes, op
+    prepared(ids, mask)
+    quantized = qir.convert(prepared)
+    with torch.no_grad():
+        assert sqnr(model(ids, mask), quantized(ids, mask)) > 25
+
+
+def test_an_observer_of_an_integer_value_says_why_it_saw_nothing():
+    from qir.errors import PassFailure
+
+    text = """builtin.module attributes {qir.stage = "observed"} {
+  func.func @forward(%x: tensor<2x3xi32>) -> tensor<2x3xi32> {
+    %o = obs.observe %x {id = "obs0", spec = #obs.spec<u8[0:255], affine, minmax>} : tensor<2x3xi32>
+    func.return %o : tensor<2x3xi32>
+  }
+}"""
+    with pytest.raises((PassFailure, qir.QirError), match="observers record floating-point values only"):
+        qir.PassManager(["convert"]).run(qir.parse(text))

@@ -70,6 +70,8 @@ def _arguments() -> argparse.ArgumentParser:
                         help="the backend to lower to: x86 (default), onednn, qnnpack, reference, inductor, or an "
                              "installed one")
     parser.add_argument("--quantizer", metavar="NAME", help="x86 or xnnpack (default: the backend's own)")
+    parser.add_argument("--target", metavar="CPU", help="the CPU to quantize and lower for: host (default), x86-avx2, "
+                                                      "x86-avx512, x86-avx512-vnni, x86-amx, ... (see the README)")
     parser.add_argument("--calibration", metavar="FILE", help="input batches saved with torch.save")
     parser.add_argument("--batches", type=int, metavar="N", help=f"calibration batches (default: the file's, or {RANDOM_BATCHES})")
     parser.add_argument("-o", "--output-dir", metavar="DIR", help="write DIR/model.mlir (and weights), DIR/model.pt2")
@@ -166,10 +168,12 @@ class _Stages:
 def _run(args: argparse.Namespace) -> Report:
     from qir.quantizer import quantizer_by_name
     from qir.registry import get_backend
+    from qir.target import parse_target
 
     try:
         backend = get_backend(args.backend or "x86")
-        quantizer = quantizer_by_name(args.quantizer) if args.quantizer else None
+        parse_target(args.target)
+        quantizer = quantizer_by_name(args.quantizer, args.target) if args.quantizer else None
     except (KeyError, ValueError) as err:
         raise InputError(err.args[0]) from None
     out_dir = Path(args.output_dir) if args.output_dir else None
@@ -217,7 +221,8 @@ def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report:
     float_module = model.program.to_fx()
     expected = _call(float_module, test, "the evaluation batch", internal=False)  # before any work: it must run
 
-    prepared = stages.run("prepare", qir.prepare, model.program, batches[0], quantizer or backend.quantizer())
+    prepared = stages.run("prepare", qir.prepare, model.program, batches[0],
+                          quantizer or backend.quantizer(args.target))
 
     def calibrate():
         for i, batch in enumerate(tqdm(batches, desc="calibrating", unit="batch", file=sys.stderr, disable=None)):
@@ -225,12 +230,17 @@ def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report:
 
     stages.run("calibrate", calibrate)
     quantized = stages.run("convert", qir.convert, prepared)
-    lowered = stages.run(f"lower ({backend.name})", qir.lower, quantized, backend.name)
+    lowered = stages.run(f"lower ({backend.name})", qir.lower, quantized, backend.name, target=args.target)
 
     report.sqnr = {
         backend.name: _output_sqnr(expected, _call(lowered, test, "the evaluation batch", internal=True)),
         "Q/DQ": _output_sqnr(expected, _call(quantized, test, "the evaluation batch", internal=True)),
     }
+    report.target = lowered.qir_program.module.attributes["qir.target"].data
+    if backend.name != "reference":
+        checked = stages.run("check against the reference", qir.check_against_reference, float_module, quantized,
+                             lowered, batches[:2])
+        report.warnings.extend(checked)
     report.layers = stages.run("compare (qir.debug)", qir.debug.compare, model.program, quantized, test)
     if not report.layers:
         report.notes.append("no op was quantized: there is no per-op table")

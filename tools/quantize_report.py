@@ -16,6 +16,8 @@ class Report:
 
     model: dict[str, Any]
     backend: str
+    target: str | None = None
+    """The CPU the program was lowered for (`qir.target`)."""
     quantizer: str | None = None
     calibration: dict[str, Any] | None = None
     evaluated_on: str | None = None
@@ -37,7 +39,7 @@ class Report:
             "model": self.model, "backend": self.backend, "quantizer": self.quantizer,
             "calibration": self.calibration, "evaluated_on": self.evaluated_on,
             "stages": {k: round(v, 4) for k, v in self.stages.items()}, "program": self.program,
-            "size": self.size, "latency": self.latency, "sqnr": self.sqnr, "layers": as_dicts(self.layers),
+            "size": self.size, "latency": self.latency, "sqnr": self.sqnr, "target": self.target, "layers": as_dicts(self.layers),
             "notes": self.notes, "outputs": self.outputs, "warnings": self.warnings,
         }
 
@@ -62,6 +64,8 @@ class Report:
             lines.append(f"latency: {t['before']} {t['before_ms']:.2f} ms -> {t['after']} {t['after_ms']:.2f} ms "
                          f"({t['speedup']:.2f}x; medians of {t['runs']} runs, fastest {t['before_best_ms']:.2f} -> "
                          f"{t['after_best_ms']:.2f} ms, {t['threads']} threads)")
+        if self.target:
+            lines.append(f"target: {self.target}")
         if self.sqnr:
             figures = ", ".join(f"{k} {_db(v)} dB" for k, v in self.sqnr.items())
             lines.append(f"output SQNR: {figures}" + (f", on {self.evaluated_on}" if self.evaluated_on else ""))

@@ -149,6 +149,8 @@ class PatternQuantizer(ConfigurableQuantizer):
             config = self.config_for(op)
             if config is None:
                 continue
+            if not _computes_in_float(op):  # integer arithmetic (position ids, masks): nothing to quantize
+                continue
             other = _other_float_type(op)
             if other is not None:  # quantized types express float32: the op stays as it is
                 not_float32.append((op, other))
@@ -191,11 +193,13 @@ class PatternQuantizer(ConfigurableQuantizer):
 
     @staticmethod
     def _set(op: Operation, inputs: dict[int, Attribute | None], outputs: dict[int, Attribute | None]):
+        """Annotate `op`; only floating-point values get specs (an integer operand, such as the
+        indices of an embedding or a mask multiplied in, is never quantized)."""
         qin, qout = annotation(op, "qin"), annotation(op, "qout")
         for i, spec in inputs.items():
-            qin[i] = spec
+            qin[i] = spec if spec is None or _is_float_tensor(op.operands[i]) else None
         for i, spec in outputs.items():
-            qout[i] = spec
+            qout[i] = spec if spec is None or _is_float_tensor(op.results[i]) else None
         set_annotation(op, "qin", qin)
         set_annotation(op, "qout", qout)
 
@@ -326,6 +330,18 @@ class PatternQuantizer(ConfigurableQuantizer):
                           if isinstance(r.type, TensorType) and r.type.element_type == element]
         self._set(op, {}, {i: SHARED_INPUT for i in tensor_results})
         return pattern
+
+
+def _is_float_tensor(value: SSAValue) -> bool:
+    return isinstance(value.type, TensorType) and isinstance(value.type.element_type, AnyFloat)
+
+
+def _computes_in_float(op: AtenOp) -> bool:
+    """Whether a tensor result of `op` is floating point (or it has no tensor result): an op
+    on integers (RoBERTa's position ids, `(cumsum(mask) + 0) * mask` in int32) is left alone
+    by every pattern."""
+    results = [r for r in op.results if isinstance(r.type, TensorType)]
+    return not results or any(_is_float_tensor(r) for r in results)
 
 
 def _other_float_type(op: AtenOp) -> Attribute | None:
