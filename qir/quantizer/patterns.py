@@ -49,6 +49,9 @@ FIXED_RANGES = {
 
 SHARED_INPUT = SharedSpecAttr("operand", 0)
 
+FULL_RANGE_SHARE = 0.02
+"""The default `PatternQuantizer.full_range_share` (see there)."""
+
 # The ATen operators behind each part of a pattern name.
 _OP_NAMES = {
     "conv": CONV, "conv_transpose": CONV_TRANSPOSE, "linear": LINEAR, "matmul": MATMUL,
@@ -87,8 +90,16 @@ class PatternQuantizer(ConfigurableQuantizer):
     }
 
     def __init__(self, global_config: QuantizationConfig | None, patterns: tuple[str, ...], *,
-                 per_tensor_transposed_weights: bool = False, int16_pairs: bool = False, target=None):
+                 per_tensor_transposed_weights: bool = False, int16_pairs: bool = False, target=None,
+                 full_range_share: float = FULL_RANGE_SHARE):
         super().__init__(global_config)
+        self.full_range_share = full_range_share
+        """With `int16_pairs`: the cheapest convs and linears, together at most this share of the
+        model's multiply-accumulates, keep full-range weights instead of fitted ones. Those whose
+        weights could saturate then run in float on the target, at full precision and exactly as
+        the program says: a ResNet's classifier and 1x1 shortcut convs are 1% of its work but
+        most of what fitting would cost in accuracy."""
+        self._full_range: set[Operation] = set()
         self.target = target
         """The `qir.target.Target` the specs are made for (recorded on the module), or None."""
         self.int16_pairs = int16_pairs
@@ -141,6 +152,7 @@ class PatternQuantizer(ConfigurableQuantizer):
             self._hardswish, self._propagating,
         ]
         ops = [op for op in module.walk() if isinstance(op, AtenOp)]
+        self._full_range = _cheapest(ops, self.full_range_share) if self.int16_pairs else set()
         optional: list[AtenOp] = []
         not_float32: list[tuple[AtenOp, Attribute]] = []
         for op in ops:
@@ -233,7 +245,8 @@ class PatternQuantizer(ConfigurableQuantizer):
             weight = replace(weight, qscheme=torch.per_tensor_symmetric, ch_axis=None, observer="minmax")
         elif weight is not None and weight.per_channel and weight.ch_axis in (None, 0) and axis != 0:
             weight = replace(weight, ch_axis=axis)
-        weight = self._fitted_to_int16_pairs(weight, config.input_activation)
+        if op not in self._full_range:
+            weight = self._fitted_to_int16_pairs(weight, config.input_activation)
         inputs = {0: spec_attr(config.input_activation), 1: spec_attr(weight)}
         if len(op.operands) > 2 and _is_param(op.operands[2]):
             inputs[2] = spec_attr(config.bias)
@@ -330,6 +343,35 @@ class PatternQuantizer(ConfigurableQuantizer):
                           if isinstance(r.type, TensorType) and r.type.element_type == element]
         self._set(op, {}, {i: SHARED_INPUT for i in tensor_results})
         return pattern
+
+
+def _multiply_accumulates(op: AtenOp) -> int:
+    """A conv's or linear's multiply-accumulates per call (dynamic dimensions counted as 1)."""
+    result, weight = op.results[0].type, op.operands[1].type
+    if not isinstance(result, TensorType) or not isinstance(weight, TensorType) or result.get_shape() == ():
+        return 0
+    out = [max(d, 1) for d in result.get_shape()]
+    channels = out[1] if op.op_name in CONV | CONV_TRANSPOSE and len(out) > 1 else out[-1]
+    numel = 1
+    for d in out:
+        numel *= d
+    return numel * weight.element_count() // max(channels, 1)
+
+
+def _cheapest(ops: list[AtenOp], share: float) -> set[Operation]:
+    """The cheapest convs and linears with constant weights whose multiply-accumulates add up to
+    at most `share` of all of theirs."""
+    layers = [op for op in ops if op.op_name in CONV | CONV_TRANSPOSE | LINEAR and len(op.operands) > 1
+              and _is_param(op.operands[1]) and op.results]
+    costs = sorted((_multiply_accumulates(op), i, op) for i, op in enumerate(layers))
+    budget = share * sum(cost for cost, _, _ in costs)
+    chosen: set[Operation] = set()
+    for cost, _, op in costs:
+        if cost > budget:
+            break
+        budget -= cost
+        chosen.add(op)
+    return chosen
 
 
 def _is_float_tensor(value: SSAValue) -> bool:
