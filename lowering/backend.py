@@ -132,7 +132,8 @@ class LowerPass(QirPass):
             PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)
         self._check(op)
         op.attributes[BACKEND_ATTR] = StringAttr(backend.name)
-        record_target(op, target)
+        if backend.capabilities.int16_pairs:  # what its kernels compute depends on the target
+            record_target(op, target)
         if needs:
             op.attributes[REQUIRES_ATTR] = StringAttr(",".join(sorted(needs)))
         else:
@@ -158,7 +159,8 @@ class LowerPass(QirPass):
         for op in module.walk():
             if (op.name.startswith("ref.") and not self.backend.accepts(op, target, params)
                     and not (leftovers is not None and leftovers(op))):
-                raise OpError(op, f"{self.backend.name!r} cannot run this op on {target}: its capability table "
+                where = f" on {target}" if self.backend.capabilities.int16_pairs and target.pairs_saturate else ""
+                raise OpError(op, f"{self.backend.name!r} cannot run this op{where}: its capability table "
                                   f"refuses it (reference-rewrite{{backend={self.backend.name}}} leaves such ops in "
                                   "Q/DQ form)")
 

@@ -56,6 +56,5 @@ class Annotate(QirPass):
         for pattern, n in sorted(quantizer.annotate_module(op).items()):
             count(ctx, pattern, n)
         quantizer.validate(Program(op))
-        target = getattr(quantizer, "target", None) or (parse_target(self.target) if self.target else None)
-        if target is not None:
-            record_target(op, target)
+        if self.target or getattr(quantizer, "int16_pairs", False):  # the specs depend on the target
+            record_target(op, getattr(quantizer, "target", None) or parse_target(self.target))

@@ -151,7 +151,7 @@ class Convert(QirPass):
             return ops.quantize_per_tensor.default(x, float(trial.float()[0]), qtype.zero_point, lo, hi, storage)
 
         try:
-            fitted = fit_scales(scales, quantize, reduction, obs.spec.int16_pairs.data, levels=max(-lo, hi))
+            fitted = fit_scales(scales, quantize, reduction, obs.spec.int16_pairs.data, levels=(hi - lo) / 2)
         except ValueError as err:
             raise OpError(obs, f"observer {obs.obs_id.data}: {err}") from err
         grown = int((fitted != scales).sum())

@@ -944,7 +944,7 @@ class ReferenceRewrite(QirPass):
             except KeyError as err:
                 raise QirError(str(err.args[0])) from None
         target = pass_target(self.target, op)
-        if backend is not None:
+        if getattr(getattr(backend, "capabilities", None), "int16_pairs", False):
             record_target(op, target)
         shared = _Rewriter(ctx, backend, target)
         PatternRewriteWalker(

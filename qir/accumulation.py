@@ -64,22 +64,56 @@ class Reduction:
         out, cin_g = w.shape[:2]
         return w.reshape(out, cin_g, -1).transpose(1, 2)
 
+    @property
+    def taps_and_channels(self) -> tuple[int, int]:
+        """The kernel taps and the input channels per group each output channel sums over."""
+        if len(self.weight_shape) == 2:
+            return 1, self.weight_shape[1]
+        taps = 1
+        for k in self.weight_shape[2:]:
+            taps *= k
+        channels = self.weight_shape[0] // self.groups if self.transposed else self.weight_shape[1]
+        return taps, channels
+
+    def pair_indices(self, kind: str) -> torch.Tensor:
+        """The pairs kernel family `kind` adds in int16, as [pairs, 2] indices into an output
+        channel's reduction flattened taps outside, channels inside (-1: no partner):
+
+        * `fbgemm`: consecutive elements of that order (its im2col; a linear's features);
+        * `onednn`: a conv's consecutive channels of one tap; a linear's consecutive features
+          within each block of K its gemm driver runs (K <= 256: one block; up to 768: two
+          halves of (K+1)//2, so an odd half shifts the pairs of the next; then blocks of 384)."""
+        taps, channels = self.taps_and_channels
+        if kind == "fbgemm":
+            return _consecutive(range(taps * channels))
+        if kind != "onednn":
+            raise ValueError(f"unknown kernel family {kind!r}")
+        if taps == 1 and len(self.weight_shape) == 2:
+            block = channels if channels <= 256 else (channels + 1) // 2 if channels < 768 else 384
+            return torch.cat([_consecutive(range(b, min(b + block, channels))) for b in range(0, channels, block)])
+        return torch.cat([_consecutive(range(t * channels, (t + 1) * channels)) for t in range(taps)])
+
     def pairings(self, weight: torch.Tensor) -> list[torch.Tensor]:
-        """Each pairing a kernel may use, as [out, pairs, 2] weights (zeros pad odd counts)."""
-        w = self.per_output_channel(weight)
-        out, taps, cin_g = w.shape
-        fbgemm = _pair_up(w.reshape(out, taps * cin_g))
-        if taps == 1 or cin_g % 2 == 0:
-            return [fbgemm]
-        onednn = _pair_up(w).reshape(out, -1, 2)
-        return [fbgemm, onednn]
+        """The weights of each pair x86's kernels may form, as [out, pairs, 2] (0 for no partner),
+        for each of the two kernel families whose pairs differ (fbgemm's and oneDNN's)."""
+        per_channel = self.per_output_channel(weight)
+        flat = per_channel.reshape(per_channel.shape[0], -1)
+        padded = torch.cat([flat, flat.new_zeros(flat.shape[0], 1)], dim=1)
+        found: list[torch.Tensor] = []
+        for kind in ("fbgemm", "onednn"):
+            index = self.pair_indices(kind)
+            if found and torch.equal(index, self.pair_indices("fbgemm")):
+                continue
+            found.append(padded[:, torch.where(index < 0, flat.shape[1], index)])
+        return found
 
 
-def _pair_up(w: torch.Tensor) -> torch.Tensor:
-    """[..., n] → [..., ceil(n/2), 2], padded with a zero."""
-    if w.shape[-1] % 2:
-        w = torch.cat([w, w.new_zeros(*w.shape[:-1], 1)], dim=-1)
-    return w.reshape(*w.shape[:-1], -1, 2)
+def _consecutive(indices) -> torch.Tensor:
+    """(i0, i1), (i2, i3), ... of `indices`; an odd last one pairs with -1."""
+    order = list(indices)
+    if len(order) % 2:
+        order.append(-1)
+    return torch.tensor(order, dtype=torch.long).reshape(-1, 2)
 
 
 def pair_ranges(pairs: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,7 +138,7 @@ def channels_at_risk(weight: torch.Tensor, reduction: Reduction, lo: int, hi: in
 
 
 def fit_scales(scales: torch.Tensor, quantize, reduction: Reduction, bound: int,
-               levels: int = 127) -> torch.Tensor:
+               levels: float = 127.5) -> torch.Tensor:
     """Scales at which no pair of quantized weights can saturate in int16 for activations in
     [0, bound]: each channel's own scale if it is safe, else the smallest growth of it that is.
     A channel's largest weight magnitude is searched (bisection) between `levels` and

@@ -35,5 +35,5 @@ builtin.module attributes {qir.stage = "observed"} {
 // CHECK-NOT: builtin.module
 
 // The first failing chunk ends the run, in one line.
-// ONE:       pass_errors.mlir:10:5: error: pass 'convert' failed: observer obs0 saw no data: calibrate before convert (at obs.observe)
+// ONE:       pass_errors.mlir:10:5: error: pass 'convert' failed: observer obs0 saw no data: calibrate before convert (call the module qir.prepare returned on representative inputs); {{.*}} (at obs.observe)
 // ONE-EMPTY:

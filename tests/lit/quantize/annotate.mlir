@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p 'annotate{quantizer=x86}' | filecheck %s
+// RUN: qir-opt %s -p 'annotate{quantizer=x86 target=x86-avx512-vnni}' | filecheck %s
 
 // A conv followed by relu is one unit: the conv's inputs and the relu's output are
 // annotated, nothing in between. The flatten after it shares the relu's parameters
@@ -18,7 +18,7 @@ builtin.module {
   }
 }
 
-// CHECK:      builtin.module attributes {qir.stage = "annotated"}
+// CHECK:      builtin.module attributes {qir.target = "x86-avx512-vnni", qir.stage = "annotated"}
 // CHECK:      aten.op "conv2d.default"(%x, %w, %b) {qin = [#obs.spec<u8[0:255], affine, histogram>, #obs.spec<i8[-128:127], symmetric, per_channel_minmax, axis 0>, none]}
 // CHECK-NEXT: aten.op "relu.default"(%c) {qout = [#obs.spec<u8[0:255], affine, histogram>]}
 // CHECK-NEXT: aten.op "flatten.using_ints"(%r, 1) {qout = [#obs.shared<operand 0>]}

@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p 'annotate{quantizer=x86}' | qir-opt -p propagate-annotations,insert-observers | filecheck %s
+// RUN: qir-opt %s -p 'annotate{quantizer=x86 target=x86-avx512-vnni}' | qir-opt -p propagate-annotations,insert-observers | filecheck %s
 
 // Annotated IR is text like every stage: printed, read back and propagated. A
 // `none` entry (an operand left float: here the conv's bias) reads back
@@ -16,7 +16,7 @@ builtin.module attributes {qir.stage = "float"} {
   }
 }
 
-// CHECK:      builtin.module attributes {qir.stage = "observed"}
+// CHECK:      builtin.module attributes {qir.stage = "observed", qir.target = "x86-avx512-vnni"}
 // CHECK:      %[[X:.*]] = obs.observe %x {id = "obs{{[0-9]+}}", spec = #obs.spec<u8[0:255]
 // CHECK:      %[[W:.*]] = obs.observe %w {{.*}}per_channel_minmax, axis 0{{.*}}stats = {min = array<f64
 // CHECK-NOT:  obs.observe %b

@@ -1,5 +1,5 @@
-// RUN: qir-opt %s -p lower-x86 | filecheck %s
-// RUN: qir-opt %s -p lower-onednn | filecheck %s
+// RUN: qir-opt %s -p 'lower-x86{target=x86-avx512-vnni}' | filecheck %s
+// RUN: qir-opt %s -p 'lower-onednn{target=x86-avx512-vnni}' | filecheck %s
 // RUN: qir-opt %s -p lower-qnnpack | filecheck %s
 
 // Float attention (what the X86 recipe leaves in float) becomes one fused kernel call in every

@@ -1,5 +1,5 @@
 // RUN: %python %S/../../reference/Inputs/weights.py %s %t.safetensors
-// RUN: qir-opt %s --weights %t.safetensors -p lower-onednn | filecheck %s
+// RUN: qir-opt %s --weights %t.safetensors -p 'lower-onednn{target=x86-avx512-vnni}' | filecheck %s
 
 // ref.conv_add (+ relu) is oneDNN's conv2d with the sum post op, summed into the addend's
 // buffer: the addend must have the result's storage. One of int8 storage for a uint8 result

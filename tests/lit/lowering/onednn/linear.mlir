@@ -1,5 +1,5 @@
 // RUN: %python %S/../../reference/Inputs/weights.py %s %t.safetensors
-// RUN: qir-opt %s --weights %t.safetensors -p lower-onednn | filecheck %s
+// RUN: qir-opt %s --weights %t.safetensors -p 'lower-onednn{target=x86-avx512-vnni}' | filecheck %s
 
 // ref.linear becomes oneDNN's qlinear with its post op; a float result stays float32 in the
 // kernel. Multi-op chains become one kernel: a gelu or silu between a linear and a quantize

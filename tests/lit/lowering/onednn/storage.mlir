@@ -1,5 +1,5 @@
 // RUN: %python %S/../../reference/Inputs/weights.py %s %t.safetensors
-// RUN: qir-opt %s --weights %t.safetensors -p lower-onednn | filecheck %s
+// RUN: qir-opt %s --weights %t.safetensors -p 'lower-onednn{target=x86-avx512-vnni}' | filecheck %s
 
 // What oneDNN has no kernel for becomes the backend's ATen arithmetic on the storage, with
 // the ref op's operands, attributes and types. A relu or hardtanh keeping its parameters is a

@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p lower-x86 | filecheck %s
+// RUN: qir-opt %s -p 'lower-x86{target=x86-avx512-vnni}' | filecheck %s
 // Weights: boundaries.safetensors beside this file (random, seeded; lowering reads none of their values).
 
 // The float boundaries. In the x86 dialect every quantized value is a torch quantized tensor:

@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p lower-x86 | filecheck %s
+// RUN: qir-opt %s -p 'lower-x86{target=x86-avx512-vnni}' | filecheck %s
 // Weights: conv.safetensors beside this file (random, seeded; lowering reads none of their values).
 
 // ref.conv without a post op: one kernel per spatial rank, its weight and bias prepacked
@@ -10,7 +10,7 @@
 !w = !quant.uniform<i8:f32:0, {1.000000e-03,2.000000e-03,3.000000e-03,4.000000e-03}>
 !wt = !quant.uniform<i8:f32, 5.000000e-03>
 
-// CHECK: builtin.module attributes {qir.stage = "lowered", qir.backend = "x86"}
+// CHECK: builtin.module attributes {qir.stage = "lowered", qir.backend = "x86", qir.target = "x86-avx512-vnni", qir.requires = "avx512_vnni"}
 builtin.module attributes {qir.stage = "reference"} {
   // CHECK-LABEL: func.func @conv2d(
   // CHECK-NEXT:    %[[W:.*]] = aten.param parameter "c.weight_q"

@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p lower-x86 | filecheck %s
+// RUN: qir-opt %s -p 'lower-x86{target=x86-avx512-vnni}' | filecheck %s
 // Weights: conv_add.safetensors beside this file (random, seeded; lowering reads none of their values).
 
 // ref.conv_add (a conv whose result a residual is added to, then maybe relu): oneDNN's fused

@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p lower-x86 | filecheck %s
+// RUN: qir-opt %s -p 'lower-x86{target=x86-avx512-vnni}' | filecheck %s
 // Weights: conv_fp32.safetensors beside this file (random, seeded; lowering reads none of their values).
 
 // A ref.conv to a float result (the X86 recipe leaves a conv float when a float op such as a silu

@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p lower-x86 | filecheck %s
+// RUN: qir-opt %s -p 'lower-x86{target=x86-avx512-vnni}' | filecheck %s
 // Weights: conv_relu.safetensors beside this file (random, seeded; lowering reads none of their values).
 
 // ref.conv with a fused relu: the kernels with the relu inside, one per spatial rank. A fused

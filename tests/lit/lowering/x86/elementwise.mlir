@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p lower-x86 | filecheck %s
+// RUN: qir-opt %s -p 'lower-x86{target=x86-avx512-vnni}' | filecheck %s
 
 // The kernels on quantized tensors other than convs and linears. ref.add / ref.mul (relu fused
 // or not) and ref.matmul: two quantized tensors, broadcasting. ref.cat, the pools and

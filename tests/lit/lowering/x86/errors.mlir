@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p lower-x86 --split-input-file --verify-diagnostics
+// RUN: qir-opt %s -p 'lower-x86{target=x86-avx512-vnni}' --split-input-file --verify-diagnostics
 // RUN: not qir-opt %s -p 'lower-x86,reference-rewrite{backend=x86}' --split-input-file 2>&1 | filecheck %s --check-prefix=ORDER
 
 // lower-x86 takes the reference stage: on the Q/DQ form it is refused before anything runs,

@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p lower-x86 | filecheck %s
+// RUN: qir-opt %s -p 'lower-x86{target=x86-avx512-vnni}' | filecheck %s
 // Weights: linear.safetensors beside this file (random, seeded; lowering reads none of their values).
 
 // ref.linear to a quantized result: quantized.linear (inputs of any rank) with weights prepacked

@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p lower-x86 | filecheck %s
+// RUN: qir-opt %s -p 'lower-x86{target=x86-avx512-vnni}' | filecheck %s
 // Weights: linear_fp32.safetensors beside this file (random, seeded; lowering reads none of their values).
 
 // ref.linear to a float result (a last layer read in float): the int8 kernel that leaves fp32

@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p 'reference-rewrite{backend=x86},lower-x86' | filecheck %s
+// RUN: qir-opt %s -p 'reference-rewrite{backend=x86 target=x86-avx512-vnni},lower-x86{target=x86-avx512-vnni}' | filecheck %s
 // Weights: pipeline.safetensors beside this file (random, seeded; lowering reads none of their values).
 
 // From the Q/DQ form: reference-rewrite builds only the ref ops the x86 table accepts, and
@@ -10,7 +10,7 @@
 !s = !quant.uniform<i8:f32, 5.000000e-02>
 !w = !quant.uniform<i8:f32:0, {1.000000e-03,2.000000e-03}>
 
-// CHECK: builtin.module attributes {qir.stage = "lowered", qir.backend = "x86"}
+// CHECK: builtin.module attributes {qir.stage = "lowered", qir.target = "x86-avx512-vnni", qir.backend = "x86", qir.requires = "avx512_vnni"}
 builtin.module attributes {qir.stage = "quantized"} {
   // CHECK-LABEL: func.func @forward(
   // CHECK-NEXT:    %[[X:.*]] = x86.quantize(%x)

@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p lower-x86 | filecheck %s
+// RUN: qir-opt %s -p 'lower-x86{target=x86-avx512-vnni}' | filecheck %s
 // Weights: transposed.safetensors beside this file (random, seeded; lowering reads none of their values).
 
 // Transposed ref.conv: one kernel per spatial rank, output_padding kept, weights packed for

@@ -17,7 +17,7 @@ class Refusing:
         self.name = name
         self.refused = refused
 
-    def accepts(self, op) -> bool:
+    def accepts(self, op, target=None, params=None) -> bool:
         return self.refused is not None and op.name not in self.refused
 
 
