@@ -30,6 +30,14 @@ per-tensor weight, or its per-channel scales (see `channel_scales` for the
 grouped transposed case, whose scales repeat per group). A mean (the pools)
 is `sum / count`: the exact integer sum, divided once.
 
+Saturating accumulation. A conv, conv_add or linear may carry `saturate = "fbgemm"` or
+`"onednn"`: it then computes what that kernel family computes on an x86 CPU without AVX-512
+VNNI, where the storage products `x * w` (zero point not subtracted) are added in PAIRS in
+int16 with saturation before the int32 sum: `acc` gains, for every pair the family forms
+(`qir.accumulation.Reduction.pair_indices`), `clamp(p, -32768, 32767) - p` where `p` is the
+pair's sum of raw products (a padded position holds the zero point for fbgemm, 0 for oneDNN).
+`emulate-target` puts it where a target's kernels could saturate; it is never lowered.
+
 Each op's docstring states the rest. The text form is the kernel form shared
 with backend ops (`qir.dialects.kernel`):
 
@@ -227,6 +235,7 @@ class ConvOp(_PostOpMixin, KernelOp):
     output_padding = opt_prop_def(DenseArrayBase)
     post = opt_prop_def(StringAttr)
     post_args = opt_prop_def(DenseArrayBase)
+    saturate = opt_prop_def(StringAttr)
 
     @property
     def is_transposed(self) -> bool:
@@ -257,6 +266,23 @@ class ConvOp(_PostOpMixin, KernelOp):
         _verify_weight(self, self.weight, axis, shape[axis])
         _verify_bias(self, self.bias, out_channels)
         self.verify_post()
+        _verify_saturate(self)
+
+
+SATURATING_KERNELS = ("fbgemm", "onednn")
+"""The kernel families whose int16 pair accumulation `saturate` emulates (`qir.accumulation`)."""
+
+
+def _verify_saturate(op) -> None:
+    if op.saturate is None:
+        return
+    if op.saturate.data not in SATURATING_KERNELS:
+        raise VerifyException(f"{op.name}: saturate must be one of {', '.join(SATURATING_KERNELS)}, "
+                              f"got {op.saturate.data!r}")
+    qin, qweight = per_tensor(op.input), quantized(op.weight)
+    if qin is None or qin.is_signed or qin.storage_width != 8 or qweight is None or qweight.storage_width != 8:
+        raise VerifyException(f"{op.name}: saturate emulates uint8 x int8 kernels, got {op.input.type} x "
+                              f"{op.weight.type}")
 
 
 def _require_batched(op, rank: int) -> None:
@@ -288,6 +314,7 @@ class ConvAddOp(_PostOpMixin, KernelOp):
     groups = prop_def(IntegerAttr)
     post = opt_prop_def(StringAttr)
     post_args = opt_prop_def(DenseArrayBase)
+    saturate = opt_prop_def(StringAttr)
 
     @property
     def spatial_rank(self) -> int:
@@ -309,6 +336,7 @@ class ConvAddOp(_PostOpMixin, KernelOp):
         _verify_weight(self, self.weight, 0, shape[0])
         _verify_bias(self, self.bias, shape[0])
         self.verify_post()
+        _verify_saturate(self)
 
 
 @irdl_op_definition
@@ -325,6 +353,7 @@ class LinearOp(_PostOpMixin, KernelOp):
 
     post = opt_prop_def(StringAttr)
     post_args = opt_prop_def(DenseArrayBase)
+    saturate = opt_prop_def(StringAttr)
 
     def verify_(self) -> None:
         _require_per_tensor(self, "the input", self.input)
@@ -335,6 +364,7 @@ class LinearOp(_PostOpMixin, KernelOp):
         _verify_weight(self, self.weight, 0, shape[0])
         _verify_bias(self, self.bias, shape[0])
         self.verify_post()
+        _verify_saturate(self)
 
 
 @irdl_op_definition

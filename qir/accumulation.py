@@ -234,3 +234,75 @@ def may_saturate(op, store) -> bool:
     reduction = Reduction(tuple(weight.shape), getattr(op, "groups", None) and op.groups.value.data or 1,
                           isinstance(op, ref.ConvOp) and op.is_transposed)
     return bool(channels_at_risk(weight, reduction, qin.storage_min, qin.storage_max).any())
+
+
+# --------------------------------------------------------------------------
+# Emulation: what a saturating kernel adds to the exact accumulator.
+# --------------------------------------------------------------------------
+
+_CHUNK = 1 << 22
+"""Elements of pair sums computed at once by the emulation."""
+
+
+def risky_pairs(weight: torch.Tensor, reduction: Reduction, kind: str, lo: int, hi: int) -> torch.Tensor:
+    """The pairs of kernel family `kind` that can leave int16 for activation storage values in
+    [lo, hi], as an int64 [R, 5] table: output channel, group, the two reduction indices (taps
+    outside, channels inside; a missing partner is index 0 with weight 0) and the two weights."""
+    flat = reduction.per_output_channel(weight).reshape(reduction.out_channels, -1).to(torch.int64)
+    index = reduction.pair_indices(kind)
+    padded = torch.cat([flat, flat.new_zeros(flat.shape[0], 1)], dim=1)
+    pairs = padded[:, torch.where(index < 0, flat.shape[1], index)]
+    least, greatest = pair_ranges(pairs, lo, hi)
+    channel, pair = torch.nonzero((greatest > INT16_MAX) | (least < INT16_MIN), as_tuple=True)
+    per_group = reduction.out_channels // reduction.groups
+    first, second = index[pair, 0], index[pair, 1].clamp(min=0)
+    return torch.stack([channel, channel // per_group, first, second, pairs[channel, pair, 0],
+                        pairs[channel, pair, 1]], dim=1)
+
+
+def _add_saturation(out: torch.Tensor, columns: torch.Tensor, table: torch.Tensor) -> None:
+    """`out[:, c, :] += clamp16(p) - p` for each pair of `table`, p from `columns` [N, G, K, L]."""
+    n, _, _, positions = columns.shape
+    step = max(1, _CHUNK // max(1, n * positions))
+    for start in range(0, table.shape[0], step):
+        rows = table[start:start + step]
+        channel, group, first, second, w0, w1 = rows.unbind(1)
+        p = columns[:, group, first] * w0[None, :, None] + columns[:, group, second] * w1[None, :, None]
+        out.index_add_(1, channel, p.clamp(INT16_MIN, INT16_MAX) - p)
+
+
+def linear_saturation(x: torch.Tensor, table: torch.Tensor, out_channels: int) -> torch.Tensor:
+    """What a saturating linear kernel adds to the exact accumulator, for raw storage `x`
+    [..., K] (float64 [..., out_channels])."""
+    rows = x.reshape(-1, x.shape[-1]).to(torch.int64)
+    out = torch.zeros(1, out_channels, rows.shape[0], dtype=torch.int64)
+    _add_saturation(out, rows.t()[None, None], table)
+    return out[0].t().reshape(*x.shape[:-1], out_channels).to(torch.float64)
+
+
+def conv_saturation(x: torch.Tensor, table: torch.Tensor, out_channels: int, kernel: list[int],
+                    stride: list[int], padding: list[int], dilation: list[int], groups: int,
+                    pad_value: int) -> torch.Tensor:
+    """What a saturating convolution kernel adds to the exact accumulator, for raw storage `x`
+    [N, C, *spatial] whose padding holds `pad_value` (float64 [N, out_channels, *out])."""
+    rank = len(kernel)
+    pads = [p for axis in reversed(range(rank)) for p in (padding[axis], padding[axis])]
+    cols = torch.nn.functional.pad(x.to(torch.int64), pads, value=pad_value)
+    for axis in range(rank):
+        cols = cols.unfold(2 + axis, dilation[axis] * (kernel[axis] - 1) + 1, stride[axis])
+    cols = cols[(Ellipsis, *[slice(None, None, d) for d in dilation])]
+    n, channels = cols.shape[:2]
+    out_spatial = list(cols.shape[2:2 + rank])
+    taps = 1
+    for k in kernel:
+        taps *= k
+    positions = 1
+    for s in out_spatial:
+        positions *= s
+    # [N, C, *out, *kernel] → [N, G, taps, C/G, L] → the reduction with taps outside, channels inside
+    cols = cols.reshape(n, channels, positions, taps).permute(0, 1, 3, 2)
+    cols = cols.reshape(n, groups, channels // groups, taps, positions).transpose(2, 3)
+    cols = cols.reshape(n, groups, taps * (channels // groups), positions)
+    out = torch.zeros(n, out_channels, positions, dtype=torch.int64)
+    _add_saturation(out, cols, table)
+    return out.reshape(n, out_channels, *out_spatial).to(torch.float64)

@@ -106,6 +106,8 @@ def lowering_pipeline(program: Program, backend: str, target=None) -> list:
     passes: list = []
     if program.stage == "quantized" and "quantized" not in chosen.requires:
         passes.append(available_passes()["reference-rewrite"]()(backend=backend, target=option))
+    if backend == "reference" and option:  # the reference asked to compute what the target's kernels would
+        passes.append(available_passes()["emulate-target"]()(target=option))
     return passes + [chosen.lower_pass()(target=option), "canonicalize"]
 
 
@@ -113,6 +115,8 @@ def lower(quantized, backend: str = "x86", *, target=None, timing: bool = False)
     """The module calling `backend`'s native kernels, from what `convert` returned (or a
     quantized/reference-stage Program), for `target` (a `qir.target` name: `"x86-avx2"`,
     `"x86-avx512-vnni"`, ...; by default the one the program was quantized for, else the host).
+    The `reference` backend is exact integer arithmetic; given a target, it emulates what the
+    x86 backend's kernels would compute there (`emulate-target`), saturation included.
     Its program stays reachable as `.qir_program`."""
     program = _quantized_program(quantized)
     try:

@@ -30,6 +30,7 @@ import torch.fx as fx
 from xdsl.dialects.builtin import IntegerType, NoneAttr, NoneType
 from xdsl.ir import SSAValue
 
+from qir.accumulation import Reduction, conv_saturation, linear_saturation, risky_pairs
 from qir.dialects import ref
 from qir.dialects.aten import ParamOp, from_attr, resolve_overload
 from qir.dialects.quant import StorageCastOp, UniformQuantizedPerAxisType
@@ -221,6 +222,14 @@ def _conv(em: Emitter, op, transposed: bool, addend: SSAValue | None) -> None:
                    what="acc")
     else:
         acc = call(_CONVS[spatial], x, w, b, stride, padding, dilation, groups, what="acc")
+        if op.saturate is not None:
+            table = _risky_pairs(em, op, Reduction(tuple(shape), groups))
+            qin = ref.per_tensor(op.input)
+            pad = qin.zero_point if op.saturate.data == "fbgemm" else 0
+            kernel = list(shape[2:])
+            lost = call(conv_saturation, call.node(op.input), call.const("saturating_pairs", table), out_channels,
+                        kernel, stride, padding, dilation, groups, pad, what="saturation")
+            acc = call(_aten.add.Tensor, acc, lost, what="saturated")
     extra = call.rescaled(addend, "addend") if addend is not None else None
     em.bind(op, call.finish(acc, scales, _channel_shape(out_channels, spatial), extra))
 
@@ -241,7 +250,22 @@ def _emit_linear(em: Emitter, op: ref.LinearOp) -> None:
     out_channels = op.weight.type.get_shape()[0]
     scales = _acc_scales(op, out_channels)
     acc = call(_aten.linear.default, call.centered(op.input, "x"), call.weight(), call.bias(scales), what="acc")
+    if op.saturate is not None:
+        table = _risky_pairs(em, op, Reduction(tuple(op.weight.type.get_shape())))
+        lost = call(linear_saturation, call.node(op.input), call.const("saturating_pairs", table), out_channels,
+                    what="saturation")
+        acc = call(_aten.add.Tensor, acc, lost, what="saturated")
     em.bind(op, call.finish(acc, scales, [out_channels]))
+
+
+def _risky_pairs(em: Emitter, op, reduction: Reduction) -> torch.Tensor:
+    """The pairs of `op`'s kernel family (its `saturate`) that can leave int16 (a constant weight only:
+    `emulate-target` marks no other)."""
+    weight = _constant_tensor(em, op.weight)
+    if weight is None:
+        raise QirError(f"{op.name}: saturate needs a constant weight")
+    qin = ref.per_tensor(op.input)
+    return risky_pairs(weight, reduction, op.saturate.data, qin.storage_min, qin.storage_max)
 
 
 @emits("ref.matmul")
