@@ -15,9 +15,9 @@ that the reference backend computes the saturated result, on any host:
 
 `kernels` names the backend whose kernels are emulated: `x86` (convolutions on
 fbgemm, as torch's x86 engine packs them on such CPUs, linears on oneDNN, as
-the x86 backend packs them) or `onednn` (oneDNN for both; its grouped and
-depthwise convolutions do not saturate). Transposed convolutions are not
-emulated (the x86 backend's capability check refuses those that could
+the x86 backend packs them) or `onednn` (oneDNN for both). Grouped and
+depthwise convolutions run on oneDNN in both, and do not saturate; transposed
+convolutions are not emulated (the capability checks refuse those that could
 saturate). The accuracy a program would have there is then measurable here
 (`qir.lower(quantized, "reference", target="x86-avx2")`), and `qir.debug`
 shows which layer loses it. On a target whose kernels are exact, nothing
@@ -82,10 +82,8 @@ class EmulateTarget(QirPass):
                 count(ctx, f"saturating {candidate.name}")
 
     def _kind(self, op) -> str | None:
-        if isinstance(op, ref.ConvOp) and op.is_transposed:
-            return None
-        if isinstance(op, ref.LinearOp) or self.kernels == "onednn":
-            if self.kernels == "onednn" and not isinstance(op, ref.LinearOp) and op.groups.value.data > 1:
-                return None  # oneDNN's grouped and depthwise int8 convolutions are exact
+        if isinstance(op, ref.LinearOp):
             return "onednn"
-        return "fbgemm"
+        if (isinstance(op, ref.ConvOp) and op.is_transposed) or op.groups.value.data > 1:
+            return None  # grouped and depthwise convs run on oneDNN, exactly
+        return "onednn" if self.kernels == "onednn" else "fbgemm"

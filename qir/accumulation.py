@@ -28,6 +28,7 @@ which none has (`fit_scales`, what `convert` does for a spec with
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -161,7 +162,7 @@ def fit_scales(scales: torch.Tensor, quantize, reduction: Reduction, bound: int,
     own = scales if rows is None else scales[rows]
     absmax = own * levels
     low = torch.full_like(own, float(INT16_MAX // (2 * bound)))  # a level every pair fits at
-    high = torch.full_like(own, float(levels))                   # a level that overflows
+    high = torch.full_like(own, float(math.ceil(levels)))        # a level that overflows (integer: bisection ends)
     while bool((high - low > 1).any()):
         middle = torch.floor((low + high) / 2)
         ok = safe(absmax / middle, rows)
@@ -220,19 +221,24 @@ def constant_weight(value, store) -> torch.Tensor | None:
 
 def may_saturate(op, store) -> bool:
     """Whether a `ref.conv` / `ref.conv_add` / `ref.linear` of uint8 input can leave int16 in a
-    pair of its kernel's products: its weight is not a constant, or one of its channels has a
-    pair that can (for input storage values over the input type's whole storage range)."""
+    pair of its kernel's products on a CPU without VNNI, as the x86 backends run it: its weight
+    is not a constant, or one of its channels has a pair that can (for input storage values over
+    the input type's whole storage range). Grouped convs never do: the backends pack them for
+    oneDNN, whose grouped kernels are exact (`conv_engine` in the x86 rules)."""
     from qir.dialects import ref
 
     qin = ref.per_tensor(op.input)
     qweight = ref.quantized(op.weight)
     if qin is None or qweight is None or qin.is_signed or qin.storage_width != 8 or qweight.storage_width != 8:
         return False
+    groups = op.groups.value.data if isinstance(op, ref.ConvOp | ref.ConvAddOp) else 1
+    transposed = isinstance(op, ref.ConvOp) and op.is_transposed
+    if groups > 1 and not transposed:
+        return False  # grouped and depthwise convs run on oneDNN, whose grouped kernels are exact
     weight = constant_weight(op.weight, store)
     if weight is None:
         return True
-    reduction = Reduction(tuple(weight.shape), getattr(op, "groups", None) and op.groups.value.data or 1,
-                          isinstance(op, ref.ConvOp) and op.is_transposed)
+    reduction = Reduction(tuple(weight.shape), groups, transposed)
     return bool(channels_at_risk(weight, reduction, qin.storage_min, qin.storage_max).any())
 
 

@@ -193,3 +193,39 @@ def test_the_reference_emulates_a_target_and_a_program_fitted_for_it_loses_nothi
         fitted = qir.lower(for_avx2, "reference")(x)
         torch.testing.assert_close(qir.lower(for_avx2, "reference", target="x86-avx2")(x), fitted, rtol=0, atol=0)
         assert qir.lower(for_vnni, "reference", target="x86-avx512-vnni")(x).equal(exact)
+
+
+@pytest.mark.parametrize("second", [0.02, 0.5, 1.0, -1.0])
+def test_fitted_scales_grow_only_as_much_as_a_pair_needs(second):
+    from qir.accumulation import fit_scales
+
+    weight = torch.tensor([[1.0, second, 0.0, 0.0], [0.1, -0.1, 0.05, 0.0]])
+    scales = weight.abs().amax(1).double() / 127.5
+
+    def quantize(trial, rows):
+        part = weight if rows is None else weight[rows]
+        return torch.clamp(torch.round(part / trial.float()[:, None]), -128, 127).to(torch.int8)
+
+    fitted = fit_scales(scales, quantize, Reduction((2, 4)), 255)
+    ints = quantize(fitted, None).to(torch.int64)
+    assert int(ints[0, :2].clamp(min=0).sum()) <= 128 and int(ints[0, :2].clamp(max=0).sum()) >= -128
+    assert fitted[1] == scales[1]  # a channel that cannot overflow keeps its scale
+    if second == 0.02:
+        assert int(ints[0, 0]) >= 125  # a pair just over the bound loses a level or two, not a bit
+
+
+def test_a_wide_depthwise_conv_runs_exactly_on_x86():
+    """torch's x86 engine gives depthwise convs of more than 100 channels to fbgemm, whose
+    depthwise kernel saturates pairs of taps even on VNNI CPUs; the x86 backend packs grouped
+    convs for oneDNN instead (exact on every CPU)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(128, 128, 3, padding=1, groups=128), torch.nn.ReLU(),
+                                torch.nn.Conv2d(128, 8, 1)).eval()
+    x = torch.rand(1, 128, 16, 16) * 4
+    prepared = qir.prepare(model, (x,), X86Quantizer())
+    prepared(x)
+    quantized = qir.convert(prepared)
+    with torch.no_grad():
+        reference = qir.lower(quantized, "reference")(x)
+        lowered = qir.lower(quantized, "x86")(x)
+    assert sqnr(reference, lowered) > 50

@@ -68,3 +68,33 @@ def test_layers_with_computed_weights_run_quantized(backend):
     with torch.no_grad():
         for got, want in zip(lowered(_x(9)), model(_x(9))):
             assert sqnr(want, got) > 30, sqnr(want, got)
+
+
+class _TokenTypes(torch.nn.Module):
+    """BERT's embeddings: token types from a buffer, sliced and expanded to the batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("token_type_ids", torch.zeros(1, 32, dtype=torch.long))
+        self.token_type = torch.nn.Embedding(2, 8)
+        self.fc = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        batch, length = x.shape[:2]
+        types = self.token_type_ids[:, :length].expand(batch, length)
+        return self.fc(x + self.token_type(types))
+
+
+def test_folding_never_fixes_a_dimension_the_program_leaves_free():
+    model = _TokenTypes().eval()
+    batch = torch.export.Dim("batch", min=1, max=64)
+    prepared = qir.prepare(model, (torch.randn(16, 32, 8),), dynamic_shapes=({0: batch},))
+    for _ in range(2):
+        prepared(torch.randn(4, 32, 8))  # calibrated with another batch size than prepared with
+    quantized = qir.convert(prepared)
+    x = torch.randn(4, 32, 8)
+    with torch.no_grad():
+        assert sqnr(model(x), quantized(x)) > 30
+    static = qir.prepare(model, (torch.randn(16, 32, 8),))
+    with pytest.raises(qir.QirError, match="dimension 0 is 4, the program expects 16"):
+        static(torch.randn(4, 32, 8))
