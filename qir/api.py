@@ -139,10 +139,10 @@ def quantize(model, example_inputs=(), quantizer: Quantizer | None = None, *, ca
 
     try:
         chosen = get_backend(backend)
-        target = parse_target(target)
+        for_target = parse_target(target)
     except (KeyError, TargetError) as err:
         raise QirError(err.args[0]) from None
-    prepared = prepare(model, example_inputs, quantizer or chosen.quantizer(target), kwargs=kwargs,
+    prepared = prepare(model, example_inputs, quantizer or chosen.quantizer(for_target), kwargs=kwargs,
                        dynamic_shapes=dynamic_shapes, timing=timing)
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     batches = calibration if calibration is not None else [(args, kwargs or {})]

@@ -882,14 +882,14 @@ class _RefuseConvAdd:
 
     name = "no-conv-add"
 
-    def accepts(self, op) -> bool:
+    def accepts(self, op, target=None, params=None) -> bool:
         return op.name not in ("ref.conv_add", "ref.lookup")
 
 
 class _RefuseAll:
     name = "refuse-all"
 
-    def accepts(self, op) -> bool:
+    def accepts(self, op, target=None, params=None) -> bool:
         return False
 
 

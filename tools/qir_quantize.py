@@ -236,7 +236,8 @@ def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report:
         backend.name: _output_sqnr(expected, _call(lowered, test, "the evaluation batch", internal=True)),
         "Q/DQ": _output_sqnr(expected, _call(quantized, test, "the evaluation batch", internal=True)),
     }
-    report.target = lowered.qir_program.module.attributes["qir.target"].data
+    target = lowered.qir_program.module.attributes.get("qir.target")
+    report.target = target.data if target is not None else None
     if backend.name != "reference":
         checked = stages.run("check against the reference", qir.check_against_reference, float_module, quantized,
                              lowered, batches[:2])
