@@ -38,6 +38,10 @@ path, arguments and corresponding activation operands (looking through
 `quant.qcast`/`quant.dcast`; weights match any parameter). Ops the quantized
 program added, or whose operands do not correspond, have no row.
 
+`saturating_layers(quantized, target)` answers another question: which layers x86's int8
+kernels would compute differently on a CPU without VNNI (their weights have pairs of products
+that can leave int16 there), most at risk first.
+
 Lowered modules are refused: a fused kernel (`x86.conv2d_relu`) carries the
 convolution's provenance but outputs the ReLU's value, and nothing in the IR
 says which float op a kernel's output stands for. Compare the module
@@ -62,7 +66,7 @@ from qir.emitter import Emitter
 from qir.errors import QirError
 from qir.program import Program
 
-__all__ = ["LayerRecord", "as_dicts", "compare", "format_table", "sqnr"]
+__all__ = ["LayerRecord", "SaturationRecord", "as_dicts", "compare", "format_table", "saturating_layers", "sqnr"]
 
 
 @dataclass(frozen=True)
@@ -420,3 +424,45 @@ def _db(value: float) -> str:
 
 def _json_number(value: Any) -> Any:
     return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+
+
+@dataclass(frozen=True)
+class SaturationRecord:
+    """A conv or linear whose int8 kernels could saturate on a target: how much of it could."""
+
+    module: str
+    op: str
+    kernel: str
+    """The kernel family whose pairs are counted (`fbgemm`, `onednn`)."""
+    channels_at_risk: int
+    channels: int
+    pairs_at_risk: int
+    pairs: int
+
+
+def saturating_layers(quantized, target: str = "x86-avx2") -> list[SaturationRecord]:
+    """The layers of a quantized program (what `qir.convert` returns) that x86's kernels would
+    compute differently on `target`, most pairs at risk first: their weights have pairs whose
+    uint8 x int8 products can leave int16 there. Empty on a target whose kernels are exact, and
+    for a program quantized for the target (its weights are fitted). `qir.lower(quantized,
+    "reference", target=...)` measures what that costs on real inputs."""
+    from qir.accumulation import Reduction, constant_weight, risky_pairs
+    from qir.dialects import ref
+    from qir.pass_manager import PassManager
+
+    program = PassManager(["reference-rewrite", f"emulate-target{{target={target}}}"]).run(
+        _quantized_program(quantized))
+    records = []
+    for op in program.module.walk():
+        if not isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp) or "saturate" not in op.properties:
+            continue
+        kind = op.saturate.data
+        weight = constant_weight(op.weight, program.params)
+        groups = op.groups.value.data if not isinstance(op, ref.LinearOp) else 1
+        reduction = Reduction(tuple(weight.shape), groups)
+        qin = ref.per_tensor(op.input)
+        table = risky_pairs(weight, reduction, kind, qin.storage_min, qin.storage_max)
+        pairs = reduction.pair_indices(kind).shape[0] * reduction.out_channels
+        records.append(SaturationRecord(_attr(op, "module"), op.name, kind, int(table[:, 0].unique().numel()),
+                                        reduction.out_channels, int(table.shape[0]), pairs))
+    return sorted(records, key=lambda r: -r.pairs_at_risk / max(r.pairs, 1))

@@ -229,3 +229,20 @@ def test_a_wide_depthwise_conv_runs_exactly_on_x86():
         reference = qir.lower(quantized, "reference")(x)
         lowered = qir.lower(quantized, "x86")(x)
     assert sqnr(reference, lowered) > 50
+
+
+def test_the_debugger_names_the_layers_that_would_saturate():
+    import qir.debug
+
+    torch.manual_seed(0)
+    model = _Small().eval()
+    x = torch.rand(2, 3, 8, 8) * 4
+    prepared = qir.prepare(model, (x,), X86Quantizer(target="x86-avx512-vnni"))
+    prepared(x)
+    records = qir.debug.saturating_layers(qir.convert(prepared), "x86-avx2")
+    assert {r.module for r in records} <= {"c1", "c2", "fc"} and records
+    assert all(0 < r.pairs_at_risk <= r.pairs and r.channels_at_risk <= r.channels for r in records)
+    assert qir.debug.saturating_layers(qir.convert(prepared), "x86-avx512-vnni") == []
+    fitted = qir.prepare(model, (x,), X86Quantizer(target="x86-avx2"))
+    fitted(x)
+    assert {r.module for r in qir.debug.saturating_layers(qir.convert(fitted), "x86-avx2")} <= {"fc"}  # left full range

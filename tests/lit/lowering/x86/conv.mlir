@@ -33,7 +33,8 @@ builtin.module attributes {qir.stage = "reference"} {
   // CHECK-NEXT:    %[[C3:.*]] = x86.conv3d(%x3, %[[P3]]) : ({{.*}}, !x86.packed_conv) -> tensor<1x4x4x4x4x!quant.uniform<u8:f32, 1.000000e-02:3>>
   // CHECK:         %[[P2:.*]] = x86.conv_prepack({{.*}} : (tensor<4x3x1x1x!quant.uniform<i8:f32, 5.000000e-03>>, tensor<4xf32>) -> !x86.packed_conv
   // CHECK-NEXT:    %[[C2:.*]] = x86.conv2d(%x2, %[[P2]])
-  // CHECK:         %[[PD:.*]] = x86.conv_prepack({{.*}}) {stride = array<i64: 2, 2>, padding = array<i64: 2, 2>, dilation = array<i64: 2, 2>, groups = 4 : i64, engine = "x86", input_scale = 1.000000e-02 : f64}
+  // Grouped convs are packed for oneDNN (exact; fbgemm saturates wide depthwise convs even with VNNI).
+  // CHECK:         %[[PD:.*]] = x86.conv_prepack({{.*}}) {stride = array<i64: 2, 2>, padding = array<i64: 2, 2>, dilation = array<i64: 2, 2>, groups = 4 : i64, engine = "onednn", input_scale = 1.000000e-02 : f64}
   // CHECK-NEXT:    %[[CD:.*]] = x86.conv2d(%[[C2]], %[[PD]])
   // CHECK-NOT:     ref.
   // CHECK:         func.return %[[C1]], %[[C3]], %[[CD]]
