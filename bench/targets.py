@@ -53,6 +53,13 @@ def _qir_rows(model, example_args, example_kwargs, calibration, score, backends)
     rows.append(_row("qir Q/DQ at full range (for VNNI)", None, score(full_range)))
     emulated = qir.lower(full_range, "reference", target=target)
     rows.append(_row(f"  the same, emulated on {target}'s kernels", None, score(emulated)))
+    rows.append(_row("  the same, x86 (what could saturate runs in float)", None, score(qir.lower(full_range, "x86"))))
+    for name, quantizer in _alternatives(target):
+        prepared = qir.prepare(model, example_args, quantizer, kwargs=example_kwargs)
+        with torch.no_grad():
+            for args, kwargs in calibration:
+                prepared(*args, **kwargs)
+        rows.append(_row(f"qir x86, {name}", None, score(qir.lower(qir.convert(prepared), "x86"))))
     for backend in backends:
         try:
             start = time.perf_counter()
@@ -62,6 +69,26 @@ def _qir_rows(model, example_args, example_kwargs, calibration, score, backends)
         except Exception as err:  # noqa: BLE001 - reported as a row
             rows.append(_row(f"qir {backend}", None, float("nan"), f"{type(err).__name__}: {str(err)[:60]}"))
     return rows
+
+
+def _alternatives(target):
+    """The other ways of not saturating: 7-bit activations (torch's fbgemm qconfig), 7-bit
+    weights (ONNX Runtime's reduce_range), and every layer fitted (no full-range share)."""
+    from dataclasses import replace
+
+    from qir.quantizer import X86Quantizer, x86_config
+
+    base = x86_config()
+    seven = replace(base.input_activation, quant_max=127)
+    everywhere = X86Quantizer(target=target)
+    everywhere.full_range_share = 0.0
+    return [
+        ("7-bit activations", X86Quantizer(replace(base, input_activation=seven, output_activation=seven),
+                                           target="x86-avx512-vnni")),
+        ("7-bit weights", X86Quantizer(replace(base, weight=replace(base.weight, quant_min=-64, quant_max=63)),
+                                       target="x86-avx512-vnni")),
+        ("fitted, every layer", everywhere),
+    ]
 
 
 def resnet18(args):

@@ -17,7 +17,13 @@ Parameters come from the statistics exactly as torch.ao computes them, and
 weights are quantized by torch itself (`quantize_per_channel`/`_per_tensor`:
 round half to even, then clamp), once, here. A derived spec (an int32 bias)
 takes the product of its sources' scales. An observer that saw no data is an
-error naming it.
+error naming it, and saying why it may not have.
+
+A weight spec with `int16_pairs N` (the x86 quantizer's, for a CPU without VNNI)
+gets per-channel scales at which none of the pairs of products its kernel adds
+in int16 can overflow for activations up to N (`qir.accumulation.fit_scales`):
+a channel none of whose pairs can overflow keeps its scale, the others grow theirs as
+little as needed.
 """
 
 from __future__ import annotations
@@ -142,12 +148,12 @@ class Convert(QirPass):
         ops = _decomposed_ops()
         storage, lo, hi = getattr(torch, qtype.storage_dtype_name), qtype.storage_min, qtype.storage_max
         x = tensor.detach().float()
+        zero_points = torch.tensor(qtype.zero_points if per_axis else [qtype.zero_point], dtype=torch.int64)
 
         def quantize(trial: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:  # as quantize_tensor does
             if per_axis:
-                part = x if rows is None else x[rows]
-                return ops.quantize_per_channel.default(part, trial.float(), torch.zeros_like(trial, dtype=torch.int64),
-                                                        0, lo, hi, storage)
+                part, zeros = (x, zero_points) if rows is None else (x[rows], zero_points[rows])
+                return ops.quantize_per_channel.default(part, trial.float(), zeros, 0, lo, hi, storage)
             return ops.quantize_per_tensor.default(x, float(trial.float()[0]), qtype.zero_point, lo, hi, storage)
 
         try:

@@ -389,12 +389,16 @@ class _Rewriter:
         op.results[0].name_hint = name_hint
         return op
 
+    def _accepted(self, op: Operation) -> bool:
+        """Whether the backend (if any) runs `op` on the target, its constants in the context's store."""
+        return self.backend is None or self.backend.accepts(op, self.target, params_of(self.ctx))
+
     def apply(self, rewriter: PatternRewriter, candidates: Sequence[_Build]) -> bool:
         """Put in the first candidate the backend accepts (all, without a backend). A candidate
         its verifier rejects (shapes the ref op does not take) is never offered."""
         chosen = None
         for build in candidates:
-            if chosen is None and _valid(build.op) and (self.backend is None or self.backend.accepts(build.op, self.target, params_of(self.ctx))):
+            if chosen is None and _valid(build.op) and self._accepted(build.op):
                 chosen = build
                 continue
             if chosen is None and _valid(build.op) and (build.anchor, build.op.name) not in self.refused:

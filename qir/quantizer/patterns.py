@@ -359,15 +359,17 @@ def _multiply_accumulates(op: AtenOp) -> int:
 
 
 def _cheapest(ops: list[AtenOp], share: float) -> set[Operation]:
-    """The cheapest convs and linears with constant weights whose multiply-accumulates add up to
-    at most `share` of all of theirs."""
+    """The cheap convs and linears with constant weights (each under a quarter of the average
+    layer's multiply-accumulates: a classifier, a shortcut, a pooler; in a network of equal
+    layers, none), cheapest first, adding up to at most `share` of all of theirs."""
     layers = [op for op in ops if op.op_name in CONV | CONV_TRANSPOSE | LINEAR and len(op.operands) > 1
               and _is_param(op.operands[1]) and op.results]
     costs = sorted((_multiply_accumulates(op), i, op) for i, op in enumerate(layers))
-    budget = share * sum(cost for cost, _, _ in costs)
+    total = sum(cost for cost, _, _ in costs)
+    budget = share * total
     chosen: set[Operation] = set()
     for cost, _, op in costs:
-        if cost > budget:
+        if cost > budget or 4 * cost * len(costs) >= total:
             break
         budget -= cost
         chosen.add(op)
