@@ -38,14 +38,20 @@ BINARY = {"add", "mul"}
 SHAPE = {"flatten", "view", "reshape", "_unsafe_view", "permute", "transpose", "squeeze",
          "unsqueeze", "t", "contiguous", "clone", "expand", "slice", "select", "chunk", "split",
          "split_with_sizes", "unbind", "pixel_shuffle", "narrow"}
-# Output ranges fixed by the function: (scale, zero point) for uint8 and int8 storage.
+# Output ranges fixed by the function: its parameters follow from the range and the storage's
+# (sigmoid on uint8 [0, 255]: 1/256 and 0; tanh on int8: 2/256 and 0; on uint8 [0, 127]: 2/128 and 64).
 FIXED_RANGES = {
-    "sigmoid": {torch.uint8: (1 / 256, 0), torch.int8: (1 / 256, -128)},
-    "hardsigmoid": {torch.uint8: (1 / 256, 0), torch.int8: (1 / 256, -128)},
-    "softmax": {torch.uint8: (1 / 256, 0), torch.int8: (1 / 256, -128)},
-    "_softmax": {torch.uint8: (1 / 256, 0), torch.int8: (1 / 256, -128)},
-    "tanh": {torch.uint8: (2 / 256, 128), torch.int8: (2 / 256, 0)},
+    "sigmoid": (0.0, 1.0), "hardsigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "_softmax": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
 }
+
+
+def fixed_qparams(low: float, high: float, quant_min: int, quant_max: int) -> tuple[float, int]:
+    """The scale and zero point that spread [low, high) over the storage range exactly."""
+    levels = quant_max - quant_min + 1
+    scale = (high - low) / levels
+    return scale, quant_min + round(-low / scale)
+
 
 SHARED_INPUT = SharedSpecAttr("operand", 0)
 
@@ -307,13 +313,15 @@ class PatternQuantizer(ConfigurableQuantizer):
         return "cat"
 
     def _fixed(self, op: AtenOp, config: QuantizationConfig) -> str | None:
-        ranges = FIXED_RANGES.get(op.op_name)
+        bounds = FIXED_RANGES.get(op.op_name)
         act = config.output_activation
-        if ranges is None or not self._enabled("fixed_qparams") or act is None or act.dtype not in ranges:
+        if (bounds is None or not self._enabled("fixed_qparams") or act is None
+                or act.dtype not in (torch.uint8, torch.int8)):
             return None
         if not _quantized(op.operands[0]):
             return None
-        scale, zero_point = ranges[act.dtype]
+        storage_min, storage_max = act.to_attr().qmin.data, act.to_attr().qmax.data
+        scale, zero_point = fixed_qparams(*bounds, storage_min, storage_max)
         fixed = FixedQParamsQuantizationSpec(act.dtype, scale, zero_point, act.quant_min, act.quant_max)
         self._set(op, {0: spec_attr(config.input_activation)}, {0: fixed.to_attr()})
         return "fixed_qparams"
