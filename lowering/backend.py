@@ -141,13 +141,22 @@ class LowerPass(QirPass):
 
     def _features_needed(self, module: ModuleOp, target, params) -> set[str]:
         """The target features without which this program would compute something else: AVX-512
-        VNNI when a conv or linear has weights whose int16 pairs could saturate without it."""
-        if not self.backend.capabilities.int16_pairs or target.pairs_saturate:
+        VNNI when a conv or linear has weights whose int16 pairs could saturate without it. A
+        backend that takes the Q/DQ form as it is (inductor) cannot leave such an op in float on
+        a target that lacks VNNI: that is an error naming the op."""
+        if not self.backend.capabilities.int16_pairs:
             return set()
-        from qir.accumulation import may_saturate
+        from qir.accumulation import may_saturate, qdq_may_saturate
+        from qir.dialects.aten import AtenOp
 
         for op in module.walk():
             if isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp) and may_saturate(op, params):
+                return {"avx512_vnni"}
+            if isinstance(op, AtenOp) and "quantized" in self.backend.requires and qdq_may_saturate(op, params):
+                if target.pairs_saturate:
+                    raise OpError(op, f"{self.backend.name!r} would run this op with int8 kernels whose int16 pairs "
+                                      f"saturate on {target}: quantize for that target "
+                                      f"(X86Quantizer(target='{target}'), annotate{{target={target}}})")
                 return {"avx512_vnni"}
         return set()
 

@@ -312,3 +312,29 @@ def conv_saturation(x: torch.Tensor, table: torch.Tensor, out_channels: int, ker
     out = torch.zeros(n, out_channels, positions, dtype=torch.int64)
     _add_saturation(out, cols, table)
     return out.reshape(n, out_channels, *out_spatial).to(torch.float64)
+
+
+def qdq_may_saturate(op, store) -> bool:
+    """`may_saturate` for a conv or linear of the Q/DQ form (an `aten.op` reading a dequantized
+    uint8 input and a dequantized int8 constant weight), as inductor's oneDNN kernels run it."""
+    from qir.dialects import ref
+    from qir.dialects.aten import ParamOp
+    from qir.dialects.quant import DequantizeCastOp
+    from qir.params import param_tensor
+
+    if len(op.operands) < 2:
+        return False
+    source, weight = op.operands[0].owner, op.operands[1].owner
+    if not isinstance(source, DequantizeCastOp) or not isinstance(weight, DequantizeCastOp):
+        return False
+    qin, qweight = ref.per_tensor(source.input), ref.quantized(weight.input)
+    if qin is None or qin.is_signed or qin.storage_width != 8 or qweight is None or qweight.storage_width != 8:
+        return False
+    reduction = reduction_of(op.operands[1])
+    if reduction is None or (reduction.groups > 1 and not reduction.transposed):
+        return False  # grouped and depthwise convs: oneDNN's are exact
+    param = weight.input.owner
+    if not isinstance(param, ParamOp):
+        return True
+    tensor = param_tensor(param, store)
+    return bool(channels_at_risk(tensor, reduction, qin.storage_min, qin.storage_max).any())

@@ -154,3 +154,14 @@ def test_qir_lower_takes_a_target_and_defaults_to_the_one_quantized_for():
     assert lowered.qir_program.module.attributes["qir.target"].data == "x86-avx2"
     with pytest.raises(QirError, match="unknown target"):
         qir.lower(for_avx2, "x86", target="pentium")
+
+
+def test_inductor_refuses_weights_its_kernels_would_saturate_on_the_target():
+    _, _, for_vnni = _quantized("x86-avx512-vnni")
+    with pytest.raises(qir.PassFailure, match="saturate on x86-avx2: quantize for that target"):
+        qir.PassManager(["lower-inductor{target=x86-avx2}"]).run(for_vnni.qir_program)
+    lowered = qir.PassManager(["lower-inductor{target=x86-avx512-vnni}"]).run(for_vnni.qir_program)
+    assert lowered.module.attributes["qir.requires"].data == "avx512_vnni"
+    _, _, for_avx2 = _quantized("x86-avx2")
+    fitted = qir.PassManager(["lower-inductor{target=x86-avx2}"]).run(for_avx2.qir_program)
+    assert "qir.requires" not in fitted.module.attributes

@@ -1,5 +1,5 @@
 // RUN: qir-opt %s -p 'lower-inductor{target=x86-avx512-vnni}' | filecheck %s
-// Weights: lower.safetensors beside this file (random, seeded; lowering reads none of their values).
+// Weights: lower.safetensors beside this file (random, seeded: full range, so its linear needs VNNI to be exact).
 
 // The inductor backend hands the Q/DQ form to torch.compile, which fuses the quantize /
 // dequantize patterns itself: lower-inductor takes the quantized stage exactly as it is and
@@ -10,7 +10,7 @@
 !y = !quant.uniform<u8:f32, 1.000000e-02>
 !w = !quant.uniform<i8:f32:0, {1.000000e-03,2.000000e-03}>
 
-// CHECK: builtin.module attributes {qir.stage = "lowered", qir.backend = "inductor", qir.target = "x86-avx512-vnni"} {
+// CHECK: builtin.module attributes {qir.stage = "lowered", qir.backend = "inductor", qir.target = "x86-avx512-vnni", qir.requires = "avx512_vnni"} {
 // CHECK-NEXT:  func.func @forward(%x: tensor<2x8xf32>) -> tensor<2x2xf32> {
 // CHECK-NEXT:    %x_q = quant.qcast %x : tensor<2x8xf32> to tensor<2x8x!quant.uniform<u8:f32, 2.000000e-02:128>>
 // CHECK-NEXT:    %x_dq = quant.dcast %x_q : tensor<2x8x!quant.uniform<u8:f32, 2.000000e-02:128>> to tensor<2x8xf32>
