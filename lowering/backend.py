@@ -141,24 +141,26 @@ class LowerPass(QirPass):
 
     def _features_needed(self, module: ModuleOp, target, params) -> set[str]:
         """The target features without which this program would compute something else: AVX-512
-        VNNI when a conv or linear has weights whose int16 pairs could saturate without it. A
-        backend that takes the Q/DQ form as it is (inductor) cannot leave such an op in float on
-        a target that lacks VNNI: that is an error naming the op."""
+        VNNI when a conv or linear it lowers has weights whose int16 pairs could saturate without
+        it. A backend that takes the Q/DQ form as it is (inductor) cannot refuse such an op on a
+        target that lacks VNNI: its weight becomes the float constant it stands for, so the op
+        runs in float (`_run_in_float`)."""
         if not self.backend.capabilities.int16_pairs:
             return set()
         from qir.accumulation import may_saturate, qdq_may_saturate
         from qir.dialects.aten import AtenOp
 
-        for op in module.walk():
-            if isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp) and may_saturate(op, params):
-                return {"avx512_vnni"}
-            if isinstance(op, AtenOp) and "quantized" in self.backend.requires and qdq_may_saturate(op, params):
+        needs: set[str] = set()
+        for op in list(module.walk()):
+            if (isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp) and self.backend.accepts(op, target, params)
+                    and may_saturate(op, params)):
+                needs.add("avx512_vnni")
+            elif isinstance(op, AtenOp) and "quantized" in self.backend.requires and qdq_may_saturate(op, params):
                 if target.pairs_saturate:
-                    raise OpError(op, f"{self.backend.name!r} would run this op with int8 kernels whose int16 pairs "
-                                      f"saturate on {target}: quantize for that target "
-                                      f"(X86Quantizer(target='{target}'), annotate{{target={target}}})")
-                return {"avx512_vnni"}
-        return set()
+                    _run_in_float(op, params)
+                else:
+                    needs.add("avx512_vnni")
+        return needs
 
     def _check_accepted(self, module: ModuleOp, target, params) -> None:
         """Every `ref` op is one the capability table accepts (or one the backend may leave as it
@@ -181,3 +183,34 @@ class LowerPass(QirPass):
             if not left and not op.name.startswith(f"{self.backend.name}."):
                 raise OpError(op, f"no rule of {self.backend.name!r} lowers this op, though its capability "
                                   "table accepts it")
+
+
+def _run_in_float(op: Operation, params) -> None:
+    """Give `op` its weight (operand 1, a dequantized integer constant) as the float constant it
+    stands for, computed as the Q/DQ form dequantizes it: no int8 kernel can then be fused in."""
+    import torch
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers quantized_decomposed)
+    from xdsl.rewriter import InsertPoint, Rewriter
+
+    from qir.dialects.quant import UniformQuantizedPerAxisType
+    from qir.params import new_param, param_tensor
+
+    cast = op.operands[1].owner
+    param = cast.input.owner
+    qtype = ref.quantized(cast.input)
+    storage = param_tensor(param, params)
+    decomposed = torch.ops.quantized_decomposed
+    if isinstance(qtype, UniformQuantizedPerAxisType):
+        weight = decomposed.dequantize_per_channel.default(
+            storage, torch.tensor(qtype.scales, dtype=torch.float32), torch.tensor(qtype.zero_points), qtype.axis,
+            qtype.storage_min, qtype.storage_max, storage.dtype)
+    else:
+        weight = decomposed.dequantize_per_tensor.default(storage, qtype.scale, qtype.zero_point, qtype.storage_min,
+                                                          qtype.storage_max, storage.dtype)
+    constant = new_param(params, param.param_name.removesuffix("_q") + "_float", weight, param.kind.data)
+    Rewriter.insert_op(constant, InsertPoint.before(op))
+    op.operands[1] = constant.result
+    if not cast.results[0].uses:
+        Rewriter.erase_op(cast)
+        if not param.result.uses:
+            Rewriter.erase_op(param)
