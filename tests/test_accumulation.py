@@ -193,6 +193,10 @@ def test_the_reference_emulates_a_target_and_a_program_fitted_for_it_loses_nothi
         fitted = qir.lower(for_avx2, "reference")(x)
         torch.testing.assert_close(qir.lower(for_avx2, "reference", target="x86-avx2")(x), fitted, rtol=0, atol=0)
         assert qir.lower(for_vnni, "reference", target="x86-avx512-vnni")(x).equal(exact)
+        # the check qir.quantize makes: a module computing what the saturating kernels compute is named
+        worse = qir.check_against_reference(model, for_vnni, on_avx2, [(x,)])
+        assert len(worse) == 1 and "output 0 of the reference program (lowered for x86-avx2)" in worse[0]
+        assert qir.check_against_reference(model, for_vnni, qir.lower(for_vnni, "x86"), [(x,)]) == []
 
 
 @pytest.mark.parametrize("second", [0.02, 0.5, 1.0, -1.0])

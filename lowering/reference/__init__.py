@@ -53,7 +53,7 @@ class ContiguousStorageMaxPool(RewritePattern):
         contiguous = AtenOp("contiguous.default", [source], None, [source.type])
         contiguous.location = op.location
         contiguous.results[0].name_hint = f"{source.name_hint or 'v'}_contiguous"
-        rewriter.insert_op(contiguous)
+        rewriter.insert(contiguous)
         op.operands[0] = contiguous.results[0]
         rewriter.handle_operation_modification(op)
 
