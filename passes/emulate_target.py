@@ -68,7 +68,7 @@ class EmulateTarget(QirPass):
         for candidate in op.walk():
             if not isinstance(candidate, ref.ConvOp | ref.ConvAddOp | ref.LinearOp):
                 continue
-            kind = self._kind(candidate)
+            kind = self._kind(candidate, target)
             qin, qweight = ref.per_tensor(candidate.input), ref.quantized(candidate.weight)
             weight = constant_weight(candidate.weight, store)
             if (kind is None or weight is None or qin is None or qin.is_signed or qin.storage_width != 8
@@ -81,9 +81,9 @@ class EmulateTarget(QirPass):
                 candidate.properties["saturate"] = StringAttr(kind)
                 count(ctx, f"saturating {candidate.name}")
 
-    def _kind(self, op) -> str | None:
-        if isinstance(op, ref.LinearOp):
-            return "onednn"
+    def _kind(self, op, target) -> str | None:
+        if isinstance(op, ref.LinearOp):  # oneDNN's AVX-512 gemm pairs consecutive features, its AVX2 one per K block
+            return "fbgemm" if target.has("avx512") else "onednn"
         if (isinstance(op, ref.ConvOp) and op.is_transposed) or op.groups.value.data > 1:
             return None  # grouped and depthwise convs run on oneDNN, exactly
         return "onednn" if self.kernels == "onednn" else "fbgemm"

@@ -120,7 +120,7 @@ _KERNEL_CHECK = textwrap.dedent("""
         packed = O.qlinear_prepack(w, list(x.shape))
         y = O.qlinear_pointwise(x, 1.0, zp, packed, torch.ones(5), torch.zeros(5, dtype=torch.long), None,
                                 1.0, 0, torch.float32, "none", [], "").double().round().long()
-        table = risky_pairs(w, Reduction(tuple(w.shape)), "onednn", 0, 255)
+        table = risky_pairs(w, Reduction(tuple(w.shape)), "%s", 0, 255)  # oneDNN's linear pairs on this ISA
         note(f"onednn linear K={k}", y, exact, exact + linear_saturation(x, table, 5).long())
         torch.backends.quantized.engine = "fbgemm"
         qw = torch._make_per_channel_quantized_tensor(w, torch.ones(5, dtype=torch.double),
@@ -152,12 +152,27 @@ def _runs_avx2() -> bool:
 @pytest.mark.skipif(not _runs_avx2(), reason="needs an x86 CPU with AVX2 (the kernels emulated are x86's)")
 def test_emulation_equals_the_kernels_run_as_on_an_avx2_cpu():
     env = dict(os.environ, FBGEMM_ENABLE_INSTRUCTIONS="AVX2", ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
-    run = subprocess.run([sys.executable, "-c", _KERNEL_CHECK], capture_output=True, text=True, env=env, timeout=600)
+    run = subprocess.run([sys.executable, "-c", _KERNEL_CHECK % "onednn"], capture_output=True, text=True, env=env,
+                         timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     worst = eval(run.stdout.strip().splitlines()[-1])  # noqa: S307 - our own subprocess's dict
     for name, (against_emulation, against_exact) in worst.items():
         assert against_emulation == 0, f"{name}: the kernel is {against_emulation} from the emulation"
     assert max(e for _, e in worst.values()) > 1000  # the cases do saturate
+
+
+@pytest.mark.skipif(not _runs_avx2() or torch.backends.cpu.get_cpu_capability() != "AVX512",
+                    reason="needs an x86 CPU with AVX-512 (run as one without VNNI)")
+def test_emulation_equals_the_kernels_run_as_on_an_avx512_cpu_without_vnni():
+    """AVX-512 without VNNI (Skylake-X) saturates the same pairs, but oneDNN's AVX-512 gemm pairs a
+    linear's features consecutively where its AVX2 one restarts per K block."""
+    env = dict(os.environ, FBGEMM_ENABLE_INSTRUCTIONS="AVX512", ONEDNN_MAX_CPU_ISA="AVX512_CORE")
+    run = subprocess.run([sys.executable, "-c", _KERNEL_CHECK % "fbgemm"], capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    worst = eval(run.stdout.strip().splitlines()[-1])  # noqa: S307 - our own subprocess's dict
+    assert all(against_emulation == 0 for against_emulation, _ in worst.values()), worst
+    assert max(e for _, e in worst.values()) > 1000
 
 
 class _Small(torch.nn.Module):
