@@ -98,6 +98,18 @@ def torchao_flow(model, calibration):
         return None, f"{failure}; with ReLUs split: {type(err).__name__}: {str(err)[:80]}"
 
 
+def workload(batches: int):
+    """The model, `batches` random calibration batches, the evaluation input and float's output on it."""
+    entry = example("resnet18")
+    model = entry.build()
+    generator = torch.Generator().manual_seed(7)
+    calibration = [torch.randn(1, 3, 224, 224, generator=generator) for _ in range(batches)]
+    x = entry.inputs(1)[0]
+    with torch.no_grad():
+        expected = model(x)
+    return model, calibration, x, expected
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="x86", help="comma-separated qir backends")
@@ -108,13 +120,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)
 
-    entry = example("resnet18")
-    model = entry.build()
-    generator = torch.Generator().manual_seed(7)
-    calibration = [torch.randn(1, 3, 224, 224, generator=generator) for _ in range(args.calibration)]
-    x = entry.inputs(1)[0]
-    with torch.no_grad():
-        expected = model(x)
+    model, calibration, x, expected = workload(args.calibration)
 
     modules = {"float eager": model}
     notes = {"float eager": ""}

@@ -25,7 +25,6 @@ from functools import partial
 import torch
 
 import qir
-from qir.examples import example
 from qir.target import host
 from timing import latencies_ms
 
@@ -92,15 +91,9 @@ def _alternatives(target):
 
 
 def resnet18(args):
-    from resnet18 import fx_mode, sqnr, torchao_flow
+    from resnet18 import fx_mode, sqnr, torchao_flow, workload
 
-    entry = example("resnet18")
-    model = entry.build()
-    generator = torch.Generator().manual_seed(7)
-    batches = [torch.randn(1, 3, 224, 224, generator=generator) for _ in range(args.calibration)]
-    x = entry.inputs(1)[0]
-    with torch.no_grad():
-        expected = model(x)
+    model, batches, x, expected = workload(args.calibration)
 
     def score(module):
         with torch.no_grad():
