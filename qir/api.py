@@ -161,10 +161,18 @@ def quantize(model, example_inputs=(), quantizer: Quantizer | None = None, *, ca
     lowered = lower(quantized, backend, target=target, timing=timing)
     if backend != "reference":
         float_model = model.to_fx() if isinstance(model, Program) else (
-            model.module() if isinstance(model, torch.export.ExportedProgram) else model)
+            model.module() if isinstance(model, torch.export.ExportedProgram) else _unchanged(model))
         for line in check_against_reference(float_model, quantized, lowered, kept):
             warnings.warn(f"qir.quantize: {line}", UserWarning, stacklevel=2)
     return lowered
+
+
+def _unchanged(model: torch.nn.Module) -> torch.nn.Module:
+    """`model`, or a copy of it when running it could change it (a module in training mode updates
+    its batch norm statistics): the caller's model is never changed."""
+    import copy
+
+    return copy.deepcopy(model) if any(m.training for m in model.modules()) else model
 
 
 LOWERING_TOLERANCE_DB = 1.0

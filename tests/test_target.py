@@ -170,3 +170,13 @@ def test_inductor_runs_in_float_what_its_kernels_would_saturate_on_the_target():
     fitted = qir.PassManager(["lower-inductor{target=x86-avx2}"]).run(for_avx2.qir_program)
     assert "qir.requires" not in fitted.module.attributes
     assert not [op for op in fitted.module.walk() if getattr(op, "param_name", "").endswith("_float")]
+
+
+def test_quantize_checks_against_the_reference_without_changing_a_training_model():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.ReLU())  # training mode
+    x = torch.randn(2, 3, 8, 8)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.warns(UserWarning, match="training mode"):
+        qir.quantize(model, (x,), calibration=[(x,)], backend="x86")
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
