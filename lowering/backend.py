@@ -34,8 +34,10 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Dialect, Operation
 from xdsl.pattern_rewriter import GreedyRewritePatternApplier, PatternRewriteWalker, RewritePattern
 
+from qir.accumulation import may_saturate, qdq_may_saturate
 from qir.context import params_of
 from qir.dialects import ref
+from qir.dialects.aten import AtenOp
 from qir.errors import OpError
 from qir.lowering.capabilities import Capabilities
 from qir.pass_manager import QirPass, count
@@ -123,6 +125,8 @@ class LowerPass(QirPass):
         target = pass_target(self.target, op)
         params = params_of(ctx)
         self._check_accepted(op, target, params)
+        if "quantized" in backend.requires and target.pairs_saturate:
+            self._run_saturating_in_float(op, params)
         needs = self._features_needed(op, target, params)
         patterns = list(backend.patterns()) if backend.patterns is not None else []
         if backend.rules:
@@ -142,25 +146,25 @@ class LowerPass(QirPass):
     def _features_needed(self, module: ModuleOp, target, params) -> set[str]:
         """The target features without which this program would compute something else: AVX-512
         VNNI when a conv or linear it lowers has weights whose int16 pairs could saturate without
-        it. A backend that takes the Q/DQ form as it is (inductor) cannot refuse such an op on a
-        target that lacks VNNI: its weight becomes the float constant it stands for, so the op
-        runs in float (`_run_in_float`)."""
+        it (on a target that lacks it, none is left: the table refused them)."""
         if not self.backend.capabilities.int16_pairs:
             return set()
-        from qir.accumulation import may_saturate, qdq_may_saturate
-        from qir.dialects.aten import AtenOp
+        for op in module.walk():
+            if ((isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp) and self.backend.accepts(op, target, params)
+                 and may_saturate(op, params)) or (isinstance(op, AtenOp) and "quantized" in self.backend.requires
+                                                   and qdq_may_saturate(op, params))):
+                return {"avx512_vnni"}
+        return set()
 
-        needs: set[str] = set()
+    def _run_saturating_in_float(self, module: ModuleOp, params) -> None:
+        """A backend that takes the Q/DQ form as it is (inductor) cannot refuse an op: on a target
+        whose int16 pairs saturate, a conv or linear whose weights could overflow gets them as
+        the float constants they stand for, so it runs in float (`_run_in_float`)."""
+        if not self.backend.capabilities.int16_pairs:
+            return
         for op in list(module.walk()):
-            if (isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp) and self.backend.accepts(op, target, params)
-                    and may_saturate(op, params)):
-                needs.add("avx512_vnni")
-            elif isinstance(op, AtenOp) and "quantized" in self.backend.requires and qdq_may_saturate(op, params):
-                if target.pairs_saturate:
-                    _run_in_float(op, params)
-                else:
-                    needs.add("avx512_vnni")
-        return needs
+            if isinstance(op, AtenOp) and qdq_may_saturate(op, params):
+                _run_in_float(op, params)
 
     def _check_accepted(self, module: ModuleOp, target, params) -> None:
         """Every `ref` op is one the capability table accepts (or one the backend may leave as it

@@ -129,9 +129,8 @@ class Capabilities:
             return False
         if self.int16_pairs and target is not None and target.pairs_saturate and _reduces(op):
             from qir.accumulation import may_saturate
-            from qir.params import ParamStore
 
-            return not may_saturate(op, params if params is not None else ParamStore())
+            return not may_saturate(op, params)  # without a store, a named weight is unknown: refused
         return True
 
     def activation_storages(self) -> set[str]:
@@ -170,14 +169,13 @@ class Capabilities:
         only take that). Transposed convs get per-channel weights only where a table entry runs
         them per channel for every group count (QNNPACK's take them ungrouped only). On a
         `target` (the host by default) whose int16 pairs saturate, weights are fitted to them."""
-        from qir.target import parse_target
-
         from dataclasses import replace
 
         import torch
 
         from qir.quantizer.patterns import PatternQuantizer
         from qir.quantizer.x86 import x86_config, xnnpack_config
+        from qir.target import parse_target
 
         config = x86_config() if "u8" in self.activation_storages() else xnnpack_config()
         convs = [c for c in self.ops if c.op in ("ref.conv", "ref.linear")]

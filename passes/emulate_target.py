@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
-from qir.accumulation import Reduction, constant_weight, risky_pairs
+from qir.accumulation import Reduction, risky_pairs, saturating_operands
 from qir.context import params_of
 from qir.dialects import ref
+from qir.params import constant_tensor
 from qir.pass_manager import QirPass, count
 from qir.target import parse_target, pass_target, record_target
 
@@ -69,10 +70,9 @@ class EmulateTarget(QirPass):
             if not isinstance(candidate, ref.ConvOp | ref.ConvAddOp | ref.LinearOp):
                 continue
             kind = self._kind(candidate, target)
-            qin, qweight = ref.per_tensor(candidate.input), ref.quantized(candidate.weight)
-            weight = constant_weight(candidate.weight, store)
-            if (kind is None or weight is None or qin is None or qin.is_signed or qin.storage_width != 8
-                    or qweight is None or qweight.storage_width != 8):
+            qin = ref.per_tensor(candidate.input)
+            weight = constant_tensor(candidate.weight, store)
+            if kind is None or weight is None or not saturating_operands(qin, ref.quantized(candidate.weight)):
                 continue
             groups = candidate.groups.value.data if not isinstance(candidate, ref.LinearOp) else 1
             table = risky_pairs(weight, Reduction(tuple(weight.shape), groups), kind, qin.storage_min,

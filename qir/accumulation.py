@@ -9,12 +9,13 @@ packed weight layout (found by experiment on torch 2.13, see
 `tests/test_accumulation.py`):
 
 * linear: consecutive input features, (0, 1), (2, 3), ...;
-* convolution, grouped or not: per group, the reduction flattened with the
-  kernel taps outside and the group's input channels inside (fbgemm's im2col
-  order), paired from the start; oneDNN pairs consecutive input channels of
-  one tap. Both pairings are checked (they agree when a group's channel count
-  is even);
-* depthwise convolution: consecutive kernel taps, in both libraries' order.
+* convolution: the reduction flattened with the kernel taps outside and the
+  input channels inside (fbgemm's im2col order), paired from the start; oneDNN
+  pairs consecutive input channels of one tap. Both pairings are checked (they
+  agree when the channel count is even);
+* grouped and depthwise convolutions: the x86 backends run them on oneDNN,
+  whose grouped kernels are exact (fbgemm's depthwise kernel pairs taps, and
+  saturates even with VNNI).
 
 A pair of weights (w0, w1) can leave int16 when some activations in the
 storage range [lo, hi] make `a0 w0 + a1 w1` exceed it: with lo = 0, hi = 255,
@@ -22,8 +23,9 @@ when the positive weights of a pair add up to more than 128 or the negative
 ones to less than -128. This module answers, for a weight tensor, which output
 channels have such a pair (`channels_at_risk`), chooses per-channel scales at
 which none has (`fit_scales`, what `convert` does for a spec with
-`int16_pairs`), and computes what the saturating kernel computes
-(`saturating_accumulation`, the reference backend's emulation of a target).
+`int16_pairs`), and computes what a saturating kernel adds to the exact
+accumulator (`conv_saturation`, `linear_saturation`: the reference backend's
+emulation of a target).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ from dataclasses import dataclass
 
 import torch
 
+from qir.dialects import ref
+from qir.dialects.aten import AtenOp
+from qir.dialects.quant import DequantizeCastOp
+from qir.op_families import CONV, CONV_TRANSPOSE, GENERIC_CONV, LINEAR
+from qir.params import constant_tensor
 from qir.target import INT16_MAX, INT16_MIN
 
 
@@ -94,19 +101,20 @@ class Reduction:
             return torch.cat([_consecutive(range(b, min(b + block, channels))) for b in range(0, channels, block)])
         return torch.cat([_consecutive(range(t * channels, (t + 1) * channels)) for t in range(taps)])
 
-    def pairings(self, weight: torch.Tensor) -> list[torch.Tensor]:
-        """The weights of each pair x86's kernels may form, as [out, pairs, 2] (0 for no partner),
-        for each of the two kernel families whose pairs differ (fbgemm's and oneDNN's)."""
+    def paired(self, weight: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The weights of the pairs `index` (from `pair_indices`) of every output channel in
+        `weight` (all of them, or some of axis 0), as [out, pairs, 2]; 0 for no partner."""
         per_channel = self.per_output_channel(weight)
         flat = per_channel.reshape(per_channel.shape[0], -1)
         padded = torch.cat([flat, flat.new_zeros(flat.shape[0], 1)], dim=1)
-        found: list[torch.Tensor] = []
-        for kind in ("fbgemm", "onednn"):
-            index = self.pair_indices(kind)
-            if found and torch.equal(index, self.pair_indices("fbgemm")):
-                continue
-            found.append(padded[:, torch.where(index < 0, flat.shape[1], index)])
-        return found
+        return padded[:, torch.where(index < 0, flat.shape[1], index)]
+
+    def pairings(self, weight: torch.Tensor) -> list[torch.Tensor]:
+        """The weights of each pair x86's kernels may form, as [out, pairs, 2], for each of the
+        two kernel families whose pairs differ (fbgemm's and oneDNN's)."""
+        fbgemm, onednn = self.pair_indices("fbgemm"), self.pair_indices("onednn")
+        indices = [fbgemm] if torch.equal(fbgemm, onednn) else [fbgemm, onednn]
+        return [self.paired(weight, index) for index in indices]
 
 
 def _consecutive(indices) -> torch.Tensor:
@@ -183,10 +191,6 @@ def fit_scales(scales: torch.Tensor, quantize, reduction: Reduction, bound: int,
 def reduction_of(weight) -> Reduction | None:
     """The reduction of the conv or linear (an `aten.op` or a `ref` op) that reads the SSA value
     `weight` as its weight, or None when nothing does."""
-    from qir.dialects import ref
-    from qir.dialects.aten import AtenOp
-    from qir.op_families import CONV, CONV_TRANSPOSE, GENERIC_CONV, LINEAR
-
     shape = tuple(weight.type.get_shape())
     for use in weight.uses:
         op = use.operation
@@ -206,40 +210,36 @@ def reduction_of(weight) -> Reduction | None:
     return None
 
 
-def constant_weight(value, store) -> torch.Tensor | None:
-    """The integer storage behind a weight operand that is a constant (an `aten.param`, seen
-    through `quant.scast`), else None."""
-    from qir.dialects.aten import ParamOp
-    from qir.dialects.quant import StorageCastOp
-    from qir.params import param_tensor
+def saturating_operands(qin, qweight) -> bool:
+    """Whether an input and weight of these quantized types run on x86's uint8 x int8 kernels,
+    the ones whose pairs saturate: an unsigned 8-bit per-tensor input, an 8-bit weight."""
+    return (qin is not None and qweight is not None and not qin.is_signed and qin.storage_width == 8
+            and qweight.storage_width == 8)
 
-    owner = value.owner
-    if isinstance(owner, StorageCastOp):
-        owner = owner.input.owner
-    return param_tensor(owner, store) if isinstance(owner, ParamOp) else None
+
+def _at_risk(weight: torch.Tensor | None, reduction: Reduction, qin) -> bool:
+    """Whether a weight (None: not a constant, so unknown) has a pair that can overflow for
+    inputs over `qin`'s storage range. Grouped convs never do: the backends pack them for
+    oneDNN, whose grouped kernels are exact (`conv_engine` in the x86 rules)."""
+    if reduction.groups > 1 and not reduction.transposed:
+        return False
+    if weight is None:
+        return True
+    return bool(channels_at_risk(weight, reduction, qin.storage_min, qin.storage_max).any())
 
 
 def may_saturate(op, store) -> bool:
-    """Whether a `ref.conv` / `ref.conv_add` / `ref.linear` of uint8 input can leave int16 in a
-    pair of its kernel's products on a CPU without VNNI, as the x86 backends run it: its weight
-    is not a constant, or one of its channels has a pair that can (for input storage values over
-    the input type's whole storage range). Grouped convs never do: the backends pack them for
-    oneDNN, whose grouped kernels are exact (`conv_engine` in the x86 rules)."""
-    from qir.dialects import ref
-
+    """Whether a `ref.conv` / `ref.conv_add` / `ref.linear` can leave int16 in a pair of its
+    kernel's products on a CPU without VNNI, as the x86 backends run it: it reads uint8 by
+    int8, and its weight is not a constant or one of its channels has a pair that can (for
+    input storage values over the input type's whole storage range)."""
     qin = ref.per_tensor(op.input)
-    qweight = ref.quantized(op.weight)
-    if qin is None or qweight is None or qin.is_signed or qin.storage_width != 8 or qweight.storage_width != 8:
+    if not saturating_operands(qin, ref.quantized(op.weight)):
         return False
     groups = op.groups.value.data if isinstance(op, ref.ConvOp | ref.ConvAddOp) else 1
     transposed = isinstance(op, ref.ConvOp) and op.is_transposed
-    if groups > 1 and not transposed:
-        return False  # grouped and depthwise convs run on oneDNN, whose grouped kernels are exact
-    weight = constant_weight(op.weight, store)
-    if weight is None:
-        return True
-    reduction = Reduction(tuple(weight.shape), groups, transposed)
-    return bool(channels_at_risk(weight, reduction, qin.storage_min, qin.storage_max).any())
+    reduction = Reduction(tuple(op.weight.type.get_shape()), groups, transposed)
+    return _at_risk(constant_tensor(op.weight, store), reduction, qin)
 
 
 # --------------------------------------------------------------------------
@@ -254,10 +254,8 @@ def risky_pairs(weight: torch.Tensor, reduction: Reduction, kind: str, lo: int, 
     """The pairs of kernel family `kind` that can leave int16 for activation storage values in
     [lo, hi], as an int64 [R, 5] table: output channel, group, the two reduction indices (taps
     outside, channels inside; a missing partner is index 0 with weight 0) and the two weights."""
-    flat = reduction.per_output_channel(weight).reshape(reduction.out_channels, -1).to(torch.int64)
     index = reduction.pair_indices(kind)
-    padded = torch.cat([flat, flat.new_zeros(flat.shape[0], 1)], dim=1)
-    pairs = padded[:, torch.where(index < 0, flat.shape[1], index)]
+    pairs = reduction.paired(weight.to(torch.int64), index)
     least, greatest = pair_ranges(pairs, lo, hi)
     channel, pair = torch.nonzero((greatest > INT16_MAX) | (least < INT16_MIN), as_tuple=True)
     per_group = reduction.out_channels // reduction.groups
@@ -316,25 +314,14 @@ def conv_saturation(x: torch.Tensor, table: torch.Tensor, out_channels: int, ker
 
 def qdq_may_saturate(op, store) -> bool:
     """`may_saturate` for a conv or linear of the Q/DQ form (an `aten.op` reading a dequantized
-    uint8 input and a dequantized int8 constant weight), as inductor's oneDNN kernels run it."""
-    from qir.dialects import ref
-    from qir.dialects.aten import ParamOp
-    from qir.dialects.quant import DequantizeCastOp
-    from qir.params import param_tensor
-
+    uint8 input and a dequantized int8 weight), as inductor's oneDNN kernels run it."""
     if len(op.operands) < 2:
         return False
     source, weight = op.operands[0].owner, op.operands[1].owner
     if not isinstance(source, DequantizeCastOp) or not isinstance(weight, DequantizeCastOp):
         return False
-    qin, qweight = ref.per_tensor(source.input), ref.quantized(weight.input)
-    if qin is None or qin.is_signed or qin.storage_width != 8 or qweight is None or qweight.storage_width != 8:
-        return False
+    qin = ref.per_tensor(source.input)
     reduction = reduction_of(op.operands[1])
-    if reduction is None or (reduction.groups > 1 and not reduction.transposed):
-        return False  # grouped and depthwise convs: oneDNN's are exact
-    param = weight.input.owner
-    if not isinstance(param, ParamOp):
-        return True
-    tensor = param_tensor(param, store)
-    return bool(channels_at_risk(tensor, reduction, qin.storage_min, qin.storage_max).any())
+    if reduction is None or not saturating_operands(qin, ref.quantized(weight.input)):
+        return False
+    return _at_risk(constant_tensor(weight.input, store), reduction, qin)

@@ -446,8 +446,9 @@ def saturating_layers(quantized, target: str = "x86-avx2") -> list[SaturationRec
     uint8 x int8 products can leave int16 there. Empty on a target whose kernels are exact, and
     for a program quantized for the target (its weights are fitted). `qir.lower(quantized,
     "reference", target=...)` measures what that costs on real inputs."""
-    from qir.accumulation import Reduction, constant_weight, risky_pairs
+    from qir.accumulation import Reduction, risky_pairs
     from qir.dialects import ref
+    from qir.params import constant_tensor
     from qir.pass_manager import PassManager
 
     program = PassManager(["reference-rewrite", f"emulate-target{{target={target}}}"]).run(
@@ -457,7 +458,7 @@ def saturating_layers(quantized, target: str = "x86-avx2") -> list[SaturationRec
         if not isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp) or "saturate" not in op.properties:
             continue
         kind = op.saturate.data
-        weight = constant_weight(op.weight, program.params)
+        weight = constant_tensor(op.weight, program.params)
         groups = op.groups.value.data if not isinstance(op, ref.LinearOp) else 1
         reduction = Reduction(tuple(weight.shape), groups)
         qin = ref.per_tensor(op.input)

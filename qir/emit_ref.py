@@ -32,10 +32,11 @@ from xdsl.ir import SSAValue
 
 from qir.accumulation import Reduction, conv_saturation, linear_saturation, risky_pairs
 from qir.dialects import ref
-from qir.dialects.aten import ParamOp, from_attr, resolve_overload
-from qir.dialects.quant import StorageCastOp, UniformQuantizedPerAxisType
+from qir.dialects.aten import from_attr, resolve_overload
+from qir.dialects.quant import UniformQuantizedPerAxisType
 from qir.emitter import Emitter, emits
 from qir.errors import QirError
+from qir.params import constant_tensor
 
 _aten = torch.ops.aten
 
@@ -166,12 +167,7 @@ def _float_dtype(value: SSAValue) -> torch.dtype:
 
 def _constant_tensor(em: Emitter, value: SSAValue) -> torch.Tensor | None:
     """The tensor behind `value` when it is an `aten.param` (seen through `quant.scast`)."""
-    owner = value.owner
-    if isinstance(owner, StorageCastOp):
-        owner = owner.input.owner
-    if isinstance(owner, ParamOp):
-        return em.program.tensor(owner)
-    return None
+    return constant_tensor(value, em.program.params)
 
 
 def _bounds(op, qout) -> tuple[int, int]:

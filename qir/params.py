@@ -100,6 +100,21 @@ def param_tensor(op, store: ParamStore) -> torch.Tensor:
     return store[op.param_name]
 
 
+def constant_tensor(value, store: ParamStore | None) -> torch.Tensor | None:
+    """The tensor behind an SSA value that is a constant: an `aten.param` (its integer storage
+    when quantized), seen through `quant.scast`; None for anything else, or for a named
+    parameter when there is no store to read it from."""
+    from qir.dialects.aten import ParamOp
+    from qir.dialects.quant import StorageCastOp
+
+    owner = value.owner
+    if isinstance(owner, StorageCastOp):
+        owner = owner.input.owner
+    if not isinstance(owner, ParamOp) or (store is None and owner.value is None):
+        return None
+    return param_tensor(owner, store)
+
+
 def new_param(store: ParamStore, base_name: str, tensor: torch.Tensor, kind: str = "parameter",
               type_=None):
     """Put `tensor` in the store under a fresh name derived from `base_name`; the `aten.param` op for it.

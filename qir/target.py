@@ -170,14 +170,12 @@ def _narrowed_by_environment() -> set[str]:
 
 
 def _cpu_flag(flag: str) -> bool:
+    """Whether /proc/cpuinfo lists `flag` (False where there is none to read)."""
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return flag in line.split()
+            return any(flag in line.split() for line in f if line.startswith(("flags", "Features")))
     except OSError:
-        pass
-    return False
+        return False
 
 
 def _arm_dotprod() -> bool:

@@ -79,10 +79,11 @@ def fit_weights_to_host(program) -> int:
     ops whose int16 pairs could saturate on this host (an x86 CPU without AVX-512 VNNI), so that
     an op case built with random full-range weights tests the kernels exactly on every host.
     Returns how many weights were changed (0 on a host whose kernels are exact)."""
-    from qir.accumulation import constant_weight, may_saturate
+    from qir.accumulation import may_saturate
     from qir.dialects import ref
     from qir.dialects.aten import ParamOp
     from qir.dialects.quant import StorageCastOp
+    from qir.params import constant_tensor
     from qir.target import host
 
     if not host().pairs_saturate:
@@ -93,7 +94,7 @@ def fit_weights_to_host(program) -> int:
             owner = op.weight.owner
             owner = owner.input.owner if isinstance(owner, StorageCastOp) else owner
             if isinstance(owner, ParamOp) and owner.value is None:
-                weight = constant_weight(op.weight, program.params)
+                weight = constant_tensor(op.weight, program.params)
                 program.params[owner.param_name] = torch.div(weight, 2, rounding_mode="trunc")
                 changed += 1
     return changed

@@ -39,7 +39,8 @@ class Report:
             "model": self.model, "backend": self.backend, "quantizer": self.quantizer,
             "calibration": self.calibration, "evaluated_on": self.evaluated_on,
             "stages": {k: round(v, 4) for k, v in self.stages.items()}, "program": self.program,
-            "size": self.size, "latency": self.latency, "sqnr": self.sqnr, "target": self.target, "layers": as_dicts(self.layers),
+            "size": self.size, "latency": self.latency, "sqnr": self.sqnr, "target": self.target,
+            "layers": as_dicts(self.layers),
             "notes": self.notes, "outputs": self.outputs, "warnings": self.warnings,
         }
 

@@ -100,11 +100,12 @@ class PatternQuantizer(ConfigurableQuantizer):
                  full_range_share: float = FULL_RANGE_SHARE):
         super().__init__(global_config)
         self.full_range_share = full_range_share
-        """With `int16_pairs`: the cheapest convs and linears, together at most this share of the
-        model's multiply-accumulates, keep full-range weights instead of fitted ones. Those whose
-        weights could saturate then run in float on the target, at full precision and exactly as
-        the program says: a ResNet's classifier and 1x1 shortcut convs are 1% of its work but
-        most of what fitting would cost in accuracy."""
+        """With `int16_pairs`: cheap convs and linears (each under a quarter of the average layer's
+        work, cheapest first), together at most this share of the model's multiply-accumulates,
+        keep full-range weights instead of fitted ones. Those whose weights could saturate then
+        run in float on the target, at full precision and exactly as the program says: a
+        ResNet's classifier and 1x1 shortcut convs are 1% of its work but most of what fitting
+        would cost in accuracy."""
         self._full_range: set[Operation] = set()
         self.target = target
         """The `qir.target.Target` the specs are made for (recorded on the module), or None."""
@@ -320,8 +321,8 @@ class PatternQuantizer(ConfigurableQuantizer):
             return None
         if not _quantized(op.operands[0]):
             return None
-        storage_min, storage_max = act.to_attr().qmin.data, act.to_attr().qmax.data
-        scale, zero_point = fixed_qparams(*bounds, storage_min, storage_max)
+        storage = act.to_attr()
+        scale, zero_point = fixed_qparams(*bounds, storage.qmin.data, storage.qmax.data)
         fixed = FixedQParamsQuantizationSpec(act.dtype, scale, zero_point, act.quant_min, act.quant_max)
         self._set(op, {0: spec_attr(config.input_activation)}, {0: fixed.to_attr()})
         return "fixed_qparams"
