@@ -1,6 +1,6 @@
-"""Accuracy on this CPU: every flow's output against float, for ResNet-18 and MiniLM, the target named.
+"""Accuracy on this CPU: every flow against float (ResNet-18, the transformer example, MiniLM), target named.
 
-    python bench/targets.py [--models resnet18,minilm] [--calibration 4]
+    python bench/targets.py [--models resnet18,transformer,minilm] [--calibration 4]
     FBGEMM_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python bench/targets.py
 
 Without AVX-512 VNNI, x86's int8 kernels add pairs of products in int16 with saturation, so
@@ -17,7 +17,6 @@ of the eager flows against float's.
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 import warnings
 from functools import partial
@@ -25,6 +24,7 @@ from functools import partial
 import torch
 
 import qir
+from qir.examples import example
 from qir.target import host
 from timing import latencies_ms
 
@@ -58,7 +58,8 @@ def _qir_rows(model, example_args, example_kwargs, calibration, score, backends)
         with torch.no_grad():
             for args, kwargs in calibration:
                 prepared(*args, **kwargs)
-        rows.append(_row(f"qir x86, {name}", None, score(qir.lower(qir.convert(prepared), "x86"))))
+        lowered = qir.lower(qir.convert(prepared), "x86")
+        rows.append(_row(f"qir x86, {name}", lowered, score(lowered)))
     for backend in backends:
         try:
             start = time.perf_counter()
@@ -115,6 +116,28 @@ def resnet18(args):
     return "ResNet-18 1x3x224x224", "SQNR dB", rows, partial(_call, args=(x,), kwargs={})
 
 
+def transformer(args):
+    """The built-in BERT-style example (untrained weights), 2 x 32 tokens."""
+    from resnet18 import sqnr
+
+    entry = example("transformer")
+    model = entry.build()
+    inputs = entry.inputs(2)
+    generator = torch.Generator().manual_seed(7)
+    batches = [tuple(torch.randint(0, 1000, t.shape, generator=generator) if i == 0 else t
+                     for i, t in enumerate(entry.inputs(2))) for _ in range(args.calibration)]
+    with torch.no_grad():
+        expected = model(*inputs)
+
+    def score(module):
+        with torch.no_grad():
+            return sqnr(expected, module(*inputs))
+
+    rows = [_row("float eager", model, float("inf"))]
+    rows += _qir_rows(model, inputs, None, [(b, {}) for b in batches], score, args.backends.split(","))
+    return "transformer example 2 x 32 tokens", "SQNR dB", rows, partial(_call, args=inputs, kwargs={})
+
+
 def minilm(args):
     from minilm import batch, cosines, embed, load, sentences, torchao_rows
 
@@ -141,7 +164,7 @@ def _call(module, args, kwargs):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="resnet18,minilm")
+    parser.add_argument("--models", default="resnet18,transformer,minilm")
     parser.add_argument("--backends", default="x86,onednn,inductor")
     parser.add_argument("--calibration", type=int, default=4)
     parser.add_argument("--runs", type=int, default=10)
@@ -152,7 +175,7 @@ def main() -> None:
     print(f"target {host()} (torch CPU capability {torch.backends.cpu.get_cpu_capability()}, "
           f"VNNI {torch.cpu._is_vnni_supported()}), {args.threads} threads")
     for name in args.models.split(","):
-        title, unit, rows, call = {"resnet18": resnet18, "minilm": minilm}[name](args)
+        title, unit, rows, call = {"resnet18": resnet18, "transformer": transformer, "minilm": minilm}[name](args)
         timed = {r["name"]: partial(call, r["module"]) for r in rows if r["module"] is not None}
         times = latencies_ms(timed, args.runs, block=5)
         base = times["float eager"].median
