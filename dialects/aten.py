@@ -191,6 +191,26 @@ class OperandAttr(ParametrizedAttribute):
             printer.print_int(self.index.data)
 
 
+@irdl_attr_definition
+class TrainingModeAttr(_NamedValueAttr):
+    """A `bool` argument saying whether the model trains, decided when the emitted module runs:
+    `#aten.training<module>` is the module's `.train()`/`.eval()` mode (dropout's `train`);
+    `#aten.training<batch_norm>` is that mode unless batch-norm statistics are frozen
+    (`batch_norm`'s `training`: batch statistics, running statistics updated). An export bakes
+    the mode into constants; `set-training` puts these in their place, so one program trains
+    and evaluates (QAT)."""
+
+    name = "aten.training"
+
+    value: StringAttr
+
+    SWITCHES: ClassVar[tuple[str, ...]] = ("module", "batch_norm")
+
+    def verify(self) -> None:
+        if self.value.data not in self.SWITCHES:
+            raise VerifyException(f"#aten.training<{self.value.data}>: expected one of {', '.join(self.SWITCHES)}")
+
+
 ENUM_ATTRS: dict[str, type[_NamedValueAttr]] = {
     "ScalarType": DTypeAttr,
     "MemoryFormat": MemoryFormatAttr,
@@ -349,6 +369,8 @@ def is_pure(op: Operation) -> bool:
         schema = schema_of(op.target.data)
         if schema is None or not schema.pure or op.op_name in _CHECKS:
             return False
+        if any(isinstance(a, TrainingModeAttr) for a in op.args.data):
+            return False  # decided at run time: may train (batch statistics, random drops)
         if op.op_name in _TRAINING_STATS:
             return op.arg("training", op.arg("use_input_stats", False)) is False
         return True
@@ -422,7 +444,7 @@ def _kind_accepts(kind: str, value: Attribute, operand_type: Attribute | None) -
     if kind == "float":
         return isinstance(value, FloatAttr | IntegerAttr)
     if kind == "bool":
-        return isinstance(value, IntegerAttr)
+        return isinstance(value, IntegerAttr | TrainingModeAttr)
     if kind == "Scalar":
         return isinstance(value, FloatAttr | IntegerAttr)
     if kind == "str":
@@ -871,13 +893,20 @@ def from_attr(attr: Attribute, operands: Sequence[SSAValue]) -> Any:
     return attr
 
 
-def torch_argument(attr: Attribute, operand: Callable[[int], Any]) -> Any:
+def torch_argument(attr: Attribute, operand: Callable[[int], Any],
+                   training: Callable[[str], Any] | None = None) -> Any:
     """An argument attribute as torch receives it: dtypes, memory formats, layouts and devices as
-    torch's objects, operand `i` as `operand(i)` (an FX node when emitting, a tensor when folding)."""
+    torch's objects, operand `i` as `operand(i)` (an FX node when emitting, a tensor when folding),
+    a training mode as `training(switch)` (what reads it at run time; without it, the mode is a
+    run-time value that no constant stands for: an error)."""
     if isinstance(attr, OperandAttr):
         return operand(attr.index.data)
     if isinstance(attr, ArrayAttr):
-        return [torch_argument(a, operand) for a in attr.data]
+        return [torch_argument(a, operand, training) for a in attr.data]
+    if isinstance(attr, TrainingModeAttr):
+        if training is None:
+            raise ValueError(f"{attr} is decided when the module runs, not a constant")
+        return training(attr.value.data)
     if isinstance(attr, DTypeAttr | MemoryFormatAttr | LayoutAttr | DeviceAttr):
         import torch
 
@@ -893,5 +922,5 @@ def operand_refs(values: Iterable[Attribute]) -> Iterator[OperandAttr]:
 Aten = Dialect(
     "aten",
     [AtenOp, ParamOp, ParamUpdateOp],
-    [DTypeAttr, MemoryFormatAttr, LayoutAttr, DeviceAttr, OperandAttr],
+    [DTypeAttr, MemoryFormatAttr, LayoutAttr, DeviceAttr, OperandAttr, TrainingModeAttr],
 )

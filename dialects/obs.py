@@ -40,6 +40,7 @@ from xdsl.dialects.builtin import (
     IntAttr,
     ShapedType,
     StringAttr,
+    UnitAttr,
 )
 from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, Operation
 from xdsl.irdl import (
@@ -447,9 +448,28 @@ class ObserveOp(_ObserverLike):
 
 @irdl_op_definition
 class FakeQuantOp(_ObserverLike):
-    """Quantize-dequantize in float, observing as it goes: quantization-aware training."""
+    """Quantize-dequantize in float, observing as it goes: quantization-aware training.
+
+        %o = obs.fake_quant %r {id = "obs3", spec = #obs.spec<u8[0:255], affine, moving_minmax, group 3>,
+                                stats = {min = 0.0, max = 5.1}} : tensor<1x8xf32>
+
+    The forward rounds and clamps with the parameters its statistics give; the gradient
+    passes straight through inside the range (`qir.fake_quant`). `frozen`: the statistics
+    no longer learn; `disabled`: the forward does not quantize (values pass unchanged).
+    `convert` treats it as an `obs.observe` with the same statistics."""
 
     name = "obs.fake_quant"
+
+    frozen = opt_prop_def(UnitAttr)
+    disabled = opt_prop_def(UnitAttr)
+
+    def __init__(self, input: SSAValue | Operation, spec: Attribute, obs_id: str,
+                 stats: DictionaryAttr | None = None, frozen: bool = False, disabled: bool = False):
+        super().__init__(input, spec, obs_id, stats)
+        if frozen:
+            self.properties["frozen"] = UnitAttr()
+        if disabled:
+            self.properties["disabled"] = UnitAttr()
 
 
 Obs = Dialect(

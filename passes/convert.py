@@ -1,6 +1,7 @@
 """convert: observer statistics become quantized types, weights become integers.
 
-Before, `obs.observe` ops carry statistics. After, each activation observer
+Before, `obs.observe` ops (or the `obs.fake_quant` ops of a trained QAT
+program, alike here) carry statistics. After, each activation observer
 is a quantize/dequantize pair whose type holds the parameters, and each
 weight is an integer constant with a dequantize:
 
@@ -39,7 +40,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from qir.accumulation import fit_scales, reduction_of
 from qir.context import params_of
 from qir.dialects.aten import ParamOp
-from qir.dialects.obs import DerivedSpecAttr, ObserveOp, QuantSpecAttr
+from qir.dialects.obs import DerivedSpecAttr, FakeQuantOp, ObserveOp, QuantSpecAttr
 from qir.dialects.quant import (
     DequantizeCastOp,
     QuantizeCastOp,
@@ -100,7 +101,7 @@ class Convert(QirPass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         store = params_of(ctx)
         types: dict[str, Attribute] = {}
-        for obs in [o for o in op.walk() if isinstance(o, ObserveOp)]:
+        for obs in [o for o in op.walk() if isinstance(o, ObserveOp | FakeQuantOp)]:
             qtype = types.get(obs.obs_id.data)
             if qtype is None:
                 stats = stats_from_attr(obs.stats)

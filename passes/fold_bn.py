@@ -47,6 +47,10 @@ What folds, and what is left alone:
 * The producer's result must have the BatchNorm as its only use, and its
   weight, bias and the BatchNorm's statistics must be `aten.param`s that no
   `aten.param_update` writes. Training-mode BatchNorm is never folded.
+* At the observed stage, the form `simulate-bn` gives a QAT program folds too,
+  once `set-training{mode=eval}` has made its batch norm eval-mode (`convert`'s
+  pipeline): the weight's `obs.fake_quant` then reads the folded weight, with
+  its statistics, and the program is the one PTQ gives (`qir.batch_norm`).
 
 Each fold counts as `folded`.
 """
@@ -68,16 +72,19 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.rewriter import InsertPoint
 
+from qir.batch_norm import Simulated, match_simulated, replace_args
 from qir.context import params_of
+from qir.dialects.obs import QuantSpecAttr
+from qir.observation import observer_spec, stats_to_attr
+from qir.observers import make_observer
 from qir.dialects.aten import AtenOp, ParamOp, written_params
 from qir.params import ParamStore, new_param, param_tensor
 from qir.op_families import CONV as CONVS
 from qir.op_families import CONV_TRANSPOSE as CONV_TRANSPOSES
 from qir.op_families import GENERIC_CONV as GENERIC_CONVS
+from qir.op_families import BATCH_NORMS, TRAINING_FLAG_BATCH_NORMS
 from qir.pass_manager import QirPass, count
 
-TRAINING_FLAG_BATCH_NORMS = {"batch_norm", "native_batch_norm", "_native_batch_norm_legit"}
-BATCH_NORMS = TRAINING_FLAG_BATCH_NORMS | {"_native_batch_norm_legit_no_training"}
 
 
 @dataclass(frozen=True)
@@ -131,22 +138,6 @@ def fold_weights(weight: torch.Tensor, bias: torch.Tensor | None, mean: torch.Te
     return w.to(weight.dtype), new_bias.to(weight.dtype)
 
 
-def _replace_args(op: AtenOp, **values: Any) -> tuple[list[Any], dict[str, Any]]:
-    """`op`'s (args, kwargs) as Python values, with the named schema arguments replaced."""
-    args = [op.value(a) for a in op.args.data]
-    kwargs = {k: op.value(v) for k, v in op.kwargs.data.items()} if op.kwargs is not None else {}
-    names = [a.name for a in op.schema.positional]
-    for name, value in values.items():
-        index = names.index(name)
-        if name in kwargs or index > len(args):
-            kwargs[name] = value
-        elif index == len(args):
-            args.append(value)
-        else:
-            args[index] = value
-    return args, kwargs
-
-
 def _static_dim(value: SSAValue, axis: int) -> int | None:
     """Axis `axis` of `value`'s tensor type, or None when unknown (dynamic or not a tensor)."""
     type_ = value.type
@@ -177,6 +168,10 @@ class FoldBatchNormPattern(RewritePattern):
         if bn.op_name not in BATCH_NORMS or not bn.results:
             return
         if bn.op_name in TRAINING_FLAG_BATCH_NORMS and bn.arg("training") is not False:
+            return
+        simulated = match_simulated(bn)
+        if simulated is not None:
+            self._fold_simulated(simulated, rewriter)
             return
         if any(r.uses for r in bn.results[1:]):
             return
@@ -237,7 +232,7 @@ class FoldBatchNormPattern(RewritePattern):
         base = name.rpartition(".")[0] if "." in name else name
         w_op = new_param(self.store, f"{base}.weight_folded", new_weight)
         b_op = new_param(self.store, f"{base}.bias_folded", new_bias)
-        args, kwargs = _replace_args(producer, weight=w_op.result, bias=b_op.result)
+        args, kwargs = replace_args(producer, weight=w_op.result, bias=b_op.result)
         folded = AtenOp(producer.target.data, args, kwargs, [source.type], dict(producer.attributes))
         folded.location = producer.location
         folded.results[0].name_hint = source.name_hint
@@ -251,6 +246,60 @@ class FoldBatchNormPattern(RewritePattern):
         count(self.ctx, "folded")
 
 
+    def _fold_simulated(self, sim: Simulated, rewriter: PatternRewriter) -> None:
+        """Fold the form `simulate-bn` left (QAT) once its batch norm is in eval mode: the
+        producer gets the folded weight and bias, as PTQ's fold gives them, and the weight's
+        fake quantization observes the folded weight."""
+        bn, producer = sim.bn, sim.producer
+        stats = {n: bn.arg(n) for n in ("weight", "bias", "running_mean", "running_var")}
+        stat_ops = {n: self._constant(v) for n, v in stats.items()}
+        if self._constant(sim.weight.result) is None or any(
+                v is not None and stat_ops[n] is None for n, v in stats.items()):
+            return
+        if sim.bias is not None and self._constant(sim.bias.result) is None:
+            return
+        gamma, beta, mean, var = (param_tensor(stat_ops[n], self.store) if stat_ops[n] is not None else None
+                                  for n in ("weight", "bias", "running_mean", "running_var"))
+        bias = param_tensor(sim.bias, self.store) if sim.bias is not None else None
+        weight = param_tensor(sim.weight, self.store)
+        transposed = producer.op_name not in CONVS and producer.op_name != "linear"
+        new_weight, new_bias = fold_weights(weight, bias, mean, var, gamma, beta, float(bn.arg("eps")), transposed)
+        base = sim.weight.param_name.rpartition(".")[0] or sim.weight.param_name
+        w_op = new_param(self.store, f"{base}.weight_folded", new_weight)
+        b_op = new_param(self.store, f"{base}.bias_folded", new_bias)
+        for op in (w_op, b_op):
+            if "frozen" in sim.weight.attributes:
+                op.attributes["frozen"] = sim.weight.attributes["frozen"]
+        rewriter.insert([w_op, b_op], InsertPoint.before(sim.fake_quant))
+        dead = [sim.fake_quant.operands[0].owner]
+        sim.fake_quant.operands[0] = w_op.result
+        if isinstance(sim.fake_quant.spec, QuantSpecAttr):
+            observer = make_observer(observer_spec(sim.fake_quant.spec))
+            observer(new_weight)
+            sim.fake_quant.properties["stats"] = stats_to_attr(observer.stats())
+        args, kwargs = replace_args(producer, bias=b_op.result)
+        folded = AtenOp(producer.target.data, args, kwargs, [producer.results[0].type], dict(producer.attributes))
+        folded.location = producer.location
+        folded.results[0].name_hint = producer.results[0].name_hint
+        rewriter.insert([folded], InsertPoint.before(producer))
+        dead += [bn.arg("input").owner, producer]
+        rewriter.replace(bn, [], [folded.results[0], *([None] * (len(bn.results) - 1))])
+        _erase_unused(rewriter, dead)
+        count(self.ctx, "folded")
+
+
+def _erase_unused(rewriter: PatternRewriter, ops: list) -> None:
+    """Erase `ops` and what computed their operands, as far as nothing else reads them."""
+    stack = list(ops)
+    while stack:
+        op = stack.pop()
+        if not isinstance(op, AtenOp) or any(r.uses for r in op.results) or op.parent is None:
+            continue
+        operands = [v.owner for v in op.operands]
+        rewriter.erase(op)
+        stack.extend(operands)
+
+
 def _rank(value: SSAValue) -> int:
     return value.type.get_num_dims() if isinstance(value.type, TensorType) else -1
 
@@ -260,7 +309,7 @@ class FoldBatchNorm(QirPass):
     """Fold eval-mode BatchNorms into the convolution / linear weights before them."""
 
     name = "fold-bn"
-    requires = ("float",)
+    requires = ("float", "observed")
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         written = written_params(op)

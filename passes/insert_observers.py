@@ -15,6 +15,10 @@ convert). Weights are constants: their observers run here, at compile time,
 and carry their statistics from the start; activation observers get theirs
 from calibration. Fixed-range specs get an `obs.observe` too (it needs no
 statistics); derived specs (an int32 bias) stay on the op for `convert`.
+
+With `fake-quant` (QAT), the ops are `obs.fake_quant` instead: the same
+observers, which also quantize and dequantize in the forward while the model
+trains.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from qir.context import params_of
 from qir.dialects.aten import ParamOp
-from qir.dialects.obs import DerivedSpecAttr, ObserveOp, QuantSpecAttr
+from qir.dialects.obs import DerivedSpecAttr, FakeQuantOp, ObserveOp, QuantSpecAttr
 from qir.errors import OpError
 from qir.observation import observer_spec, stats_to_attr
 from qir.observers import make_observer
@@ -42,6 +46,9 @@ class InsertObservers(QirPass):
     name = "insert-observers"
     requires = ("annotated",)
     leaves = "observed"
+
+    fake_quant: bool = False
+    """Insert `obs.fake_quant` ops (quantization-aware training) rather than `obs.observe`."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         store = params_of(ctx)
@@ -63,7 +70,7 @@ class InsertObservers(QirPass):
                     raise OpError(anchor, f"cannot observe {value.owner.param_name!r}: {err}") from err
                 stats = stats_to_attr(observer.stats())
                 count(ctx, "weights observed")
-            obs = ObserveOp(value, spec, f"obs{group}", stats)
+            obs = (FakeQuantOp if self.fake_quant else ObserveOp)(value, spec, f"obs{group}", stats)
             obs.output.name_hint = f"{value.name_hint or 'v'}_obs"
             Rewriter.insert_op(obs, where)
             observed[key] = obs.output
@@ -72,14 +79,14 @@ class InsertObservers(QirPass):
 
         for block in _blocks(op):
             for o in list(block.ops):
-                if isinstance(o, ObserveOp):
+                if isinstance(o, ObserveOp | FakeQuantOp):
                     continue
                 for i, spec in enumerate(annotation(o, "qin")):
                     if spec is None or isinstance(spec, DerivedSpecAttr):
                         continue
                     value = o.operands[i]
                     producer = value.owner
-                    if isinstance(producer, ObserveOp) and producer.spec.group_id == spec.group_id:
+                    if isinstance(producer, ObserveOp | FakeQuantOp) and producer.spec.group_id == spec.group_id:
                         continue  # the producer's observer already stands for this group
                     o.operands[i] = observe(value, spec, InsertPoint.before(o), o)
                 for result, spec in zip(o.results, annotation(o, "qout")):

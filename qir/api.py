@@ -28,14 +28,14 @@ from qir.target import TargetError, parse_target
 PREPARE_PIPELINE = ("canonicalize", "fold-constants", "fold-bn", "annotate", "propagate-annotations", "insert-observers")
 
 
-def _program_of(model, example_inputs, kwargs, dynamic_shapes) -> Program:
+def _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training: bool = True) -> Program:
     if isinstance(model, Program):
         return model
     if isinstance(model, torch.export.ExportedProgram):
         return import_program(model)
     if isinstance(model, torch.nn.Module):
         training = [name or type(model).__name__ for name, m in model.named_modules() if m.training]
-        if training:
+        if training and warn_training:
             warnings.warn(f"qir.prepare: {type(model).__name__} is in training mode ({training[0]}"
                           f"{f' and {len(training) - 1} more modules' if len(training) > 1 else ''}): it is "
                           "exported as it trains (dropout drops, batch norm uses the batch's statistics); "
@@ -63,28 +63,126 @@ def prepare(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwa
     return gm
 
 
-def observed_program(prepared: fx.GraphModule) -> Program:
-    """The observed program of a calibration module, with the statistics its observers gathered."""
-    from qir.dialects.obs import ObserveOp
-    from qir.observation import stats_to_attr
+QAT_PIPELINE = ("canonicalize{keep-detach=true}", "set-training{mode=module}", "annotate", "propagate-annotations",
+                "insert-observers{fake-quant=true}", "simulate-bn")
+"""`prepare_qat`'s passes: PTQ's, less the folds (the weights and batch norms train), with the
+training mode left to the module and fake quantization in place of observers."""
 
-    program = getattr(prepared, "qir_program", None)
+CONVERT_PIPELINE = ("set-training{mode=eval}", "fold-bn", "convert", "canonicalize")
+
+
+def prepare_qat(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwargs: dict | None = None,
+                dynamic_shapes=None, timing: bool = False) -> fx.GraphModule:
+    """Export `model` as it trains, annotate it with `quantizer` (a QAT config: x86's
+    `X86Quantizer(x86_config(is_qat=True))` by default) and insert fake quantization.
+
+    Returns a trainable module: its parameters are the model's (those the model does not train
+    stay frozen), `.train()`/`.eval()` switch dropout and batch norm, a convolution or linear
+    with a batch norm after it trains as their folded form. `convert` it when trained.
+    `model` is never changed."""
+    from qir.quantizer import X86Quantizer, x86_config
+
+    if isinstance(model, torch.nn.Module):
+        with _training(model):
+            program = _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training=False)
+    else:
+        program = _program_of(model, example_inputs, kwargs, dynamic_shapes)
+    annotate = available_passes()["annotate"]()
+    quantizer = quantizer or X86Quantizer(x86_config(is_qat=True))
+    passes = [annotate(quantizer=quantizer) if p == "annotate" else p for p in QAT_PIPELINE]
+    return PassManager(passes, timing=timing).run(program).to_fx()
+
+
+class _training:
+    """`model` in training mode for the duration, each submodule's own mode restored after."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.modes = [(m, m.training) for m in model.modules()]
+
+    def __enter__(self):
+        self.model.train()
+
+    def __exit__(self, *exc):
+        for module, mode in self.modes:
+            module.training = mode
+
+
+def observed_program(prepared: torch.nn.Module) -> Program:
+    """The observed program of a calibration module (`prepare`) or of a module being trained
+    (`prepare_qat`, perhaps inside `DistributedDataParallel`) as it is now: the statistics its
+    observers gathered, its parameters and buffers as training left them, which fake
+    quantizations and batch norms are frozen. Printed, saved and parsed back, it emits the
+    same module again (training resumes from it)."""
+    module = getattr(prepared, "module", prepared) if not hasattr(prepared, "qir_program") else prepared
+    program = getattr(module, "qir_program", None)
     if not isinstance(program, Program) or program.stage != "observed":
-        raise QirError("convert expects the module returned by qir.prepare")
+        raise QirError("convert expects the module returned by qir.prepare or qir.prepare_qat")
     program = program.clone()
-    for op in program.module.walk():
-        if isinstance(op, ObserveOp) and op.stats is None:
-            observer = getattr(getattr(prepared, "observers", None), op.obs_id.data, None)
-            stats = observer.stats() if observer is not None else {}
-            if stats:
-                op.properties["stats"] = stats_to_attr(stats)
+    _read_tensors(module, program)
+    _read_observers(module, program)
     return program
 
 
-def convert(prepared: fx.GraphModule, *, timing: bool = False) -> fx.GraphModule:
+def _read_tensors(module: torch.nn.Module, program: Program) -> None:
+    """The module's parameters and buffers (trained, running statistics updated) into the store."""
+    for name, target in getattr(module, "qir_param_targets", {}).items():
+        try:
+            tensor = module.get_parameter(target)
+        except AttributeError:
+            try:
+                tensor = module.get_buffer(target)
+            except AttributeError:
+                continue
+        if not torch.equal(tensor, program.params[name]):
+            program.params[name] = tensor.detach().clone()
+
+
+def _read_observers(module: torch.nn.Module, program: Program) -> None:
+    from xdsl.dialects.builtin import ArrayAttr, StringAttr, UnitAttr
+
+    from qir.dialects.aten import ParamOp
+    from qir.dialects.obs import FakeQuantOp, ObserveOp, QuantSpecAttr
+    from qir.observation import observer_spec, stats_to_attr
+    from qir.observers import make_observer
+    from qir.params import param_tensor
+
+    observers = getattr(module, "observers", None)
+    for op in program.module.walk():
+        if not isinstance(op, ObserveOp | FakeQuantOp):
+            continue
+        observer = getattr(observers, op.obs_id.data, None)
+        if isinstance(op, FakeQuantOp) and observer is not None:
+            for flag, on in (("frozen", not observer.observing), ("disabled", not observer.quantizing)):
+                if on:
+                    op.properties[flag] = UnitAttr()
+                else:
+                    op.properties.pop(flag, None)
+        if isinstance(op.input.owner, ParamOp) and isinstance(op.spec, QuantSpecAttr):
+            weight = make_observer(observer_spec(op.spec))  # a weight's statistics are its own
+            weight(param_tensor(op.input.owner, program.params))
+            stats = weight.stats()
+        elif isinstance(op, FakeQuantOp) or op.stats is None:
+            stats = observer.stats() if observer is not None else {}
+        else:
+            continue
+        if stats:
+            op.properties["stats"] = stats_to_attr(stats)
+    switches = getattr(module, "switches", None)
+    frozen = [name for name, switch in (switches.named_children() if switches is not None else ())
+              if getattr(switch, "frozen", False)]
+    if frozen:
+        program.module.attributes["qir.frozen_switches"] = ArrayAttr([StringAttr(n) for n in frozen])
+    else:
+        program.module.attributes.pop("qir.frozen_switches", None)
+
+
+def convert(prepared: torch.nn.Module, *, timing: bool = False) -> fx.GraphModule:
     """The Q/DQ module: `quantized_decomposed` quantize/dequantize around float ATen ops,
-    weights stored as integers. Its program stays reachable as `.qir_program`."""
-    program = PassManager(["convert", "canonicalize"], timing=timing).run(observed_program(prepared))
+    weights stored as integers, from a calibrated (`prepare`) or trained (`prepare_qat`)
+    module: for inference, trained batch norms folded as PTQ folds them. Its program stays
+    reachable as `.qir_program`."""
+    program = PassManager(list(CONVERT_PIPELINE), timing=timing).run(observed_program(prepared))
     return program.to_fx()
 
 

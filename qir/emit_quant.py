@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers torch.ops.quantized_decomposed)
 
-from qir.dialects.obs import ObserveOp
+from qir.dialects.aten import ParamOp
+from qir.dialects.obs import FakeQuantOp, FixedQParamsAttr, ObserveOp
 from qir.dialects.quant import DequantizeCastOp, QuantizeCastOp, StorageCastOp, UniformQuantizedPerAxisType
 from qir.emitter import Emitter, emits, folds
 from qir.observation import observer_spec, stats_from_attr
@@ -67,8 +68,6 @@ def _fold_scast(em: Emitter, op: StorageCastOp, inputs: list) -> torch.Tensor:
 
 @emits("obs.observe")
 def _emit_observe(em: Emitter, op: ObserveOp) -> None:
-    from qir.dialects.aten import ParamOp
-
     if isinstance(op.input.owner, ParamOp) or not hasattr(op.spec, "observer"):
         em.nodes[op.output] = em.node(op.input)  # weights were observed at compile time; fixed ranges need none
         return
@@ -81,3 +80,40 @@ def _emit_observe(em: Emitter, op: ObserveOp) -> None:
             observer.load_stats(stats)
         em.modules[target] = observer
     em.nodes[op.output] = em.graph.call_module(target, (em.node(op.input),))
+
+
+@emits("obs.fake_quant")
+def _emit_fake_quant(em: Emitter, op: FakeQuantOp) -> None:
+    from qir.fake_quant import FakeQuantize
+
+    target = f"observers.{op.obs_id.data}"
+    if target not in em.modules:
+        spec = op.spec
+        if isinstance(spec, FixedQParamsAttr):
+            fake = FakeQuantize(fixed=(spec.scale.data, spec.zero_point.data, spec.qmin.data, spec.qmax.data))
+        else:
+            fake = FakeQuantize(observer_spec(spec), weight=_from_parameters(op.input))
+            stats = stats_from_attr(op.stats)
+            if stats:
+                fake.load_stats(stats)
+        fake.observing = op.frozen is None
+        fake.quantizing = op.disabled is None
+        em.modules[target] = fake
+    em.nodes[op.output] = em.graph.call_module(target, (em.node(op.input),))
+
+
+def _from_parameters(value) -> bool:
+    """Whether `value` is computed from parameters alone (a weight, or a weight scaled by a batch
+    norm's factor): its range is its own at every step, not learned over batches."""
+    seen: set = set()
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        owner = value.owner
+        if isinstance(owner, ParamOp) or owner in seen:
+            continue
+        if not hasattr(owner, "operands") or not owner.operands:
+            return False  # a block argument: the model's input
+        seen.add(owner)
+        stack.extend(owner.operands)
+    return True

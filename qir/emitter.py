@@ -167,7 +167,23 @@ class Emitter:
 
     def value(self, attr: Attribute, operands) -> Any:
         """An argument attribute as the Python value / FX node torch receives."""
-        return torch_argument(attr, lambda i: self.nodes[operands[i]])
+        return torch_argument(attr, lambda i: self.nodes[operands[i]], self.training_switch)
+
+    def training_switch(self, switch: str) -> fx.Node:
+        """The node reading whether the module trains, for `#aten.training<switch>`: a call of the
+        module's `switches.<switch>` (`qir.training.TrainingSwitch`), which `.train()`/`.eval()`
+        flip and `qir.freeze_bn_stats` holds off."""
+
+        def make() -> fx.Node:
+            from qir.training import TrainingSwitch
+
+            target = f"switches.{switch}"
+            self.modules[target] = TrainingSwitch(switch in _frozen_switches(self.program))
+            node = self.graph.call_module(target, ())
+            node.name = self.graph._graph_namespace.create_name(f"{switch}_trains", node)
+            return node
+
+        return self.once(("training", switch), make)
 
     def get_attr(self, name: str, tensor: Any, kind: str = "buffer") -> fx.Node:
         """A get_attr node for a tensor (or packed weights) registered on the root module under `name`."""
@@ -243,6 +259,8 @@ class Emitter:
             self.graph._codegen = _PyTreeCodeGen(_PyTreeInfo(_forward_arg_names(forward, self.graph), in_spec, out_spec))
         gm = QirModule({**attrs, **self.modules}, self.graph, class_name="QirModule")
         gm.qir_program = self.program  # type: ignore[attr-defined]
+        gm.qir_param_targets = {name: target for name, target in self._attr_names.items()  # type: ignore[attr-defined]
+                                if target in kept and name in self.program.params}
         return gm
 
 
@@ -263,6 +281,7 @@ class QirModule(fx.GraphModule):
             copied = super().__deepcopy__(memo)
             if hasattr(self, "qir_program"):
                 copied.qir_program = self.qir_program.clone()
+                copied.qir_param_targets = dict(self.qir_param_targets)
             return copied
         copied = emit(program.clone()).train(self.training)
         memo[id(self)] = copied
@@ -287,7 +306,20 @@ def _emit_pickled(text: str, tensors: dict, training: bool) -> fx.GraphModule:
 @emits("aten.param")
 def _emit_param(em: Emitter, op: ParamOp) -> None:
     tensor = em.program.tensor(op)
-    em.nodes[op.result] = em.get_attr(op.param_name, tensor, op.kind.data)
+    kind = op.kind.data
+    if kind == "parameter" and FROZEN in op.attributes:
+        kind = "frozen parameter"
+    em.nodes[op.result] = em.get_attr(op.param_name, tensor, kind)
+
+
+FROZEN = "frozen"
+"""The attribute of an `aten.param parameter` the model does not train (`requires_grad=False`)."""
+
+
+def _frozen_switches(program) -> set[str]:
+    """The training switches the program records as frozen (`qir.frozen_switches`)."""
+    attr = program.module.attributes.get("qir.frozen_switches")
+    return {a.data for a in attr.data} if isinstance(attr, ArrayAttr) else set()
 
 
 @emits("aten.op")
@@ -331,8 +363,8 @@ def _owned(value: Any, kind: str) -> Any:
     if not isinstance(value, torch.Tensor):
         return value
     tensor = value.detach().clone()
-    if kind == "parameter" and (tensor.is_floating_point() or tensor.is_complex()):
-        tensor = torch.nn.Parameter(tensor, requires_grad=True)
+    if kind in ("parameter", "frozen parameter") and (tensor.is_floating_point() or tensor.is_complex()):
+        tensor = torch.nn.Parameter(tensor, requires_grad=kind == "parameter")
     return tensor
 
 

@@ -28,6 +28,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     ArrayAttr,
+    UnitAttr,
     FileLineColLoc,
     IntAttr,
     ModuleOp,
@@ -210,6 +211,8 @@ class _Importer:
             self.params[spec.target] = tensor
             op = ParamOp(spec.target, tensor_type(tensor, f"parameter {spec.target!r}"),
                          _PARAM_KINDS[spec.kind])
+            if spec.kind == InputKind.PARAMETER and not self._trains(spec.target):
+                op.attributes["frozen"] = UnitAttr()  # training (QAT) leaves it as it is
             op.result.name_hint = _valid_name(node.name)
             block.add_op(op)
             self.values[node] = op.result
@@ -240,6 +243,10 @@ class _Importer:
         program = Program(module, self.params)
         _verify_imported(program)
         return program
+
+    def _trains(self, name: str) -> bool:
+        tensor = self.ep.state_dict.get(name)
+        return not isinstance(tensor, torch.Tensor) or tensor.requires_grad
 
     def _state(self, spec) -> torch.Tensor:
         ep = self.ep

@@ -12,3 +12,5 @@ RELU_LIKE = {"relu", "relu_", "relu6", "hardtanh", "hardtanh_"}
 HARDSWISH = {"hardswish", "hardswish_"}
 POOLING = {"max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
            "adaptive_avg_pool2d"}
+TRAINING_FLAG_BATCH_NORMS = {"batch_norm", "native_batch_norm", "_native_batch_norm_legit"}
+BATCH_NORMS = TRAINING_FLAG_BATCH_NORMS | {"_native_batch_norm_legit_no_training"}

@@ -20,6 +20,7 @@ import torch
 from xdsl.dialects.builtin import AnyFloat, ModuleOp, TensorType, f32
 from xdsl.ir import Attribute, Operation, SSAValue
 
+from qir.batch_norm import qat_batch_norm
 from qir.dialects.aten import AtenOp, ParamOp
 from qir.dialects.obs import SharedSpecAttr
 from qir.quantizer.base import (
@@ -32,7 +33,7 @@ from qir.quantizer.base import (
 )
 from qir.quantizer.spec import FixedQParamsQuantizationSpec, QuantizationConfig, spec_attr
 
-from qir.op_families import CONV, CONV_TRANSPOSE, HARDSWISH, LINEAR, MATMUL, POOLING, RELU_LIKE
+from qir.op_families import BATCH_NORMS, CONV, CONV_TRANSPOSE, HARDSWISH, LINEAR, MATMUL, POOLING, RELU_LIKE
 
 BINARY = {"add", "mul"}
 SHAPE = {"flatten", "view", "reshape", "_unsafe_view", "permute", "transpose", "squeeze",
@@ -130,6 +131,8 @@ class PatternQuantizer(ConfigurableQuantizer):
         for pattern in self.patterns:
             for part in self.PATTERNS[pattern]:
                 names |= _OP_NAMES.get(part, {part})
+        if names & (CONV | CONV_TRANSPOSE | LINEAR):
+            names |= BATCH_NORMS  # the training batch norm of a QAT unit
         return names
 
     def validate(self, program) -> None:
@@ -259,9 +262,14 @@ class PatternQuantizer(ConfigurableQuantizer):
             inputs[2] = spec_attr(config.bias)
         unit = [op]
         pattern = kind
+        # QAT: the training batch norm after it is part of the unit (`simulate-bn` trains the two
+        # as their folded form; PTQ has folded it already).
+        bn = qat_batch_norm(op)
+        if bn is not None and not is_annotated(bn) and self.config_for(bn) is not None:
+            unit.append(bn)
         add = None
         if kind == "conv" and self._enabled("conv_add"):
-            add = self._fusable(op.results[0], {"add", "add_"})
+            add = self._fusable(unit[-1].results[0], {"add", "add_"})
             if add is not None and len(_tensor_operands(add)) == 2 and add.kwargs is None:
                 unit.append(add)
                 pattern += "_add"
@@ -272,12 +280,14 @@ class PatternQuantizer(ConfigurableQuantizer):
             unit.append(tail)
             pattern += "_relu"
         self._set(op, inputs, {0: None if len(unit) > 1 else spec_attr(config.output_activation)})
+        if len(unit) > 1 and unit[1] is not add and unit[1] is not tail:  # the batch norm
+            self._set(unit[1], {}, {0: None if len(unit) > 2 else spec_attr(config.output_activation)})
         if add is not None:
             self._set(add, {1: spec_attr(config.input_activation)},
                       {0: None if tail is not None else spec_attr(config.output_activation)})
         if tail is not None:
             self._set(tail, {}, {0: spec_attr(config.output_activation)})
-        return pattern
+        return pattern.replace(kind, f"{kind}_bn", 1) if len(unit) > 1 and unit[1] is bn else pattern
 
     def _matmul(self, op: AtenOp, config: QuantizationConfig) -> str | None:
         if op.op_name not in MATMUL or not self._enabled("matmul") or not _all_quantized(op):

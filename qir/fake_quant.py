@@ -1,0 +1,87 @@
+"""Fake quantization: what an `obs.fake_quant` op runs in a module being trained (QAT).
+
+The forward quantizes and dequantizes in float with the parameters the
+statistics give (`qir.observers.qparams`, the ones `convert` will compute), so
+the loss sees the rounding and clamping the quantized model will do; the
+backward passes the gradient straight through inside the range and stops it
+outside (torch's `fake_quantize_per_*_affine`).
+
+* An activation learns its range while the module trains and observes
+  (`qir.freeze_observers` stops it); in `.eval()` it keeps what it learned, so
+  a batch evaluated gives what the converted model gives.
+* A weight (a value computed from parameters alone) takes its range anew at
+  every forward: it changes at every optimizer step, and `convert` quantizes
+  its final value with the range of that value.
+* A fixed-range output (sigmoid, softmax) uses its fixed parameters.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from qir.observers import ObserverSpec, make_observer, qparams
+
+
+class FakeQuantize(nn.Module):
+    """Quantize-dequantize in float with a straight-through gradient; observes as it goes."""
+
+    def __init__(self, spec: ObserverSpec | None = None, *, fixed: tuple[float, int, int, int] | None = None,
+                 weight: bool = False, observing: bool = True, quantizing: bool = True) -> None:
+        super().__init__()
+        if (spec is None) == (fixed is None):
+            raise ValueError("a fake quantization has an observer spec or fixed parameters, not both")
+        self.spec = spec
+        self.observer = make_observer(spec) if spec is not None and not weight else None
+        self.fixed = fixed
+        """(scale, zero point, qmin, qmax) of a fixed-range output."""
+        self.weight = weight
+        self.observing = observing
+        """Whether the activation statistics still learn (while the module trains)."""
+        self.quantizing = quantizing
+        """Whether the forward quantizes at all (off: the float model, observers still learning)."""
+        self._weight_stats: dict = {}
+
+    def forward(self, x):
+        if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.numel() > 0):
+            return x
+        if self.fixed is not None:
+            scale, zero_point, qmin, qmax = self.fixed
+            return torch.fake_quantize_per_tensor_affine(x, scale, zero_point, qmin, qmax) if self.quantizing else x
+        if self.weight:
+            observer = make_observer(self.spec)
+            observer(x.detach())
+            self._weight_stats = stats = observer.stats()
+        else:
+            if self.training and self.observing:
+                self.observer(x)
+            stats = self.observer.stats()
+        if not self.quantizing or not stats:  # nothing observed yet: nothing to quantize with
+            return x
+        return self._fake_quantize(x, stats)
+
+    def stats(self) -> dict:
+        """The statistics the forward quantizes with: learned (activations), or of the weight
+        the last forward saw."""
+        if self.observer is not None:
+            return self.observer.stats()
+        return dict(self._weight_stats)
+
+    def load_stats(self, stats: dict) -> None:
+        if self.observer is not None:
+            self.observer.load_stats(stats)
+
+    def _fake_quantize(self, x: torch.Tensor, stats: dict) -> torch.Tensor:
+        spec = self.spec
+        scale, zero_point = qparams(spec, stats)
+        if spec.axis is None:
+            return torch.fake_quantize_per_tensor_affine(x, float(scale), int(zero_point), spec.qmin, spec.qmax)
+        scales = torch.tensor(scale, dtype=torch.float32)
+        zero_points = torch.tensor(zero_point, dtype=torch.int32)
+        return torch.fake_quantize_per_channel_affine(x, scales, zero_points, spec.axis, spec.qmin, spec.qmax)
+
+    def extra_repr(self) -> str:
+        kind = "fixed" if self.fixed is not None else "weight" if self.weight else self.spec.observer
+        state = [] if self.observing else ["observers frozen"]
+        state += [] if self.quantizing else ["quantization off"]
+        return ", ".join([kind, *state])
