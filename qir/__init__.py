@@ -11,6 +11,9 @@
     low = qir.lower(quantized, backend="x86")       # native int8 kernels
     low = qir.quantize(model, example_args, calibration=batches, backend="x86")   # all in one
 
+    trainable = qir.prepare_qat(model, example_args, X86Quantizer(x86_config(is_qat=True)))
+    ... train it (.train() / .eval() work) ...; quantized = qir.convert(trainable)
+
 Names are imported on first use, so that tools which only need the IR layer
 (`qir-opt --help`) do not pay for importing torch.
 """
@@ -19,7 +22,8 @@ from importlib import import_module
 
 _EXPORTS = {
     "convert": "qir.api", "prepare": "qir.api", "observed_program": "qir.api", "lower": "qir.api",
-    "quantize": "qir.api", "check_against_reference": "qir.api",
+    "quantize": "qir.api", "check_against_reference": "qir.api", "prepare_qat": "qir.api",
+    "freeze_observers": "qir.training", "freeze_bn_stats": "qir.training",
     "Target": "qir.target", "parse_target": "qir.target",
     "ParseFailure": "qir.errors", "PassFailure": "qir.errors", "PipelineError": "qir.errors",
     "QirError": "qir.errors", "UnsupportedError": "qir.errors",
@@ -27,6 +31,7 @@ _EXPORTS = {
     "PassManager": "qir.pass_manager", "QirPass": "qir.pass_manager",
     "STAGES": "qir.program", "Program": "qir.program", "load": "qir.program", "parse": "qir.program",
     "register_pass": "qir.registry", "register_backend": "qir.registry", "get_backend": "qir.registry",
+    "synchronize_observers": "qir.distributed",
 }
 
 __all__ = sorted(_EXPORTS)
