@@ -23,8 +23,8 @@ Why: quantization must see the weights the deployed model multiplies by. An
 un-folded BatchNorm would be quantized (or left in float) on its own, the
 conv's weight observed before the BatchNorm scales it, and the quantizer's
 conv + relu unit would never form. With `s = gamma / sqrt(var + eps)` per
-output channel, the fold is `w' = w * s` and `b' = (b - mean) * s + beta`,
-computed in float64 and cast back to the weight's dtype. The numbers are
+output channel, the fold is `w' = w * s` (in the weight's dtype, as QAT's
+simulation computes it) and `b' = (b - mean) * s + beta` (in float64, cast back). The numbers are
 those of `torch.nn.utils.fusion.fuse_conv_bn_weights`, which however raises
 on grouped transposed convolutions; here they fold too.
 
@@ -121,21 +121,28 @@ def fold_weights(weight: torch.Tensor, bias: torch.Tensor | None, mean: torch.Te
                  var: torch.Tensor, gamma: torch.Tensor | None, beta: torch.Tensor | None,
                  eps: float, transposed: bool = False, groups: int = 1
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The folded (weight, bias), in float64 then cast to `weight.dtype`. Never writes its inputs."""
+    """The folded (weight, bias). Never writes its inputs.
+
+    The weight is computed in its own dtype with the operations QAT's simulated form runs
+    (`w * (gamma / sqrt(var + eps))`, `qir.batch_norm`), so that a trained model evaluated and
+    the converted one quantize bit-identical weights (at 2 bits, one ulp moves a weight a
+    whole step); the bias in float64, then cast."""
+    dtype = weight.dtype
+    std = torch.sqrt(var.to(dtype) + eps)
+    factor = gamma.to(dtype) / std if gamma is not None else torch.reciprocal(std)
+    if not transposed:  # (out, in / groups, k...) or linear's (out, in)
+        w = weight * factor.reshape(-1, *([1] * (weight.dim() - 1)))
+    else:  # (in, out / groups, k...): output channel g * (out / groups) + j sits at [g-th block, j]
+        per_group = weight.shape[1]
+        w = weight.reshape(groups, weight.shape[0] // groups, per_group, *weight.shape[2:])
+        w = w * factor.reshape(groups, 1, per_group, *([1] * (weight.dim() - 2)))
+        w = w.reshape(weight.shape)
     var64 = var.double()
     scale = (gamma.double() if gamma is not None else torch.ones_like(var64)) / torch.sqrt(var64 + eps)
     shift = beta.double() if beta is not None else torch.zeros_like(scale)
-    w = weight.double()
-    if not transposed:  # (out, in / groups, k...) or linear's (out, in)
-        w = w * scale.reshape(-1, *([1] * (w.dim() - 1)))
-    else:  # (in, out / groups, k...): output channel g * (out / groups) + j sits at [g-th block, j]
-        per_group = w.shape[1]
-        w = w.reshape(groups, w.shape[0] // groups, per_group, *w.shape[2:])
-        w = w * scale.reshape(groups, 1, per_group, *([1] * (weight.dim() - 2)))
-        w = w.reshape(weight.shape)
     b = bias.double() if bias is not None else torch.zeros_like(scale)
     new_bias = (b - mean.double()) * scale + shift
-    return w.to(weight.dtype), new_bias.to(weight.dtype)
+    return w, new_bias.to(dtype)
 
 
 def _static_dim(value: SSAValue, axis: int) -> int | None:
@@ -282,7 +289,7 @@ class FoldBatchNormPattern(RewritePattern):
         folded.location = producer.location
         folded.results[0].name_hint = producer.results[0].name_hint
         rewriter.insert([folded], InsertPoint.before(producer))
-        dead += [bn.arg("input").owner, producer]
+        dead += [v.owner for v in bn.operands] + [producer]
         rewriter.replace(bn, [], [folded.results[0], *([None] * (len(bn.results) - 1))])
         _erase_unused(rewriter, dead)
         count(self.ctx, "folded")
@@ -293,7 +300,7 @@ def _erase_unused(rewriter: PatternRewriter, ops: list) -> None:
     stack = list(ops)
     while stack:
         op = stack.pop()
-        if not isinstance(op, AtenOp) or any(r.uses for r in op.results) or op.parent is None:
+        if not isinstance(op, AtenOp | ParamOp) or any(r.uses for r in op.results) or op.parent is None:
             continue
         operands = [v.owner for v in op.operands]
         rewriter.erase(op)

@@ -63,6 +63,7 @@ class SimulateBatchNorm(QirPass):
             if bn is None:
                 continue
             before, unbiased, after = simulate(producer, bn, fake_quant)
+            fake_quant.properties.pop("stats", None)  # of the unscaled weight; taken anew each forward
             Rewriter.insert_op(before, InsertPoint.before(fake_quant))
             Rewriter.insert_op([unbiased, *after], InsertPoint.before(producer))
             producer.results[0].replace_all_uses_with(after[-1].results[0])  # the batch norm reads it alone

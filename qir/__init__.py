@@ -23,7 +23,7 @@ from importlib import import_module
 _EXPORTS = {
     "convert": "qir.api", "prepare": "qir.api", "observed_program": "qir.api", "lower": "qir.api",
     "quantize": "qir.api", "check_against_reference": "qir.api", "prepare_qat": "qir.api",
-    "freeze_observers": "qir.training", "freeze_bn_stats": "qir.training",
+    "freeze_observers": "qir.training", "freeze_bn_stats": "qir.training", "enable_fake_quant": "qir.training",
     "Target": "qir.target", "parse_target": "qir.target",
     "ParseFailure": "qir.errors", "PassFailure": "qir.errors", "PipelineError": "qir.errors",
     "QirError": "qir.errors", "UnsupportedError": "qir.errors",

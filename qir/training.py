@@ -56,3 +56,14 @@ def freeze_observers(module: nn.Module, frozen: bool = True) -> nn.Module:
         if isinstance(sub, FakeQuantize):
             sub.observing = not frozen
     return module
+
+
+def enable_fake_quant(module: nn.Module, enabled: bool = True) -> nn.Module:
+    """Whether the forward quantizes (`False`: the float model, observers still learning their
+    ranges; torch.ao's `disable_fake_quant`)."""
+    from qir.fake_quant import FakeQuantize
+
+    for sub in _unwrapped(module).modules():
+        if isinstance(sub, FakeQuantize):
+            sub.quantizing = enabled
+    return module

@@ -10,8 +10,9 @@ from qir.quantizer.spec import (
 )
 from qir.quantizer.x86 import X86Quantizer, XNNPACKQuantizer, x86_config, xnnpack_config
 
-QUANTIZERS = {"x86": X86Quantizer, "xnnpack": XNNPACKQuantizer}
-"""Quantizers by the name `annotate{quantizer=NAME}` and `qir-quantize --quantizer` take."""
+QUANTIZERS = {"x86": X86Quantizer, "xnnpack": XNNPACKQuantizer, "x86-qat": X86Quantizer, "xnnpack-qat": XNNPACKQuantizer}
+"""Quantizers by the name `annotate{quantizer=NAME}` and `qir-quantize --quantizer` take
+(`-qat`: the QAT config, whose activation ranges learn as moving averages)."""
 
 
 def quantizer_by_name(name: str, target=None) -> Quantizer:
@@ -19,9 +20,9 @@ def quantizer_by_name(name: str, target=None) -> Quantizer:
     depends on the CPU."""
     if name not in QUANTIZERS:
         raise ValueError(f"unknown quantizer {name!r} (available: {', '.join(QUANTIZERS)})")
-    if name == "x86":
-        return X86Quantizer(target=target)
-    return QUANTIZERS[name]()
+    if name in ("x86", "x86-qat"):
+        return X86Quantizer(x86_config(is_qat=name.endswith("-qat")), target=target)
+    return XNNPACKQuantizer(xnnpack_config(is_qat=name.endswith("-qat")))
 
 
 __all__ = [
