@@ -19,6 +19,14 @@ drops the dropouts and `fold-bn` folds the batch norms.
 The arguments are the `bool` ones named `train` or `training` in the op's
 schema (dropout and its variants, the batch norms, `rrelu_with_noise`), so
 every such op torch.export can produce is covered. Counted as `switched`.
+
+`mode=eval` also drops the batch counters a training export carries
+(`aten.op "add_.Tensor"(%num_batches_tracked, 1)`: an integer buffer that
+nothing else reads, incremented in place), which `nn.BatchNorm` runs only
+while training: an inference program writes no state. Counted as
+`counters dropped`. (With `mode=module` the counter stays and also counts
+batches evaluated; nothing reads it unless the batch norm's momentum is None,
+and then the counter has other readers and follows the export.)
 """
 
 from __future__ import annotations
@@ -29,7 +37,10 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp
 from xdsl.ir import Attribute
 
-from qir.dialects.aten import AtenOp, TrainingModeAttr, to_attr
+from xdsl.dialects.builtin import IntegerType, TensorType
+from xdsl.rewriter import Rewriter
+
+from qir.dialects.aten import AtenOp, ParamOp, TrainingModeAttr, to_attr
 from qir.pass_manager import QirPass, count
 
 MODES = ("module", "eval", "train")
@@ -52,9 +63,14 @@ class SetTraining(QirPass):
             raise ValueError(f"unknown mode {self.mode!r} (expected one of {', '.join(MODES)})")
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for aten in op.walk():
-            if isinstance(aten, AtenOp) and aten.schema is not None:
-                self._switch(ctx, aten)
+        for aten in list(op.walk()):
+            if not isinstance(aten, AtenOp) or aten.schema is None:
+                continue
+            if self.mode == "eval" and _is_batch_counter(aten):
+                Rewriter.erase_op(aten)
+                count(ctx, "counters dropped")
+                continue
+            self._switch(ctx, aten)
 
     def _value(self, aten: AtenOp) -> Attribute:
         if self.mode == "module":
@@ -79,3 +95,14 @@ class SetTraining(QirPass):
             if aten.kwargs is not None:
                 aten.properties["kwargs"] = DictionaryAttr(kwargs)
             count(ctx, "switched")
+
+
+def _is_batch_counter(op: AtenOp) -> bool:
+    """`add_(buffer, 1)` of an integer buffer nothing else reads, its result unused."""
+    if op.op_name != "add_" or len(op.operands) != 1 or any(r.uses for r in op.results):
+        return False
+    buffer = op.operands[0]
+    owner = buffer.owner
+    return (isinstance(owner, ParamOp) and owner.kind.data == "buffer" and len(list(buffer.uses)) == 1
+            and isinstance(buffer.type, TensorType) and isinstance(buffer.type.element_type, IntegerType)
+            and op.arg("other") == 1)

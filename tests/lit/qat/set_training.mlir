@@ -10,6 +10,8 @@ builtin.module {
     %g = aten.param parameter "bn.weight" = dense<1.0> : tensor<3xf32>
     %m = aten.param buffer "bn.running_mean" = dense<0.0> : tensor<3xf32>
     %v = aten.param buffer "bn.running_var" = dense<1.0> : tensor<3xf32>
+    %n = aten.param buffer "bn.num_batches_tracked" = dense<0> : tensor<i64>
+    %a = aten.op "add_.Tensor"(%n, 1) : (tensor<i64>) -> tensor<i64>
     %d = aten.op "dropout.default"(%x, 0.5, true) : (tensor<2x3xf32>) -> tensor<2x3xf32>
     %f = aten.op "feature_alpha_dropout.default"(%d, 0.5, false) : (tensor<2x3xf32>) -> tensor<2x3xf32>
     %y = aten.op "batch_norm.default"(%f, %g, none, %m, %v, true, 0.1, 1.0e-05, false) : (tensor<2x3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
@@ -18,15 +20,19 @@ builtin.module {
   }
 }
 
+// MODULE:      aten.op "add_.Tensor"(%n, 1)
 // MODULE:      aten.op "dropout.default"(%x, 0.5, #aten.training<module>)
 // MODULE-NEXT: aten.op "feature_alpha_dropout.default"(%d, 0.5, #aten.training<module>)
 // MODULE-NEXT: aten.op "batch_norm.default"(%f, %g, none, %m, %v, #aten.training<batch_norm>, 0.1, 1.0e-05, false)
 // MODULE-NEXT: aten.op "relu.default"(%y)
 
+// The batch counter, which nn.BatchNorm increments only while training, goes:
+// EVAL-NOT:  add_
 // EVAL:      aten.op "dropout.default"(%x, 0.5, false)
 // EVAL-NEXT: aten.op "feature_alpha_dropout.default"(%d, 0.5, false)
 // EVAL-NEXT: aten.op "batch_norm.default"(%f, %g, none, %m, %v, false, 0.1, 1.0e-05, false)
 
+// TRAIN:      aten.op "add_.Tensor"(%n, 1)
 // TRAIN:      aten.op "dropout.default"(%x, 0.5, true)
 // TRAIN-NEXT: aten.op "feature_alpha_dropout.default"(%d, 0.5, true)
 // TRAIN-NEXT: aten.op "batch_norm.default"(%f, %g, none, %m, %v, true, 0.1, 1.0e-05, false)
