@@ -22,6 +22,11 @@ observed; NaN and ±inf values are ignored (one warning per observer); an
 observer that saw no finite value has no statistics, and `qparams` of `{}`
 raises `ValueError`.
 
+`merge_stats(spec, [stats, ...])` merges the statistics of observers of one
+spec that saw different data (calibration split over processes): min/max
+exactly as one observer on all the data, histograms by rebinning onto the
+union range and adding.
+
 Where qir departs from torch.ao, on purpose:
 
 * The histogram keeps float64 counts and, when the range grows, moves the old
@@ -57,6 +62,7 @@ __all__ = [
     "ObserverSpec",
     "PerChannelMinMaxObserver",
     "make_observer",
+    "merge_stats",
     "qparams",
 ]
 
@@ -334,6 +340,51 @@ def qparams(spec: ObserverSpec, stats: dict) -> tuple[float, int] | tuple[list[f
     if spec.observer == "per_channel_minmax":
         return scale.tolist(), zero_point.tolist()
     return scale.item(), zero_point.item()
+
+
+def merge_stats(spec: ObserverSpec, stats_list: list[dict]) -> dict:
+    """The statistics of observers of `spec` that saw parts of the data, merged into one:
+    what a single observer would hold after seeing all of it, as closely as the kind allows.
+
+    `{}` entries (an observer that saw nothing) are skipped; all empty gives `{}`. The inputs
+    are checked as `load_stats` checks them and never changed. The result depends only on the
+    list and its order, so every process merging the same gathered list gets the same bytes.
+
+    * `minmax`, `per_channel_minmax`: the (elementwise) min of the mins and max of the maxes,
+      exactly one observer's on all the data. (A channel that one observer never saw reports
+      [0, 0]; widening a range to include 0 leaves its parameters unchanged.)
+    * `moving_minmax`: the mean of the mins and of the maxes. A moving average depends on the
+      order of the batches, and the order across processes is not defined: no exact merge
+      exists, and each process's average estimates the same running range.
+    * `histogram`: the union range; each histogram is moved into `spec.bins` bins over it with
+      the proportional-overlap rebinning the observer uses when its own range grows, and the
+      counts are added. A histogram whose range is the union's is added as it is (so merging
+      histograms of one range adds their counts exactly); the others are smeared as they would
+      be by one observer whose range grew, so the parameters are close to, not equal to, those
+      of one observer on all the data."""
+    seen = [stats for stats in stats_list if stats]
+    if not seen:
+        return {}
+    if spec.observer == "per_channel_minmax":
+        ranges = [_channel_stats(stats) for stats in seen]
+        channels = {len(lo) for lo, _ in ranges}
+        if len(channels) > 1:
+            raise ValueError(f"cannot merge statistics of {sorted(channels)} channels")
+        return {"min": [min(values) for values in zip(*(lo for lo, _ in ranges))],
+                "max": [max(values) for values in zip(*(hi for _, hi in ranges))]}
+    if spec.observer == "histogram":
+        histograms = [_histogram_stats(spec, stats) for stats in seen]
+        lo, hi = min(h[0] for h in histograms), max(h[1] for h in histograms)
+        total = torch.zeros(spec.bins, dtype=torch.float64)
+        for h_lo, h_hi, counts in histograms:
+            counts = torch.tensor(counts, dtype=torch.float64)
+            total += counts if (h_lo, h_hi) == (lo, hi) else _rebin(counts, h_lo, h_hi, lo, hi)
+        return {"min": lo, "max": hi, "bins": total.tolist()}
+    ranges = [_scalar_range(stats) for stats in seen]
+    if spec.observer == "moving_minmax":
+        return {"min": math.fsum(lo for lo, _ in ranges) / len(ranges),
+                "max": math.fsum(hi for _, hi in ranges) / len(ranges)}
+    return {"min": min(lo for lo, _ in ranges), "max": max(hi for _, hi in ranges)}
 
 
 def _storage_levels(spec: ObserverSpec) -> int:
