@@ -130,7 +130,7 @@ class LowerPass(QirPass):
         needs = self._features_needed(op, target, params)
         patterns = list(backend.patterns()) if backend.patterns is not None else []
         if backend.rules:
-            for rule, n in sorted(backend.ruleset.apply(op, patterns).items()):
+            for rule, n in sorted(backend.ruleset.apply(op, patterns, target=target).items()):
                 count(ctx, rule, n)
         elif patterns:
             PatternRewriteWalker(GreedyRewritePatternApplier(patterns)).rewrite_module(op)

@@ -750,6 +750,187 @@ def test_literal_forms():
 
 
 # --------------------------------------------------------------------------
+# Rules that reuse: loops, includes, parameters, provenance, the target.
+# --------------------------------------------------------------------------
+
+ADD_RELU_RULES = """
+for (post, name, relu) in [(none, add_plain, false), ("relu", add_relu, true)] {
+  rule {name} {
+    match { %y = ref.add(%a, %b) {post = {post}} }
+    replace { %y = toy.qadd(%a, %b) {scale = scale(%y), relu = {relu}} }
+  }
+}
+"""
+
+
+def test_for_loop_over_tuples_makes_one_rule_per_step():
+    rs = rules(ADD_RELU_RULES)
+    assert rs.names == ["add_plain", "add_relu"]
+    assert (rs["add_relu"].line, rs["add_relu"].column) == (3, 8)  # where `{name}` stands
+    m = adds_module()
+    assert rs.apply(m) == {"add_relu": 2, "add_plain": 2}
+    assert body_text(m)[0] == f"%r = toy.qadd(%a, %b) {{scale = 2.000000e-01 : f64, relu = true}} : ({T}, {T}) -> {T2}"
+    assert body_text(m)[1] == f"%s = toy.qadd(%a, %b) {{scale = 2.000000e-01 : f64, relu = false}} : ({T}, {T}) -> {T2}"
+
+
+def test_nested_loops_substitute_into_names_strings_and_literals():
+    rs = rules("""
+    for fn in [relu, gelu] {
+      for rank in [2, 4] {
+        rule {fn}_rank{rank} {
+          match { %y = aten.op "{fn}.default"(%x) }
+          where rank(%x) == {rank}
+          replace { %y = toy.relu_float(%x) -> type(%y) }
+        }
+      }
+    }""", ops=[FloatReluOp])
+    assert rs.names == ["relu_rank2", "relu_rank4", "gelu_rank2", "gelu_rank4"]
+    assert [r.root for r in rs] == ['aten.op "relu.default"'] * 2 + ['aten.op "gelu.default"'] * 2
+    m = module(f'  %y = aten.op "gelu.default"(%x) : ({F}) -> {F}\n  func.return %y : {F}', f"%x: {F}", F)
+    assert rs.apply(m) == {"gelu_rank2": 1}
+
+
+def test_a_loop_value_may_be_an_expression_and_an_outer_value_a_list():
+    rs = rules("""
+    for (name, ranks, scale) in [(small, [1, 2], 0.5), (scaled, [3], scale(%y))] {
+      for r in {ranks} {
+        rule {name}{r} {
+          match { %y = ref.cat(%xs...) {dim = $dim} }
+          where len(%xs) == {r}
+          replace { %y = toy.qadd(%xs...) {scale = {scale}} }
+        }
+      }
+    }""")
+    assert rs.names == ["small1", "small2", "scaled3"]
+
+
+def _toy_include(tmp_path, main: str, common: str | None = None) -> Path:
+    (tmp_path / "lib").mkdir(exist_ok=True)
+    (tmp_path / "lib" / "common.rules").write_text(common if common is not None else
+        "# Rules for any backend with a qadd kernel.\n"
+        "rule add_{suffix} {\n"
+        "  match { %y = ref.add(%a, %b) {post = none} }\n"
+        "  replace { %y = {dialect}.qadd(%a, %b) {scale = {scale}} }\n"
+        "}\n")
+    path = tmp_path / "main.rules"
+    path.write_text(main)
+    return path
+
+
+def test_include_with_parameters(tmp_path):
+    path = _toy_include(tmp_path, 'include "lib/common.rules" with dialect = toy, scale = scale(%y), suffix = toy\n'
+                                  "rule mul { match { %y = ref.mul(%a, %b) } replace { %y = %a } }\n")
+    rs = RuleSet.from_file(path, dialects=[Toy])
+    common = (tmp_path / "lib" / "common.rules").resolve()
+    assert rs.names == ["add_toy", "mul"]
+    assert (rs["add_toy"].filename, rs["add_toy"].line) == (str(common), 2)
+    assert rs.dependencies == (common,)
+    m = adds_module()
+    assert rs.apply(m) == {"add_toy": 2}
+
+
+def test_one_file_included_twice_with_different_parameters(tmp_path):
+    path = _toy_include(tmp_path, 'include "lib/common.rules" with dialect = toy, scale = 1.0, suffix = one\n'
+                                  'include "lib/common.rules" with dialect = toy,\n  scale = 2.0, suffix = two\n')
+    rs = RuleSet.from_file(path, dialects=[Toy])
+    assert rs.names == ["add_one", "add_two"]
+    m = adds_module()
+    assert rs.apply(m) == {"add_one": 2}  # same benefit: file order
+
+
+def test_included_file_changes_invalidate_the_cache(tmp_path):
+    path = _toy_include(tmp_path, 'include "lib/common.rules" with dialect = toy, scale = 1.0, suffix = a\n')
+    first = RuleSet.from_file(path, dialects=[Toy])
+    assert RuleSet.from_file(path, dialects=[Toy]) is first
+    common = tmp_path / "lib" / "common.rules"
+    common.write_text(common.read_text().replace("add_{suffix}", "sum_{suffix}"))
+    stat = common.stat()
+    os.utime(common, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert RuleSet.from_file(path, dialects=[Toy]).names == ["sum_a"]
+
+
+def test_provenance_names_the_op_new_ops_are_attributed_to():
+    # By default new ops take the root's provenance (the gelu's); `provenance %l` the linear's.
+    text = (RULES / "toy.rules").read_text()
+    m = linear_gelu_module()
+    rules(text.replace("  replace {\n    %q = toy.qlinear", "  provenance %l\n  replace {\n    %q = toy.qlinear")).apply(m)
+    assert body_text(m)[0].endswith(f'post = "gelu", module = "mlp.fc"}} : ({LX}, {LW}, {B}) -> {LQ}')
+
+
+def test_provenance_falls_back_to_the_root_and_yields_to_the_rule():
+    rs = rules('rule r { match { %c = ref.add(%a, %b)\n %y = ref.add(%c, %a) } provenance %c\n'
+               'replace { %y = toy.qadd(%a, %b) {scale = 1.0, module_type = "Mine"} } }')
+    m = module(f"  %c = ref.add(%a, %b) : ({T}, {T}) -> {T}\n"
+               f'  %y = ref.add(%c, %a) {{module = "root", module_type = "Add"}} : ({T}, {T}) -> {T2}\n'
+               f"  func.return %y : {T2}", f"%a: {T}, %b: {T}", T2)
+    rs.apply(m)
+    assert body_text(m)[0].startswith('%y = toy.qadd(%a, %b) {scale = 1.000000e+00 : f64, module_type = "Mine", '
+                                      'module = "root"}')
+
+
+TARGET_RULES = """
+rule add_vnni benefit 2 {
+  match { %y = ref.add(%a, %b) }
+  where target has avx512_vnni
+  replace { %y = toy.qadd(%a, %b) {scale = 1.0, relu = true} }
+}
+rule add_not_neon benefit 2 {
+  match { %y = ref.add(%a, %b) }
+  where not target has neon, not target has avx512_vnni
+  replace { %y = toy.qadd(%a, %b) {scale = 2.0} }
+}
+rule add {
+  match { %y = ref.add(%a, %b) }
+  replace { %y = toy.qadd(%a, %b) {scale = 3.0} }
+}
+"""
+
+
+@pytest.mark.parametrize("target, applied", [
+    ("x86-avx512-vnni", "add_vnni"), ("x86-avx2", "add_not_neon"), ("arm64", "add"),
+])
+def test_conditions_on_the_target(target, applied):
+    rs = rules(TARGET_RULES)
+    assert rs.uses_target and rs[applied].uses_target != (applied == "add")
+    assert rs.apply(adds_module(), target=target) == {applied: 4}
+    from qir.target import parse_target
+
+    assert rs.apply(adds_module(), target=parse_target(target)) == {applied: 4}
+    m = adds_module()
+    PatternRewriteWalker(GreedyRewritePatternApplier(rs.patterns(target)), walk_reverse=True).rewrite_module(m)
+    assert {line.split(" = ")[1].split("(")[0] for line in body_text(m)[:-1]} == {"toy.qadd"}
+
+
+def test_the_target_defaults_to_the_one_the_module_records():
+    from qir.target import record_target, parse_target
+
+    m = adds_module()
+    record_target(m, parse_target("x86-avx512-vnni"))
+    assert rules(TARGET_RULES).apply(m) == {"add_vnni": 4}
+
+
+def test_target_is_a_keyword_only_where_a_condition_starts():
+    # A rule named `target`, and an attribute value `target` elsewhere.
+    rs = rules('rule target { match { %y = ref.add(%a, %b) {post = "target"} } where target has avx2 '
+               'replace { %y = %a } }')
+    assert rs.names == ["target"]
+
+
+def test_builtin_backends_share_one_rule_file():
+    from qir.lowering.qnnpack import BACKEND as QNNPACK
+    from qir.lowering.x86 import BACKEND as X86
+
+    shared = Path(X86.ruleset["conv2d"].filename)
+    assert shared.name == "quantized_kernels.rules" and QNNPACK.ruleset["conv2d"].filename == str(shared)
+    assert X86.ruleset.dependencies == QNNPACK.ruleset.dependencies == (shared,)
+    for backend in (X86, QNNPACK):
+        for rule in backend.ruleset:
+            for statement in rule.statements:
+                assert not statement.name.startswith("x86" if backend is QNNPACK else "qnnpack")
+    assert "conv_transpose3d" in X86.ruleset.names and "conv_transpose3d" not in QNNPACK.ruleset.names
+
+
+# --------------------------------------------------------------------------
 # Errors in rule files, each at its place.
 # --------------------------------------------------------------------------
 
@@ -810,7 +991,7 @@ OK_REPLACE = "replace { %y = %a } }"
     ("rule r { match { %y = ref.add(%a, %b) {post = 1:2} } " + OK_REPLACE,
      "e.rules:1:49: error: type expected"),
     ("rule r { match { %y = ref.add(%a, %b) } where rank(%a) == 1 2 " + OK_REPLACE,
-     "e.rules:1:61: error: unexpected '2'; expected one of ',', 'replace'"),
+     "e.rules:1:61: error: unexpected '2'; expected one of ',', 'provenance', 'replace'"),
     # structure
     ("rule r { match { %y = ref.add(%a, %b)\n %z = ref.add(%a, %b) } replace { %z = %a } }",
      "e.rules:1:18: error: ref.add does not feed a later op of the match: every op of a match block must "
@@ -863,6 +1044,108 @@ def test_rule_file_errors(text, error):
     if error is not None:
         assert str(info.value) == error
     assert info.value.filename == "e.rules"
+
+
+ADD_RULE = "rule r{a} { match { %y = ref.add(%a, %b) } replace { %y = %a } }"
+
+
+@pytest.mark.parametrize("text, error", [
+    # loops
+    ("for a in [1, 2] {\n  rule r{a} { match { %y = ref.nope{a}(%a, %b) } replace { %y = %a } }\n}",
+     "e.rules:2:28: error: unknown op 'ref.nope1': dialect 'ref' has no such op (where a = 1)"),
+    ("for a in [1, x] {\n  rule r{a} { match { %y = ref.add(%a, %b) {post = array<i64: {a}>} } replace { %y = %a } }\n}",
+     "e.rules:2:63: error: Expected integer literal (where a = x)"),
+    ('for fn in [relu, frob] {\n  rule r_{fn} { match { %y = aten.op "{fn}.default"(%a) } replace { %y = %a } }\n}',
+     "e.rules:2:38: error: torch has no operator overload 'frob.default' (where fn = frob)"),
+    ("for a in [1, 1] { " + ADD_RULE + " }", "e.rules:1:24: error: rule 'r1' is already defined at line 1 (where a = 1)"),
+    ("for a in [1, 2] {\n  rule r{a} { match { %y = ref.add(%a, %b) ; } replace { %y = %a } }\n}",
+     "e.rules:2:44: error: unexpected character ';'; expected one of '->', ':', '{', '}', a value (%name), an op "
+     "name (dialect.op) (where a = 1)"),
+    ("for (a, b) in [(1, 2), (3)] { rule r{a}{b} { match { %y = ref.add(%a, %b) } replace { %y = %a } } }",
+     "e.rules:1:24: error: a tuple of 1 for the 2 names (a, b)"),
+    ("for (a, b) in [(1, 2), 3] { rule r{a}{b} { match { %y = ref.add(%a, %b) } replace { %y = %a } } }",
+     "e.rules:1:24: error: each value of a loop over (a, b) is a tuple of 2: (..., ...)"),
+    ("for a in [1, , 2] { " + ADD_RULE + " }", "e.rules:1:14: error: empty value in the list of a for loop"),
+    ("for a in [1, 2] {\n  rule r { match { %y = ref.add(%a, %b) } replace { %y = %a } }\n}",
+     "e.rules:1:5: error: the body of this loop never uses {a}"),
+    ("for a in [1] { for a in [2] { " + ADD_RULE + " } }",
+     "e.rules:1:20: error: a is already a parameter here (bound at e.rules:1:5) (where a = 1)"),
+    ("for a in [1] { " + ADD_RULE, "e.rules:1:14: error: unclosed '{': the body of this for loop has no '}'"),
+    ("for a [1] { " + ADD_RULE + " }", "e.rules:1:7: error: unexpected '['; expected 'in'"),
+    ("for a in 1 { " + ADD_RULE + " }",
+     "e.rules:1:10: error: unexpected '1'; expected '[' values ']' (or a parameter that stands for them)"),
+    ("for in in [1] { " + ADD_RULE + " }", "e.rules:1:5: error: 'in' is a keyword: name the parameter otherwise"),
+    ("for a in [1] " + ADD_RULE, "e.rules:1:14: error: unexpected 'rule'; expected '{' (the body of the loop)"),
+    ("for a in [1] {\n " + ADD_RULE.replace("{a}", "{b}") + " {a} }",
+     "e.rules:2:8: error: {b} is not a parameter here (parameters are bound by `for` and `include ... with`) "
+     "(where a = 1)"),
+    (ADD_RULE, "e.rules:1:7: error: {a} is not a parameter here (parameters are bound by `for` and `include ... "
+               "with`)"),
+    ("for r in {ranks} { " + ADD_RULE + " }",
+     "e.rules:1:10: error: {ranks} is not a parameter here (parameters are bound by `for` and `include ... with`)"),
+    # provenance
+    ("rule r { match { %y = ref.add(%a, %b) } provenance %a replace { %y = %a } }",
+     "e.rules:1:52: error: %a is not a result of a matched op: provenance names the op whose module new ops are "
+     "attributed to"),
+    ("rule r { match { %y = ref.add(%a, %b) } provenance %c replace { %y = %a } }",
+     "e.rules:1:52: error: %c is not defined"),
+    ("rule r { match { %y = ref.add(%a, %b) } provenance replace { %y = %a } }",
+     "e.rules:1:52: error: unexpected 'replace'; expected a value (%name)"),
+    ("rule r { match { %y = ref.add(%a, %b) } provenance %y where rank(%a) == 1 replace { %y = %a } }",
+     "e.rules:1:55: error: unexpected 'where'; expected 'replace'"),
+    # target
+    ("rule r { match { %y = ref.add(%a, %b) } where target has avx512vnni replace { %y = %a } }",
+     "e.rules:1:58: error: unknown target feature 'avx512vnni' (features: avx2, avx512, avx512_vnni, avx_vnni, "
+     "amx, neon, dotprod, i8mm)"),
+    ("rule r { match { %y = ref.add(%a, %b) } where target avx2 replace { %y = %a } }",
+     "e.rules:1:54: error: unexpected 'avx2'; expected 'has'"),
+])
+def test_template_errors(text, error):
+    with pytest.raises(ParseFailure) as info:
+        rules(text, "e.rules")
+    assert str(info.value) == error
+    assert info.value.filename == "e.rules"
+
+
+@pytest.mark.parametrize("main, error", [
+    ('include "lib/common.rules" with dialect = toy, scale = 1.0\n',
+     "lib/common.rules:2:10: error: {suffix} is not a parameter here (parameters are bound by `for` and `include "
+     "... with`) (included from main.rules:1:1)"),
+    ('include "lib/common.rules" with dialect = toy, scale = 1.0, suffix = a, extra = 2\n',
+     "main.rules:1:73: error: common.rules never uses {extra}"),
+    ('include "lib/common.rules" with dialect = nope, scale = 1.0, suffix = a\n',
+     "lib/common.rules:4:18: error: unknown op 'nope.qadd': no dialect 'nope' is registered (included from "
+     "main.rules:1:1)"),
+    ('for s in [a, b] {\n  include "lib/common.rules" with dialect = toy, scale = frob(%y), suffix = {s}\n}\n',
+     "lib/common.rules:4:50: error: unknown function 'frob' (where s = a; included from main.rules:2:3)"),
+    ('include "lib/common.rules" with dialect = toy, scale = 1.0, suffix = a, suffix = b\n',
+     "main.rules:1:73: error: suffix is already a parameter here (bound at main.rules:1:61)"),
+    ('include "lib/common.rules" with dialect toy\n', "main.rules:1:41: error: unexpected 'toy'; expected '=' (the value of dialect)"),
+    ('include "lib/common.rules" with dialect =\n', "main.rules:1:42: error: expected the value of dialect after '='"),
+    ("include lib/common.rules\n", "main.rules:1:9: error: unexpected 'lib'; expected the path of the file to include, as a string"),
+    ('include "lib/nope.rules"\n', "main.rules:1:9: error: cannot read 'lib/nope.rules' (lib/nope.rules): No such file or directory"),
+    ('include "main.rules"\n', "main.rules:1:9: error: include cycle: main.rules -> main.rules"),
+])
+def test_include_errors(tmp_path, main, error):
+    path = _toy_include(tmp_path, main)
+    with pytest.raises(ParseFailure) as info:
+        RuleSet.from_file(path, dialects=[Toy])
+    assert str(info.value).replace(f"{tmp_path.resolve()}/", "").replace(f"{tmp_path}/", "") == error
+
+
+def test_include_cycle_through_another_file(tmp_path):
+    path = _toy_include(tmp_path, 'include "lib/common.rules"\n', common='include "../main.rules"\n')
+    with pytest.raises(ParseFailure, match=r"common.rules:1:9: error: include cycle: main.rules -> common.rules -> "
+                                           r"main.rules \(included from .*main.rules:1:1\)"):
+        RuleSet.from_file(path, dialects=[Toy])
+
+
+def test_errors_at_run_time_name_the_template(tmp_path):
+    # A function failing in a rule that a value of an include put there: reported where `{scale}` stands.
+    path = _toy_include(tmp_path, 'include "lib/common.rules" with dialect = toy, scale = attr(%y, 3), suffix = a\n')
+    rs = RuleSet.from_file(path, dialects=[Toy])
+    with pytest.raises(OpError, match=r"rule add_a \(.*lib/common.rules:4:50\): attr\(%\w+, 3 : i64\) failed"):
+        rs.apply(adds_module())
 
 
 @pytest.mark.parametrize("literal", [

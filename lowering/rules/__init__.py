@@ -19,12 +19,30 @@ writes it as rules whose patterns are the IR text users already read from
     }
 
     rules = RuleSet.from_file(Path(__file__).with_name("x86.rules"), functions={...}, dialects=[X86])
-    counts = rules.apply(module)          # Counter: rule name -> times applied
+    counts = rules.apply(module, target="x86-avx2")   # Counter: rule name -> times applied
 
-Grammar (`grammar.lark` is the definitive text; LALR(1), white space free-form):
+Rules that differ only in a rank, an op name or a post op are written once, as
+a template (`expand.py`), and backends that share kernels share a file:
 
-    file        := rule*
-    rule        := 'rule' NAME ('benefit' INT)? '{' match where? replace '}'
+    for rank in [1, 2, 3] {
+      for (post, kernel) in [(none, conv{rank}d), ("relu", conv{rank}d_relu)] {
+        rule {kernel} {
+          match { %y = ref.conv(%x, %w, %b) {post = {post}} }
+          where spatial_rank(%y) == {rank}, not is_transposed(%y)
+          replace { %y = {dialect}.{kernel}(%x, %w, %b) -> type(%y) }
+        }
+      }
+    }
+
+    include "../quantized_kernels/quantized_kernels.rules" with dialect = qnnpack, conv_engine = "qnnpack"
+
+Grammar (`grammar.lark` is the definitive text of rules; LALR(1), white space
+free-form; `for`, `include` and `{name}` are expanded before it is parsed):
+
+    file        := (rule | for | include)*
+    for         := 'for' (NAME | '(' NAME,+ ')') 'in' '[' value,* ']' '{' (rule | for | include)* '}'
+    include     := 'include' STRING ('with' NAME '=' value (',' NAME '=' value)*)?
+    rule        := 'rule' NAME ('benefit' INT)? '{' match where? provenance? replace '}'
     match       := 'match' '{' match-op+ '}'
     match-op    := (results '=')? op-name '(' operand-pattern,* ')' attr-pattern? signature?
     results     := %name (',' %name)*
@@ -36,6 +54,8 @@ Grammar (`grammar.lark` is the definitive text; LALR(1), white space free-form):
     type-pattern := $cap | _ | LITERAL
     where       := 'where' condition (',' condition)*
     condition   := expr | 'not' expr | expr '==' expr | expr '!=' expr
+                 | 'target' 'has' FEATURE | 'not' 'target' 'has' FEATURE
+    provenance  := 'provenance' %name
     expr        := NAME '(' expr,* ')' | %name | $cap | LITERAL
     replace     := 'replace' '{' statement* '}'
     statement   := (results '=')? op-name '(' (%name | %name...),* ')' ('{' (key '=' expr),* '}')? ('->' build-types)?
@@ -88,8 +108,42 @@ the ops this rule builds before it); `%y = %x` replaces it by an existing
 value. Every result of the root must be redefined (checked when the rules
 are loaded: the root is erased); reading one as an operand before that is
 an error, reading it in an expression (`scale(%y)`) is not. New ops take the
-root's location and provenance (`module`, `module_type`); matched ops left
+root's location and the matched ops' provenance (below); matched ops left
 without uses are erased. New values are named after the rule's `%name`s.
+
+**provenance.** New ops take over the provenance entries (`module`,
+`module_type`) of the matched ops: by default each from the root, or, where the
+root has none, from the nearest matched op that has it; `provenance %c` puts
+the op defining `%c` first, so a fused kernel is attributed to the conv or
+linear it replaces rather than to the activation at the root of the chain. An
+entry the replacement sets itself wins. New ops take the root's location.
+
+**target.** `target has F` holds when the target the rules are applied for has
+the CPU feature F (`avx2`, `avx512`, `avx512_vnni`, `avx_vnni`, `amx`, `neon`,
+`dotprod`, `i8mm`: `qir.target`), `not target has F` when it lacks it; an
+unknown feature is an error when the rules are loaded. The target is what
+`apply(..., target=)` or `patterns(target)` is given (a `qir.target.Target` or
+its name; a backend's `lower-NAME{target=...}` passes its own), else the one
+the module records, else the host.
+
+**templates.** `for NAME in [v1, v2, ...] { ... }` repeats what it holds (rules,
+loops, includes) once per value, in order, `for (A, B) in [(a1, b1), ...]` binds
+several names per step, and `{NAME}` anywhere in the body but comments stands
+for the text of the value: in rule and op names (`conv{rank}d`), strings
+(`aten.op "{fn}.default"`), literals (`post = {post}` with `none` or `"relu"`),
+expressions (`engine = {engine}` with `conv_engine(%y)`), and a loop's own list
+(`for rank in {ranks}`). `include "path" with NAME = value, ...` (the path
+relative to the including file; the list ends at the end of a line not ending
+in `,`) reads another file's rules as if written there, with those parameters:
+one file serves every backend whose kernels differ only in their dialect and
+packing. Expansion keeps every character's place: an error in an expanded rule
+is reported where the template says it (for a substituted value, where its
+`{NAME}` stands), with the values it was expanded for: `(where rank = 3;
+included from qnnpack.rules:9:1)`. An unknown `{NAME}`, a loop name its body
+never uses, an include parameter the file never uses, a name bound twice, a
+tuple of the wrong size, an include cycle or a missing file are errors at their
+place. Expanded rules are ordinary rules: their names must be unique, and
+benefit and file order (the order of expansion) rank them.
 
 **benefit.** Among the rules rooted at one op name (one overload for
 `aten.op`), higher benefit is tried first, then file order; the first rule
@@ -108,16 +162,19 @@ is reported as a `qir.errors.OpError` naming the op, the rule and the call.
 **API.** `RuleSet.from_file(path, functions, ctx, dialects=, ops=)` (compiled
 once per path, modification time and arguments) or `RuleSet.from_text(text,
 filename, ...)`; `RuleSet.combine` for several files. `ruleset.apply(module,
-extra_patterns)` runs the rules, then any Python patterns, to a fixed point and
-returns a `Counter` of rule name → times applied; `ruleset.patterns()` gives
-the one dispatching `RulePattern` for a walker of one's own. `names`,
-`rules_for(op)`, `roots` and `ruleset[name]` (a `Rule`: `benefit`, `root`,
-`filename`, `line`, `match(op)`) describe the rules. `verify=True` checks each
-op as a rule builds it (the error then names the rule); by default the pass
-manager's verification after the pass is the check, as in MLIR's driver.
+extra_patterns, target=)` runs the rules, then any Python patterns, to a fixed
+point and returns a `Counter` of rule name → times applied;
+`ruleset.patterns(target)` gives the one dispatching `RulePattern` for a walker
+of one's own. `names`, `rules_for(op)`, `roots` and `ruleset[name]` (a `Rule`:
+`benefit`, `root`, `filename`, `line`, `match(op, target)`) describe the rules;
+`dependencies` lists the files a rule set includes (a change to one recompiles
+it). `verify=True` checks each op as a rule builds it (the error then names
+the rule); by default the pass manager's verification after the pass is the
+check, as in MLIR's driver.
 
-**errors.** Every error in a rule file — syntax, unknown op or function,
-wrong operand or result count or arity where the definition says, undefined
+**errors.** Every error in a rule file — syntax, templates, unknown op,
+function or target feature, wrong operand or result count or arity where the
+definition says, undefined
 `%name`, unbound `$cap`, bad literal text (xDSL's message, at its place in
 the literal), an unconnected match op, a root result not redefined,
 duplicate names — is a `qir.errors.ParseFailure` at `file:line:col`.

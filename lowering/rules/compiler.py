@@ -1,21 +1,24 @@
 """Rule syntax → checked, compiled rules (`matcher.Rule`).
 
-Everything that can be known about a rule before it meets IR is checked here,
-once, when the rule file is loaded, and reported as a `ParseFailure` at its
-place in the file: op names against the context's dialects (and operand and
-result counts against their IRDL definitions), `aten.op` overloads against
-torch's schemas, function names and arities, every `%name` and `$name`, every
-literal (parsed by xDSL's own attribute parser, its errors moved to the
-literal's place in the file), that the match block is one dataflow tree
-rooted at its last op, and that the replacement redefines every result of
-the root. What is left for rewriting time is what depends on the IR.
+A rule file is expanded (`expand.py`: loops, includes, parameters), parsed
+(`syntax.py`) and compiled here. Everything that can be known about a rule
+before it meets IR is checked once, when the rule file is loaded, and reported
+as a `ParseFailure` at its place in the file (in a template, where the
+template says it, with the values it was expanded for): op names against the
+context's dialects (and operand and result counts against their IRDL
+definitions), `aten.op` overloads against torch's schemas, function names and
+arities, target features, every `%name` and `$name`, every literal (parsed by
+xDSL's own attribute parser, its errors moved to the literal's place in the
+file), that the match block is one dataflow tree rooted at its last op, and
+that the replacement redefines every result of the root. What is left for
+rewriting time is what depends on the IR.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from xdsl.context import Context
@@ -28,6 +31,7 @@ from xdsl.utils.mlir_lexer import MLIRTokenKind
 
 from qir.errors import ParseFailure
 from qir.lowering.rules import syntax as ast
+from qir.lowering.rules.expand import Location, Mapped, SourceFile, expand_rules
 from qir.lowering.rules.functions import aten_argument, arity, comparable, entry, truth
 from qir.lowering.rules.matcher import (
     ANY,
@@ -38,6 +42,7 @@ from qir.lowering.rules.matcher import (
     ATTR_PRESENT,
     BIND,
     REST,
+    TARGET,
     TYPE_ANY,
     TYPE_CAP,
     TYPE_EQUAL,
@@ -93,25 +98,34 @@ class _ReplaceScope:
 class RuleCompiler:
     """Compiles the rules of one file against a context and a function table."""
 
-    def __init__(self, text: str, filename: str, ctx: Context,
+    def __init__(self, source: Mapped | str, filename: str, ctx: Context,
                  functions: Mapping[str, Callable[..., Any]], verify: bool = False):
-        self.text = text
+        if isinstance(source, str):
+            source = Mapped.of(SourceFile(filename, source))
+        self.source = source
+        """The (expanded) text the syntax tree was parsed from, which knows where each part was written."""
         self.filename = filename
         self.ctx = ctx
         self.functions = functions
         self.verify = verify
-        self._line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
         self._literals: dict[tuple[str, str], Attribute | None] = {}
         self._arities: dict[str, Any] = {}
 
     # -- errors --
 
-    def error(self, pos: ast.Pos, message: str) -> ParseFailure:
-        return ParseFailure(self.filename, pos.line, pos.column, message)
+    def where(self, pos: ast.Pos) -> Location:
+        """Where a node was written (in a template, with the values it was expanded for)."""
+        return self.source.locate(pos.offset)
 
-    def _position(self, offset: int) -> tuple[int, int]:
-        line = bisect.bisect_right(self._line_starts, offset)
-        return line, offset - self._line_starts[line - 1] + 1
+    def error(self, pos: ast.Pos, message: str) -> ParseFailure:
+        return self.where(pos).error(message)
+
+    def _elsewhere(self, pos: ast.Pos, reported: ast.Pos) -> str:
+        """`line N` when `pos` is in the file of `reported`, else `file:line:col`."""
+        there, here = self.where(pos), self.where(reported)
+        if there.filename == here.filename:
+            return f"line {there.line}"
+        return f"{there.filename}:{there.line}:{there.column}"
 
     # -- rules --
 
@@ -121,7 +135,8 @@ class RuleCompiler:
         for rule in rules:
             if rule.name in seen:
                 first = seen[rule.name]
-                raise self.error(rule.pos, f"rule {rule.name!r} is already defined at line {first.line}")
+                raise self.error(rule.pos, f"rule {rule.name!r} is already defined at "
+                                           f"{self._elsewhere(first, rule.pos)}")
             seen[rule.name] = rule.pos
             compiled.append(self.compile_rule(rule))
         return compiled
@@ -138,10 +153,22 @@ class RuleCompiler:
                                          "(the last)")
             matcher.anchor = anchor
         conditions = tuple(self._condition(c, bindings, caps) for c in rule.where)
+        provenance = self._provenance(rule.provenance, bindings) if rule.provenance is not None else None
         root = rule.match[-1]
         statements = self._replace(rule, root, bindings, caps)
-        return Rule(rule.name, rule.benefit, self.filename, rule.pos.line, rule.pos.column,
-                    tuple(matchers), conditions, statements, self.verify)
+        at = self.where(rule.pos)
+        return Rule(rule.name, rule.benefit, at.filename, at.line, at.column, tuple(matchers), conditions,
+                    statements, self.verify, provenance,
+                    any(c.kind in ("target_has", "target_lacks") for c in rule.where))
+
+    def _provenance(self, ref: ast.ValueRef, bindings: dict[str, _Binding]) -> str:
+        binding = bindings.get(ref.name)
+        if binding is None:
+            raise self.error(ref.pos, f"%{ref.name} is not defined")
+        if binding.op_index is None:
+            raise self.error(ref.pos, f"%{ref.name} is not a result of a matched op: provenance names the op "
+                                      "whose module new ops are attributed to")
+        return ref.name
 
     # -- match --
 
@@ -204,8 +231,9 @@ class RuleCompiler:
                 earlier = bindings[result.name]
                 if earlier.op_index is not None:
                     raise self.error(result.pos, f"%{result.name} is defined twice")
-                raise self.error(result.pos, f"%{result.name} is used at line {earlier.pos.line} before it "
-                                             "is defined here: list the ops of a match in dataflow order")
+                used = self._elsewhere(earlier.pos, result.pos)
+                raise self.error(result.pos, f"%{result.name} is used at {used} before it is defined here: "
+                                             "list the ops of a match in dataflow order")
             bindings[result.name] = _Binding(False, result.pos, index, k)
         result_types = None
         if op.result_types is not None:
@@ -302,8 +330,7 @@ class RuleCompiler:
         return value
 
     def _literal_error(self, literal: ast.Literal, offset: int, message: str) -> ParseFailure:
-        line, column = self._position(literal.pos.offset + max(0, min(offset, len(literal.text))))
-        return ParseFailure(self.filename, line, column, message)
+        return self.source.locate(literal.pos.offset + max(0, min(offset, len(literal.text)))).error(message)
 
     # -- expressions and conditions --
 
@@ -335,7 +362,8 @@ class RuleCompiler:
         if expected is not None and not expected.accepts(len(call.args)):
             raise self.error(call.pos, f"{call.name} takes {expected}, got {len(call.args)}")
         args = tuple(self.expression(a, names, caps) for a in call.args)
-        name, line, column = call.name, call.pos.line, call.pos.column
+        at = self.where(call.pos)
+        name, line, column, filename = call.name, at.line, at.column, at.filename
 
         def evaluate(values: Values, caps_: Caps) -> Any:
             arguments = [a(values, caps_) for a in args]
@@ -345,22 +373,26 @@ class RuleCompiler:
                 raise
             except Exception as err:
                 raise RuleFailure(line, column, f"{name}({', '.join(_show(a) for a in arguments)}) "
-                                                f"failed: {type(err).__name__}: {err}") from err
+                                                f"failed: {type(err).__name__}: {err}", filename) from err
 
         return evaluate
 
     def _condition(self, condition: ast.Condition, bindings: dict[str, _Binding],
                    caps: dict[str, ast.Pos]) -> Callable[[Values, Caps], bool]:
+        if condition.kind in ("target_has", "target_lacks"):
+            return self._target_condition(condition)
+
         def names(name: str) -> str | None:
             binding = bindings.get(name)
             return None if binding is None else ("variadic" if binding.variadic else "value")
 
-        lhs = self.expression(condition.lhs, names, caps)
+        lhs = self.expression(condition.lhs, names, caps)  # type: ignore[arg-type]
         rhs = self.expression(condition.rhs, names, caps) if condition.rhs is not None else None
-        line, column = condition.pos.line, condition.pos.column
+        at = self.where(condition.pos)
+        line, column, filename = at.line, at.column, at.filename
 
         def fail(err: Exception):
-            return RuleFailure(line, column, str(err))
+            return RuleFailure(line, column, str(err), filename)
 
         if condition.kind in ("true", "not"):
             negate = condition.kind == "not"
@@ -378,6 +410,28 @@ class RuleCompiler:
                     return (comparable(lhs(values, caps_)) == comparable(rhs(values, caps_))) == equal
                 except TypeError as err:
                     raise fail(err) from None
+
+        return holds
+
+    def _target_condition(self, condition: ast.Condition) -> Callable[[Values, Caps], bool]:
+        """`target has F` / `not target has F`: F must be a feature some target can have."""
+        from qir.target import ARM_FEATURES, X86_FEATURES
+
+        feature = condition.lhs
+        assert isinstance(feature, ast.Feature)
+        known = (*X86_FEATURES, *ARM_FEATURES)
+        if feature.name not in known:
+            raise self.error(feature.pos, f"unknown target feature {feature.name!r} "
+                                          f"(features: {', '.join(known)})")
+        name, wanted = feature.name, condition.kind == "target_has"
+
+        def holds(values: Values, caps_: Caps) -> bool:
+            target = values.get(TARGET)
+            if target is None:
+                from qir.target import host
+
+                target = host()
+            return (name in target.features) == wanted  # type: ignore[union-attr]
 
         return holds
 
@@ -492,9 +546,10 @@ class RuleCompiler:
                 scope.redefined.add(result.name)
                 scope.pending.discard(result.name)
             scope.new.add(result.name)
+        at = self.where(build.pos)
         return OpBuilder(op_class, build.op.name, build.op.target, tuple(r.name for r in build.results),
                          tuple(redefines), operands, tuple(properties), tuple(attributes), tuple(kwargs),
-                         result_types, build.pos.line, build.pos.column)
+                         result_types, at.line, at.column, at.filename)
 
 
 def _show(value: Any) -> str:
@@ -508,7 +563,34 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def compile_source(text: str, filename: str, ctx: Context, functions: Mapping[str, Callable[..., Any]],
+                   verify: bool = False, directory: Path | None = None) -> tuple[list[Rule], list[Path]]:
+    """Expand, parse and compile every rule of a file; the rules and the files it includes.
+    The first error is a `ParseFailure` at its place (in a template: where the template
+    says it, with the values it was expanded for)."""
+    expansion = expand_rules(text, filename, directory)
+    source = expansion.text
+    try:
+        syntax = ast.parse_rules(source.text, filename)
+    except ParseFailure as err:
+        raise _moved(err, source) from None
+    return RuleCompiler(source, filename, ctx, functions, verify).compile(syntax), expansion.dependencies
+
+
 def compile_rules(text: str, filename: str, ctx: Context, functions: Mapping[str, Callable[..., Any]],
                   verify: bool = False) -> list[Rule]:
-    """Parse and compile every rule of a file; the first error is a `ParseFailure`."""
-    return RuleCompiler(text, filename, ctx, functions, verify).compile(ast.parse_rules(text, filename))
+    """Expand, parse and compile every rule of a file; the first error is a `ParseFailure`."""
+    return compile_source(text, filename, ctx, functions, verify)[0]
+
+
+def _moved(err: ParseFailure, source: Mapped) -> ParseFailure:
+    """A syntax error of the expanded text, at its place in the file that says it."""
+    expanded = SourceFile(err.filename, source.text)
+    if err.line - 1 >= len(expanded._line_starts):
+        return err
+    offset = expanded._line_starts[err.line - 1] + err.column - 1
+    if offset >= len(source.text) and source.text:
+        at = source.locate(len(source.text))
+    else:
+        at = source.locate(offset)
+    return at.error(err.message)

@@ -35,6 +35,10 @@ Evaluator = Callable[[Values, Caps], Any]
 PROVENANCE = ("module", "module_type")
 """Discardable attributes every new op takes over from the matched ops (unless the rule sets them)."""
 
+TARGET = "<target>"
+"""Where a rule that asks `target has F` finds the target among its bound values (no `%name`
+can spell it)."""
+
 
 class RuleFailure(Exception):
     """A function or conversion failed while a rule was matched or applied.
@@ -42,8 +46,8 @@ class RuleFailure(Exception):
     Raised inside evaluators, which do not know the op; `Rule` turns it into an
     `OpError` naming the root op, the rule and the place in the rule file."""
 
-    def __init__(self, line: int, column: int, message: str):
-        self.line, self.column, self.message = line, column, message
+    def __init__(self, line: int, column: int, message: str, filename: str | None = None):
+        self.line, self.column, self.message, self.filename = line, column, message, filename
         super().__init__(message)
 
 
@@ -210,6 +214,8 @@ class OpBuilder:
     """None: each result has the type of the matched value it redefines."""
     line: int
     column: int
+    filename: str | None = None
+    """Where the statement is written, if not in the rule's own file (a value of an include)."""
 
     def build(self, values: Values, caps: Caps, provenance: Mapping[str, Attribute],
               location: Attribute) -> Operation:
@@ -235,7 +241,8 @@ class OpBuilder:
                 op = self.op_class.create(operands=operands, result_types=types,
                                           properties=properties, attributes=attributes)
             except (ValueError, TypeError, VerifyException) as err:
-                raise RuleFailure(self.line, self.column, f"cannot build {self.name}: {err}") from None
+                raise RuleFailure(self.line, self.column, f"cannot build {self.name}: {err}",
+                                  self.filename) from None
         op.location = location  # type: ignore[assignment]
         return op
 
@@ -243,7 +250,7 @@ class OpBuilder:
         type_ = evaluate(values, caps)
         if not isinstance(type_, TypeAttribute):
             raise RuleFailure(self.line, self.column,
-                              f"a result type of {self.name} is not a type: {type_!r}")
+                              f"a result type of {self.name} is not a type: {type_!r}", self.filename)
         return type_
 
     def _entries(self, entries: tuple[tuple[str, Evaluator], ...], values: Values,
@@ -255,7 +262,8 @@ class OpBuilder:
             try:
                 attribute = to_attribute(result)
             except TypeError as err:
-                raise RuleFailure(self.line, self.column, f"{self.name} entry {key!r}: {err}") from None
+                raise RuleFailure(self.line, self.column, f"{self.name} entry {key!r}: {err}",
+                                  self.filename) from None
             if attribute is not None:
                 out[key] = attribute
         return out
@@ -302,6 +310,10 @@ class Rule:
     conditions: tuple[Callable[[Values, Caps], bool], ...]
     statements: tuple[Statement, ...]
     verify: bool = False
+    provenance: str | None = None
+    """`provenance %c`: the value whose defining op new ops take their provenance from first."""
+    uses_target: bool = False
+    """Whether a condition asks about the target (`target has F`)."""
 
     @property
     def root(self) -> str:
@@ -320,9 +332,11 @@ class Rule:
 
     # -- matching --
 
-    def match(self, root: Operation) -> Match | None:
-        """The bindings when `root` and the ops above it match and the conditions hold."""
-        values: Values = {}
+    def match(self, root: Operation, target: Any = None) -> Match | None:
+        """The bindings when `root` and the ops above it match and the conditions hold.
+
+        `target` (a `qir.target.Target`) answers `target has F`; None is the host."""
+        values: Values = {TARGET: target} if self.uses_target else {}  # type: ignore[dict-item]
         caps: Caps = {}
         ops = self.ops
         if not ops[-1].match(root, values, caps):
@@ -369,7 +383,8 @@ class Rule:
         root = match.ops[0]
         values = dict(match.values)
         caps = match.caps
-        provenance, location = _provenance(match.ops)
+        first = values[self.provenance].op if self.provenance is not None else None  # type: ignore[union-attr]
+        provenance, location = _provenance(match.ops, first)
         new_ops: list[Operation] = []
         replacements: list[tuple[SSAValue, SSAValue]] = []
         try:
@@ -414,17 +429,20 @@ class Rule:
                                     f"built an invalid {op.name}: {err}") from None
 
     def _error(self, root: Operation, err: RuleFailure) -> OpError:
-        where = f"{self.filename}:{err.line}:{err.column}"
+        where = f"{err.filename or self.filename}:{err.line}:{err.column}"
         return OpError(root, f"rule {self.name} ({where}): {err.message}")
 
 
-def _provenance(ops: Sequence[Operation]) -> tuple[dict[str, Attribute], Attribute]:
-    """What new ops inherit: each provenance entry and the location of the root, or, where
-    the root has none (a `quant.qcast` that `convert` added), of the nearest matched op
-    that has one."""
+def _provenance(ops: Sequence[Operation],
+                first: Operation | None = None) -> tuple[dict[str, Attribute], Attribute]:
+    """What new ops inherit: each provenance entry of `first` (the rule's `provenance %c`) or,
+    where it has none, of the root, else of the nearest matched op that has one; and the
+    location of the root, or, where the root has none (a `quant.qcast` that `convert` added),
+    of the nearest matched op that has one."""
     provenance: dict[str, Attribute] = {}
+    order = ops if first is None else (first, *ops)
     for key in PROVENANCE:
-        for op in ops:
+        for op in order:
             value = op.attributes.get(key)
             if value is not None:
                 provenance[key] = value
@@ -495,6 +513,8 @@ class RulePattern(RewritePattern):
 
     index: Mapping[str | tuple[str, str], RuleGroup]
     counts: Counter[str] = field(default_factory=Counter)
+    target: Any = None
+    """The `qir.target.Target` that `target has F` asks about (None: the host)."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /) -> None:
         name = op.name
@@ -505,7 +525,7 @@ class RulePattern(RewritePattern):
         if group is None:
             return
         for rule in group.candidates(op):
-            match = rule.match(op)
+            match = rule.match(op, self.target)
             if match is not None:
                 rule.rewrite(match, rewriter)
                 self.counts[rule.name] += 1

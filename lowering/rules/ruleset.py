@@ -27,12 +27,12 @@ from xdsl.pattern_rewriter import (
 
 from qir.errors import OpError, QirError
 from qir.gc_pause import paused_gc
-from qir.lowering.rules.compiler import compile_rules
+from qir.lowering.rules.compiler import compile_source
 from qir.lowering.rules.functions import function_table
 from qir.lowering.rules.matcher import Rule, RuleGroup, RulePattern
 
 _CACHE_SIZE = 64
-_cache: OrderedDict[tuple, tuple[RuleSet, tuple]] = OrderedDict()
+_cache: OrderedDict[tuple, tuple[RuleSet, tuple, tuple]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -62,9 +62,12 @@ class RuleSet:
     For one root, rules are tried by decreasing benefit, then in file order; the
     first that matches is applied."""
 
-    def __init__(self, rules: Sequence[Rule], filename: str = "<rules>"):
+    def __init__(self, rules: Sequence[Rule], filename: str = "<rules>", dependencies: Sequence[Path] = ()):
         self.filename = filename
+        self.dependencies: tuple[Path, ...] = tuple(dependencies)
+        """The files the rules were read from besides `filename` (its includes)."""
         self.rules: tuple[Rule, ...] = tuple(rules)
+        self.uses_target = any(rule.uses_target for rule in self.rules)
         index: dict[str | tuple[str, str], list[Rule]] = {}
         for rule in self.rules:
             index.setdefault(rule.key, []).append(rule)
@@ -87,8 +90,8 @@ class RuleSet:
         verifies the module after the pass, and checking every op twice costs a third
         of the lowering time)."""
         context = rules_context(ctx, dialects, ops)
-        rules = compile_rules(text, filename, context, function_table(functions), verify)
-        return cls(rules, filename)
+        rules, dependencies = compile_source(text, filename, context, function_table(functions), verify)
+        return cls(rules, filename, dependencies)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str],
@@ -96,7 +99,7 @@ class RuleSet:
                   ctx: Context | None = None, *, dialects: Iterable[Dialect] = (),
                   ops: Iterable[type[Operation]] = (), verify: bool = False) -> "RuleSet":
         """`from_text` of a file, compiled once per path, modification time, size and
-        arguments (the cache holds the last 64)."""
+        arguments, and those of the files it includes (the cache holds the last 64)."""
         path = Path(path).resolve()
         try:
             stat = path.stat()
@@ -108,14 +111,14 @@ class RuleSet:
                tuple(map(id, ops)), tuple(sorted((n, id(f)) for n, f in functions.items())), verify)
         with _cache_lock:
             hit = _cache.get(key)
-            if hit is not None:
+            if hit is not None and _unchanged(hit[2]):
                 _cache.move_to_end(key)
                 return hit[0]
         text = path.read_text()
         ruleset = cls.from_text(text, str(path), functions, ctx, dialects=dialects, ops=ops, verify=verify)
         with _cache_lock:
             # The entry keeps what its key names by id alive, so that no id is reused meanwhile.
-            _cache[key] = (ruleset, (ctx, dialects, ops, functions))
+            _cache[key] = (ruleset, (ctx, dialects, ops, functions), _stamps(ruleset.dependencies))
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
         return ruleset
@@ -123,6 +126,7 @@ class RuleSet:
     @classmethod
     def combine(cls, rulesets: Iterable["RuleSet"]) -> "RuleSet":
         """One rule set of several (a backend's rules split over files); names must be unique."""
+        rulesets = list(rulesets)
         rules: list[Rule] = []
         seen: dict[str, Rule] = {}
         for ruleset in rulesets:
@@ -133,7 +137,9 @@ class RuleSet:
                                    f"is already defined at {other.filename}:{other.line}:{other.column}")
                 seen[rule.name] = rule
                 rules.append(rule)
-        return cls(rules, ", ".join(dict.fromkeys(r.filename for r in rules)))
+        combined = cls(rules, ", ".join(dict.fromkeys(r.filename for r in rules)))
+        combined.dependencies = tuple(dict.fromkeys(d for ruleset in rulesets for d in ruleset.dependencies))
+        return combined
 
     # -- looking at it --
 
@@ -177,24 +183,30 @@ class RuleSet:
 
     # -- applying it --
 
-    def patterns(self) -> list[RewritePattern]:
-        """xDSL patterns applying these rules (one pattern dispatching by root op).
+    def patterns(self, target=None) -> list[RewritePattern]:
+        """xDSL patterns applying these rules (one pattern dispatching by root op), for `target`
+        (a `qir.target.Target` or its name; None: the host) where a rule asks `target has F`.
 
         Walk them consumers first (`PatternRewriteWalker(..., walk_reverse=True)`, as
         `apply` does): a rule rooted at the end of a chain (`ref.linear` → ... →
         `quant.qcast`) must see the chain before a rule rooted inside it rewrites it.
         The returned pattern counts its rewrites in `patterns()[0].counts`."""
-        return [RulePattern(self._index)]
+        return [RulePattern(self._index, target=_target(target))]
 
     def apply(self, module: ModuleOp | Operation, extra_patterns: Sequence[RewritePattern] = (),
-              *, max_rewrites: int | None = None) -> Counter[str]:
+              *, max_rewrites: int | None = None, target=None) -> Counter[str]:
         """Apply the rules to a fixed point; how often each rule applied.
 
         For each op the rules are tried first, then `extra_patterns` (Python patterns for
         what rules cannot say). `max_rewrites` (default: ten per op, at least 10000)
         stops rules that rewrite each other forever, with an `OpError` naming the
-        busiest rule."""
-        pattern = RulePattern(self._index)
+        busiest rule. `target` (a `qir.target.Target` or its name) is what `target has F`
+        asks about; by default the target the module records, else the host."""
+        if target is None and self.uses_target and isinstance(module, ModuleOp):
+            from qir.target import recorded_target
+
+            target = recorded_target(module)
+        pattern = RulePattern(self._index, target=_target(target))
         if max_rewrites is None:
             max_rewrites = max(10_000, 10 * sum(1 for _ in module.walk()))
         applier = GreedyRewritePatternApplier([_Budget(pattern, max_rewrites), *extra_patterns], dce_enabled=False)
@@ -212,6 +224,32 @@ class RuleSet:
                 del err.__notes__
             raise
         return Counter(pattern.counts)
+
+
+def _target(target):
+    """A `Target` from a target or its name (None stays None: the host, asked for when needed)."""
+    if target is None or not isinstance(target, str):
+        return target
+    from qir.target import parse_target
+
+    return parse_target(target)
+
+
+def _stamps(paths: Iterable[Path]) -> tuple[tuple[Path, int, int] | tuple[Path, None, None], ...]:
+    """Modification time and size of each file (None if it is gone)."""
+    stamps = []
+    for path in paths:
+        try:
+            stat = path.stat()
+            stamps.append((path, stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            stamps.append((path, None, None))
+    return tuple(stamps)
+
+
+def _unchanged(stamps) -> bool:
+    """Whether the files a cached rule set includes are as they were when it was compiled."""
+    return _stamps(path for path, _, _ in stamps) == stamps
 
 
 class _Budget(RewritePattern):

@@ -134,11 +134,20 @@ class MatchOp:
 
 
 @dataclass(frozen=True)
-class Condition:
-    """A where-condition: `expr`, `not expr`, `lhs == rhs` or `lhs != rhs`."""
+class Feature:
+    """The feature of `target has FEATURE`."""
 
-    kind: str  # "true", "not", "eq", "ne"
-    lhs: Expr
+    name: str
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A where-condition: `expr`, `not expr`, `lhs == rhs`, `lhs != rhs`, `target has F` or
+    `not target has F` (then `lhs` is the `Feature`)."""
+
+    kind: str  # "true", "not", "eq", "ne", "target_has", "target_lacks"
+    lhs: Expr | Feature
     rhs: Expr | None
     pos: Pos
 
@@ -182,6 +191,8 @@ class RuleSyntax:
     match: tuple[MatchOp, ...]
     where: tuple[Condition, ...]
     replace: tuple[Statement, ...]
+    provenance: ValueRef | None = None
+    """`provenance %c`: new ops take their provenance from the op defining %c first."""
 
 
 # --------------------------------------------------------------------------
@@ -212,12 +223,18 @@ class _ToSyntax(Transformer):
             benefit, parts = parts[0], parts[1:]
         match, *rest = parts
         where: tuple[Condition, ...] = ()
-        if len(rest) == 2:
+        provenance = None
+        if isinstance(rest[0], tuple) and rest[0] and isinstance(rest[0][0], Condition):
             where, rest = rest[0], rest[1:]
-        return RuleSyntax(str(name), Pos.of(name), benefit, match, where, rest[0])
+        if isinstance(rest[0], _Provenance):
+            provenance, rest = rest[0].value, rest[1:]
+        return RuleSyntax(str(name), Pos.of(name), benefit, match, where, rest[0], provenance)
 
     def benefit(self, value):
         return int(value)
+
+    def provenance(self, token):
+        return _Provenance(ValueRef(_name(token), Pos.of(token)))
 
     # -- match --
 
@@ -312,6 +329,12 @@ class _ToSyntax(Transformer):
     def cond_not(self, keyword, expr):
         return Condition("not", expr, None, Pos.of(keyword))
 
+    def cond_target_has(self, keyword, feature):
+        return Condition("target_has", Feature(str(feature), Pos.of(feature)), None, Pos.of(keyword))
+
+    def cond_target_lacks(self, keyword, target, feature):
+        return Condition("target_lacks", Feature(str(feature), Pos.of(feature)), None, Pos.of(keyword))
+
     def cond_eq(self, lhs, rhs):
         return Condition("eq", lhs, rhs, lhs.pos)
 
@@ -368,6 +391,11 @@ class _ToSyntax(Transformer):
 
     def result_type_list(self, *exprs):
         return _TypeExprs(_present(exprs))
+
+
+@dataclass(frozen=True)
+class _Provenance:
+    value: ValueRef
 
 
 class _AttrList(list):
@@ -432,6 +460,7 @@ _TERMINAL_NAMES = {
     "STRING": "a string",
     "INT": "an integer",
     "NOT": "'not'",
+    "TARGET": "'target'",
     "WILDCARD": "'_'",
     "LIT": "an attribute or type",
     "$END": "the end of the file",
