@@ -5,12 +5,18 @@ module twice, as torchvision's do), `mobilenet_v2` MobileNetV2's inverted
 residuals with depthwise convolutions, `transformer` a BERT-style encoder
 written out op by op. Weights are random but seeded, and BatchNorm statistics
 are set to non-trivial values so that folding and calibration see real ranges.
+
+For accuracy rather than SQNR, a real data set that needs no download:
+`load_digits_split` (scikit-learn's bundled 8x8 handwritten digits), `DigitsCNN`
+(conv + BatchNorm + ReLU blocks that reach about 99% on it in seconds), and the
+`train` / `accuracy` pair every flow (float, PTQ, QAT) shares.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -141,6 +147,108 @@ class TransformerEncoder(nn.Module):
             x = layer(x, mask)
         summed = (x * mask[..., None]).sum(1)
         return summed / mask.sum(1, keepdim=True)
+
+
+class DigitsSplit(NamedTuple):
+    """scikit-learn's digits, split once: images N x 1 x 8 x 8 in [0, 1], labels 0..9 (int64)."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def load_digits_split(seed: int = 0, test_size: int = 360) -> DigitsSplit:
+    """scikit-learn's bundled `load_digits` (1797 8x8 images, shipped with the package: no
+    download), pixels scaled from 0..16 to [0, 1], split stratified by class with `seed`:
+    1437 training and 360 test images by default, the same split for the same seed."""
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError as err:
+        raise ImportError("the digits data set needs scikit-learn: pip install scikit-learn "
+                          "(or qir's `test` / `bench` extra)") from err
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    labels = torch.tensor(digits.target, dtype=torch.int64)
+    train_idx, test_idx = train_test_split(torch.arange(len(labels)).numpy(), test_size=test_size,
+                                           stratify=labels.numpy(), random_state=seed)
+    train_idx, test_idx = torch.from_numpy(train_idx), torch.from_numpy(test_idx)
+    return DigitsSplit(images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
+
+
+class DigitsCNN(nn.Module):
+    """A small CNN for 1 x 8 x 8 digits: three conv + BatchNorm + ReLU blocks (a max pool after
+    the second), then flatten and one linear classifier. About 19k parameters."""
+
+    def __init__(self, channels: tuple[int, int, int] = (16, 32, 32), num_classes: int = 10):
+        super().__init__()
+        c1, c2, c3 = channels
+
+        def block(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+        self.features = nn.Sequential(*block(1, c1), *block(c1, c2), nn.MaxPool2d(2), *block(c2, c3))
+        self.classifier = nn.Linear(c3 * 4 * 4, num_classes)
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def train(model, data: tuple[torch.Tensor, torch.Tensor], *, epochs: int, seed: int = 0, lr: float = 3e-3,
+          batch_size: int = 64, weight_decay: float = 0.0, set_training: Callable | None = None) -> list[float]:
+    """Train `model` (an nn.Module: a float model, a QAT module, an exported GraphModule) on
+    `data` = (images, labels) with cross entropy, Adam and a cosine learning-rate decay to 0
+    over `epochs`, in batches of `batch_size` shuffled with `seed` (the last, shorter batch
+    dropped so every step sees the same batch size: an exported graph may fix it). `seed` also
+    seeds torch's global generator (dropout); the same seed, data, model and thread count give
+    the same weights. `set_training(model)` puts the model in
+    training mode (default `model.train()`; torchao's exported modules need
+    `move_exported_model_to_train`). Returns the mean loss of each epoch."""
+    x, y = data
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    (set_training or (lambda m: m.train()))(model)
+    steps = len(x) // batch_size
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, epochs * steps))
+    losses = []
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        total = 0.0
+        for step in range(steps):
+            idx = order[step * batch_size:(step + 1) * batch_size]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += float(loss.detach())
+        losses.append(total / max(1, steps))
+    return losses
+
+
+@torch.no_grad()
+def predict(model: Callable, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    """The class `model` predicts for each of `x`, in batches of `batch_size` (all at once by
+    default); a shorter last batch is padded with copies of its first image, for a model whose
+    graph fixes the batch size. Any callable works (an nn.Module in eval mode, an fx.GraphModule
+    qir or torchao returned); its mode is left as it is."""
+    if batch_size is None or batch_size == len(x):
+        return model(x).argmax(-1)
+    predictions = []
+    for start in range(0, len(x), batch_size):
+        batch = x[start:start + batch_size]
+        n = len(batch)
+        if n < batch_size:
+            batch = torch.cat([batch, batch[:1].expand(batch_size - n, *batch.shape[1:])])
+        predictions.append(model(batch).argmax(-1)[:n])
+    return torch.cat(predictions)
+
+
+def accuracy(model: Callable, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None) -> float:
+    """Top-1 accuracy of `model` on (x, y), in percent (see `predict` for `batch_size`)."""
+    return 100.0 * float((predict(model, x, batch_size) == y).float().mean())
 
 
 @dataclass(frozen=True)
