@@ -1,16 +1,20 @@
-"""Calibration split over processes: `merge_stats` and `qir.synchronize_observers`.
+"""Calibration and QAT split over processes: `merge_stats`, `qir.synchronize_observers`
+and `qir.synchronize`.
 
 The reference is always one observer (or one process) fed all the data: merged
 min/max statistics must equal it exactly, merged histograms give parameters
 close to it. The distributed tests start two CPU processes on gloo, once for
 the module (`torch.multiprocessing.start_processes`, the spawn method; the
 rendezvous is a file in a tmp dir, so no port is needed); the ranks write what
-they computed to files.
+they computed to files. QAT runs under DistributedDataParallel in the same
+processes: each rank trains on its own batches, and the programs the ranks convert
+to must be byte-identical once synchronised (and differ before: the test can fail).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import re
 import time
@@ -26,6 +30,7 @@ from qir.errors import QirError
 from qir.observers import ObserverSpec, make_observer, merge_stats, qparams
 from qir.quantizer import X86Quantizer
 from qir.quantizer.x86 import x86_config
+from peers import sqnr
 
 WORLD = 2
 HANG_SECONDS = 300  # a safety net against a hanging collective, far above the few seconds a run takes
@@ -169,6 +174,60 @@ def _observer_tree(rank: int) -> dict:
     return {"count": count, "a": model[1]["a"].stats(), "b": model[1]["b"].stats()}
 
 
+class _ConvBN(nn.Module):
+    """conv + BN + ReLU + linear: the batch norm's running statistics are buffers DDP does not
+    reduce, its activations have fake quantizations that learn their ranges."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.bn = nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8 * 6 * 6, 5)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.bn(self.conv(x))).flatten(1))
+
+
+QAT_STEPS = 3
+
+
+def _batch_norm_state(prepared) -> dict:
+    return {"mean": prepared.bn.running_mean.tolist(), "var": prepared.bn.running_var.tolist(),
+            "count": int(prepared.bn.num_batches_tracked)}
+
+
+def _qat_under_ddp(rank: int) -> dict:
+    """prepare_qat (the same model, seeded, on every rank), a few SGD steps under DDP on this
+    rank's own batches, then the program converted with no synchronisation, with the observers
+    synchronised, and with `qir.synchronize`; the batch norm state before and after it; the
+    SQNR of the synchronised program against the module in eval mode."""
+    torch.manual_seed(0)
+    prepared = qir.prepare_qat(_ConvBN(), (torch.randn(8, 3, 8, 8),))
+    ddp = nn.parallel.DistributedDataParallel(prepared)  # lives only here, as in _observer_tree
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=0.05)
+    generator = torch.Generator().manual_seed(1 + rank)
+    ddp.train()
+    for _ in range(QAT_STEPS):
+        x = torch.randn(8, 3, 8, 8, generator=generator) * (1 + rank)  # each rank its own range
+        y = torch.randint(0, 5, (8,), generator=generator)
+        nn.functional.cross_entropy(ddp(x), y).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    prepared.eval()
+    result = {"unsynchronized": qir.convert(ddp).qir_program.text(), "before": _batch_norm_state(prepared)}
+    qir.synchronize_observers(ddp)
+    result["observers_only"] = qir.convert(ddp).qir_program.text()
+    result["counts"] = list(qir.synchronize(ddp))
+    result["observers"] = sum(isinstance(m, qir.observers.Observer) for m in prepared.modules())
+    quantized = qir.convert(ddp)
+    result["synchronized"] = quantized.qir_program.text()
+    result["after"] = _batch_norm_state(prepared)
+    x = torch.randn(8, 3, 8, 8, generator=torch.Generator().manual_seed(99)) * 1.5
+    with torch.no_grad():
+        result["sqnr"] = float(sqnr(prepared(x), quantized(x)))
+    return result
+
+
 def _rank_worker(rank: int, tmp_path) -> None:
     """One rank: split calibration with each quantizer, observers under DDP, mismatched observers."""
     model, batches = _model_and_batches()
@@ -179,6 +238,13 @@ def _rank_worker(rank: int, tmp_path) -> None:
         qir.synchronize_observers(nn.ModuleDict({f"rank{rank}": make_observer(_spec("minmax"))}))
     except QirError as err:
         result["mismatch"] = str(err)
+    result["qat"] = _qat_under_ddp(rank)
+    gc.collect()  # no DDP reducer left alive at destroy_process_group (see _observer_tree)
+    torch.manual_seed(rank)
+    try:
+        qir.synchronize(nn.Linear(2, 2))
+    except QirError as err:
+        result["parameter_mismatch"] = str(err)
     (tmp_path / f"rank{rank}.json").write_text(json.dumps(result))
 
 
@@ -251,3 +317,59 @@ def test_the_first_difference_between_ranks_is_named():
     with pytest.raises(QirError, match="'observers.obs2' has another spec on rank 1"):
         _check_same_observers([rank0, [rank0[0], ("observers.obs2", histogram, {})]])
     _check_same_observers([rank0, [(name, spec, {"min": 0.0, "max": 1.0}) for name, spec, _ in rank0]])
+
+
+# -- QAT under DistributedDataParallel ----------------------------------------------------------
+
+
+def test_qat_under_ddp_converts_to_the_same_program_on_every_rank(ranks):
+    first, second = ranks[0]["qat"], ranks[1]["qat"]
+    assert first["synchronized"] == second["synchronized"]
+    # Without synchronising the ranks convert to other programs (each rank's batches moved its
+    # activation ranges and batch norm statistics); the observers alone are not enough.
+    assert first["unsynchronized"] != second["unsynchronized"]
+    assert first["observers_only"] != second["observers_only"]
+    assert first["synchronized"] not in (first["unsynchronized"], first["observers_only"])
+
+
+def test_synchronize_averages_batch_norm_statistics_over_the_ranks(ranks):
+    first, second = ranks[0]["qat"], ranks[1]["qat"]
+    for key in ("mean", "var"):
+        before = [torch.tensor(rank["qat"]["before"][key], dtype=torch.float64) for rank in ranks]
+        assert not torch.equal(before[0], before[1])
+        want = ((before[0] + before[1]) / 2).float().tolist()  # the float32 nearest the mean
+        assert first["after"][key] == second["after"][key] == want
+    # DDP broadcasts rank 0's buffers before each forward: the batch counts already agree.
+    assert first["before"]["count"] == second["before"]["count"] == first["after"]["count"] == QAT_STEPS
+    assert first["counts"] == second["counts"] == [first["observers"], 2, 0]  # running mean and var
+    assert first["observers"] > 0
+
+
+def test_the_program_synchronized_under_ddp_computes_what_the_eval_module_does(ranks):
+    for rank in ranks:
+        assert rank["qat"]["sqnr"] > 35
+
+
+def test_synchronize_refuses_ranks_whose_parameters_differ(ranks):
+    assert ranks[0]["parameter_mismatch"] == ranks[1]["parameter_mismatch"]
+    assert "parameter 'weight' differs between rank 0 and rank 1" in ranks[0]["parameter_mismatch"]
+
+
+def test_synchronize_needs_torch_distributed():
+    with pytest.raises(QirError, match="synchronize needs torch.distributed"):
+        qir.synchronize(nn.BatchNorm1d(2))
+
+
+def test_the_first_buffer_that_differs_between_ranks_is_named():
+    from qir.distributed import _check_same_state
+
+    rank0 = {"buffers": [("bn.running_mean", "torch.float32", (8,)), ("bn.running_var", "torch.float32", (8,))],
+             "parameters": [("conv.weight", "ab")]}
+    _check_same_state([rank0, rank0])
+    other = {**rank0, "buffers": [rank0["buffers"][0], ("bn.running_var", "torch.float64", (8,))]}
+    with pytest.raises(QirError, match=r"buffer 1 is \('bn.running_var', 'torch.float64', \(8,\)\) on rank 1"):
+        _check_same_state([rank0, other])
+    with pytest.raises(QirError, match="buffer 1 is nothing on rank 2"):
+        _check_same_state([rank0, rank0, {**rank0, "buffers": rank0["buffers"][:1]}])
+    with pytest.raises(QirError, match="rank 1 has other parameters"):
+        _check_same_state([rank0, {**rank0, "parameters": []}])
