@@ -90,7 +90,12 @@ def prepare_qat(model, example_inputs=(), quantizer: Quantizer | None = None, *,
     annotate = available_passes()["annotate"]()
     quantizer = quantizer or X86Quantizer(x86_config(is_qat=True))
     passes = [annotate(quantizer=quantizer) if p == "annotate" else p for p in QAT_PIPELINE]
-    return PassManager(passes, timing=timing).run(program).to_fx()
+    prepared = PassManager(passes, timing=timing).run(program).to_fx()
+    # Under DistributedDataParallel each rank's observers keep their own statistics (merged by
+    # qir.synchronize): DDP must not broadcast rank 0's histogram buffers over them.
+    observed = [name for name, _ in prepared.named_buffers() if name.startswith("observers.")]
+    torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(prepared, observed)
+    return prepared
 
 
 class _training:

@@ -79,23 +79,31 @@ def converted():
         # One program on every host (the VNNI recipe); lowering adapts it to the host it runs on.
         prepared = qir.prepare(model, args, X86Quantizer(target="x86-avx512-vnni"), kwargs=kwargs,
                                dynamic_shapes=entry.dynamic_shapes)
-        for a, k in calibration_batches(entry):
+        batches = calibration_batches(entry)
+        for a, k in batches:
             prepared(*a, **k)
-        models[name] = (model, args, kwargs, qir.convert(prepared))
+        models[name] = (model, [(args, kwargs), *calibration_batches(entry, 8)[4:]], qir.convert(prepared))
     return models
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_zoo_model_lowers_as_accurately_as_reference(converted, backend, name):
-    model, args, kwargs, quantized = converted[name]
+    """Over five batches the calibration did not see (one sample's ten logits are too few for an
+    SQNR to tell a kernel's one-step roundings from a wrong kernel). Kernels may round one step
+    off now and then (`test_op_agrees_with_reference` bounds that); on a model that multiplies
+    by up to 9 before a softmax (`scalar_and_int`) that costs about 2.5 dB. A wrong kernel costs
+    far more: fbgemm's saturating depthwise kernel cost 50 dB (`test_accumulation`)."""
+    model, batches, quantized = converted[name]
+    reference_module, lowered_module = qir.lower(quantized, "reference"), qir.lower(quantized, backend)
+    runs = []
     with torch.no_grad():
-        expected = _flat(model(*args, **kwargs))
-        reference = _flat(qir.lower(quantized, "reference")(*args, **kwargs))
-        lowered_module = qir.lower(quantized, backend)
-        lowered = _flat(lowered_module(*args, **kwargs))
+        for args, kwargs in batches:
+            runs.append([_flat(m(*args, **kwargs)) for m in (model, reference_module, lowered_module)])
+    expected, reference, lowered = ([torch.cat([run[i][k].flatten() for run in runs]) for k in range(len(runs[0][i]))]
+                                    for i in range(3))
     assert lowered_module.qir_program.stage == "lowered"
     for e, r, l in zip(expected, reference, lowered, strict=True):
         assert l.shape == e.shape
-        assert sqnr(e, l) >= sqnr(e, r) - 1.0, f"{name}: {sqnr(e, l):.2f} dB against the reference's {sqnr(e, r):.2f}"
+        assert sqnr(e, l) >= sqnr(e, r) - 3.0, f"{name}: {sqnr(e, l):.2f} dB against the reference's {sqnr(e, r):.2f}"
         assert sqnr(r, l) >= 30, f"{name}: {backend} and reference {sqnr(r, l):.1f} dB apart"
