@@ -37,7 +37,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Attribute, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from qir.accumulation import fit_scales, reduction_of
+from qir.accumulation import fit_weight, reduction_of
 from qir.context import params_of
 from qir.dialects.aten import ParamOp
 from qir.dialects.obs import DerivedSpecAttr, FakeQuantOp, ObserveOp, QuantSpecAttr
@@ -133,8 +133,6 @@ class Convert(QirPass):
             return qtype
         tensor = param_tensor(obs.input.owner, store)
         per_axis = isinstance(qtype, UniformQuantizedPerAxisType)
-        if per_axis and (qtype.axis != 0 or reduction.transposed):
-            return qtype
 
         def typed(scales: torch.Tensor) -> Attribute:
             values = scales.float().tolist()
@@ -145,22 +143,17 @@ class Convert(QirPass):
             return UniformQuantizedType.get(qtype.storage_name, values[0], qtype.zero_point,
                                             storage_min=qtype.storage_min, storage_max=qtype.storage_max)
 
-        scales = torch.tensor(qtype.scales if per_axis else [qtype.scale], dtype=torch.float64)
-        ops = _decomposed_ops()
-        storage, lo, hi = getattr(torch, qtype.storage_dtype_name), qtype.storage_min, qtype.storage_max
-        x = tensor.detach().float()
-        zero_points = torch.tensor(qtype.zero_points if per_axis else [qtype.zero_point], dtype=torch.int64)
-
-        def quantize(trial: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:  # as quantize_tensor does
-            if per_axis:
-                part, zeros = (x, zero_points) if rows is None else (x[rows], zero_points[rows])
-                return ops.quantize_per_channel.default(part, trial.float(), zeros, 0, lo, hi, storage)
-            return ops.quantize_per_tensor.default(x, float(trial.float()[0]), qtype.zero_point, lo, hi, storage)
-
+        scales = qtype.scales if per_axis else [qtype.scale]
+        zero_points = qtype.zero_points if per_axis else [qtype.zero_point]
         try:
-            fitted = fit_scales(scales, quantize, reduction, obs.spec.int16_pairs.data, levels=(hi - lo) / 2)
+            fitted = fit_weight(tensor, list(scales), list(zero_points), qtype.axis if per_axis else None,
+                                qtype.storage_min, qtype.storage_max, getattr(torch, qtype.storage_dtype_name),
+                                reduction, obs.spec.int16_pairs.data)
         except ValueError as err:
             raise OpError(obs, f"observer {obs.obs_id.data}: {err}") from err
+        if fitted is None:
+            return qtype
+        scales = torch.tensor(scales, dtype=torch.float64)
         grown = int((fitted != scales).sum())
         if grown:
             count(ctx, "channels rescaled for int16 pairs", grown)

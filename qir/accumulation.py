@@ -188,6 +188,31 @@ def fit_scales(scales: torch.Tensor, quantize, reduction: Reduction, bound: int,
     return scales
 
 
+def fit_weight(weight: torch.Tensor, scales: list[float], zero_points: list[int], axis: int | None,
+               qmin: int, qmax: int, storage: torch.dtype, reduction: Reduction, bound: int) -> torch.Tensor | None:
+    """`fit_scales` for a float `weight` quantized (round half to even, clamp, as `convert` and
+    the emitted kernels do) per channel along `axis` or per tensor (None): the scales (float64,
+    one per channel or one) at which none of its pairs saturates for activations up to `bound`;
+    None when the scales are not fitted (per channel along another axis than the output
+    channels'). `convert` fits the final weights with it, QAT's fake quantization each step's."""
+    per_channel = axis is not None
+    if per_channel and (axis != 0 or reduction.transposed):
+        return None
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers quantized_decomposed)
+
+    ops = torch.ops.quantized_decomposed
+    x = weight.detach().float()
+    zeros = torch.tensor(zero_points, dtype=torch.int64)
+
+    def quantize(trial: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+        if per_channel:
+            part, z = (x, zeros) if rows is None else (x[rows], zeros[rows])
+            return ops.quantize_per_channel.default(part, trial.float(), z, 0, qmin, qmax, storage)
+        return ops.quantize_per_tensor.default(x, float(trial.float()[0]), zero_points[0], qmin, qmax, storage)
+
+    return fit_scales(torch.tensor(scales, dtype=torch.float64), quantize, reduction, bound, levels=(qmax - qmin) / 2)
+
+
 def reduction_of(weight) -> Reduction | None:
     """The reduction of the conv or linear (an `aten.op` or a `ref` op) that reads the SSA value
     `weight` as its weight, or None when nothing does."""

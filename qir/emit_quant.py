@@ -84,6 +84,7 @@ def _emit_observe(em: Emitter, op: ObserveOp) -> None:
 
 @emits("obs.fake_quant")
 def _emit_fake_quant(em: Emitter, op: FakeQuantOp) -> None:
+    from qir.accumulation import reduction_of
     from qir.fake_quant import FakeQuantize
 
     target = f"observers.{op.obs_id.data}"
@@ -92,7 +93,10 @@ def _emit_fake_quant(em: Emitter, op: FakeQuantOp) -> None:
         if isinstance(spec, FixedQParamsAttr):
             fake = FakeQuantize(fixed=(spec.scale.data, spec.zero_point.data, spec.qmin.data, spec.qmax.data))
         else:
-            fake = FakeQuantize(observer_spec(spec), weight=_from_parameters(op.input))
+            weight = _from_parameters(op.input)
+            reduction = reduction_of(op.output) if weight and spec.int16_pairs.data else None
+            fake = FakeQuantize(observer_spec(spec), weight=weight,
+                                int16_pairs=(reduction, spec.int16_pairs.data) if reduction is not None else None)
             stats = stats_from_attr(op.stats)
             if stats:
                 fake.load_stats(stats)

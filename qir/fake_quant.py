@@ -12,6 +12,8 @@ outside (torch's `fake_quantize_per_*_affine`).
 * A weight (a value computed from parameters alone) takes its range anew at
   every forward: it changes at every optimizer step, and `convert` quantizes
   its final value with the range of that value.
+  A weight fitted to a CPU whose kernels add pairs of products in int16 (`int16_pairs`) gets
+  the fitted scales `convert` will give it.
 * A fixed-range output (sigmoid, softmax) uses its fixed parameters.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from qir.accumulation import Reduction, fit_weight
 from qir.observers import ObserverSpec, make_observer, qparams
 
 
@@ -27,7 +30,8 @@ class FakeQuantize(nn.Module):
     """Quantize-dequantize in float with a straight-through gradient; observes as it goes."""
 
     def __init__(self, spec: ObserverSpec | None = None, *, fixed: tuple[float, int, int, int] | None = None,
-                 weight: bool = False, observing: bool = True, quantizing: bool = True) -> None:
+                 weight: bool = False, observing: bool = True, quantizing: bool = True,
+                 int16_pairs: tuple[Reduction, int] | None = None) -> None:
         super().__init__()
         if (spec is None) == (fixed is None):
             raise ValueError("a fake quantization has an observer spec or fixed parameters, not both")
@@ -40,6 +44,9 @@ class FakeQuantize(nn.Module):
         """Whether the activation statistics still learn (while the module trains)."""
         self.quantizing = quantizing
         """Whether the forward quantizes at all (off: the float model, observers still learning)."""
+        self.int16_pairs = int16_pairs
+        """For a weight whose spec has `int16_pairs`: its kernel's reduction and the activations'
+        bound, to fit its scales each step as `convert` fits the final ones (`qir.accumulation`)."""
         self._weight_stats: dict = {}
 
     def forward(self, x):
@@ -74,6 +81,14 @@ class FakeQuantize(nn.Module):
     def _fake_quantize(self, x: torch.Tensor, stats: dict) -> torch.Tensor:
         spec = self.spec
         scale, zero_point = qparams(spec, stats)
+        if self.int16_pairs is not None:
+            per_channel = spec.axis is not None
+            scales, zeros = (scale, zero_point) if per_channel else ([scale], [zero_point])
+            storage = torch.int8 if spec.signed else torch.uint8
+            fitted = fit_weight(x, list(scales), list(zeros), spec.axis, spec.qmin, spec.qmax, storage,
+                                *self.int16_pairs)
+            if fitted is not None:
+                scale = fitted.float().tolist() if per_channel else float(fitted.float()[0])
         if spec.axis is None:
             return torch.fake_quantize_per_tensor_affine(x, float(scale), int(zero_point), spec.qmin, spec.qmax)
         scales = torch.tensor(scale, dtype=torch.float32)

@@ -272,3 +272,17 @@ def test_the_callers_model_is_never_changed():
     assert [m.training for m in model.modules()] == modes
     for key, value in model.state_dict().items():
         assert torch.equal(value, state[key]), key
+
+
+def test_training_for_a_cpu_whose_pairs_saturate_trains_the_fitted_weights():
+    """For an x86 target without VNNI the weights are fitted to int16 pairs at convert; training
+    fake-quantizes with the same fitted scales, so eval still gives what convert gives, and the
+    converted program has no layer its kernels would saturate (on any host: the target is named)."""
+    model, shape = _model("convnet")
+    quantizer = X86Quantizer(x86_config(is_qat=True), target="x86-avx2")
+    prepared = _train(qir.prepare_qat(model, (torch.randn(shape),), quantizer), _batches(shape, 4)).eval()
+    assert "int16_pairs 255" in qir.observed_program(prepared).text()
+    quantized = qir.convert(prepared)
+    for x in _batches(shape, 2, seed=5):
+        assert sqnr(prepared(x), quantized(x)) > 35
+    assert qir.debug.saturating_layers(quantized, "x86-avx2") == []
