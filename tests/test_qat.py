@@ -277,7 +277,7 @@ def test_the_callers_model_is_never_changed():
 def test_training_for_a_cpu_whose_pairs_saturate_trains_the_fitted_weights():
     """For an x86 target without VNNI the weights are fitted to int16 pairs at convert; training
     fake-quantizes with the same fitted scales, so eval still gives what convert gives, and the
-    converted program has no layer its kernels would saturate (on any host: the target is named)."""
+    converted program has no fitted layer its kernels would saturate (on any host: the target is named)."""
     model, shape = _model("convnet")
     quantizer = X86Quantizer(x86_config(is_qat=True), target="x86-avx2")
     prepared = _train(qir.prepare_qat(model, (torch.randn(shape),), quantizer), _batches(shape, 4)).eval()
@@ -285,4 +285,6 @@ def test_training_for_a_cpu_whose_pairs_saturate_trains_the_fitted_weights():
     quantized = qir.convert(prepared)
     for x in _batches(shape, 2, seed=5):
         assert sqnr(prepared(x), quantized(x)) > 35
-    assert qir.debug.saturating_layers(quantized, "x86-avx2") == []
+    # The classifier, the cheapest layer, keeps full-range weights and runs in float on such a
+    # CPU (PatternQuantizer.full_range_share); every other layer is fitted.
+    assert {r.module for r in qir.debug.saturating_layers(quantized, "x86-avx2")} <= {"fc2"}
