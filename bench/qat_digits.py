@@ -15,9 +15,10 @@ ReLU blocks and a linear classifier) trained in float with a fixed seed, then qu
   order, optimizer, learning-rate schedule and number of steps), then converted. torchao's
   `prepare_qat_pt2e` on the model exported in training mode (and, as a second row, converted
   with the scales its fake quantizers trained with: see `torchao_qat`); qir's `prepare_qat`
-  (issue 12). "trained module" in the notes is the fake-quantized module's own accuracy (eval
-  mode, observers frozen). "float, fine-tuned" is the float model through the same loop, the control that
-  separates what QAT wins back from what more training gives.
+  (issue 12), also with learned activation scales (LSQ). "trained module" in the notes is the
+  fake-quantized module's own accuracy (eval mode, observers frozen). "float, fine-tuned" is the
+  float model through the same loop, the control that separates what QAT wins back from what
+  more training gives.
 
 A flow that cannot run is a row saying why, not a failure (exit status 1 only when one of
 qir's PTQ flows fails). Runs in about 1.5 minutes on 2 busy cores, most of it torchao's
@@ -46,12 +47,16 @@ class Unavailable(Exception):
     """A flow that cannot run here, and why (a row of the table, not a failure)."""
 
 
-def qir_config(bits: int, is_qat: bool = False) -> QuantizationConfig:
-    """x86_config's activations (uint8 affine) and symmetric per-channel weights in `bits` bits,
-    stored as int8."""
+def qir_config(bits: int, is_qat: bool = False, learned: bool = False) -> QuantizationConfig:
+    """x86_config's activations (uint8 affine; `learned`: LSQ scales) and symmetric per-channel
+    weights in `bits` bits, stored as int8."""
     config = x86_config(is_qat=is_qat)
     lo, hi = WEIGHT_RANGES[bits]
-    return replace(config, weight=replace(config.weight, quant_min=lo, quant_max=hi))
+    config = replace(config, weight=replace(config.weight, quant_min=lo, quant_max=hi))
+    if learned:
+        activation = replace(config.input_activation, observer="learned")
+        config = replace(config, input_activation=activation, output_activation=activation)
+    return config
 
 
 def finetune(model, data, args, set_training=None) -> list[float]:
@@ -89,19 +94,23 @@ def qir_ptq(model, data, bits, args) -> dict:
                "Q/DQ; x86 kernels")
 
 
-def qir_qat(model, data, bits, args) -> dict:
+def qir_qat(model, data, bits, args, learned: bool = False) -> dict:
     """issue 12's API: prepare_qat, train like a module, .eval(), convert, lower."""
-    if not hasattr(qir, "prepare_qat"):
-        raise Unavailable("qir.prepare_qat does not exist yet (issue 12)")
     example = (data.x_train[:args.batch_size],)
-    prepared = qir.prepare_qat(copy.deepcopy(model).train(), example, X86Quantizer(qir_config(bits, is_qat=True)))
+    quantizer = X86Quantizer(qir_config(bits, is_qat=True, learned=learned))
+    prepared = qir.prepare_qat(copy.deepcopy(model).train(), example, quantizer)
     finetune(prepared, data, args)
     prepared.eval()
     quantized = qir.convert(prepared)
     lowered = qir.lower(quantized, "x86")
     trained = evaluate(prepared, data, args)  # eval mode: qir's fake quantizers observe only in training
-    return row("qir QAT", bits, evaluate(quantized, data, args), evaluate(lowered, data, args),
-               f"Q/DQ; x86 kernels; trained module {trained:.2f}")
+    return row("qir QAT, LSQ" if learned else "qir QAT", bits, evaluate(quantized, data, args),
+               evaluate(lowered, data, args), f"Q/DQ; x86 kernels; trained module {trained:.2f}")
+
+
+def qir_qat_learned(model, data, bits, args) -> dict:
+    """qir's QAT with learned activation scales (LSQ) in place of moving-average ranges."""
+    return qir_qat(model, data, bits, args, learned=True)
 
 
 # --- torchao's PT2E -----------------------------------------------------------------------------
@@ -261,6 +270,7 @@ def main(argv=None) -> int:
         flows += [("torchao PTQ", torchao_ptq, b) for b in bits]
     flows.append(("float, fine-tuned", float_finetuned, "-"))
     flows += [("qir QAT", qir_qat, b) for b in bits]
+    flows += [("qir QAT, LSQ", qir_qat_learned, b) for b in bits]
     if not args.no_torchao:
         flows += [("torchao QAT", torchao_qat, b) for b in bits]
 

@@ -60,7 +60,7 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 SCHEMES = ("affine", "symmetric")
-OBSERVERS = ("minmax", "moving_minmax", "histogram", "per_channel_minmax")
+OBSERVERS = ("minmax", "moving_minmax", "histogram", "per_channel_minmax", "learned")
 STORAGES = {"u8": (0, 255), "i8": (-128, 127), "u16": (0, 65535), "i16": (-32768, 32767),
             "i32": (-(2**31), 2**31 - 1), "u4": (0, 15), "i4": (-8, 7)}
 NO_GROUP = -1

@@ -91,11 +91,32 @@ def prepare_qat(model, example_inputs=(), quantizer: Quantizer | None = None, *,
     quantizer = quantizer or X86Quantizer(x86_config(is_qat=True))
     passes = [annotate(quantizer=quantizer) if p == "annotate" else p for p in QAT_PIPELINE]
     prepared = PassManager(passes, timing=timing).run(program).to_fx()
+    _start_learned(prepared, example_inputs, kwargs)
     # Under DistributedDataParallel each rank's observers keep their own statistics (merged by
     # qir.synchronize): DDP must not broadcast rank 0's histogram buffers over them.
     observed = [name for name, _ in prepared.named_buffers() if name.startswith("observers.")]
     torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(prepared, observed)
     return prepared
+
+
+def _start_learned(prepared: fx.GraphModule, example_inputs, kwargs) -> None:
+    """Learned scales (LSQ) start from the example inputs' ranges, in eval mode (nothing else
+    changes): every process of a distributed run starts from the same parameters."""
+    from qir.fake_quant import FakeQuantize
+
+    learned = [m for m in prepared.modules() if isinstance(m, FakeQuantize) and m.learned]
+    if not learned:
+        return
+    args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    for module in learned:
+        module.starting = True
+    try:
+        with torch.no_grad():
+            prepared.eval()(*args, **(kwargs or {}))
+    finally:
+        for module in learned:
+            module.starting = False
+        prepared.train()
 
 
 class _training:

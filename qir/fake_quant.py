@@ -15,9 +15,13 @@ outside (torch's `fake_quantize_per_*_affine`).
   A weight fitted to a CPU whose kernels add pairs of products in int16 (`int16_pairs`) gets
   the fitted scales `convert` will give it.
 * A fixed-range output (sigmoid, softmax) uses its fixed parameters.
+* An activation whose spec's observer is `learned` (LSQ) trains its scale and zero point with
+  the model, started from the example inputs' range; frozen, they stop learning.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -48,10 +52,20 @@ class FakeQuantize(nn.Module):
         """For a weight whose spec has `int16_pairs`: its kernel's reduction and the activations'
         bound, to fit its scales each step as `convert` fits the final ones (`qir.accumulation`)."""
         self._weight_stats: dict = {}
+        self.learned = spec is not None and spec.observer == "learned" and not weight
+        if self.learned:  # LSQ: the scale and zero point train with the model
+            self.scale = nn.Parameter(torch.ones(1))
+            self.zero_point = nn.Parameter(torch.zeros(1), requires_grad=not spec.symmetric)
+            self.started = False
+            """Whether the learned parameters hold a range yet (the first batch's, or loaded)."""
+            self.starting = False
+            """Start from the next input even in eval mode (`prepare_qat`, on the example inputs)."""
 
     def forward(self, x):
         if not (isinstance(x, torch.Tensor) and x.is_floating_point() and x.numel() > 0):
             return x
+        if self.learned:
+            return self._learned(x)
         if self.fixed is not None:
             scale, zero_point, qmin, qmax = self.fixed
             return torch.fake_quantize_per_tensor_affine(x, scale, zero_point, qmin, qmax) if self.quantizing else x
@@ -68,8 +82,14 @@ class FakeQuantize(nn.Module):
         return self._fake_quantize(x, stats)
 
     def stats(self) -> dict:
-        """The statistics the forward quantizes with: learned (activations), or of the weight
-        the last forward saw."""
+        """The statistics the forward quantizes with: learned (activations; LSQ: the range the
+        trained scale and zero point stand for), or of the weight the last forward saw."""
+        if self.learned:
+            if not self.started:
+                return {}
+            scale = max(float(self.scale), self.spec.eps)
+            zero_point = min(max(round(float(self.zero_point)), self.spec.qmin), self.spec.qmax)
+            return {"min": (self.spec.qmin - zero_point) * scale, "max": (self.spec.qmax - zero_point) * scale}
         if self.observer is not None:
             return self.observer.stats()
         return dict(self._weight_stats)
@@ -77,6 +97,39 @@ class FakeQuantize(nn.Module):
     def load_stats(self, stats: dict) -> None:
         if self.observer is not None:
             self.observer.load_stats(stats)
+        if self.learned and stats:
+            self._start(stats)
+
+    def start(self, x: torch.Tensor) -> None:
+        """Give learned parameters the range of `x` (`prepare_qat` does, on the example inputs,
+        so every process of a distributed run starts from the same)."""
+        if self.learned and not self.started:
+            self.observer(x)
+            self._start(self.observer.stats())
+
+    def _start(self, stats: dict) -> None:
+        scale, zero_point = qparams(self.spec, stats)
+        with torch.no_grad():
+            self.scale.fill_(float(scale))
+            self.zero_point.fill_(float(zero_point))
+        self.started = True
+
+    def _learned(self, x: torch.Tensor) -> torch.Tensor:
+        """LSQ (Esser et al.): torch's learnable fake quantization, the gradient of the scale
+        scaled by 1 / sqrt(numel * qmax) as the paper does."""
+        if not self.started:
+            if not (self.training or self.starting):
+                return x
+            self.start(x.detach())
+        if not self.quantizing:
+            return x
+        learning = self.training and self.observing
+        scale, zero_point = (self.scale, self.zero_point) if learning else (self.scale.detach(), self.zero_point.detach())
+        # Kept valid out of place: a module shared by two values runs twice in one graph.
+        scale, zero_point = scale.clamp(min=self.spec.eps), zero_point.clamp(self.spec.qmin, self.spec.qmax)
+        factor = 1.0 / math.sqrt(x.numel() * self.spec.qmax)
+        return torch._fake_quantize_learnable_per_tensor_affine(x, scale, zero_point, self.spec.qmin,
+                                                                 self.spec.qmax, factor)
 
     def _fake_quantize(self, x: torch.Tensor, stats: dict) -> torch.Tensor:
         spec = self.spec

@@ -5,7 +5,7 @@ returns its input unchanged and records statistics of the floating-point
 tensors it sees. The statistics are plain Python data, so they can be written
 into IR attributes and read back by `convert`, perhaps in another process:
 
-    minmax, moving_minmax   {"min": float, "max": float}
+    minmax, moving_minmax   {"min": float, "max": float}   (and learned: see `_OBSERVERS`)
     per_channel_minmax      {"min": [float, ...], "max": [float, ...]}   (one entry per channel)
     histogram               {"min": float, "max": float, "bins": [float, ...]}   (`spec.bins` counts)
     (no data seen)          {}
@@ -313,7 +313,11 @@ _OBSERVERS: dict[str, type[Observer]] = {
     "moving_minmax": MovingAverageMinMaxObserver,
     "histogram": HistogramObserver,
     "per_channel_minmax": PerChannelMinMaxObserver,
+    "learned": MinMaxObserver,
 }
+"""`learned` is a min/max observer when calibrating; in quantization-aware training its scale and
+zero point are parameters trained with the model (LSQ, `qir.fake_quant`), started from the range
+this observer gives, and its statistics are the range they stand for."""
 
 
 def make_observer(spec: ObserverSpec) -> Observer:

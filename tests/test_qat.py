@@ -8,6 +8,7 @@ same trained weights, and each program's own reference lowering."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -288,3 +289,23 @@ def test_training_for_a_cpu_whose_pairs_saturate_trains_the_fitted_weights():
     # The classifier, the cheapest layer, keeps full-range weights and runs in float on such a
     # CPU (PatternQuantizer.full_range_share); every other layer is fitted.
     assert {r.module for r in qir.debug.saturating_layers(quantized, "x86-avx2")} <= {"fc2"}
+
+
+def test_learned_scales_train_and_convert():
+    """LSQ: activation scales and zero points are parameters that train, start from the example
+    inputs' range, show in the text as the range they stand for, and convert to what eval gives."""
+    learned = QuantizationSpec(torch.uint8, 0, 255, torch.per_tensor_affine, observer="learned")
+    config = replace(x86_config(is_qat=True), input_activation=learned, output_activation=learned)
+    model, shape = _model("convnet")
+    x = torch.randn(shape)
+    prepared = qir.prepare_qat(model, (x,), X86Quantizer(config))
+    scales = {n: p for n, p in prepared.named_parameters() if n.endswith(".scale")}
+    assert scales and all(float(p) != 1.0 for p in scales.values())  # started from the example's range
+    start = {n: float(p) for n, p in scales.items()}
+    _train(prepared, _batches(shape, 4))
+    assert any(float(p) != start[n] for n, p in scales.items())  # they learn
+    assert "learned" in qir.observed_program(prepared).text()
+    prepared.eval()
+    quantized = qir.convert(prepared)
+    for batch in _batches(shape, 2, seed=9):
+        assert sqnr(prepared(batch), quantized(batch)) > 35
