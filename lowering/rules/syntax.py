@@ -1,5 +1,6 @@
 """Rule text → rule syntax tree, every node with its place in the file.
 
+The text parsed is a rule file with its templates expanded (`expand.py`).
 The grammar (`grammar.lark`) is LALR(1), so a rule file parses in one pass and
 lark's own errors already know the line and column; this module turns them
 into `ParseFailure`s that say what was expected in the rule language's terms,
@@ -224,8 +225,8 @@ class _ToSyntax(Transformer):
         match, *rest = parts
         where: tuple[Condition, ...] = ()
         provenance = None
-        if isinstance(rest[0], tuple) and rest[0] and isinstance(rest[0][0], Condition):
-            where, rest = rest[0], rest[1:]
+        if isinstance(rest[0], _Where):
+            where, rest = tuple(rest[0]), rest[1:]
         if isinstance(rest[0], _Provenance):
             provenance, rest = rest[0].value, rest[1:]
         return RuleSyntax(str(name), Pos.of(name), benefit, match, where, rest[0], provenance)
@@ -321,7 +322,7 @@ class _ToSyntax(Transformer):
     # -- where --
 
     def where(self, *conditions):
-        return tuple(conditions)
+        return _Where(conditions)
 
     def cond_true(self, expr):
         return Condition("true", expr, None, expr.pos)
@@ -391,6 +392,10 @@ class _ToSyntax(Transformer):
 
     def result_type_list(self, *exprs):
         return _TypeExprs(_present(exprs))
+
+
+class _Where(tuple):
+    """The conditions of a where clause, told apart from the statements of a replace block."""
 
 
 @dataclass(frozen=True)
