@@ -19,12 +19,32 @@ One departure from MLIR, which prints scales with `%e` (seven significant
 digits): a scale that does not survive that is printed with as many digits as
 it needs to round-trip as a float64, so that printing never changes numerics.
 
-`quant.choose_qparams` computes a scale and zero point at run time, for dynamic
-quantization.
+Dynamic quantization: parameters chosen at run time
+----------------------------------------------------
+
+An activation quantized dynamically has no parameters to write into its type: they
+are computed from the tensor each time the program runs. Its type is MLIR's
+`!quant.any<storage:expressed>` (a quantized type whose parameters are not in the type;
+storage range as for `!quant.uniform`), and the parameters travel as SSA values:
+
+    %s, %z = quant.choose_qparams %x {quantized_type = !quant.any<u8:f32>}
+               : tensor<16x32x384xf32> -> (tensor<f32>, tensor<i64>)
+    %q = quant.dynamic_qcast %x, %s, %z : (tensor<16x32x384xf32>, tensor<f32>, tensor<i64>)
+               -> tensor<16x32x384x!quant.any<u8:f32>>
+    %y = quant.dynamic_dcast %q, %s, %z : (tensor<16x32x384x!quant.any<u8:f32>>, tensor<f32>,
+               tensor<i64>) -> tensor<16x32x384xf32>
+
+The shapes of the parameters say the granularity: rank 0 for one scale per tensor,
+the input's shape with the last dimension 1 for one per row of the last dimension
+(per token: `tensor<16x32x1xf32>`). A scale is a float32 value, a zero point an
+integer in the storage range. What each op computes is torch's `quantized_decomposed`
+op of the same kind, spelled out in the op's docstring: every stage (the Q/DQ module,
+the reference backend, a lowered kernel) computes exactly these integers.
 """
 
 from __future__ import annotations
 
+import array
 import math
 import re
 import struct
@@ -37,6 +57,8 @@ from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     ArrayAttr,
     BFloat16Type,
+    BytesAttr,
+    DenseIntOrFPElementsAttr,
     Float16Type,
     Float32Type,
     Float64Type,
@@ -48,6 +70,7 @@ from xdsl.dialects.builtin import (
     TensorType,
     UnitAttr,
     f32,
+    f64,
     i64,
 )
 from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue, TypeAttribute
@@ -198,6 +221,15 @@ class QuantizedType(ParametrizedAttribute, TypeAttribute):
         return f"{'int' if self.is_signed else 'uint'}{self.storage_width}"
 
     @property
+    def container_dtype_name(self) -> str:
+        """The torch dtype name of the tensors that hold the storage: the storage's own from 8
+        bits up, `"int8"`/`"uint8"` for narrower storage (one `i4`/`u4` value per byte, as the
+        parameter store and the `quantized_decomposed` ops hold them; kernels pack them)."""
+        if self.storage_width < 8:
+            return "int8" if self.is_signed else "uint8"
+        return self.storage_dtype_name
+
+    @property
     def expressed_dtype_name(self) -> str:
         """The expressed type as a torch dtype name (`"float32"`, `"bfloat16"`, ...)."""
         return _EXPRESSED_DTYPE_NAME[type(self.expressed_type)]
@@ -262,6 +294,176 @@ class QuantizedType(ParametrizedAttribute, TypeAttribute):
             printer.print_string(f"<{self.storage_min}:{self.storage_max}>")
         printer.print_string(":")
         printer.print_attribute(self.expressed_type)
+
+
+@irdl_attr_definition
+class UniformQuantizedSubChannelType(QuantizedType):
+    """Sub-channel (block-wise, group-wise) affine quantization, MLIR's
+    `UniformQuantizedSubChannelType`: the tensor is cut into blocks, and each block has its
+    own scale and zero point. `{0:1, 1:32}` gives the block size of the quantized dimensions
+    (here rows of one element along dimension 0, groups of 32 along dimension 1); the scales
+    and zero points form a table with one entry per block, of the tensor's rank, written as
+    nested braces (MLIR's text, `scale:zero_point` with the zero point omitted when 0):
+
+        tensor<2x64x!quant.uniform<u4:f32:{0:1, 1:32}, {{2.0e-02:8, 3.0e-02:7}, {1.0e-02:8, 4.0e-02:9}}>>
+
+    Element `[i, j]` is `real = scales[i, j // 32] * (stored - zero_points[i, j // 32])`. A
+    dimension not listed has the block size `size / table size` (the table's size along it is
+    1 when a block spans the dimension). This is how group-wise weights (int4 with a scale per
+    32 inputs of each output channel) are typed.
+
+    The table is held as two dense attributes (`f64` scales, `i64` zero points, in row-major
+    order), so a large one costs bytes, not an attribute per entry; `scale_table_shape` is its
+    shape. It shares the name `quant.uniform` with the per-tensor type, which parses all three
+    forms."""
+
+    name = "quant.uniform"
+
+    scales_attr: DenseIntOrFPElementsAttr
+    zero_points_attr: DenseIntOrFPElementsAttr
+    quantized_dimensions_attr: ArrayAttr[IntAttr]
+    block_sizes_attr: ArrayAttr[IntAttr]
+
+    @classmethod
+    def get(
+        cls,
+        storage: str,
+        scales: Sequence[float] | bytes,
+        zero_points: Sequence[int] | bytes,
+        table_shape: Sequence[int],
+        block_sizes: Mapping[int, int],
+        *,
+        storage_min: int | None = None,
+        storage_max: int | None = None,
+        expressed: ExpressedType = f32,
+    ) -> UniformQuantizedSubChannelType:
+        """`get("u4", scales, zero_points, [rows, groups], {0: 1, 1: 32})`: the table in
+        row-major order, as numbers or as the raw bytes of float64 scales and int64 zero
+        points (what `torch.Tensor.numpy().tobytes()` gives)."""
+        shape = [int(d) for d in table_shape]
+        scale_bytes = scales if isinstance(scales, bytes) else array.array("d", [float(s) for s in scales]).tobytes()
+        zero_bytes = (zero_points if isinstance(zero_points, bytes)
+                      else array.array("q", [int(z) for z in zero_points]).tobytes())
+        return cls(
+            *cls._storage_parameters(storage, storage_min, storage_max, expressed),
+            DenseIntOrFPElementsAttr(TensorType(f64, shape), BytesAttr(scale_bytes)),
+            DenseIntOrFPElementsAttr(TensorType(i64, shape), BytesAttr(zero_bytes)),
+            ArrayAttr(IntAttr(int(d)) for d in block_sizes),
+            ArrayAttr(IntAttr(int(b)) for b in block_sizes.values()),
+        )
+
+    @property
+    def scale_table_shape(self) -> tuple[int, ...]:
+        return tuple(self.scales_attr.get_shape())
+
+    @property
+    def scales_bytes(self) -> bytes:
+        """The scales, row-major, as native float64 bytes (`torch.frombuffer(..., dtype=float64)`)."""
+        return self.scales_attr.data.data
+
+    @property
+    def zero_points_bytes(self) -> bytes:
+        """The zero points, row-major, as native int64 bytes."""
+        return self.zero_points_attr.data.data
+
+    @property
+    def scales(self) -> tuple[float, ...]:
+        return tuple(array.array("d", self.scales_bytes))
+
+    @property
+    def zero_points(self) -> tuple[int, ...]:
+        return tuple(array.array("q", self.zero_points_bytes))
+
+    @property
+    def block_sizes(self) -> dict[int, int]:
+        """The quantized dimensions and their block sizes, as the text lists them."""
+        return {d.data: b.data for d, b in zip(self.quantized_dimensions_attr, self.block_sizes_attr)}
+
+    def block_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        """The block size along every dimension of a tensor of static `shape`."""
+        listed = self.block_sizes
+        return tuple(listed.get(d, size // max(entries, 1))
+                     for d, (size, entries) in enumerate(zip(shape, self.scale_table_shape)))
+
+    def verify(self) -> None:
+        super().verify()
+        shape = self.scale_table_shape
+        if self.scales_attr.get_element_type() != f64 or self.zero_points_attr.get_element_type() != i64:
+            raise VerifyException("a sub-channel table holds f64 scales and i64 zero points")
+        if tuple(self.zero_points_attr.get_shape()) != shape:
+            raise VerifyException(f"sub-channel scales of shape {list(shape)} but zero points of shape "
+                                  f"{list(self.zero_points_attr.get_shape())}")
+        entries = math.prod(shape)
+        if not shape or entries == 0 or len(self.scales_bytes) != 8 * entries \
+                or len(self.zero_points_bytes) != 8 * entries:
+            raise VerifyException(f"a sub-channel table needs at least one entry per dimension, "
+                                  f"got shape {list(shape)}")
+        if len(self.quantized_dimensions_attr) != len(self.block_sizes_attr):
+            raise VerifyException("one block size per quantized dimension")
+        dims = [d.data for d in self.quantized_dimensions_attr]
+        if len(set(dims)) != len(dims):
+            raise VerifyException(f"quantized dimensions {dims} repeat one")
+        for dim, block in zip(dims, (b.data for b in self.block_sizes_attr)):
+            if not 0 <= dim < len(shape):
+                raise VerifyException(f"illegal quantized dimension: {dim} (the table has rank {len(shape)})")
+            if block < 1:
+                raise VerifyException(f"illegal block size {block} for dimension {dim}")
+        scales = array.array("d", self.scales_bytes)
+        low, high = _SCALE_RANGE[type(self.expressed_type)]
+        if not all(low <= s <= high for s in scales):  # NaN fails both comparisons
+            bad = next(s for s in scales if not low <= s <= high)
+            _verify_scale(bad, self.expressed_type)
+        zero_points = array.array("q", self.zero_points_bytes)
+        if min(zero_points) < self.storage_min or max(zero_points) > self.storage_max:
+            bad = next(z for z in zero_points if not self.storage_min <= z <= self.storage_max)
+            self._verify_zero_point(bad)
+
+    def verify_container(self, container: Attribute) -> None:
+        """The tensor holding values of this type: of the table's rank, each dimension the
+        table's size times the block size (or a multiple of the table's size, unlisted)."""
+        if not isinstance(container, TensorType):
+            raise VerifyException(f"scalar types may not use sub-channel quantization, got {self}")
+        shape, table = container.get_shape(), self.scale_table_shape
+        if len(shape) != len(table):
+            raise VerifyException(f"a sub-channel table of rank {len(table)} for a tensor of rank {len(shape)}")
+        listed = self.block_sizes
+        for dim, (size, entries) in enumerate(zip(shape, table)):
+            if size == DYNAMIC_INDEX:
+                continue
+            if dim in listed and size != entries * listed[dim]:
+                raise VerifyException(f"dimension {dim} of size {size} is not {entries} blocks of {listed[dim]}")
+            if dim not in listed and size % entries:
+                raise VerifyException(f"dimension {dim} of size {size} does not split into {entries} blocks")
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            self._print_storage_and_expressed(printer)
+            blocks = ", ".join(f"{d}:{b}" for d, b in self.block_sizes.items())
+            printer.print_string(f":{{{blocks}}}, ")
+            pairs = list(map(_format_scale_zero, array.array("d", self.scales_bytes),
+                             array.array("q", self.zero_points_bytes)))
+            printer.print_string(_nested(pairs, self.scale_table_shape))
+
+
+def _nested(entries: list[str], shape: Sequence[int]) -> str:
+    """Row-major `entries` as MLIR's nested braces for a table of `shape` (`, ` between)."""
+    if len(shape) == 1:
+        return "{" + ", ".join(entries) + "}"
+    step = len(entries) // shape[0]
+    return "{" + ", ".join(_nested(entries[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])) + "}"
+
+
+def _parse_nested_table(parser: AttrParser, parse_entry) -> tuple[list, list[int]]:
+    """MLIR's nested-brace table: its entries row-major, and its shape (rectangular)."""
+    start = parser.pos
+    if parser._current_token.kind != MLIRTokenKind.L_BRACE:
+        return [parse_entry()], []
+    rows = parser.parse_comma_separated_list(
+        parser.Delimiter.BRACES, lambda: _parse_nested_table(parser, parse_entry), " for sub-channel scales")
+    shapes = {tuple(shape) for _, shape in rows}
+    if len(shapes) != 1:
+        parser.raise_error("sub-channel scales must form a rectangular table", start, parser.pos)
+    return [entry for entries, _ in rows for entry in entries], [len(rows), *shapes.pop()]
 
 
 @irdl_attr_definition
@@ -467,6 +669,77 @@ class UniformQuantizedPerAxisType(QuantizedType):
             printer.print_string(f":{self.axis}, {{{params}}}")
 
 
+@irdl_attr_definition
+class AnyQuantizedType(QuantizedType):
+    """A quantized type whose scale and zero point are not part of the type: MLIR's
+    `!quant.any<u8:f32>` (`!quant.any<i8<-127:127>:f32>` with a storage range). qir gives it
+    to dynamically quantized values, whose parameters are SSA values computed at run time
+    (`quant.choose_qparams`, `quant.dynamic_qcast`)."""
+
+    name = "quant.any"
+
+    @classmethod
+    def get(
+        cls,
+        storage: str,
+        *,
+        storage_min: int | None = None,
+        storage_max: int | None = None,
+        expressed: ExpressedType = f32,
+    ) -> AnyQuantizedType:
+        """`get("u8")` is `!quant.any<u8:f32>`; the storage range defaults to the full one."""
+        return cls(*cls._storage_parameters(storage, storage_min, storage_max, expressed))
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        start = parser.pos
+        parser.parse_punctuation("<")
+        storage_pos = parser.pos
+        try:
+            width, signed = _read_storage(parser.parse_identifier(" for the storage type"))
+        except VerifyException as e:
+            parser.raise_error(str(e), storage_pos, parser.pos)
+        storage_min, storage_max = integer_range(width, signed)
+        if parser.parse_optional_punctuation("<"):
+            storage_min = parser.parse_integer(allow_boolean=False)
+            parser.parse_punctuation(":")
+            storage_max = parser.parse_integer(allow_boolean=False)
+            parser.parse_punctuation(">")
+        parser.parse_punctuation(":")
+        expressed_pos = parser.pos
+        expressed = parser.parse_type()
+        if not isinstance(expressed, ExpressedType):
+            parser.raise_error(
+                f"expressed type must be f16, bf16, f32 or f64, got {expressed}",
+                expressed_pos,
+                parser.pos,
+            )
+        end = parser.pos
+        parser.parse_punctuation(">")
+        params = (
+            IntegerType(width),
+            SignednessAttr(Signedness.SIGNED if signed else Signedness.UNSIGNED),
+            expressed,
+            IntAttr(storage_min),
+            IntAttr(storage_max),
+        )
+        try:
+            cls.new(params)
+        except VerifyException as e:
+            parser.raise_error(str(e), start, end + 1)
+        return params
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            self._print_storage_and_expressed(printer)
+
+
+def has_parameters(qtype: Attribute) -> bool:
+    """Whether a quantized type carries its scale and zero point (`!quant.uniform`), rather
+    than taking them at run time (`!quant.any`)."""
+    return isinstance(qtype, UniformQuantizedType | UniformQuantizedPerAxisType)
+
+
 _AttributeT = TypeVar("_AttributeT", bound=Attribute)
 
 
@@ -535,6 +808,14 @@ def _verify_per_axis(quantized: QuantizedType, container: Attribute) -> None:
         )
 
 
+def _verify_has_parameters(op: Operation, quantized: QuantizedType) -> None:
+    if not has_parameters(quantized):
+        raise VerifyException(
+            f"{op.name} needs a type with its parameters, got {quantized}: values whose "
+            "parameters are chosen at run time use quant.dynamic_qcast / quant.dynamic_dcast"
+        )
+
+
 class _CastOp(IRDLOperation):
     """An elementwise cast between a value and its quantized counterpart, of the same shape."""
 
@@ -571,6 +852,7 @@ class QuantizeCastOp(_CastOp):
                 f"operand element type {element} is not the expressed type "
                 f"{quantized.expressed_type} of {quantized}"
             )
+        _verify_has_parameters(self, quantized)
         _verify_per_axis(quantized, self.result.type)
 
 
@@ -599,6 +881,7 @@ class DequantizeCastOp(_CastOp):
                 f"result element type {element} is not the expressed type "
                 f"{quantized.expressed_type} of {quantized}"
             )
+        _verify_has_parameters(self, quantized)
         _verify_per_axis(quantized, self.input.type)
 
 
@@ -649,29 +932,67 @@ class StorageCastOp(_CastOp):
         _verify_per_axis(quantized, quantized_side)
 
 
-_SCALE_TYPE = TensorType(f32, [])
-_ZERO_POINT_TYPE = TensorType(i64, [])
+def is_per_token(scale_type: Attribute) -> bool:
+    """Whether run-time parameters of this type are one per row (per token) rather than one
+    per tensor (rank 0)."""
+    return isinstance(scale_type, TensorType) and scale_type.get_num_dims() > 0
+
+
+def _verify_run_time_parameters(op: Operation, input: Attribute, scale: Attribute,
+                                zero_point: Attribute) -> None:
+    """Scale `tensor<f32>` and zero point `tensor<i64>` of rank 0 (per tensor), or of the input's
+    shape with the last dimension 1 (per token)."""
+    if not isinstance(scale, TensorType) or scale.element_type != f32:
+        raise VerifyException(f"{op.name}: the scale must be a tensor of f32, got {scale}")
+    if not isinstance(zero_point, TensorType) or zero_point.element_type != i64:
+        raise VerifyException(f"{op.name}: the zero point must be a tensor of i64, got {zero_point}")
+    if scale.get_shape() != zero_point.get_shape():
+        raise VerifyException(f"{op.name}: the scale {scale} and the zero point {zero_point} differ in shape")
+    shape = scale.get_shape()
+    if not shape:
+        return
+    input_shape = input.get_shape() if isinstance(input, TensorType) else ()
+    expected = (*input_shape[:-1], 1) if input_shape else None
+    if expected is None or shape != expected:
+        raise VerifyException(
+            f"{op.name}: parameters of shape {list(shape)} are neither per tensor (rank 0) nor per "
+            f"token (the input's shape with a last dimension of 1, {list(expected or ())})"
+        )
 
 
 @irdl_op_definition
 class ChooseQParamsOp(IRDLOperation):
-    """The scale and zero point that map the range of `input` onto the storage
-    type, computed when the program runs (dynamic quantization):
+    """The scale and zero point that map the range of `input` onto `quantized_type`'s storage
+    range, computed when the program runs (dynamic quantization):
 
-        %scale, %zp = quant.choose_qparams %x {storage_type = ui8} :
-            tensor<?x4xf32> -> (tensor<f32>, tensor<i64>)
+        %s, %z = quant.choose_qparams %x {quantized_type = !quant.any<u8:f32>}
+                   : tensor<?x384xf32> -> (tensor<f32>, tensor<i64>)
+        %s, %z = quant.choose_qparams %x {quantized_type = !quant.any<i8:f32>, symmetric}
+                   : tensor<?x32x384xf32> -> (tensor<?x32x1xf32>, tensor<?x32x1xi64>)
 
-    `storage_type` is `iN`/`siN` for signed storage, `uiN` for unsigned; with
-    `symmetric` the zero point is the middle of the storage range.
+    One pair for the tensor (results of rank 0) or one per row of the last dimension (per
+    token: the input's shape, last dimension 1). Exactly, in float32 arithmetic (`qmin`, `qmax`
+    the storage range; `round` half to even; `eps` = 2^-23, float32's machine epsilon):
+
+    * per tensor (torch's `quantized_decomposed.choose_qparams.tensor`): `lo = min(min(x), 0)`,
+      `hi = max(max(x), 0)`, `s = max((hi - lo) / (qmax - qmin), eps)`,
+      `z = clamp(qmin - round(lo / s), qmin, qmax)`;
+    * per tensor, `symmetric` (`choose_qparams_symmetric.tensor`): `s = max(max(-lo, hi) /
+      ((qmax - qmin) / 2), eps)`, `z = 0` for signed storage, 128 for `u8` (full range only);
+    * per token (`choose_qparams_per_token_asymmetric`; `i8` storage, full range), per row:
+      `lo`, `hi` and `s` as per tensor with qmin = -128, qmax = 127; `a = lo / s`, `b = hi / s`;
+      `z = round(clamp(qmin + a + qmax + b > 0 ? qmin - a : qmax - b, qmin, qmax))`;
+    * per token, `symmetric` (`choose_qparams_per_token`; `i8` storage), per row:
+      `s = max(max(|x|), 1e-5) / 127`, `z = 0`.
     """
 
     name = "quant.choose_qparams"
 
     input = operand_def(TensorType.constr(irdl_to_attr_constraint(ExpressedType)))
-    storage_type = prop_def(IntegerType)
+    quantized_type = prop_def(AnyQuantizedType)
     symmetric = opt_prop_def(UnitAttr)
-    scale = result_def(_SCALE_TYPE)
-    zero_point = result_def(_ZERO_POINT_TYPE)
+    scale = result_def(TensorType)
+    zero_point = result_def(TensorType)
 
     traits = traits_def(Pure())
 
@@ -681,33 +1002,163 @@ class ChooseQParamsOp(IRDLOperation):
     )
 
     def __init__(
-        self, input: SSAValue | Operation, storage_type: IntegerType, symmetric: bool = False
+        self,
+        input: SSAValue | Operation,
+        quantized_type: AnyQuantizedType,
+        symmetric: bool = False,
+        per_token: bool = False,
     ):
+        value = SSAValue.get(input)
+        shape: list[int] = []
+        if per_token:
+            shape = [*value.type.get_shape()[:-1], 1]
         super().__init__(
-            operands=[input],
-            properties={"storage_type": storage_type}
+            operands=[value],
+            properties={"quantized_type": quantized_type}
             | ({"symmetric": UnitAttr()} if symmetric else {}),
-            result_types=[_SCALE_TYPE, _ZERO_POINT_TYPE],
+            result_types=[TensorType(f32, shape), TensorType(i64, shape)],
         )
 
     @property
+    def per_token(self) -> bool:
+        return is_per_token(self.scale.type)
+
+    @property
+    def is_symmetric(self) -> bool:
+        return self.symmetric is not None
+
+    @property
     def is_signed(self) -> bool:
-        return self.storage_type.signedness.data != Signedness.UNSIGNED
+        return self.quantized_type.is_signed
 
     @property
     def storage_min(self) -> int:
-        return integer_range(self.storage_type.width.data, self.is_signed)[0]
+        return self.quantized_type.storage_min
 
     @property
     def storage_max(self) -> int:
-        return integer_range(self.storage_type.width.data, self.is_signed)[1]
+        return self.quantized_type.storage_max
 
     def verify_(self) -> None:
-        _verify_width(self.storage_type.width.data)
+        qtype = self.quantized_type
+        element = _element_type(self.input.type)
+        if element != qtype.expressed_type:
+            raise VerifyException(
+                f"operand element type {element} is not the expressed type "
+                f"{qtype.expressed_type} of {qtype}"
+            )
+        _verify_run_time_parameters(self, self.input.type, self.scale.type, self.zero_point.type)
+        full = (qtype.storage_min, qtype.storage_max) == integer_range(
+            qtype.storage_width, qtype.is_signed
+        )
+        if self.per_token:
+            narrow = (qtype.storage_min, qtype.storage_max) == (-127, 127) and self.is_symmetric
+            if qtype.storage_name != "i8" or not (full or narrow):
+                raise VerifyException(
+                    f"per-token parameters are chosen for i8 storage (full range, or [-127:127] "
+                    f"when symmetric), not {qtype}"
+                )
+        elif qtype.storage_width not in (8, 16, 32) or qtype.storage_name == "u32":
+            raise VerifyException(
+                f"run-time parameters are chosen for u8, i8, u16, i16 or i32 storage, not {qtype}"
+            )
+        elif self.is_symmetric and not qtype.is_signed and not (full and qtype.storage_width == 8):
+            raise VerifyException(
+                f"symmetric parameters for unsigned storage take the full u8 range (zero point "
+                f"128), not {qtype}"
+            )
+
+
+class _DynamicCastOp(IRDLOperation):
+    """A cast whose scale and zero point are operands (see `ChooseQParamsOp`)."""
+
+    traits = traits_def(Pure())
+
+    assembly_format = (
+        "$input `,` $scale `,` $zero_point attr-dict `:` `(` type($input) `,` type($scale) `,` "
+        "type($zero_point) `)` `->` type($result)"
+    )
+
+    def __init__(self, input: SSAValue | Operation, scale: SSAValue | Operation,
+                 zero_point: SSAValue | Operation, result_type: Attribute):
+        super().__init__(operands=[input, scale, zero_point], result_types=[result_type])
+
+    @property
+    def per_token(self) -> bool:
+        return is_per_token(self.scale.type)
+
+    def _verify(self, float_side: Attribute, quantized_side: Attribute) -> None:
+        _verify_same_shape(self.input.type, self.result.type)
+        quantized = self.quantized_type
+        if not isinstance(quantized, AnyQuantizedType):
+            raise VerifyException(
+                f"{self.name} takes its parameters as operands: the quantized type is a "
+                f"!quant.any, got {quantized}"
+            )
+        element = _element_type(float_side)
+        if element != quantized.expressed_type:
+            raise VerifyException(
+                f"float element type {element} is not the expressed type "
+                f"{quantized.expressed_type} of {quantized}"
+            )
+        if not isinstance(float_side, TensorType):
+            raise VerifyException(f"{self.name} casts tensors, got {float_side}")
+        _verify_run_time_parameters(self, float_side, self.scale.type, self.zero_point.type)
+
+
+@irdl_op_definition
+class DynamicQuantizeCastOp(_DynamicCastOp):
+    """Float to quantized with run-time parameters (from `quant.choose_qparams`):
+
+        %q = quant.dynamic_qcast %x, %s, %z : (tensor<?x4xf32>, tensor<f32>, tensor<i64>)
+               -> tensor<?x4x!quant.any<u8:f32>>
+
+    In float32 arithmetic, `round` half to even, clamped to the storage range: per tensor
+    `clamp(round(x * (1 / s)) + z)` (torch's `quantize_per_tensor.tensor`), per token
+    `clamp(round(x * (1 / s) + z))` with the row's `s` and `z` (`quantize_per_token`; the zero
+    point is added before rounding there)."""
+
+    name = "quant.dynamic_qcast"
+
+    input = operand_def(_FLOAT_VALUE)
+    scale = operand_def(TensorType)
+    zero_point = operand_def(TensorType)
+    result = result_def(_QUANTIZED_VALUE)
+
+    @property
+    def quantized_type(self) -> QuantizedType:
+        return _first_element(QuantizedType, self.result.type)
+
+    def verify_(self) -> None:
+        self._verify(self.input.type, self.result.type)
+
+
+@irdl_op_definition
+class DynamicDequantizeCastOp(_DynamicCastOp):
+    """Quantized with run-time parameters to float: `float32(q - z) * s`, in float32
+    (`dequantize_per_tensor.tensor`, `dequantize_per_token`):
+
+        %y = quant.dynamic_dcast %q, %s, %z : (tensor<?x4x!quant.any<u8:f32>>, tensor<f32>,
+               tensor<i64>) -> tensor<?x4xf32>"""
+
+    name = "quant.dynamic_dcast"
+
+    input = operand_def(_QUANTIZED_VALUE)
+    scale = operand_def(TensorType)
+    zero_point = operand_def(TensorType)
+    result = result_def(_FLOAT_VALUE)
+
+    @property
+    def quantized_type(self) -> QuantizedType:
+        return _first_element(QuantizedType, self.input.type)
+
+    def verify_(self) -> None:
+        self._verify(self.result.type, self.input.type)
 
 
 Quant = Dialect(
     "quant",
-    [QuantizeCastOp, DequantizeCastOp, StorageCastOp, ChooseQParamsOp],
-    [UniformQuantizedType],
+    [QuantizeCastOp, DequantizeCastOp, StorageCastOp, ChooseQParamsOp, DynamicQuantizeCastOp,
+     DynamicDequantizeCastOp],
+    [UniformQuantizedType, AnyQuantizedType],
 )

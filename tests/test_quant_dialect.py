@@ -43,6 +43,7 @@ from xdsl.utils.exceptions import ParseError, VerifyException
 
 from qir.context import make_context
 from qir.dialects.quant import (
+    AnyQuantizedType,
     ChooseQParamsOp,
     DequantizeCastOp,
     QuantizeCastOp,
@@ -51,6 +52,7 @@ from qir.dialects.quant import (
     UniformQuantizedPerAxisType,
     UniformQuantizedType,
     format_scale,
+    has_parameters,
     integer_range,
 )
 
@@ -262,9 +264,9 @@ def test_printed_type_round_trips(text: str, expected: str):
 
 
 def test_parsed_per_axis_type_is_the_per_axis_class():
-    # Both forms are `!quant.uniform`; only UniformQuantizedType is registered,
-    # and its `new` hands per-axis parameters to the per-axis class.
-    assert list(Quant.attributes) == [UniformQuantizedType]
+    # Both forms are `!quant.uniform`; only UniformQuantizedType is registered for them (with
+    # `!quant.any`), and its `new` hands per-axis parameters to the per-axis class.
+    assert list(Quant.attributes) == [UniformQuantizedType, AnyQuantizedType]
     per_axis = parse_type("!quant.uniform<i8:f32:0, {0.1}>")
     assert isinstance(per_axis, UniformQuantizedPerAxisType)
     per_tensor = parse_type("!quant.uniform<i8:f32, 0.1>")
@@ -323,7 +325,7 @@ def test_ops_built_from_python_print_as_mlir():
         i = StorageCastOp(q, TensorType(i8, [2, 4]))
         q2 = StorageCastOp(i, q_type)
         y = DequantizeCastOp(q2, x_type)
-        qp = ChooseQParamsOp(block.args[0], IntegerType(8, Signedness.UNSIGNED), symmetric=True)
+        qp = ChooseQParamsOp(block.args[0], AnyQuantizedType.get("u8"), symmetric=True)
         block.add_ops([q, i, q2, y, qp])
 
     module = function([x_type], build)
@@ -335,7 +337,7 @@ def test_ops_built_from_python_print_as_mlir():
         f"    %2 = quant.scast %1 : {q} to tensor<2x4xi8>",
         f"    %3 = quant.scast %2 : tensor<2x4xi8> to {q}",
         f"    %4 = quant.dcast %3 : {q} to tensor<2x4xf32>",
-        "    %5, %6 = quant.choose_qparams %0 {storage_type = ui8, symmetric} : "
+        "    %5, %6 = quant.choose_qparams %0 {quantized_type = !quant.any<u8:f32>, symmetric} : "
         "tensor<2x4xf32> -> (tensor<f32>, tensor<i64>)",
     ]
     # print -> parse -> print is byte-identical, in the custom and the generic format
@@ -356,25 +358,38 @@ def test_op_accessors():
 
 
 @pytest.mark.parametrize(
-    ("storage", "symmetric", "signed", "storage_range"),
+    ("storage", "symmetric", "per_token", "signed", "storage_range"),
     [
-        (IntegerType(8, Signedness.UNSIGNED), False, False, (0, 255)),
-        (IntegerType(8), True, True, (-128, 127)),
-        (IntegerType(8, Signedness.SIGNED), False, True, (-128, 127)),
+        (AnyQuantizedType.get("u8"), False, False, False, (0, 255)),
+        (AnyQuantizedType.get("i8"), True, False, True, (-128, 127)),
+        (AnyQuantizedType.get("u8", storage_max=127), False, False, False, (0, 127)),
+        (AnyQuantizedType.get("i8"), False, True, True, (-128, 127)),
+        (AnyQuantizedType.get("i8", storage_min=-127), True, True, True, (-127, 127)),
     ],
 )
-def test_choose_qparams(storage: IntegerType, symmetric: bool, signed: bool, storage_range):
+def test_choose_qparams(storage, symmetric: bool, per_token: bool, signed: bool, storage_range):
+    """Per tensor the parameters are scalars (rank 0); per token one per row of the last dimension."""
     def build(block: Block):
-        block.add_op(ChooseQParamsOp(block.args[0], storage, symmetric))
+        block.add_op(ChooseQParamsOp(block.args[0], storage, symmetric, per_token))
 
     module = function([TensorType(f32, [DYNAMIC_INDEX, 4])], build)
     module.verify()
     op = next(op for op in module.walk() if isinstance(op, ChooseQParamsOp))
     assert op.is_signed == signed
     assert (op.storage_min, op.storage_max) == storage_range
-    assert (op.symmetric is not None) == symmetric
-    assert (op.scale.type, op.zero_point.type) == (TensorType(f32, []), TensorType(i64, []))
+    assert op.is_symmetric == symmetric and op.per_token == per_token
+    shape = [DYNAMIC_INDEX, 1] if per_token else []
+    assert (op.scale.type, op.zero_point.type) == (TensorType(f32, shape), TensorType(i64, shape))
     assert str(parse_module(str(module))) == str(module)
+
+
+def test_any_quantized_type():
+    """`!quant.any` is MLIR's quantized type without parameters: storage, range, expressed type."""
+    t = AnyQuantizedType.get("i8", storage_min=-127, expressed=f16)
+    assert str(t) == "!quant.any<i8<-127:127>:f16>"
+    assert parse_type(str(t)) == t and parse_type("!quant.any<u8:f32>") == AnyQuantizedType.get("u8")
+    assert (t.storage_min, t.storage_max, t.storage_dtype_name, t.expressed_dtype_name) == (-127, 127, "int8", "float16")
+    assert not has_parameters(t) and has_parameters(Q)
 
 
 # --- the lit files ----------------------------------------------------------

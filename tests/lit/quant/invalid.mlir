@@ -170,15 +170,68 @@ func.func @scast_per_axis(%q: tensor<4x!quant.uniform<i8:f32:0, {0.1,0.2}>>) {
 // -----
 
 func.func @choose_qparams_width(%x: tensor<4xf32>) {
-  // expected-error@+1 {{storage type width must be between 1 and 32, got 64}}
-  %s, %z = quant.choose_qparams %x {storage_type = i64} : tensor<4xf32> -> (tensor<f32>, tensor<i64>)
+  // expected-error@+1 {{run-time parameters are chosen for u8, i8, u16, i16 or i32 storage, not !quant.any<i4:f32>}}
+  %s, %z = quant.choose_qparams %x {quantized_type = !quant.any<i4:f32>} : tensor<4xf32> -> (tensor<f32>, tensor<i64>)
   func.return
 }
 
 // -----
 
 func.func @choose_qparams_scale_type(%x: tensor<4xf32>) {
-  // expected-error@+1 {{Expected attribute tensor<f32> but got tensor<f64>}}
-  %s, %z = quant.choose_qparams %x {storage_type = i8} : tensor<4xf32> -> (tensor<f64>, tensor<i64>)
+  // expected-error@+1 {{quant.choose_qparams: the scale must be a tensor of f32, got tensor<f64>}}
+  %s, %z = quant.choose_qparams %x {quantized_type = !quant.any<i8:f32>} : tensor<4xf32> -> (tensor<f64>, tensor<i64>)
   func.return
 }
+
+// -----
+
+func.func @choose_qparams_shape(%x: tensor<2x4xf32>) {
+  // expected-error@+1 {{parameters of shape [4, 1] are neither per tensor (rank 0) nor per token (the input's shape with a last dimension of 1, [2, 1])}}
+  %s, %z = quant.choose_qparams %x {quantized_type = !quant.any<i8:f32>} : tensor<2x4xf32> -> (tensor<4x1xf32>, tensor<4x1xi64>)
+  func.return
+}
+
+// -----
+
+func.func @choose_qparams_per_token_u8(%x: tensor<2x4xf32>) {
+  // expected-error@+1 {{per-token parameters are chosen for i8 storage (full range, or [-127:127] when symmetric), not !quant.any<u8:f32>}}
+  %s, %z = quant.choose_qparams %x {quantized_type = !quant.any<u8:f32>} : tensor<2x4xf32> -> (tensor<2x1xf32>, tensor<2x1xi64>)
+  func.return
+}
+
+// -----
+
+func.func @choose_qparams_symmetric_narrow_u8(%x: tensor<4xf32>) {
+  // expected-error@+1 {{symmetric parameters for unsigned storage take the full u8 range (zero point 128), not !quant.any<u8<0:127>:f32>}}
+  %s, %z = quant.choose_qparams %x {quantized_type = !quant.any<u8<0:127>:f32>, symmetric} : tensor<4xf32> -> (tensor<f32>, tensor<i64>)
+  func.return
+}
+
+// -----
+
+func.func @qcast_any(%x: tensor<4xf32>) {
+  // expected-error@+1 {{quant.qcast needs a type with its parameters, got !quant.any<u8:f32>: values whose parameters are chosen at run time use quant.dynamic_qcast / quant.dynamic_dcast}}
+  %q = quant.qcast %x : tensor<4xf32> to tensor<4x!quant.any<u8:f32>>
+  func.return
+}
+
+// -----
+
+func.func @dynamic_qcast_uniform(%x: tensor<4xf32>, %s: tensor<f32>, %z: tensor<i64>) {
+  // expected-error@+1 {{quant.dynamic_qcast takes its parameters as operands: the quantized type is a !quant.any, got !quant.uniform<u8:f32, 1.000000e-01>}}
+  %q = quant.dynamic_qcast %x, %s, %z : (tensor<4xf32>, tensor<f32>, tensor<i64>) -> tensor<4x!quant.uniform<u8:f32, 0.1>>
+  func.return
+}
+
+// -----
+
+func.func @dynamic_dcast_zero_point(%q: tensor<2x4x!quant.any<i8:f32>>, %s: tensor<2x1xf32>, %z: tensor<i64>) {
+  // expected-error@+1 {{quant.dynamic_dcast: the scale tensor<2x1xf32> and the zero point tensor<i64> differ in shape}}
+  %y = quant.dynamic_dcast %q, %s, %z : (tensor<2x4x!quant.any<i8:f32>>, tensor<2x1xf32>, tensor<i64>) -> tensor<2x4xf32>
+  func.return
+}
+
+// -----
+
+// expected-error@+1 {{storage range [0, 300] is outside [0, 255], the range of u8}}
+func.func private @any_range() -> !quant.any<u8<0:300>:f32>

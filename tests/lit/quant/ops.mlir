@@ -47,11 +47,24 @@ func.func @per_axis(%w: tensor<3x?xf32>) {
   func.return
 }
 
+// Dynamic quantization: parameters chosen at run time, per tensor or per token (one per row).
 // CHECK-LABEL: func.func @dynamic(
-// CHECK-NEXT:    %{{.*}}, %{{.*}} = quant.choose_qparams %{{.*}} {storage_type = ui8} : tensor<?x4xf32> -> (tensor<f32>, tensor<i64>)
-// CHECK-NEXT:    %{{.*}}, %{{.*}} = quant.choose_qparams %{{.*}} {storage_type = i8, symmetric} : tensor<?x4xf32> -> (tensor<f32>, tensor<i64>)
+// CHECK-NEXT:    %[[S:.*]], %[[Z:.*]] = quant.choose_qparams %[[X:.*]] {quantized_type = !quant.any<u8:f32>} : tensor<?x4xf32> -> (tensor<f32>, tensor<i64>)
+// CHECK-NEXT:    %[[Q:.*]] = quant.dynamic_qcast %[[X]], %[[S]], %[[Z]] : (tensor<?x4xf32>, tensor<f32>, tensor<i64>) -> tensor<?x4x!quant.any<u8:f32>>
+// CHECK-NEXT:    %{{.*}} = quant.dynamic_dcast %[[Q]], %[[S]], %[[Z]] : (tensor<?x4x!quant.any<u8:f32>>, tensor<f32>, tensor<i64>) -> tensor<?x4xf32>
+// CHECK-NEXT:    %{{.*}}, %{{.*}} = quant.choose_qparams %[[X]] {quantized_type = !quant.any<i8:f32>, symmetric} : tensor<?x4xf32> -> (tensor<f32>, tensor<i64>)
+// CHECK-NEXT:    %[[TS:.*]], %[[TZ:.*]] = quant.choose_qparams %[[X]] {quantized_type = !quant.any<i8:f32>} : tensor<?x4xf32> -> (tensor<?x1xf32>, tensor<?x1xi64>)
+// CHECK-NEXT:    %[[TQ:.*]] = quant.dynamic_qcast %[[X]], %[[TS]], %[[TZ]] : (tensor<?x4xf32>, tensor<?x1xf32>, tensor<?x1xi64>) -> tensor<?x4x!quant.any<i8:f32>>
+// CHECK-NEXT:    %{{.*}} = quant.scast %[[TQ]] : tensor<?x4x!quant.any<i8:f32>> to tensor<?x4xi8>
+// CHECK-NEXT:    %{{.*}}, %{{.*}} = quant.choose_qparams %[[X]] {quantized_type = !quant.any<i8<-127:127>:f32>, symmetric} : tensor<?x4xf32> -> (tensor<?x1xf32>, tensor<?x1xi64>)
 func.func @dynamic(%x: tensor<?x4xf32>) {
-  %scale, %zp = quant.choose_qparams %x {storage_type = ui8} : tensor<?x4xf32> -> (tensor<f32>, tensor<i64>)
-  %s, %z = quant.choose_qparams %x {storage_type = i8, symmetric} : tensor<?x4xf32> -> (tensor<f32>, tensor<i64>)
+  %scale, %zp = quant.choose_qparams %x {quantized_type = !quant.any<u8:f32>} : tensor<?x4xf32> -> (tensor<f32>, tensor<i64>)
+  %q = quant.dynamic_qcast %x, %scale, %zp : (tensor<?x4xf32>, tensor<f32>, tensor<i64>) -> tensor<?x4x!quant.any<u8:f32>>
+  %y = quant.dynamic_dcast %q, %scale, %zp : (tensor<?x4x!quant.any<u8:f32>>, tensor<f32>, tensor<i64>) -> tensor<?x4xf32>
+  %s, %z = quant.choose_qparams %x {quantized_type = !quant.any<i8:f32>, symmetric} : tensor<?x4xf32> -> (tensor<f32>, tensor<i64>)
+  %ts, %tz = quant.choose_qparams %x {quantized_type = !quant.any<i8:f32>} : tensor<?x4xf32> -> (tensor<?x1xf32>, tensor<?x1xi64>)
+  %tq = quant.dynamic_qcast %x, %ts, %tz : (tensor<?x4xf32>, tensor<?x1xf32>, tensor<?x1xi64>) -> tensor<?x4x!quant.any<i8:f32>>
+  %ti = quant.scast %tq : tensor<?x4x!quant.any<i8:f32>> to tensor<?x4xi8>
+  %ss, %sz = quant.choose_qparams %x {quantized_type = !quant.any<i8<-127:127>:f32>, symmetric} : tensor<?x4xf32> -> (tensor<?x1xf32>, tensor<?x1xi64>)
   func.return
 }
