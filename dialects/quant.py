@@ -10,6 +10,8 @@ is MLIR's own, so IR written here reads (and diffs) like `mlir-opt` output:
     !quant.uniform<u8:f32, 2.352941e-02>                   zero point 0 omitted
     !quant.uniform<i8<-127:127>:f32, 1.000000e-01>         narrowed storage range
     !quant.uniform<i8:f32:0, {1.000000e-01,2.000000e-01:1}>  per axis (axis 0)
+    !quant.uniform<u4:f32:{0:1, 1:32}, {{1.0e-02:8, 2.0e-02:7}, {...}}>  sub-channel: a scale and
+                                                           zero point per block (groups of 32)
 
     %q = quant.qcast %x : tensor<2x4xf32> to tensor<2x4x!quant.uniform<i8:f32, 0.05:-3>>
     %y = quant.dcast %q : tensor<2x4x!quant.uniform<i8:f32, 0.05:-3>> to tensor<2x4xf32>
@@ -520,11 +522,13 @@ class UniformQuantizedType(QuantizedType):
         # per-tensor type has a single scale) become the per-axis type.
         if isinstance(params[5], ArrayAttr):
             return UniformQuantizedPerAxisType.new(params)
+        if isinstance(params[5], DenseIntOrFPElementsAttr):
+            return UniformQuantizedSubChannelType.new(params)
         return super().new(params)
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
-        """Parse either `!quant.uniform` form (per tensor or per axis), as MLIR does."""
+        """Parse any `!quant.uniform` form (per tensor, per axis or sub-channel), as MLIR does."""
         start = parser.pos
         parser.parse_punctuation("<")
         storage_pos = parser.pos
@@ -549,8 +553,19 @@ class UniformQuantizedType(QuantizedType):
                 parser.pos,
             )
         axis = None
+        blocks: list[tuple[int, int]] | None = None
         if parser.parse_optional_punctuation(":"):
-            axis = parser.parse_integer(allow_boolean=False)
+            if parser._current_token.kind == MLIRTokenKind.L_BRACE:
+
+                def parse_block() -> tuple[int, int]:
+                    dim = parser.parse_integer(allow_boolean=False)
+                    parser.parse_punctuation(":")
+                    return dim, parser.parse_integer(allow_boolean=False)
+
+                blocks = parser.parse_comma_separated_list(
+                    parser.Delimiter.BRACES, parse_block, " for sub-channel block sizes")
+            else:
+                axis = parser.parse_integer(allow_boolean=False)
         parser.parse_punctuation(",")
 
         def parse_scale_zero() -> tuple[float, int]:
@@ -559,7 +574,23 @@ class UniformQuantizedType(QuantizedType):
                 return scale, parser.parse_integer(allow_boolean=False)
             return scale, 0
 
-        if axis is None:
+        if blocks is not None:
+            table_pos = parser.pos
+            if parser._current_token.kind != MLIRTokenKind.L_BRACE:
+                parser.raise_error("expected '{' for sub-channel scales", table_pos, parser.pos)
+            pairs, shape = _parse_nested_table(parser, parse_scale_zero)
+            try:
+                scale_bytes = array.array("d", [scale for scale, _ in pairs]).tobytes()
+                zero_bytes = array.array("q", [zero_point for _, zero_point in pairs]).tobytes()
+            except OverflowError:
+                parser.raise_error("zero point out of range", table_pos, parser.pos)
+            quant_params = (
+                DenseIntOrFPElementsAttr(TensorType(f64, shape), BytesAttr(scale_bytes)),
+                DenseIntOrFPElementsAttr(TensorType(i64, shape), BytesAttr(zero_bytes)),
+                ArrayAttr(IntAttr(dim) for dim, _ in blocks),
+                ArrayAttr(IntAttr(size) for _, size in blocks),
+            )
+        elif axis is None:
             scale, zero_point = parse_scale_zero()
             quant_params = (FloatData(scale), IntAttr(zero_point))
         else:
@@ -737,7 +768,7 @@ class AnyQuantizedType(QuantizedType):
 def has_parameters(qtype: Attribute) -> bool:
     """Whether a quantized type carries its scale and zero point (`!quant.uniform`), rather
     than taking them at run time (`!quant.any`)."""
-    return isinstance(qtype, UniformQuantizedType | UniformQuantizedPerAxisType)
+    return isinstance(qtype, UniformQuantizedType | UniformQuantizedPerAxisType | UniformQuantizedSubChannelType)
 
 
 _AttributeT = TypeVar("_AttributeT", bound=Attribute)
@@ -790,7 +821,11 @@ def _verify_same_shape(input: Attribute, result: Attribute) -> None:
 
 
 def _verify_per_axis(quantized: QuantizedType, container: Attribute) -> None:
-    """A per-axis type needs a tensor whose quantized dimension has one slice per scale."""
+    """A per-axis type needs a tensor whose quantized dimension has one slice per scale (a
+    sub-channel type, one whose dimensions are its blocks)."""
+    if isinstance(quantized, UniformQuantizedSubChannelType):
+        quantized.verify_container(container)
+        return
     if not isinstance(quantized, UniformQuantizedPerAxisType):
         return
     if not isinstance(container, TensorType):

@@ -7,6 +7,7 @@ into IR attributes and read back by `convert`, perhaps in another process:
 
     minmax, moving_minmax   {"min": float, "max": float}   (and learned: see `_OBSERVERS`)
     per_channel_minmax      {"min": [float, ...], "max": [float, ...]}   (one entry per channel)
+    per_group_minmax        {"min": [float, ...], "max": [float, ...]}   (channels x groups, row-major)
     histogram               {"min": float, "max": float, "bins": [float, ...]}   (`spec.bins` counts)
     (no data seen)          {}
 
@@ -61,6 +62,7 @@ __all__ = [
     "Observer",
     "ObserverSpec",
     "PerChannelMinMaxObserver",
+    "PerGroupMinMaxObserver",
     "make_observer",
     "merge_stats",
     "qparams",
@@ -72,8 +74,10 @@ class ObserverSpec:
     """How values are observed and quantized: the observer kind and the integer range.
 
     `signed` is the storage (int8 vs uint8): it decides the zero point of
-    symmetric quantization. `axis` is the channel axis of `per_channel_minmax`
-    (and only of it); `averaging_constant` is used by `moving_minmax`, `bins`
+    symmetric quantization. `axis` is the channel axis of `per_channel_minmax` and
+    `per_group_minmax` (and only of them); `group_size` the size of the groups of
+    `per_group_minmax` (and only of it), along the last dimension of a 2-d tensor whose
+    channels are its rows; `averaging_constant` is used by `moving_minmax`, `bins`
     by `histogram`; `eps` is the smallest scale."""
 
     observer: str
@@ -85,6 +89,7 @@ class ObserverSpec:
     bins: int = 2048
     eps: float = torch.finfo(torch.float32).eps
     signed: bool
+    group_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.observer not in _OBSERVERS:
@@ -94,8 +99,13 @@ class ObserverSpec:
         if not self.signed and self.qmin < 0:
             raise ValueError(f"unsigned storage cannot hold qmin = {self.qmin}")
         _storage_levels(self)  # the range fits 32-bit storage
-        if (self.observer == "per_channel_minmax") != (self.axis is not None):
-            raise ValueError("per_channel_minmax observers, and only they, take an axis")
+        if (self.observer in _PER_CHANNEL) != (self.axis is not None):
+            raise ValueError("per_channel_minmax and per_group_minmax observers, and only they, take an axis")
+        if (self.observer == "per_group_minmax") != (self.group_size is not None):
+            raise ValueError("per_group_minmax observers, and only they, take a group size")
+        if self.group_size is not None and (self.group_size < 1 or self.axis != 0):
+            raise ValueError(f"groups of {self.group_size} along the rows of channels of axis 0 "
+                             f"(got axis {self.axis}): a group size must be positive")
         if not 0.0 < self.averaging_constant <= 1.0:
             raise ValueError(f"averaging_constant must be in (0, 1], not {self.averaging_constant}")
         if self.bins < 1:
@@ -308,11 +318,55 @@ class PerChannelMinMaxObserver(Observer):
         self.max_val.resize_(len(hi)).copy_(torch.tensor(hi, dtype=torch.float64))
 
 
+class PerGroupMinMaxObserver(Observer):
+    """The minimum and maximum of each group of `spec.group_size` consecutive elements of each
+    row of a 2-d tensor (a weight `[out, in]`: groups of inputs of each output channel), for
+    group-wise (sub-channel) quantization. Statistics are row-major `[rows, groups]`."""
+
+    min_val: torch.Tensor
+    max_val: torch.Tensor
+
+    def __init__(self, spec: ObserverSpec) -> None:
+        super().__init__(spec)
+        self.register_buffer("min_val", torch.empty(0, dtype=torch.float64), persistent=False)
+        self.register_buffer("max_val", torch.empty(0, dtype=torch.float64), persistent=False)
+
+    def _observe(self, x: torch.Tensor) -> None:
+        size = self.spec.group_size
+        if x.dim() != 2 or x.shape[1] % size:
+            raise ValueError(f"{self._label()}: groups of {size} need a 2-d tensor whose rows they divide, "
+                             f"got shape {tuple(x.shape)}")
+        groups = x.reshape(x.shape[0], -1, size)
+        finite = torch.isfinite(groups)
+        if not bool(finite.all()):
+            self._warn_non_finite()
+            lo = torch.where(finite, groups, math.inf).amin(-1)
+            hi = torch.where(finite, groups, -math.inf).amax(-1)
+        else:
+            lo, hi = groups.amin(-1), groups.amax(-1)
+        lo, hi = lo.reshape(-1).double(), hi.reshape(-1).double()
+        if self.min_val.numel() not in (0, lo.numel()):
+            raise ValueError(f"{self._label()}: saw {self.min_val.numel()} groups, now a tensor of shape "
+                             f"{tuple(x.shape)}")
+        if self.min_val.numel() == 0:
+            self.min_val.resize_(lo.numel()).fill_(math.inf)
+            self.max_val.resize_(lo.numel()).fill_(-math.inf)
+        torch.minimum(self.min_val, lo, out=self.min_val)
+        torch.maximum(self.max_val, hi, out=self.max_val)
+
+    stats = PerChannelMinMaxObserver.stats
+    load_stats = PerChannelMinMaxObserver.load_stats
+
+
+_PER_CHANNEL = ("per_channel_minmax", "per_group_minmax")
+"""Observers whose statistics (and parameters) are lists, one entry per channel or group."""
+
 _OBSERVERS: dict[str, type[Observer]] = {
     "minmax": MinMaxObserver,
     "moving_minmax": MovingAverageMinMaxObserver,
     "histogram": HistogramObserver,
     "per_channel_minmax": PerChannelMinMaxObserver,
+    "per_group_minmax": PerGroupMinMaxObserver,
     "learned": MinMaxObserver,
 }
 """`learned` is a min/max observer when calibrating; in quantization-aware training its scale and
@@ -333,7 +387,7 @@ def qparams(spec: ObserverSpec, stats: dict) -> tuple[float, int] | tuple[list[f
     if not stats:
         raise ValueError("the observer saw no data: run the calibration module on representative "
                          "inputs (with finite floating-point values) before convert")
-    if spec.observer == "per_channel_minmax":
+    if spec.observer in _PER_CHANNEL:
         lo, hi = _channel_stats(stats)
         lo, hi = torch.tensor(lo, dtype=torch.float32), torch.tensor(hi, dtype=torch.float32)
     elif spec.observer == "histogram":
@@ -341,7 +395,7 @@ def qparams(spec: ObserverSpec, stats: dict) -> tuple[float, int] | tuple[list[f
     else:
         lo, hi = (torch.tensor([v], dtype=torch.float32) for v in _scalar_range(stats))
     scale, zero_point = _calculate_qparams(spec, lo, hi)
-    if spec.observer == "per_channel_minmax":
+    if spec.observer in _PER_CHANNEL:
         return scale.tolist(), zero_point.tolist()
     return scale.item(), zero_point.item()
 
@@ -369,7 +423,7 @@ def merge_stats(spec: ObserverSpec, stats_list: list[dict]) -> dict:
     seen = [stats for stats in stats_list if stats]
     if not seen:
         return {}
-    if spec.observer == "per_channel_minmax":
+    if spec.observer in _PER_CHANNEL:
         ranges = [_channel_stats(stats) for stats in seen]
         channels = {len(lo) for lo, _ in ranges}
         if len(channels) > 1:

@@ -13,8 +13,8 @@ def torch_dtype(element_type: Attribute) -> torch.dtype:
     """The torch dtype of an IR element type (`f32` → torch.float32)."""
     name = DTYPE_NAMES.get(element_type)
     if name is None:
-        storage = getattr(element_type, "storage_dtype_name", None)
-        if storage is not None:  # a !quant.uniform type: its integer storage
+        storage = getattr(element_type, "container_dtype_name", None)
+        if storage is not None:  # a !quant.uniform type: its integer storage (i4/u4 one per byte)
             return getattr(torch, storage)
         raise ValueError(f"no torch dtype for element type {element_type}")
     return getattr(torch, name)
