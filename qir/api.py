@@ -25,7 +25,8 @@ from qir.quantizer import Quantizer
 from qir.registry import available_passes
 from qir.target import TargetError, parse_target
 
-PREPARE_PIPELINE = ("canonicalize", "fold-constants", "fold-bn", "annotate", "propagate-annotations", "insert-observers")
+PREPARE_PIPELINE = ("canonicalize", "normalize-linear", "fold-constants", "fold-bn", "annotate",
+                    "propagate-annotations", "insert-observers")
 
 
 def _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training: bool = True) -> Program:
@@ -63,8 +64,8 @@ def prepare(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwa
     return gm
 
 
-QAT_PIPELINE = ("canonicalize{keep-detach=true}", "set-training{mode=module}", "annotate", "propagate-annotations",
-                "insert-observers{fake-quant=true}", "simulate-bn")
+QAT_PIPELINE = ("canonicalize{keep-detach=true}", "normalize-linear{keep-tied=true}", "set-training{mode=module}",
+                "annotate", "propagate-annotations", "insert-observers{fake-quant=true}", "simulate-bn")
 """`prepare_qat`'s passes: PTQ's, less the folds (the weights and batch norms train), with the
 training mode left to the module and fake quantization in place of observers."""
 
