@@ -10,7 +10,7 @@ operand, and `qout`, one per result; `none` = left in float):
     %v = aten.op "view.default"(%r, [1, -1]) {qout = [#obs.shared<operand 0>]} : ...
 
 The attributes are the PT2E specs: `#obs.spec` (QuantizationSpec: storage and
-range, affine or symmetric, observer kind, per-channel axis, dynamic),
+range, affine or symmetric, observer kind, per-channel axis, dynamic [per token]),
 `#obs.shared` (SharedQuantizationSpec: same parameters as one of the op's own
 operands or results), `#obs.derived` (DerivedQuantizationSpec: scale = product
 of the scales of some operands, as for an int32 bias) and `#obs.fixed`
@@ -23,6 +23,11 @@ shared specs and numbers the groups of values that must share parameters
 After calibration an observer carries its statistics (`stats = {min = ..., max = ...}`),
 so the observed IR can be printed, saved and converted later. `obs.fake_quant`
 is the same idea for quantization-aware training.
+
+A dynamic spec (`#obs.spec<u8[0:255], affine, minmax, dynamic>`, or `..., dynamic, per_token`
+for one scale per row) marks an activation quantized when the program runs: its `obs.observe`
+records nothing (the calibration module passes the value through) and `convert` turns it into
+`quant.choose_qparams` and run-time casts (see the `quant` dialect).
 """
 
 from __future__ import annotations
@@ -114,6 +119,9 @@ class QuantSpecAttr(_GroupedSpec):
     observer: StringAttr
     axis: IntAttr
     dynamic: IntAttr
+    """0 for a static spec (parameters from calibration), 1 for a dynamic one (chosen at run time
+    from the tensor, `, dynamic`), 2 for a dynamic one per token (one scale and zero point per
+    row of the last dimension, `, dynamic, per_token`)."""
     group: IntAttr
     int16_pairs: IntAttr
     """0, or the largest activation storage magnitude a weight is multiplied by in a kernel that
@@ -122,10 +130,10 @@ class QuantSpecAttr(_GroupedSpec):
 
     def __init__(self, storage: str, qmin: int, qmax: int, scheme: str = "affine",
                  observer: str = "minmax", axis: int | None = None, dynamic: bool = False,
-                 group: int | None = None, int16_pairs: int = 0):
+                 group: int | None = None, int16_pairs: int = 0, per_token: bool = False):
         super().__init__(StringAttr(storage), IntAttr(qmin), IntAttr(qmax), StringAttr(scheme),
                          StringAttr(observer), IntAttr(-1 if axis is None else axis),
-                         IntAttr(int(dynamic)), IntAttr(NO_GROUP if group is None else group),
+                         IntAttr(2 if per_token else int(dynamic)), IntAttr(NO_GROUP if group is None else group),
                          IntAttr(int16_pairs))
 
     @property
@@ -141,13 +149,18 @@ class QuantSpecAttr(_GroupedSpec):
         return bool(self.dynamic.data)
 
     @property
+    def per_token(self) -> bool:
+        """A dynamic spec with one scale and zero point per row of the last dimension."""
+        return self.dynamic.data == 2
+
+    @property
     def signed(self) -> bool:
         return self.storage.data.startswith("i")
 
     def with_group(self, group: int | None) -> QuantSpecAttr:
         return QuantSpecAttr(self.storage.data, self.qmin.data, self.qmax.data, self.scheme.data,
                              self.observer.data, self.channel_axis, self.is_dynamic, group,
-                             self.int16_pairs.data)
+                             self.int16_pairs.data, self.per_token)
 
     def verify(self) -> None:
         _verify_range(self.storage.data, self.qmin.data, self.qmax.data)
@@ -159,6 +172,10 @@ class QuantSpecAttr(_GroupedSpec):
             raise VerifyException("per_channel_minmax observers, and only they, take an axis")
         if self.int16_pairs.data < 0:
             raise VerifyException(f"int16_pairs must be positive, got {self.int16_pairs.data}")
+        if self.dynamic.data not in (0, 1, 2):
+            raise VerifyException(f"dynamic must be 0 (static), 1 (per tensor) or 2 (per token), got {self.dynamic.data}")
+        if self.is_dynamic and self.channel_axis is not None:
+            raise VerifyException("a dynamic spec is per tensor or per token, not per channel")
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
@@ -175,13 +192,16 @@ class QuantSpecAttr(_GroupedSpec):
                 if word == "axis":
                     axis = parser.parse_integer(allow_boolean=False)
                 elif word == "dynamic":
-                    dynamic = 1
+                    dynamic = max(dynamic, 1)
+                elif word == "per_token":
+                    dynamic = 2
                 elif word == "group":
                     group = parser.parse_integer(allow_boolean=False)
                 elif word == "int16_pairs":
                     pairs = parser.parse_integer(allow_boolean=False)
                 else:
-                    parser.raise_error("expected 'axis N', 'dynamic', 'int16_pairs N' or 'group N'", pos, parser.pos)
+                    parser.raise_error("expected 'axis N', 'dynamic', 'per_token', 'int16_pairs N' or 'group N'",
+                                       pos, parser.pos)
         return [StringAttr(storage), IntAttr(qmin), IntAttr(qmax), StringAttr(scheme),
                 StringAttr(observer), IntAttr(axis), IntAttr(dynamic), IntAttr(group), IntAttr(pairs)]
 
@@ -193,6 +213,8 @@ class QuantSpecAttr(_GroupedSpec):
                 printer.print_string(f", axis {self.channel_axis}")
             if self.is_dynamic:
                 printer.print_string(", dynamic")
+            if self.per_token:
+                printer.print_string(", per_token")
             if self.int16_pairs.data:
                 printer.print_string(f", int16_pairs {self.int16_pairs.data}")
             self._print_group(printer)

@@ -44,6 +44,11 @@ with backend ops (`qir.dialects.kernel`):
     %y = ref.linear(%x, %w, %b) {post = "relu"} : (tensor<2x8x!quant.uniform<u8:f32, 0.02:128>>,
            tensor<4x8x!quant.uniform<i8:f32:0, {...}>>, tensor<4xf32>) -> tensor<2x4x!quant.uniform<u8:f32, 0.01>>
 
+Dynamic quantization. `ref.dynamic_linear` reads an input whose parameters were chosen at run
+time (`quant.choose_qparams`, `quant.dynamic_qcast`): its storage (`!quant.any`) and its scale
+and zero point as operands, one pair per tensor or one per row. The accumulation is exact as
+above and the result float: `y = float32(acc * (s * sw[c]) + b)`, the row's `s`.
+
 Shape and data-movement ops (view, permute, max-pool, getitem of a split...)
 need no `ref` op: they are `aten.op`s applied to quantized values directly,
 exact on the storage because input and output share their parameters.
@@ -368,6 +373,60 @@ class LinearOp(_PostOpMixin, KernelOp):
 
 
 @irdl_op_definition
+class DynamicLinearOp(KernelOp):
+    """`linear` of an input quantized at run time (dynamic quantization), to a float result:
+
+        %y = ref.dynamic_linear(%x_q, %s, %z, %w, %b) : (tensor<16x384x!quant.any<u8:f32>>, tensor<f32>,
+               tensor<i64>, tensor<1536x384x!quant.uniform<i8:f32:0, {...}>>, tensor<1536xf32>) -> tensor<16x1536xf32>
+
+    `acc[..., c] = sum_k (x[..., k] - z) * (w[c, k] - zw[c])`, exact, with `s` and `z` the
+    input's run-time scale and zero point (`tensor<f32>`/`tensor<i64>` for the tensor, or one
+    per row: the input's shape with a last dimension of 1); then, in float64 arithmetic in the
+    order written, `y = float32(acc * (s * sw[c]) + b[c])`. The bias is float (it has no
+    integer form: the input's scale is known only at run time). Weight `[out, in]`, per channel
+    along axis 0 or per tensor."""
+
+    name = "ref.dynamic_linear"
+
+    input = operand_def(TensorType)
+    scale = operand_def(TensorType)
+    zero_point = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    @property
+    def per_token(self) -> bool:
+        from qir.dialects.quant import is_per_token
+
+        return is_per_token(self.scale.type)
+
+    def verify_(self) -> None:
+        from qir.dialects.quant import AnyQuantizedType, _verify_run_time_parameters
+
+        if not isinstance(element(self.input), AnyQuantizedType):
+            raise VerifyException(f"{self.name}: the input must be a tensor of !quant.any (run-time "
+                                  f"parameters), got {self.input.type}")
+        _verify_run_time_parameters(self, self.input.type, self.scale.type, self.zero_point.type)
+        shape = self.weight.type.get_shape()
+        if len(shape) != 2:
+            raise VerifyException(f"{self.name}: the weight must be 2-D, got {self.weight.type}")
+        _verify_weight(self, self.weight, 0, shape[0])
+        if isinstance(quantized(self.weight), AnyQuantizedType):
+            raise VerifyException(f"{self.name}: the weight needs its parameters, got {self.weight.type}")
+        _verify_bias(self, self.bias, shape[0])
+        if not _is_float(element(self.bias)):
+            raise VerifyException(f"{self.name}: the bias must be float, got {self.bias.type}")
+        if not _is_float(element(self.output)):
+            raise VerifyException(f"{self.name}: the result must be float, got {self.output.type}")
+        in_shape, out_shape = self.input.type.get_shape(), self.output.type.get_shape()
+        if not in_shape or out_shape[:-1] != in_shape[:-1] or in_shape[-1] not in (shape[1], -1) \
+                or out_shape[-1] not in (shape[0], -1):
+            raise VerifyException(f"{self.name}: a {self.input.type} by a {self.weight.type} weight does not "
+                                  f"give {self.output.type}")
+
+
+@irdl_op_definition
 class MatmulOp(KernelOp):
     """Quantized `matmul`/`bmm` of two per-tensor quantized tensors, torch's broadcasting:
     `acc = (a - za) @ (b - zb)`, requantized with `sa * sb / sy` (or to float)."""
@@ -535,7 +594,7 @@ class LookupOp(KernelOp):
 
 Ref = Dialect(
     "ref",
-    [ConvOp, ConvAddOp, LinearOp, MatmulOp, AddOp, MulOp, CatOp, RequantizeOp, AvgPoolOp,
+    [ConvOp, ConvAddOp, LinearOp, DynamicLinearOp, MatmulOp, AddOp, MulOp, CatOp, RequantizeOp, AvgPoolOp,
      AdaptiveAvgPoolOp, LookupOp],
     [],
 )

@@ -20,6 +20,16 @@ round half to even, then clamp), once, here. A derived spec (an int32 bias)
 takes the product of its sources' scales. An observer that saw no data is an
 error naming it, and saying why it may not have.
 
+An observer of a dynamic spec (`#obs.spec<..., dynamic>`, which calibration leaves without
+statistics) becomes the run-time form: parameters chosen from the value each time the program
+runs, one pair per tensor or, with `per_token`, one per row of the last dimension:
+
+    %o = obs.observe %x {id = "obs0", spec = #obs.spec<u8[0:255], affine, minmax, dynamic, group 0>} : tensor<4x8xf32>
+  becomes
+    %s, %z = quant.choose_qparams %x {quantized_type = !quant.any<u8:f32>} : tensor<4x8xf32> -> (tensor<f32>, tensor<i64>)
+    %q = quant.dynamic_qcast %x, %s, %z : (tensor<4x8xf32>, tensor<f32>, tensor<i64>) -> tensor<4x8x!quant.any<u8:f32>>
+    %o = quant.dynamic_dcast %q, %s, %z : (...) -> tensor<4x8xf32>
+
 A weight spec with `int16_pairs N` (the x86 quantizer's, for a CPU without VNNI)
 gets per-channel scales at which none of the pairs of products its kernel adds
 in int16 can overflow for activations up to N (`qir.accumulation.fit_scales`):
@@ -33,16 +43,21 @@ from dataclasses import dataclass
 
 import torch
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import ModuleOp, TensorType, f32
 from xdsl.ir import Attribute, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.utils.exceptions import VerifyException
 
 from qir.accumulation import fit_weight, reduction_of
 from qir.context import params_of
 from qir.dialects.aten import ParamOp
 from qir.dialects.obs import DerivedSpecAttr, FakeQuantOp, ObserveOp, QuantSpecAttr
 from qir.dialects.quant import (
+    AnyQuantizedType,
+    ChooseQParamsOp,
     DequantizeCastOp,
+    DynamicDequantizeCastOp,
+    DynamicQuantizeCastOp,
     QuantizeCastOp,
     UniformQuantizedPerAxisType,
     UniformQuantizedType,
@@ -102,6 +117,11 @@ class Convert(QirPass):
         store = params_of(ctx)
         types: dict[str, Attribute] = {}
         for obs in [o for o in op.walk() if isinstance(o, ObserveOp | FakeQuantOp)]:
+            if (isinstance(obs.spec, QuantSpecAttr) and obs.spec.is_dynamic
+                    and not isinstance(obs.input.owner, ParamOp)):
+                self._replace_dynamic(obs)
+                count(ctx, "dynamic")
+                continue
             qtype = types.get(obs.obs_id.data)
             if qtype is None:
                 stats = stats_from_attr(obs.stats)
@@ -184,6 +204,31 @@ class Convert(QirPass):
         Rewriter.replace_op(obs, dcast)
         if isinstance(value.owner, ParamOp) and not value.uses:
             Rewriter.erase_op(value.owner)
+
+    @staticmethod
+    def _replace_dynamic(obs: ObserveOp) -> None:
+        """`quant.choose_qparams` and run-time casts in place of a dynamic spec's observer."""
+        value, spec = obs.input, obs.spec
+        float_type = value.type
+        element = getattr(float_type, "element_type", None)
+        if not isinstance(float_type, TensorType) or element != f32:
+            raise OpError(obs, f"a dynamic spec quantizes f32 tensors, not {float_type}")
+        if spec.per_token and not float_type.get_shape():
+            raise OpError(obs, "a per-token spec needs a tensor with rows (rank 1 or more)")
+        qtype = AnyQuantizedType.get(spec.storage.data, storage_min=spec.qmin.data, storage_max=spec.qmax.data)
+        choose = ChooseQParamsOp(value, qtype, symmetric=spec.symmetric, per_token=spec.per_token)
+        hint = value.name_hint or "v"
+        choose.scale.name_hint, choose.zero_point.name_hint = f"{hint}_scale", f"{hint}_zero_point"
+        try:
+            choose.verify()
+        except VerifyException as err:
+            raise OpError(obs, f"observer {obs.obs_id.data}: {err}") from err
+        qcast = DynamicQuantizeCastOp(value, choose.scale, choose.zero_point, _with_element(float_type, qtype))
+        qcast.results[0].name_hint = f"{hint}_q"
+        Rewriter.insert_op([choose, qcast], InsertPoint.before(obs))
+        dcast = DynamicDequantizeCastOp(qcast.results[0], choose.scale, choose.zero_point, float_type)
+        dcast.results[0].name_hint = f"{hint}_dq"
+        Rewriter.replace_op(obs, dcast)
 
     @staticmethod
     def _derive(op, index: int, spec: DerivedSpecAttr, store) -> None:

@@ -19,6 +19,11 @@ statistics); derived specs (an int32 bias) stay on the op for `convert`.
 With `fake-quant` (QAT), the ops are `obs.fake_quant` instead: the same
 observers, which also quantize and dequantize in the forward while the model
 trains.
+
+A dynamic spec (`#obs.spec<..., dynamic>`) gets an `obs.observe` too, which records
+nothing: the value's parameters are chosen when the program runs (`convert` writes
+`quant.choose_qparams` there). Input edges reading one value with the same dynamic spec
+share it, so the three projections of an attention choose their input's parameters once.
 """
 
 from __future__ import annotations
@@ -58,9 +63,13 @@ class InsertObservers(QirPass):
             group = spec.group_id
             if group is None:
                 raise OpError(anchor, "annotation has no group: run propagate-annotations first")
-            key = (value, group)
+            dynamic = isinstance(spec, QuantSpecAttr) and spec.is_dynamic and not isinstance(value.owner, ParamOp)
+            key = (value, spec.with_group(None)) if dynamic else (value, group)
             if key in observed:
                 return observed[key]
+            if dynamic and self.fake_quant:
+                raise OpError(anchor, "a dynamic spec has no fake quantization: its parameters are chosen "
+                                      "at run time, from each tensor (quantize for training with static specs)")
             stats = None
             if isinstance(value.owner, ParamOp) and isinstance(spec, QuantSpecAttr):
                 observer = make_observer(observer_spec(spec))
@@ -70,6 +79,8 @@ class InsertObservers(QirPass):
                     raise OpError(anchor, f"cannot observe {value.owner.param_name!r}: {err}") from err
                 stats = stats_to_attr(observer.stats())
                 count(ctx, "weights observed")
+            if dynamic:
+                count(ctx, "dynamic")
             obs = (FakeQuantOp if self.fake_quant else ObserveOp)(value, spec, f"obs{group}", stats)
             obs.output.name_hint = f"{value.name_hint or 'v'}_obs"
             Rewriter.insert_op(obs, where)

@@ -37,6 +37,9 @@ What is recognised (target-independently, by op identity and dataflow):
   → `ref.conv` / `ref.linear` with the post op. A conv followed by `add` of another
   dequantized tensor [and relu] and a quantize → `ref.conv_add`. Without the quantize
   (the output is read in float: the last layer) → the ref op with a float result.
+* `linear` of an input quantized at run time (`quant.dynamic_dcast`) and a dequantized
+  quantized `aten.param` weight, with a float bias or none → `ref.dynamic_linear` (a float
+  result; the run-time `quant.choose_qparams` and `quant.dynamic_qcast` stay as they are).
 * `matmul` / `bmm` / `mm` of two dequantized tensors → `ref.matmul` (quantized or float).
 * `add` / `mul` of two dequantized tensors [+ relu] + quantize → `ref.add` / `ref.mul`.
 * `cat` of dequantized tensors + quantize → `ref.cat`.
@@ -96,7 +99,13 @@ from xdsl.utils.exceptions import VerifyException
 from qir.context import params_of
 from qir.dialects import ref
 from qir.dialects.aten import AtenOp, ParamOp, resolve_overload, schema_of, to_attr
-from qir.dialects.quant import DequantizeCastOp, QuantizeCastOp, StorageCastOp, UniformQuantizedPerAxisType
+from qir.dialects.quant import (
+    DequantizeCastOp,
+    DynamicDequantizeCastOp,
+    QuantizeCastOp,
+    StorageCastOp,
+    UniformQuantizedPerAxisType,
+)
 from qir.errors import QirError
 from qir.op_families import CONV, CONV_TRANSPOSE, LINEAR, MATMUL
 from qir.pass_manager import QirPass, count
@@ -700,6 +709,37 @@ class ConvOrLinear(RewritePattern):
 
 
 @dataclass
+class DynamicLinear(RewritePattern):
+    """linear of a run-time-quantized input and a quantized constant weight → `ref.dynamic_linear`."""
+
+    shared: _Rewriter
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        if op.target.data != "linear.default" or len(op.results) != 1:
+            return
+        source = op.arg("input")
+        weight_value = op.arg("weight")
+        if not isinstance(source, OpResult) or not isinstance(source.owner, DynamicDequantizeCastOp) \
+                or not isinstance(weight_value, SSAValue) or len(weight_value.type.get_shape()) != 2:
+            return
+        weight = _weight(weight_value, 0)
+        if weight is None:
+            return
+        dcast = source.owner
+        channels = weight_value.type.get_shape()[0]
+        bias = op.arg("bias")
+        if bias is None:
+            bias = self.shared.zero_bias(op, channels)
+        elif not (isinstance(bias, SSAValue) and ref._is_float(ref.element(bias))):
+            return
+        result = op.results[0]
+        new = self.shared.make(ref.DynamicLinearOp, [dcast.input, dcast.scale, dcast.zero_point, weight, bias],
+                               result.type, {}, op, result.name_hint)
+        self.shared.apply(rewriter, [_Build([new], result, [op], op)])
+
+
+@dataclass
 class Matmul(RewritePattern):
     """matmul / bmm / mm of two dequantized tensors (+ quantize) → `ref.matmul`."""
 
@@ -953,7 +993,7 @@ class ReferenceRewrite(QirPass):
         shared = _Rewriter(ctx, backend, target)
         PatternRewriteWalker(
             GreedyRewritePatternApplier([
-                FoldCastPairs(shared), SinkDequantize(shared), ConvOrLinear(shared), Matmul(shared),
+                FoldCastPairs(shared), SinkDequantize(shared), ConvOrLinear(shared), DynamicLinear(shared), Matmul(shared),
                 AddOrMul(shared), Cat(shared), AvgPool(shared), Lookup(shared),
             ]),
             walk_reverse=False,

@@ -9,12 +9,22 @@ values that share parameters share the statistics).
 
 from __future__ import annotations
 
+from operator import getitem as _getitem
+
 import torch
 import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers torch.ops.quantized_decomposed)
 
 from qir.dialects.aten import ParamOp
 from qir.dialects.obs import FakeQuantOp, FixedQParamsAttr, ObserveOp
-from qir.dialects.quant import DequantizeCastOp, QuantizeCastOp, StorageCastOp, UniformQuantizedPerAxisType
+from qir.dialects.quant import (
+    ChooseQParamsOp,
+    DequantizeCastOp,
+    DynamicDequantizeCastOp,
+    DynamicQuantizeCastOp,
+    QuantizeCastOp,
+    StorageCastOp,
+    UniformQuantizedPerAxisType,
+)
 from qir.emitter import Emitter, emits, folds
 from qir.observation import observer_spec, stats_from_attr
 from qir.observers import make_observer
@@ -56,6 +66,63 @@ def _emit_dcast(em: Emitter, op: DequantizeCastOp) -> None:
                "dq")
 
 
+# -- dynamic quantization: parameters chosen at run time ---------------------------------------
+
+EPS = torch.finfo(torch.float32).eps
+"""The smallest scale `quant.choose_qparams` gives per tensor (torchao's dynamic quantization's)."""
+
+
+def _storage_args(qtype) -> tuple:
+    return (qtype.storage_min, qtype.storage_max, getattr(torch, qtype.storage_dtype_name))
+
+
+@emits("quant.choose_qparams")
+def _emit_choose_qparams(em: Emitter, op: ChooseQParamsOp) -> None:
+    """torch's `quantized_decomposed` choose ops. Per tensor they return the scale as a float64
+    tensor of one element (a float32 value) and the zero point as int64; per token the scales are
+    made float32 and the zero points int64 here, as the `quant` dialect defines them."""
+    qtype = op.quantized_type
+    x = em.node(op.input)
+    hint = op.scale.name_hint or "x_scale"
+    if not op.per_token:
+        choose = _decomposed.choose_qparams_symmetric.tensor if op.is_symmetric else _decomposed.choose_qparams.tensor
+        node = em.call(choose, (x, qtype.storage_min, qtype.storage_max, EPS, getattr(torch, qtype.storage_dtype_name)),
+                       name=f"{hint}_qparams")
+        scale, zero_point = (em.call(_getitem, (node, i), name=n)
+                             for i, n in ((0, hint), (1, op.zero_point.name_hint or "x_zero_point")))
+    elif op.is_symmetric:
+        node = em.call(_decomposed.choose_qparams_per_token.default, (x, torch.int8), name=f"{hint}_qparams")
+        scale = em.call(_getitem, (node, 0), name=hint)
+        zero_point = em.call(torch.ops.aten._to_copy.default, (em.call(_getitem, (node, 1)),),
+                             {"dtype": torch.int64}, name=op.zero_point.name_hint or "x_zero_point")
+    else:
+        node = em.call(_decomposed.choose_qparams_per_token_asymmetric.default, (x, torch.int8),
+                       name=f"{hint}_qparams")
+        scale = em.call(torch.ops.aten._to_copy.default, (em.call(_getitem, (node, 0)),), {"dtype": torch.float32},
+                        name=hint)
+        zero_point = em.call(_getitem, (node, 1), name=op.zero_point.name_hint or "x_zero_point")
+    em.nodes[op.scale] = scale
+    em.nodes[op.zero_point] = zero_point
+
+
+@emits("quant.dynamic_qcast")
+def _emit_dynamic_qcast(em: Emitter, op: DynamicQuantizeCastOp) -> None:
+    target = _decomposed.quantize_per_token.default if op.per_token else _decomposed.quantize_per_tensor.tensor
+    args = (em.node(op.input), em.node(op.scale), em.node(op.zero_point), *_storage_args(op.quantized_type))
+    em.bind(op, em.call(target, args, name=op.results[0].name_hint or "q"))
+
+
+@emits("quant.dynamic_dcast")
+def _emit_dynamic_dcast(em: Emitter, op: DynamicDequantizeCastOp) -> None:
+    args = (em.node(op.input), em.node(op.scale), em.node(op.zero_point), *_storage_args(op.quantized_type))
+    if op.per_token:
+        node = em.call(_decomposed.dequantize_per_token.default, (*args, torch.float32),
+                       name=op.results[0].name_hint or "dq")
+    else:
+        node = em.call(_decomposed.dequantize_per_tensor.tensor, args, name=op.results[0].name_hint or "dq")
+    em.bind(op, node)
+
+
 @emits("quant.scast")
 def _emit_scast(em: Emitter, op: StorageCastOp) -> None:
     em.nodes[op.results[0]] = em.node(op.input)  # quantized values are already their integer storage
@@ -68,8 +135,10 @@ def _fold_scast(em: Emitter, op: StorageCastOp, inputs: list) -> torch.Tensor:
 
 @emits("obs.observe")
 def _emit_observe(em: Emitter, op: ObserveOp) -> None:
-    if isinstance(op.input.owner, ParamOp) or not hasattr(op.spec, "observer"):
-        em.nodes[op.output] = em.node(op.input)  # weights were observed at compile time; fixed ranges need none
+    if isinstance(op.input.owner, ParamOp) or not hasattr(op.spec, "observer") or op.spec.is_dynamic:
+        # weights were observed at compile time; fixed ranges need no observer, dynamic ones none
+        # either (their parameters are chosen when the converted program runs)
+        em.nodes[op.output] = em.node(op.input)
         return
     target = f"observers.{op.obs_id.data}"
     if target not in em.modules:

@@ -254,6 +254,27 @@ def _emit_linear(em: Emitter, op: ref.LinearOp) -> None:
     em.bind(op, call.finish(acc, scales, [out_channels]))
 
 
+@emits("ref.dynamic_linear")
+def _emit_dynamic_linear(em: Emitter, op: ref.DynamicLinearOp) -> None:
+    """`float32(acc * (s * sw[c]) + b)` in float64, `acc` the exact sum of `(x - z) * (w - zw)`; `s`
+    and `z` are the run-time parameters as `quant.choose_qparams` was emitted (per tensor torch's
+    one-element tensors, per token one per row)."""
+    call = _Call(em, op)
+    out_channels = op.weight.type.get_shape()[0]
+    x = call(_aten.to.dtype, call.node(op.input), torch.float64, what="x64")
+    x = call(_aten.sub.Tensor, x, call.node(op.zero_point), what="x_c")
+    acc = call(_aten.linear.default, x, call.weight(), what="acc")
+    scale = call(_aten.to.dtype, call.node(op.scale), torch.float64, what="s64")
+    weight_scales = torch.tensor(ref.channel_scales(op.weight, out_channels), dtype=torch.float64)
+    multiplier = call(_aten.mul.Tensor, scale, call.const("weight_scales", weight_scales), what="multiplier")
+    y = call(_aten.mul.Tensor, acc, multiplier, what="real")
+    bias = _constant_tensor(em, op.bias)
+    b = call.const("bias", bias.to(torch.float64)) if bias is not None else \
+        call(_aten.to.dtype, call.node(op.bias), torch.float64, what="b64")
+    y = call(_aten.add.Tensor, y, b, what="biased")
+    em.bind(op, call(_aten.to.dtype, y, _float_dtype(op.output)))
+
+
 def _risky_pairs(em: Emitter, op, reduction: Reduction) -> torch.Tensor:
     """The pairs of `op`'s kernel family (its `saturate`) that can leave int16 (a constant weight only:
     `emulate-target` marks no other)."""

@@ -29,7 +29,7 @@ _ANY = dict(activations=_STORAGES, weights=("i8", "u8", "i16"), posts=(None, "re
 CAPABILITIES = table(
     OpCapability("ref.conv", transposed=True, **_ANY),
     *(OpCapability(name, **_ANY) for name in (
-        "ref.conv_add", "ref.linear", "ref.matmul", "ref.add", "ref.mul", "ref.cat", "ref.requantize",
+        "ref.conv_add", "ref.linear", "ref.dynamic_linear", "ref.matmul", "ref.add", "ref.mul", "ref.cat", "ref.requantize",
         "ref.avg_pool", "ref.adaptive_avg_pool", "ref.lookup")),
 )
 

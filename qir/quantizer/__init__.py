@@ -1,6 +1,7 @@
 """Quantizers: which ops to quantize, and how (the PT2E concepts, as IR attributes)."""
 
 from qir.quantizer.base import ComposableQuantizer, ConfigurableQuantizer, OperatorPattern, Quantizer
+from qir.quantizer.dynamic import DynamicQuantizer, dynamic_config
 from qir.quantizer.spec import (
     DerivedQuantizationSpec,
     FixedQParamsQuantizationSpec,
@@ -10,7 +11,8 @@ from qir.quantizer.spec import (
 )
 from qir.quantizer.x86 import X86Quantizer, XNNPACKQuantizer, x86_config, xnnpack_config
 
-QUANTIZERS = {"x86": X86Quantizer, "xnnpack": XNNPACKQuantizer, "x86-qat": X86Quantizer, "xnnpack-qat": XNNPACKQuantizer}
+QUANTIZERS = {"x86": X86Quantizer, "xnnpack": XNNPACKQuantizer, "x86-qat": X86Quantizer, "xnnpack-qat": XNNPACKQuantizer,
+              "dynamic": DynamicQuantizer, "dynamic-per-tensor": DynamicQuantizer}
 """Quantizers by the name `annotate{quantizer=NAME}` and `qir-quantize --quantizer` take
 (`-qat`: the QAT config, whose activation ranges learn as moving averages)."""
 
@@ -22,6 +24,8 @@ def quantizer_by_name(name: str, target=None) -> Quantizer:
         raise ValueError(f"unknown quantizer {name!r} (available: {', '.join(QUANTIZERS)})")
     if name in ("x86", "x86-qat"):
         return X86Quantizer(x86_config(is_qat=name.endswith("-qat")), target=target)
+    if name.startswith("dynamic"):
+        return DynamicQuantizer(per_token=False if name == "dynamic-per-tensor" else None, target=target)
     return XNNPACKQuantizer(xnnpack_config(is_qat=name.endswith("-qat")))
 
 
@@ -30,6 +34,7 @@ __all__ = [
     "ComposableQuantizer",
     "ConfigurableQuantizer",
     "DerivedQuantizationSpec",
+    "DynamicQuantizer",
     "FixedQParamsQuantizationSpec",
     "OperatorPattern",
     "QuantizationConfig",
@@ -39,6 +44,7 @@ __all__ = [
     "X86Quantizer",
     "XNNPACKQuantizer",
     "quantizer_by_name",
+    "dynamic_config",
     "x86_config",
     "xnnpack_config",
 ]

@@ -33,6 +33,7 @@ _OBSERVER_NAMES = {
     "HistogramObserver": "histogram",
     "PerChannelMinMaxObserver": "per_channel_minmax",
     "MovingAveragePerChannelMinMaxObserver": "per_channel_minmax",
+    "PlaceholderObserver": "minmax",  # PT2E's observer of a dynamic spec: the run-time min/max
 }
 
 
@@ -65,6 +66,9 @@ class QuantizationSpec:
     that kernel adds pairs of products in int16 with saturation (x86 without VNNI). `convert`
     then widens the scale of each channel just enough that no pair can overflow, so the kernel
     computes exactly what the quantized program says (see `qir.accumulation`)."""
+    per_token: bool = False
+    """With `is_dynamic`: one scale and zero point per row of the last dimension (per token),
+    chosen at run time, rather than one for the whole tensor."""
 
     @property
     def per_channel(self) -> bool:
@@ -82,8 +86,11 @@ class QuantizationSpec:
             axis = 0 if self.ch_axis is None else self.ch_axis
         else:
             axis = None
+        if self.per_token and not self.is_dynamic:
+            raise ValueError("per_token is a granularity of dynamic quantization: give is_dynamic=True too")
         return QuantSpecAttr(storage, qmin, qmax, "symmetric" if symmetric else "affine",
-                             observer, axis, self.is_dynamic, int16_pairs=self.int16_pairs or 0)
+                             observer, axis, self.is_dynamic, int16_pairs=self.int16_pairs or 0,
+                             per_token=self.per_token)
 
 
 @dataclass(frozen=True)

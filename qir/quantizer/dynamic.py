@@ -1,0 +1,72 @@
+"""Dynamic quantization: activations quantized when the program runs, weights ahead of time.
+
+`DynamicQuantizer` is the IR form of `torch.ao.quantization.quantize_dynamic` and of torchao's
+`Int8DynamicActivationInt8WeightConfig`: every linear layer (in whatever form `torch.export`
+gives it: `normalize-linear` makes `addmm`, `mm` and `matmul` with a constant weight a `linear`)
+reads its input quantized with parameters chosen from that input at run time, and its weight
+quantized to int8 per output channel; its bias and its result stay float. No calibration is
+needed: the example inputs are enough.
+
+    quantized = qir.quantize(model, example_inputs, quantizer=DynamicQuantizer(), backend="x86")
+
+What it annotates, and why only that. A linear is where the work is (MiniLM: 99% of the
+multiply-accumulates) and where a dynamic kernel exists (oneDNN's `qlinear_pointwise` with
+run-time activation parameters, `torch._int_mm`); `quantize_dynamic` quantizes the same
+(and RNNs, which `torch.export` unrolls into linears and pointwise ops). A product of two
+activations (attention's `q @ k^T`) is not: both operands would need run-time parameters, for
+a small share of the work. A convolution has no dynamic kernel in torch.
+
+Granularity: per token (the default on targets whose int8 x int8 products accumulate exactly,
+AVX-512 VNNI and Arm): one scale per row of the activation, symmetric int8 [-127, 127], which
+keeps a transformer within 0.995 of float where one scale per tensor does not; per tensor:
+uint8 affine, one scale for the whole activation (`per_token=False`; the default on x86 CPUs
+without VNNI, where the kernels add pairs of uint8 x int8 products in int16: the weights are then
+fitted so that no pair can overflow, as for static quantization).
+
+Composable with the static quantizers: `ComposableQuantizer([DynamicQuantizer(...),
+X86Quantizer()])` quantizes the linears dynamically and the rest statically; `set_module_name`
+and `set_object_type` take dynamic configs (`dynamic_config()`) or None (left float).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from qir.quantizer.patterns import PatternQuantizer
+from qir.quantizer.spec import QuantizationConfig, QuantizationSpec
+
+
+def dynamic_config(per_token: bool = True, symmetric: bool | None = None) -> QuantizationConfig:
+    """The config of a dynamically quantized linear: the input quantized at run time (per token:
+    int8, symmetric [-127, 127] by default or affine [-128, 127]; per tensor: uint8, affine by
+    default or symmetric with zero point 128), the weight int8 symmetric per output channel,
+    bias and result float."""
+    if per_token:
+        symmetric = True if symmetric is None else symmetric
+        activation = QuantizationSpec(torch.int8, -127 if symmetric else -128, 127,
+                                      torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine,
+                                      is_dynamic=True, per_token=True)
+    else:
+        activation = QuantizationSpec(torch.uint8, 0, 255,
+                                      torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine,
+                                      is_dynamic=True)
+    weight = QuantizationSpec(torch.int8, -128, 127, torch.per_channel_symmetric, ch_axis=0,
+                              observer="per_channel_minmax")
+    return QuantizationConfig(activation, None, weight, None)
+
+
+class DynamicQuantizer(PatternQuantizer):
+    """Linear layers with dynamically quantized inputs and int8 per-channel weights (see the module
+    docstring). `per_token` None chooses for `target` (a `qir.target` name, the host by default):
+    per token where int8 x int8 products accumulate exactly (AVX-512 VNNI, Arm), per tensor
+    uint8 with weights fitted to the int16 pairs elsewhere."""
+
+    def __init__(self, config: QuantizationConfig | None = None, *, per_token: bool | None = None,
+                 symmetric: bool | None = None, target=None):
+        from qir.target import parse_target
+
+        target = parse_target(target)
+        if per_token is None:
+            per_token = not target.pairs_saturate
+        super().__init__(config if config is not None else dynamic_config(per_token, symmetric), ("linear",),
+                         int16_pairs=target.pairs_saturate, target=target, full_range_share=0.0)
