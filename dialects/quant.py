@@ -1075,33 +1075,38 @@ class ChooseQParamsOp(IRDLOperation):
         return self.quantized_type.storage_max
 
     def verify_(self) -> None:
-        qtype = self.quantized_type
-        element = _element_type(self.input.type)
-        if element != qtype.expressed_type:
-            raise VerifyException(
-                f"operand element type {element} is not the expressed type "
-                f"{qtype.expressed_type} of {qtype}"
-            )
-        _verify_run_time_parameters(self, self.input.type, self.scale.type, self.zero_point.type)
-        full = (qtype.storage_min, qtype.storage_max) == integer_range(
-            qtype.storage_width, qtype.is_signed
+        verify_choose_qparams(self)
+
+
+def verify_choose_qparams(op: Operation) -> None:
+    """The checks of `quant.choose_qparams`, for any op with its fields (a backend's own form)."""
+    qtype = op.quantized_type
+    element = _element_type(op.input.type)
+    if element != qtype.expressed_type:
+        raise VerifyException(
+            f"operand element type {element} is not the expressed type "
+            f"{qtype.expressed_type} of {qtype}"
         )
-        if self.per_token:
-            narrow = (qtype.storage_min, qtype.storage_max) == (-127, 127) and self.is_symmetric
-            if qtype.storage_name != "i8" or not (full or narrow):
-                raise VerifyException(
-                    f"per-token parameters are chosen for i8 storage (full range, or [-127:127] "
-                    f"when symmetric), not {qtype}"
-                )
-        elif qtype.storage_width not in (8, 16, 32) or qtype.storage_name == "u32":
+    _verify_run_time_parameters(op, op.input.type, op.scale.type, op.zero_point.type)
+    full = (qtype.storage_min, qtype.storage_max) == integer_range(
+        qtype.storage_width, qtype.is_signed
+    )
+    if op.per_token:
+        narrow = (qtype.storage_min, qtype.storage_max) == (-127, 127) and op.is_symmetric
+        if qtype.storage_name != "i8" or not (full or narrow):
             raise VerifyException(
-                f"run-time parameters are chosen for u8, i8, u16, i16 or i32 storage, not {qtype}"
+                f"per-token parameters are chosen for i8 storage (full range, or [-127:127] "
+                f"when symmetric), not {qtype}"
             )
-        elif self.is_symmetric and not qtype.is_signed and not (full and qtype.storage_width == 8):
-            raise VerifyException(
-                f"symmetric parameters for unsigned storage take the full u8 range (zero point "
-                f"128), not {qtype}"
-            )
+    elif qtype.storage_width not in (8, 16, 32) or qtype.storage_name == "u32":
+        raise VerifyException(
+            f"run-time parameters are chosen for u8, i8, u16, i16 or i32 storage, not {qtype}"
+        )
+    elif op.is_symmetric and not qtype.is_signed and not (full and qtype.storage_width == 8):
+        raise VerifyException(
+            f"symmetric parameters for unsigned storage take the full u8 range (zero point "
+            f"128), not {qtype}"
+        )
 
 
 class _DynamicCastOp(IRDLOperation):

@@ -402,28 +402,33 @@ class DynamicLinearOp(KernelOp):
         return is_per_token(self.scale.type)
 
     def verify_(self) -> None:
-        from qir.dialects.quant import AnyQuantizedType, _verify_run_time_parameters
+        verify_dynamic_linear(self)
 
-        if not isinstance(element(self.input), AnyQuantizedType):
-            raise VerifyException(f"{self.name}: the input must be a tensor of !quant.any (run-time "
-                                  f"parameters), got {self.input.type}")
-        _verify_run_time_parameters(self, self.input.type, self.scale.type, self.zero_point.type)
-        shape = self.weight.type.get_shape()
-        if len(shape) != 2:
-            raise VerifyException(f"{self.name}: the weight must be 2-D, got {self.weight.type}")
-        _verify_weight(self, self.weight, 0, shape[0])
-        if isinstance(quantized(self.weight), AnyQuantizedType):
-            raise VerifyException(f"{self.name}: the weight needs its parameters, got {self.weight.type}")
-        _verify_bias(self, self.bias, shape[0])
-        if not _is_float(element(self.bias)):
-            raise VerifyException(f"{self.name}: the bias must be float, got {self.bias.type}")
-        if not _is_float(element(self.output)):
-            raise VerifyException(f"{self.name}: the result must be float, got {self.output.type}")
-        in_shape, out_shape = self.input.type.get_shape(), self.output.type.get_shape()
-        if not in_shape or out_shape[:-1] != in_shape[:-1] or in_shape[-1] not in (shape[1], -1) \
-                or out_shape[-1] not in (shape[0], -1):
-            raise VerifyException(f"{self.name}: a {self.input.type} by a {self.weight.type} weight does not "
-                                  f"give {self.output.type}")
+
+def verify_dynamic_linear(op) -> None:
+    """The checks of `ref.dynamic_linear`, for any op with its fields (a backend's kernel op)."""
+    from qir.dialects.quant import AnyQuantizedType, _verify_run_time_parameters
+
+    if not isinstance(element(op.input), AnyQuantizedType):
+        raise VerifyException(f"{op.name}: the input must be a tensor of !quant.any (run-time "
+                              f"parameters), got {op.input.type}")
+    _verify_run_time_parameters(op, op.input.type, op.scale.type, op.zero_point.type)
+    shape = op.weight.type.get_shape()
+    if len(shape) != 2:
+        raise VerifyException(f"{op.name}: the weight must be 2-D, got {op.weight.type}")
+    _verify_weight(op, op.weight, 0, shape[0])
+    if isinstance(quantized(op.weight), AnyQuantizedType):
+        raise VerifyException(f"{op.name}: the weight needs its parameters, got {op.weight.type}")
+    _verify_bias(op, op.bias, shape[0])
+    if not _is_float(element(op.bias)):
+        raise VerifyException(f"{op.name}: the bias must be float, got {op.bias.type}")
+    if not _is_float(element(op.output)):
+        raise VerifyException(f"{op.name}: the result must be float, got {op.output.type}")
+    in_shape, out_shape = op.input.type.get_shape(), op.output.type.get_shape()
+    if not in_shape or out_shape[:-1] != in_shape[:-1] or in_shape[-1] not in (shape[1], -1) \
+            or out_shape[-1] not in (shape[0], -1):
+        raise VerifyException(f"{op.name}: a {op.input.type} by a {op.weight.type} weight does not "
+                              f"give {op.output.type}")
 
 
 @irdl_op_definition

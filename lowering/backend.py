@@ -150,7 +150,8 @@ class LowerPass(QirPass):
         if not self.backend.capabilities.int16_pairs:
             return set()
         for op in module.walk():
-            if ((isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp) and self.backend.accepts(op, target, params)
+            if ((isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp | ref.DynamicLinearOp)
+                 and self.backend.accepts(op, target, params)
                  and may_saturate(op, params)) or (isinstance(op, AtenOp) and "quantized" in self.backend.requires
                                                    and qdq_may_saturate(op, params))):
                 return {"avx512_vnni"}

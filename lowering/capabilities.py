@@ -81,7 +81,7 @@ class OpCapability:
 
 
 def _reduces(op: Operation) -> bool:
-    return isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp)
+    return isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp | ref.DynamicLinearOp)
 
 
 def _storage(qtype) -> str:

@@ -253,11 +253,26 @@ def _at_risk(weight: torch.Tensor | None, reduction: Reduction, qin) -> bool:
     return bool(channels_at_risk(weight, reduction, qin.storage_min, qin.storage_max).any())
 
 
+@dataclass(frozen=True)
+class _StorageRange:
+    storage_min: int
+    storage_max: int
+
+
 def may_saturate(op, store) -> bool:
-    """Whether a `ref.conv` / `ref.conv_add` / `ref.linear` can leave int16 in a pair of its
-    kernel's products on a CPU without VNNI, as the x86 backends run it: it reads uint8 by
-    int8, and its weight is not a constant or one of its channels has a pair that can (for
-    input storage values over the input type's whole storage range)."""
+    """Whether a `ref.conv` / `ref.conv_add` / `ref.linear` / `ref.dynamic_linear` can leave int16
+    in a pair of its kernel's products on a CPU without VNNI, as the x86 backends run it: it
+    reads uint8 by int8, and its weight is not a constant or one of its channels has a pair that
+    can (for input storage values over the input type's whole storage range). A dynamic linear's
+    int8 input runs as uint8 `q + 128` (`x86.dynamic_linear` kernel `onednn_shifted`)."""
+    if isinstance(op, ref.DynamicLinearOp):
+        qin, qweight = ref.quantized(op.input), ref.quantized(op.weight)
+        if qin.storage_width != 8 or qweight is None or qweight.storage_width != 8:
+            return False
+        shift = 128 if qin.is_signed else 0
+        reduction = Reduction(tuple(op.weight.type.get_shape()))
+        return _at_risk(constant_tensor(op.weight, store), reduction,
+                        _StorageRange(qin.storage_min + shift, qin.storage_max + shift))
     qin = ref.per_tensor(op.input)
     if not saturating_operands(qin, ref.quantized(op.weight)):
         return False

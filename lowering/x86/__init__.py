@@ -57,6 +57,14 @@ def _fbgemm_transposed(op) -> bool:
     return not direct
 
 
+def _dynamic_kernel_takes(op) -> bool:
+    """x86's dynamic kernels (`x86.dynamic_linear`) take symmetric weights, and a uint8 input with
+    one scale (oneDNN's); an int8 input runs per token or per tensor as uint8 `q + 128`."""
+    from qir.dialects.ref import quantized
+
+    return _symmetric_weight(op) and (quantized(op.input).is_signed or not op.per_token)
+
+
 CAPABILITIES = table(
     OpCapability("ref.conv", posts=(None, "relu", "hardtanh"), spatial=(1, 2, 3), float_output=True,
                  check=_symmetric_weight),
@@ -65,6 +73,7 @@ CAPABILITIES = table(
                  weight_schemes=("per_tensor",), check=_fbgemm_transposed),
     OpCapability("ref.conv_add", posts=(None, "relu"), spatial=(2,), check=_symmetric_weight),
     OpCapability("ref.linear", posts=(None, "relu", "hardtanh"), float_output=True, check=_symmetric_weight),
+    OpCapability("ref.dynamic_linear", activations=("u8", "i8"), float_output=True, check=_dynamic_kernel_takes),
     OpCapability("ref.matmul"),
     OpCapability("ref.add", posts=(None, "relu")),
     OpCapability("ref.mul", posts=(None, "relu")),

@@ -16,12 +16,12 @@ run-time activation parameters, `torch._int_mm`); `quantize_dynamic` quantizes t
 activations (attention's `q @ k^T`) is not: both operands would need run-time parameters, for
 a small share of the work. A convolution has no dynamic kernel in torch.
 
-Granularity: per token (the default on targets whose int8 x int8 products accumulate exactly,
-AVX-512 VNNI and Arm): one scale per row of the activation, symmetric int8 [-127, 127], which
-keeps a transformer within 0.995 of float where one scale per tensor does not; per tensor:
-uint8 affine, one scale for the whole activation (`per_token=False`; the default on x86 CPUs
-without VNNI, where the kernels add pairs of uint8 x int8 products in int16: the weights are then
-fitted so that no pair can overflow, as for static quantization).
+Granularity: per token (the default): one scale per row of the activation, symmetric int8
+[-127, 127], which keeps a transformer within 0.995 of float where one scale per tensor does
+not; per tensor (`per_token=False`): uint8 affine, one scale for the whole activation. On x86
+CPUs without VNNI, whose kernels add pairs of uint8 x int8 products in int16 (an int8 input runs
+on them as `q + 128`), the weights are fitted so that no pair can overflow, as for static
+quantization.
 
 Composable with the static quantizers: `ComposableQuantizer([DynamicQuantizer(...),
 X86Quantizer()])` quantizes the linears dynamically and the rest statically; `set_module_name`
@@ -57,9 +57,9 @@ def dynamic_config(per_token: bool = True, symmetric: bool | None = None) -> Qua
 
 class DynamicQuantizer(PatternQuantizer):
     """Linear layers with dynamically quantized inputs and int8 per-channel weights (see the module
-    docstring). `per_token` None chooses for `target` (a `qir.target` name, the host by default):
-    per token where int8 x int8 products accumulate exactly (AVX-512 VNNI, Arm), per tensor
-    uint8 with weights fitted to the int16 pairs elsewhere."""
+    docstring): per token by default, per tensor with `per_token=False`; `symmetric` as
+    `dynamic_config` takes it. `target` (a `qir.target` name, the host by default) is the CPU the
+    program is for: without VNNI the weights are fitted to its kernels' int16 pairs."""
 
     def __init__(self, config: QuantizationConfig | None = None, *, per_token: bool | None = None,
                  symmetric: bool | None = None, target=None):
@@ -67,6 +67,17 @@ class DynamicQuantizer(PatternQuantizer):
 
         target = parse_target(target)
         if per_token is None:
-            per_token = not target.pairs_saturate
+            per_token = True
         super().__init__(config if config is not None else dynamic_config(per_token, symmetric), ("linear",),
                          int16_pairs=target.pairs_saturate, target=target, full_range_share=0.0)
+
+    def _fitted_to_int16_pairs(self, weight, activation):
+        """An int8 input runs on x86's uint8 kernels as `q + 128` (`x86.dynamic_linear`,
+        `onednn_shifted`): on a target without VNNI its weights are fitted to inputs up to
+        `qmax + 128`, as a uint8 input's are to `qmax`."""
+        if (self.int16_pairs and weight is not None and activation is not None and activation.is_dynamic
+                and activation.dtype == torch.int8 and weight.dtype == torch.int8 and not weight.int16_pairs):
+            from dataclasses import replace
+
+            return replace(weight, int16_pairs=(127 if activation.quant_max is None else activation.quant_max) + 128)
+        return super()._fitted_to_int16_pairs(weight, activation)

@@ -2,6 +2,7 @@
 // RUN: qir-opt %s -p 'annotate{quantizer=dynamic target=x86-avx512-vnni},propagate-annotations,insert-observers' | filecheck %s --check-prefix=OBSERVE
 // RUN: qir-opt %s -p 'annotate{quantizer=dynamic target=x86-avx512-vnni},propagate-annotations,insert-observers,convert,canonicalize' | filecheck %s --check-prefix=CONVERT
 // RUN: qir-opt %s -p 'annotate{quantizer=dynamic target=x86-avx2},propagate-annotations,insert-observers' | filecheck %s --check-prefix=AVX2
+// RUN: qir-opt %s -p 'annotate{quantizer=dynamic-per-tensor target=x86-avx2}' | filecheck %s --check-prefix=TENSOR
 
 // DynamicQuantizer annotates every linear with a constant weight: its input quantized at run
 // time (per token on a VNNI target), its weight int8 per channel; bias and result stay float.
@@ -42,7 +43,9 @@ builtin.module {
 // CONVERT:      aten.op "linear.default"(%[[DQ]], %{{.*}})
 // CONVERT-NOT:  quant.choose_qparams
 
-// Without VNNI (x86-avx2), per tensor uint8, and weights fitted to the kernels' int16 pairs.
+// Without VNNI (x86-avx2), the weights are fitted to the kernels' int16 pairs: an int8 input runs
+// on them as uint8 q + 128, up to 255; per tensor, a uint8 input up to 255 too.
 // AVX2:      builtin.module attributes {qir.target = "x86-avx2", qir.stage = "observed"}
-// AVX2:      obs.observe %x {id = "obs0", spec = #obs.spec<u8[0:255], affine, minmax, dynamic, group 0>}
+// AVX2:      obs.observe %x {id = "obs0", spec = #obs.spec<i8[-127:127], symmetric, minmax, dynamic, per_token, group 0>}
 // AVX2-NEXT: obs.observe %wa {id = "obs1", spec = #obs.spec<i8[-128:127], symmetric, per_channel_minmax, axis 0, int16_pairs 255, group 1>
+// TENSOR:    aten.op "linear.default"(%x, %wa, %ba) {qin = [#obs.spec<u8[0:255], affine, minmax, dynamic>, #obs.spec<i8[-128:127], symmetric, per_channel_minmax, axis 0, int16_pairs 255>, none]}

@@ -1,0 +1,81 @@
+"""Run-time quantization parameters, computed as `quant.choose_qparams` and `quant.dynamic_qcast`
+define them, in fewer torch calls than the `quantized_decomposed` ops the Q/DQ form calls.
+
+The `quant` dialect defines dynamic quantization as torch's `quantized_decomposed` ops compute
+it (their float32 arithmetic, spelled out in `qir.dialects.quant`). Those ops are a dozen small
+tensor operations each: per tensor, `choose_qparams.tensor` takes about 70 us on a 512 x 384
+activation where its one pass over the data (`aminmax`) takes 13 us, and
+`quantize_per_tensor.tensor` makes four temporaries. A lowered program calls these functions
+instead: the same float32 operations in the same order (scalars in numpy's float32, which is
+IEEE single precision as torch's CPU kernels are), in place where the decomposed ops allocate.
+They return what the decomposed ops return (per tensor a float64 scale and an int64 zero point
+of one element each, per token float32 scales and int64 zero points, one per row; the storage
+as a uint8/int8 tensor), so every emission reading them takes either.
+`tests/test_dynamic.py` checks them against the decomposed ops bit for bit, rounding ties
+included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+EPS = torch.finfo(torch.float32).eps
+"""The smallest per-tensor scale (`quant.choose_qparams`'s `eps`)."""
+
+_EPS32 = np.float32(EPS)
+_ZERO32 = np.float32(0.0)
+
+
+def choose_qparams_per_tensor(x: torch.Tensor, qmin: int, qmax: int, symmetric: bool,
+                              dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """`choose_qparams.tensor` (affine) or `choose_qparams_symmetric.tensor`, bit for bit."""
+    lo, hi = torch.aminmax(x)
+    lo = min(np.float32(lo.item()), _ZERO32)
+    hi = max(np.float32(hi.item()), _ZERO32)
+    if symmetric:
+        scale = max(np.float32(max(-lo, hi) / np.float32((qmax - qmin) / 2)), _EPS32)
+        zero_point = 128 if dtype == torch.uint8 else 0
+    else:
+        scale = max(np.float32((hi - lo) / np.float32(qmax - qmin)), _EPS32)
+        zero_point = min(max(qmin - int(np.rint(lo / scale)), qmin), qmax)
+    return (torch.tensor([float(scale)], dtype=torch.float64),
+            torch.tensor([zero_point], dtype=torch.int64))
+
+
+def choose_qparams_per_token(x: torch.Tensor, symmetric: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """`choose_qparams_per_token` (symmetric) or `choose_qparams_per_token_asymmetric`, bit for bit;
+    float32 scales and int64 zero points of shape `x.shape[:-1] + (1,)`."""
+    if symmetric:
+        scale = x.abs().amax(dim=-1, keepdim=True)
+        scale.clamp_(min=1e-5).div_(127)
+        return scale, torch.zeros(scale.shape, dtype=torch.int64)
+    qmin, qmax = -128, 127
+    lo = x.amin(dim=-1, keepdim=True).clamp_(max=0.0)
+    hi = x.amax(dim=-1, keepdim=True).clamp_(min=0.0)
+    scale = (hi - lo).div_(float(qmax - qmin)).clamp_(min=EPS)
+    descaled_min, descaled_max = lo.div_(scale), hi.div_(scale)
+    zero_point = torch.where(descaled_min + qmin + (descaled_max + qmax) > 0, qmin - descaled_min,
+                             qmax - descaled_max)
+    return scale, zero_point.clamp_(qmin, qmax).round_().to(torch.int64)
+
+
+def quantize_per_tensor(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, qmin: int, qmax: int,
+                        dtype: torch.dtype) -> torch.Tensor:
+    """`quantize_per_tensor.tensor`, bit for bit: `clamp(round(x * float32(1 / s)) + z)`."""
+    y = torch.mul(x, 1.0 / scale.item())
+    y.round_()
+    z = int(zero_point.item())
+    if z:
+        y.add_(z)
+    return y.clamp_(qmin, qmax).to(dtype)
+
+
+def quantize_per_token(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, qmin: int, qmax: int,
+                       dtype: torch.dtype, symmetric: bool = False) -> torch.Tensor:
+    """`quantize_per_token` with float32 scales, bit for bit: `clamp(round(x * (1 / s) + z))`
+    (`symmetric`: the zero points are known to be 0, and adding them changes nothing)."""
+    y = torch.mul(x, 1.0 / scale)
+    if not symmetric:
+        y.add_(zero_point)
+    return y.round_().clamp_(qmin, qmax).to(dtype)
