@@ -8,7 +8,9 @@ chose carry `qin`/`qout` lists of specs (see the `obs` dialect):
 From `qir-opt` the quantizer is named (`annotate{quantizer=x86}`); from Python
 a Quantizer instance may be given directly (`Annotate(quantizer=my_quantizer)`).
 The number of units annotated per pattern is reported, and a quantizer that
-annotates nothing says so instead of leaving a silently float model.
+annotates nothing says so instead of leaving a silently float model. Custom modules
+with a quantized replacement (`custom.call custom`) get their boundary annotated with
+the activation specs the quantizer configures for them (`Quantizer.custom_module_config`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Annotate(QirPass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         from qir.quantizer import Quantizer, quantizer_by_name
+        from qir.quantizer.base import annotate_custom_modules
         from qir.target import parse_target, record_target
 
         if isinstance(self.quantizer, Quantizer):
@@ -55,6 +58,9 @@ class Annotate(QirPass):
             quantizer = quantizer_by_name(self.quantizer, self.target or None)
         for pattern, n in sorted(quantizer.annotate_module(op).items()):
             count(ctx, pattern, n)
+        custom = annotate_custom_modules(quantizer, op)  # the boundaries of custom modules
+        if custom:
+            count(ctx, "custom modules", custom)
         quantizer.validate(Program(op))
         if self.target or getattr(quantizer, "int16_pairs", False):  # the specs depend on the target
             record_target(op, getattr(quantizer, "target", None) or parse_target(self.target))

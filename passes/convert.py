@@ -30,6 +30,14 @@ runs, one pair per tensor or, with `per_token`, one per row of the last dimensio
     %q = quant.dynamic_qcast %x, %s, %z : (tensor<4x8xf32>, tensor<f32>, tensor<i64>) -> tensor<4x8x!quant.any<u8:f32>>
     %o = quant.dynamic_dcast %q, %s, %z : (...) -> tensor<4x8xf32>
 
+A custom module observed at its boundary (`custom.call observed`) takes its quantized form:
+
+    %y = custom.call quantized "attn"(%x_dq) as (tensor<2x8x!quant.uniform<u8:f32, 0.02:3>>)
+           -> tensor<2x8x!quant.uniform<u8:f32, 0.05:0>> : (tensor<2x8xf32>) -> tensor<2x8xf32>
+
+the types it sees (`as`) are those of the dequantize before each input and of the quantize
+after each output: the user's quantized module is called with those parameters.
+
 A weight spec with `int16_pairs N` (the x86 quantizer's, for a CPU without VNNI)
 gets per-channel scales at which none of the pairs of products its kernel adds
 in int16 can overflow for activations up to N (`qir.accumulation.fit_scales`):
@@ -43,7 +51,7 @@ from dataclasses import dataclass
 
 import torch
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, TensorType, f32
+from xdsl.dialects.builtin import FunctionType, ModuleOp, TensorType, f32
 from xdsl.ir import Attribute, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import VerifyException
@@ -51,6 +59,7 @@ from xdsl.utils.exceptions import VerifyException
 from qir.accumulation import fit_weight, reduction_of
 from qir.context import params_of
 from qir.dialects.aten import ParamOp
+from qir.dialects.custom import CallOp
 from qir.dialects.obs import DerivedSpecAttr, FakeQuantOp, ObserveOp, QuantSpecAttr
 from qir.dialects.quant import (
     AnyQuantizedType,
@@ -144,6 +153,10 @@ class Convert(QirPass):
                     count(ctx, "derived")
             o.attributes.pop("qin", None)
 
+        for call in [o for o in op.walk() if isinstance(o, CallOp) and o.form_name == "observed"]:
+            self._quantize_custom(call)
+            count(ctx, "custom modules")
+
     @staticmethod
     def _fit_int16_pairs(ctx: Context, obs: ObserveOp, qtype: Attribute, store) -> Attribute:
         """The weight's type with per-channel scales at which its kernel's int16 pairs cannot
@@ -229,6 +242,20 @@ class Convert(QirPass):
         dcast = DynamicDequantizeCastOp(qcast.results[0], choose.scale, choose.zero_point, float_type)
         dcast.results[0].name_hint = f"{hint}_dq"
         Rewriter.replace_op(obs, dcast)
+
+    @staticmethod
+    def _quantize_custom(call: CallOp) -> None:
+        """A custom module observed at its boundary takes its quantized form, which sees each input
+        as the dequantize before it gives it and each output as the quantize after it takes it."""
+        def seen(value: SSAValue, cast) -> Attribute:
+            qtype = getattr(cast.input.type if isinstance(cast, DequantizeCastOp) else cast.results[0].type,
+                            "element_type", None) if cast is not None else None
+            return _with_element(value.type, qtype) if isinstance(qtype, UniformQuantizedType) else value.type
+
+        inputs = [seen(v, v.owner if isinstance(v.owner, DequantizeCastOp) else None) for v in call.operands]
+        outputs = [seen(r, next((u.operation for u in r.uses if isinstance(u.operation, QuantizeCastOp)), None))
+                   for r in call.results]
+        call.set_form("quantized", FunctionType.from_lists(inputs, outputs))
 
     @staticmethod
     def _derive(op, index: int, spec: DerivedSpecAttr, store) -> None:

@@ -20,6 +20,9 @@ With `fake-quant` (QAT), the ops are `obs.fake_quant` instead: the same
 observers, which also quantize and dequantize in the forward while the model
 trains.
 
+A custom module with a quantized replacement (`custom.call custom`) whose boundary is
+observed takes its observed form (`custom.call observed`).
+
 A dynamic spec (`#obs.spec<..., dynamic>`) gets an `obs.observe` too, which records
 nothing: the value's parameters are chosen when the program runs (`convert` writes
 `quant.choose_qparams` there). Input edges reading one value with the same dynamic spec
@@ -37,13 +40,14 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from qir.context import params_of
 from qir.dialects.aten import ParamOp
+from qir.dialects.custom import CallOp
 from qir.dialects.obs import DerivedSpecAttr, FakeQuantOp, ObserveOp, QuantSpecAttr
 from qir.errors import OpError
 from qir.observation import observer_spec, stats_to_attr
 from qir.observers import make_observer
 from qir.params import param_tensor
 from qir.pass_manager import QirPass, count
-from qir.quantizer.base import annotation, set_annotation
+from qir.quantizer.base import annotation, is_annotated, set_annotation
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ class InsertObservers(QirPass):
             for o in list(block.ops):
                 if isinstance(o, ObserveOp | FakeQuantOp):
                     continue
+                if isinstance(o, CallOp) and o.form_name == "custom" and is_annotated(o):
+                    o.set_form("observed")  # a custom module observed at its boundary runs its observed form
                 for i, spec in enumerate(annotation(o, "qin")):
                     if spec is None or isinstance(spec, DerivedSpecAttr):
                         continue

@@ -10,6 +10,7 @@
     quantized = qir.convert(prepared)               # Q/DQ form, int8 weights
     low = qir.lower(quantized, backend="x86")       # native int8 kernels
     low = qir.quantize(model, example_args, calibration=batches, backend="x86")   # all in one
+    prepared = qir.prepare(model, example_args, custom_modules=qir.CustomModules().keep_float("tokenizer"))
 
     trainable = qir.prepare_qat(model, example_args, X86Quantizer(x86_config(is_qat=True)))
     ... train it (.train() / .eval() work) ...; quantized = qir.convert(trainable)
@@ -32,6 +33,7 @@ _EXPORTS = {
     "STAGES": "qir.program", "Program": "qir.program", "load": "qir.program", "parse": "qir.program",
     "register_pass": "qir.registry", "register_backend": "qir.registry", "get_backend": "qir.registry",
     "synchronize_observers": "qir.distributed", "synchronize": "qir.distributed",
+    "CustomModules": "qir.custom_modules",
 }
 
 __all__ = sorted(_EXPORTS)

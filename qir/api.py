@@ -29,7 +29,11 @@ PREPARE_PIPELINE = ("canonicalize", "normalize-linear", "fold-constants", "fold-
                     "propagate-annotations", "insert-observers")
 
 
-def _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training: bool = True) -> Program:
+def _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training: bool = True,
+                custom_modules=None) -> Program:
+    if custom_modules and not isinstance(model, torch.nn.Module):
+        raise TypeError("custom_modules names submodules of an nn.Module: give the module, not "
+                        f"{type(model).__name__}")
     if isinstance(model, Program):
         return model
     if isinstance(model, torch.export.ExportedProgram):
@@ -42,20 +46,25 @@ def _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training: bo
                           "exported as it trains (dropout drops, batch norm uses the batch's statistics); "
                           "call model.eval() first for post-training quantization", UserWarning, stacklevel=3)
         args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+        if custom_modules:
+            from qir.custom_modules import export
+
+            return export(model, args, kwargs, dynamic_shapes, custom_modules)
         ep = torch.export.export(model, args, kwargs or {}, dynamic_shapes=dynamic_shapes)
         return import_program(ep)
     raise TypeError(f"expected an nn.Module, an ExportedProgram or a qir.Program, got {type(model).__name__}")
 
 
 def prepare(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwargs: dict | None = None,
-            dynamic_shapes=None, timing: bool = False) -> fx.GraphModule:
+            dynamic_shapes=None, custom_modules=None, timing: bool = False) -> fx.GraphModule:
     """Export (if needed), annotate with `quantizer` and insert observers.
 
     Returns the calibration module: call it on representative inputs, then
-    `convert` it. `model` is never changed."""
+    `convert` it. `custom_modules` (a `qir.CustomModules`) names submodules kept as they
+    are: in float, or replaced by the user's quantized form. `model` is never changed."""
     from qir.quantizer import X86Quantizer
 
-    program = _program_of(model, example_inputs, kwargs, dynamic_shapes)
+    program = _program_of(model, example_inputs, kwargs, dynamic_shapes, custom_modules=custom_modules)
     annotate = available_passes()["annotate"]()  # by name: the core does not import passes
     passes = [annotate(quantizer=quantizer or X86Quantizer()) if p == "annotate" else p
               for p in PREPARE_PIPELINE]
@@ -73,7 +82,7 @@ CONVERT_PIPELINE = ("set-training{mode=eval}", "fold-bn", "convert", "canonicali
 
 
 def prepare_qat(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwargs: dict | None = None,
-                dynamic_shapes=None, timing: bool = False) -> fx.GraphModule:
+                dynamic_shapes=None, custom_modules=None, timing: bool = False) -> fx.GraphModule:
     """Export `model` as it trains, annotate it with `quantizer` (a QAT config: x86's
     `X86Quantizer(x86_config(is_qat=True))` by default) and insert fake quantization.
 
@@ -85,9 +94,10 @@ def prepare_qat(model, example_inputs=(), quantizer: Quantizer | None = None, *,
 
     if isinstance(model, torch.nn.Module):
         with _training(model):
-            program = _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training=False)
+            program = _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training=False,
+                                  custom_modules=custom_modules)
     else:
-        program = _program_of(model, example_inputs, kwargs, dynamic_shapes)
+        program = _program_of(model, example_inputs, kwargs, dynamic_shapes, custom_modules=custom_modules)
     annotate = available_passes()["annotate"]()
     quantizer = quantizer or X86Quantizer(x86_config(is_qat=True))
     passes = [annotate(quantizer=quantizer) if p == "annotate" else p for p in QAT_PIPELINE]
@@ -148,6 +158,10 @@ def observed_program(prepared: torch.nn.Module) -> Program:
     program = program.clone()
     _read_tensors(module, program)
     _read_observers(module, program)
+    if program.modules:  # custom modules as calibration or training left them
+        from qir.custom_modules import read_modules
+
+        read_modules(module, program)
     return program
 
 
@@ -253,7 +267,7 @@ def lower(quantized, backend: str = "x86", *, target=None, timing: bool = False)
 
 def quantize(model, example_inputs=(), quantizer: Quantizer | None = None, *, calibration=None,
              backend: str = "x86", target=None, kwargs: dict | None = None, dynamic_shapes=None,
-             timing: bool = False) -> fx.GraphModule:
+             custom_modules=None, timing: bool = False) -> fx.GraphModule:
     """prepare → calibrate → convert → lower in one call.
 
     `quantizer=None` takes the backend's own (derived from its capability table, for `target`:
@@ -268,7 +282,7 @@ def quantize(model, example_inputs=(), quantizer: Quantizer | None = None, *, ca
     except (KeyError, TargetError) as err:
         raise QirError(err.args[0]) from None
     prepared = prepare(model, example_inputs, quantizer or chosen.quantizer(for_target), kwargs=kwargs,
-                       dynamic_shapes=dynamic_shapes, timing=timing)
+                       dynamic_shapes=dynamic_shapes, custom_modules=custom_modules, timing=timing)
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     batches = calibration if calibration is not None else [(args, kwargs or {})]
     kept = []  # the first batches, to check the lowered module with

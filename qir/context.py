@@ -41,6 +41,12 @@ def _ref():
     return Ref
 
 
+def _custom():
+    from qir.dialects.custom import Custom
+
+    return Custom
+
+
 def _builtin():
     from xdsl.dialects.builtin import Builtin
 
@@ -60,6 +66,7 @@ QIR_DIALECTS = {
     "quant": _quant,
     "obs": _obs,
     "ref": _ref,
+    "custom": _custom,
 }
 
 

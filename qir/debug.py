@@ -61,7 +61,12 @@ from xdsl.dialects.builtin import StringAttr
 from xdsl.ir import Operation, SSAValue
 
 from qir.dialects.aten import AtenOp, ParamOp
-from qir.dialects.quant import DequantizeCastOp, QuantizeCastOp, StorageCastOp
+from qir.dialects.custom import CallOp
+from qir.dialects.quant import (
+    DequantizeCastOp,
+    QuantizeCastOp,
+    StorageCastOp,
+)
 from qir.emitter import Emitter
 from qir.errors import QirError
 from qir.program import Program
@@ -136,7 +141,8 @@ def compare(float_model, quantized, inputs) -> list[LayerRecord]:
     `local_sqnr` first. See the module docstring for what is compared with what."""
     args = inputs if isinstance(inputs, tuple) else (inputs,)
     q_program = _quantized_program(quantized)
-    f_program = _float_program(float_model, args)
+    kept = sorted({op.callee.data for op in q_program.module.walk() if isinstance(op, CallOp)})
+    f_program = _float_program(float_model, args, kept)
     matched = _match(f_program, q_program)
     if not any(_is_quantized(op) for op in matched):
         if any(_is_quantized(op) for op in q_program.forward.body.ops if isinstance(op, AtenOp)):
@@ -213,8 +219,11 @@ def _quantized_program(quantized) -> Program:
     return program
 
 
-def _float_program(model, args: tuple) -> Program:
+def _float_program(model, args: tuple, kept: Sequence[str] = ()) -> Program:
+    """The float model as a program; the modules the quantized program keeps (`kept`: custom
+    modules, each one `custom.call`) are kept in float as they are."""
     from qir.api import PREPARE_PIPELINE
+    from qir.custom_modules import CustomModules
     from qir.importer import export, import_program
     from qir.pass_manager import PassManager
 
@@ -225,7 +234,7 @@ def _float_program(model, args: tuple) -> Program:
     elif isinstance(model, torch.export.ExportedProgram):
         program = import_program(model)
     elif isinstance(model, torch.nn.Module):
-        program = export(model, args)
+        program = export(model, args, custom_modules=CustomModules().keep_float(*kept) if kept else None)
     else:
         raise QirError("compare expects the float model as an nn.Module, an ExportedProgram or a float-stage "
                        f"qir.Program, got {type(model).__name__}")
@@ -266,34 +275,38 @@ def _operand_keys(op: AtenOp, mapping: dict[SSAValue, SSAValue] | None) -> tuple
     return tuple(keys)
 
 
-def _key(op: AtenOp, operands: tuple) -> tuple:
-    return op.target.data, _attr(op, "module"), operands
+def _key(op: AtenOp | CallOp, operands: tuple) -> tuple:
+    name = op.target.data if isinstance(op, AtenOp) else f"custom.call {op.callee.data}"
+    return name, _attr(op, "module"), operands
 
 
 def _match(f_program: Program, q_program: Program) -> dict[AtenOp, AtenOp]:
-    """Each quantized-program aten.op with its float counterpart (see the module docstring)."""
+    """Each quantized-program aten.op with its float counterpart (see the module docstring).
+    Kept modules (`custom.call`) are matched too, so the ops after them are, but have no record."""
     f_args, q_args = f_program.forward.body.block.args, q_program.forward.body.block.args
     if len(f_args) != len(q_args):
         raise QirError(f"the float model takes {len(f_args)} inputs and the quantized one {len(q_args)}: "
                        "is it the model it was quantized from?")
     candidates: dict[tuple, list[AtenOp]] = {}
     for op in f_program.forward.body.ops:
-        if isinstance(op, AtenOp):
+        if isinstance(op, AtenOp | CallOp):
             candidates.setdefault(_key(op, _operand_keys(op, None)), []).append(op)
     mapping: dict[SSAValue, SSAValue] = dict(zip(q_args, f_args))
     matched: dict[AtenOp, AtenOp] = {}
     for op in q_program.forward.body.ops:
-        if not isinstance(op, AtenOp):
+        if not isinstance(op, AtenOp | CallOp):
             continue
         operands = _operand_keys(op, mapping)
         if operands is None:
             continue
         options = candidates.get(_key(op, operands), [])
-        found = next((f for f in options if f.args == op.args and f.kwargs == op.kwargs), None)
+        found = next((f for f in options if f.args == op.args
+                      and getattr(f, "kwargs", None) == getattr(op, "kwargs", None)), None)
         if found is None:
             continue
         options.remove(found)
-        matched[op] = found
+        if isinstance(op, AtenOp):
+            matched[op] = found
         mapping.update(zip(op.results, found.results))
     return matched
 

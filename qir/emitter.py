@@ -9,6 +9,7 @@ The module's inputs and outputs follow the pytree specs the importer kept, so
 
 from __future__ import annotations
 
+import copy
 import importlib
 import keyword
 from operator import getitem as _getitem
@@ -282,8 +283,12 @@ class QirModule(fx.GraphModule):
             if hasattr(self, "qir_program"):
                 copied.qir_program = self.qir_program.clone()
                 copied.qir_param_targets = dict(self.qir_param_targets)
+                _read_kept_modules(copied, copied.qir_program)  # the copy's own kept modules
             return copied
-        copied = emit(program.clone()).train(self.training)
+        program = program.clone()
+        _read_kept_modules(self, program)
+        program.modules = copy.deepcopy(program.modules, memo)
+        copied = emit(program).train(self.training)
         memo[id(self)] = copied
         return copied
 
@@ -292,15 +297,28 @@ class QirModule(fx.GraphModule):
         if program is None:
             return super().__reduce__()
         tensors = {name: program.params[name] for name in program.param_names()}
-        return _emit_pickled, (program.text(debuginfo=True), tensors, self.training)
+        program = program.clone()
+        _read_kept_modules(self, program)
+        return _emit_pickled, (program.text(debuginfo=True), tensors, self.training, program.modules)
 
 
-def _emit_pickled(text: str, tensors: dict, training: bool) -> fx.GraphModule:
-    """A lowered module unpickled: its program parsed back and emitted (`QirModule.__reduce__`)."""
+def _emit_pickled(text: str, tensors: dict, training: bool, modules: dict | None = None) -> fx.GraphModule:
+    """A lowered module unpickled: its program parsed back and emitted (`QirModule.__reduce__`),
+    with the modules its `custom.call` ops call."""
     from qir.params import ParamStore
     from qir.program import parse
 
-    return emit(parse(text, ParamStore(dict(tensors)), "<pickled qir module>")).train(training)
+    program = parse(text, ParamStore(dict(tensors)), "<pickled qir module>")
+    program.modules.update(modules or {})
+    return emit(program).train(training)
+
+
+def _read_kept_modules(module: fx.GraphModule, program) -> None:
+    """The kept modules `module` calls (`custom.call`), as they are now, into `program`."""
+    if program.modules:
+        from qir.custom_modules import read_modules
+
+        read_modules(module, program)
 
 
 @emits("aten.param")

@@ -73,10 +73,15 @@ def import_program(ep: ExportedProgram) -> Program:
 
 
 def export(model: torch.nn.Module, args: tuple, kwargs: dict | None = None,
-           dynamic_shapes: Any = None, strict: bool = False) -> Program:
-    """`torch.export.export` the model, then import it. The model is not changed."""
+           dynamic_shapes: Any = None, strict: bool = False, custom_modules=None) -> Program:
+    """`torch.export.export` the model, then import it. The model is not changed.
+    `custom_modules` (a `qir.CustomModules`) names submodules kept as they are (`custom.call`)."""
     if not isinstance(args, tuple):
         args = (args,)
+    if custom_modules:
+        from qir.custom_modules import export as export_keeping
+
+        return export_keeping(model, args, kwargs, dynamic_shapes, custom_modules, strict)
     ep = torch.export.export(model, args, kwargs or {}, dynamic_shapes=dynamic_shapes, strict=strict)
     return import_program(ep)
 
@@ -268,6 +273,9 @@ class _Importer:
                 raise UnsupportedError(f"node {node.name!r}: getitem on something that is not a list of results")
             self.values[node] = values[index]
             return
+        if _is_kept_module_call(node):
+            self._import_kept_module_call(node, block)
+            return
         target = _target_name(node)
         val = node.meta.get("val")
         where = f"node {node.name!r} ({target})"
@@ -286,6 +294,22 @@ class _Importer:
             r.name_hint = _valid_name(node.name)
         block.add_op(op)
         self.values[node] = list(op.results) if multiple else (op.results[0] if op.results else None)
+
+    def _import_kept_module_call(self, node: fx.Node, block: Block) -> None:
+        """A call of a module the user keeps as it is (`qir.CustomModules`): one `custom.call`."""
+        from qir.custom_modules import import_call
+
+        where = f"node {node.name!r} (a call of a kept module)"
+        values = [self._arg(v, where) for v in node.args[1]]
+        result_types = [tensor_type(v, where) for v in node.meta.get("val") or []]
+        op = import_call(node, values, result_types, _provenance(node))
+        location = _location(node)
+        if location is not None:
+            op.location = location
+        for r in op.results:
+            r.name_hint = _valid_name(op.module_name)  # `%encoder_tokenizer`, not `%call_module`
+        block.add_op(op)
+        self.values[node] = list(op.results)
 
     def _arg(self, value: Any, where: str) -> Any:
         if isinstance(value, fx.Node):
@@ -324,6 +348,12 @@ class _Importer:
                 raise UnsupportedError(f"output {spec.arg.name!r}: {spec.kind.name} outputs are not supported")
         block.add_op(func.ReturnOp(*results))
         return results
+
+
+def _is_kept_module_call(node: fx.Node) -> bool:
+    """Whether `node` stands for a kept module (`torch.ops.qir.call_module`, see `qir.custom_modules`)."""
+    target = node.target
+    return isinstance(target, torch._ops.OpOverload) and target.namespace == "qir" and target._opname == "call_module"
 
 
 def _verify_imported(program: Program) -> None:

@@ -18,7 +18,7 @@ from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, ModuleOp, StringAttr
 from xdsl.printer import Printer
 
 from qir.context import make_context
-from qir.errors import ParseFailure
+from qir.errors import ParseFailure, QirError
 from qir.params import ParamStore, weights_path
 
 if TYPE_CHECKING:
@@ -29,11 +29,14 @@ STAGES = ("float", "annotated", "observed", "quantized", "reference", "lowered")
 
 
 class Program:
-    """An IR module (`func.func @forward` inside) and its parameter store."""
+    """An IR module (`func.func @forward` inside), its parameter store, and the modules its
+    `custom.call` ops call (`modules`: name → `qir.custom_modules.KeptModule`, or a bare
+    `nn.Module`), which only emission needs."""
 
-    def __init__(self, module: ModuleOp, params: ParamStore | None = None):
+    def __init__(self, module: ModuleOp, params: ParamStore | None = None, modules: dict | None = None):
         self.module = module
         self.params = params if params is not None else ParamStore()
+        self.modules: dict = modules if modules is not None else {}
 
     # -- views ------------------------------------------------------------
 
@@ -90,7 +93,7 @@ class Program:
 
     def clone(self) -> "Program":
         """A deep copy of the IR; the store is copied, its (never mutated) tensors shared."""
-        return Program(self.module.clone(), self.params.copy())
+        return Program(self.module.clone(), self.params.copy(), dict(self.modules))
 
     def verify(self) -> None:
         self.module.verify()
@@ -112,7 +115,8 @@ class Program:
     # -- files ------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        """Write `path` (MLIR text with locations) and its weights beside it (`.safetensors`)."""
+        """Write `path` (MLIR text with locations), its weights beside it (`.safetensors`) and,
+        when it calls kept modules (`custom.call`), those with `torch.save` (`.modules.pt`)."""
         path = Path(path)
         path.write_text(self.text(debuginfo=True))
         used = self.param_names()
@@ -120,6 +124,16 @@ class Program:
             self.params.save(weights_path(path), used)
         elif weights_path(path).exists():
             weights_path(path).unlink()
+        called = {op.callee.data for op in self.module.walk() if op.name == "custom.call"}
+        kept = {name: module for name, module in self.modules.items() if name in called}
+        if kept:
+            try:
+                torch.save(kept, modules_path(path))
+            except Exception as err:  # a lambda for a form, a module holding a library's handle
+                raise QirError(f"cannot save the kept modules of {path} with torch.save: {type(err).__name__}: "
+                               f"{err} (forms given as classes pickle; lambdas and local classes do not)") from err
+        elif modules_path(path).exists():
+            modules_path(path).unlink()
 
 
 def parse(text: str, params: ParamStore | None = None, filename: str = "<text>") -> Program:
@@ -131,8 +145,14 @@ def parse(text: str, params: ParamStore | None = None, filename: str = "<text>")
     return Program(module, store)
 
 
-def load(path: str | Path) -> Program:
-    """Read a Program that `save` wrote (or any IR file, with its weights beside it if any)."""
+def load(path: str | Path, *, modules: dict | None = None, unpickle_modules: bool = False) -> Program:
+    """Read a Program that `save` wrote (or any IR file, with its weights beside it if any).
+
+    A program that calls kept modules (`custom.call`) needs them to be emitted: `modules`
+    gives them by name (the module objects, or `qir.custom_modules.KeptModule`s), or
+    `unpickle_modules=True` reads the `.modules.pt` file `save` wrote beside it: a pickle,
+    which runs code as it loads (`torch.load(weights_only=False)`): only for a file you trust.
+    Passes need neither: the IR says everything they read."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -140,7 +160,16 @@ def load(path: str | Path) -> Program:
         raise ParseFailure(str(path), 1, 1, f"cannot read file: {err}") from None
     wpath = weights_path(path)
     params = ParamStore.load(wpath) if wpath.exists() else ParamStore()
-    return parse(text, params, str(path))
+    program = parse(text, params, str(path))
+    if unpickle_modules and modules_path(path).exists():
+        program.modules.update(torch.load(modules_path(path), weights_only=False))
+    program.modules.update(modules or {})
+    return program
+
+
+def modules_path(mlir_path: str | Path) -> Path:
+    """Where `Program.save` puts the kept modules of `model.mlir`: `model.modules.pt` beside it."""
+    return Path(mlir_path).with_suffix(".modules.pt")
 
 
 def param_checker(store: ParamStore):

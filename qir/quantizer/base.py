@@ -39,6 +39,7 @@ class Quantizer(ABC):
     def annotate(self, program):
         """Annotate `program` in place (the `annotate` pass runs this on a copy); returns it."""
         self.annotate_module(program.module)
+        annotate_custom_modules(self, program.module)
         return program
 
     @abstractmethod
@@ -50,6 +51,13 @@ class Quantizer(ABC):
 
     def get_supported_operators(self) -> list[OperatorPattern]:
         return []
+
+    def custom_module_config(self, op: Operation) -> QuantizationConfig | None:
+        """The config of a custom module's boundary (a `custom.call custom` op: a module the user
+        replaces by a quantized form of their own): its float inputs are observed with the
+        config's input activation spec and its float outputs with the output one, as FX mode
+        observes a custom module. None (here, by default) leaves the module float."""
+        return None
 
 
 def annotation(op: Operation, key: str) -> list[Attribute | None]:
@@ -89,7 +97,8 @@ _FUNCTIONAL_OPS = {
 
 
 class ConfigurableQuantizer(Quantizer):
-    """A quantizer configured per module path, per module/functional type, and globally."""
+    """A quantizer configured per module path, per module/functional type, and globally.
+    A custom module's boundary takes the config that applies to it (`custom_module_config`)."""
 
     def __init__(self, global_config: QuantizationConfig | None = None):
         self.global_config = global_config
@@ -118,6 +127,9 @@ class ConfigurableQuantizer(Quantizer):
         """Configure every op under the module path `module_name`; None leaves it in float."""
         self.module_name_configs[module_name] = config
         return self
+
+    def custom_module_config(self, op: Operation) -> QuantizationConfig | None:
+        return self.config_for(op)
 
     def config_for(self, op: Operation) -> QuantizationConfig | None:
         """The config that applies to `op`, most specific first."""
@@ -171,12 +183,45 @@ class ComposableQuantizer(Quantizer):
         for q in self.quantizers:
             q.validate(program)
 
+    def custom_module_config(self, op: Operation) -> QuantizationConfig | None:
+        return next((c for q in self.quantizers if (c := q.custom_module_config(op)) is not None), None)
+
     def get_supported_operators(self) -> list[OperatorPattern]:
         seen: dict[str, OperatorPattern] = {}
         for q in self.quantizers:
             for pattern in q.get_supported_operators():
                 seen.setdefault(pattern.name, pattern)
         return list(seen.values())
+
+
+def annotate_custom_modules(quantizer: Quantizer, module: ModuleOp) -> int:
+    """Annotate the boundary of each custom module that has a quantized replacement (`custom.call
+    custom`) with the activation specs of `quantizer.custom_module_config`: its float32 inputs and
+    outputs, per tensor, statically (a config without static per-tensor activation specs, or
+    None, leaves the module float). Returns how many modules were annotated."""
+    from xdsl.dialects.builtin import TensorType, f32
+
+    from qir.dialects.custom import CallOp
+    from qir.quantizer.spec import QuantizationSpec
+
+    def static(spec) -> bool:
+        return isinstance(spec, QuantizationSpec) and not spec.is_dynamic and not spec.per_channel
+
+    def float32(value) -> bool:
+        return isinstance(value.type, TensorType) and value.type.element_type == f32
+
+    annotated = 0
+    for op in module.walk():
+        if not isinstance(op, CallOp) or op.form_name != "custom" or is_annotated(op):
+            continue
+        config = quantizer.custom_module_config(op)
+        if config is None or not (static(config.input_activation) and static(config.output_activation)):
+            continue
+        inputs, outputs = config.input_activation.to_attr(), config.output_activation.to_attr()
+        set_annotation(op, "qin", [inputs if float32(v) else None for v in op.operands])
+        set_annotation(op, "qout", [outputs if float32(r) else None for r in op.results])
+        annotated += is_annotated(op)
+    return annotated
 
 
 def warn_if_nothing(counts: Counter, quantizer: Quantizer) -> None:
