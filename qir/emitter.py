@@ -66,7 +66,8 @@ def folds(op_name: str) -> Callable[[FoldRule], FoldRule]:
 
 
 # Modules holding the emission rules of each dialect, imported when first needed.
-_RULE_MODULES = {"quant": "qir.emit_quant", "obs": "qir.emit_quant", "ref": "qir.emit_ref"}
+_RULE_MODULES = {"quant": "qir.emit_quant", "obs": "qir.emit_quant", "ref": "qir.emit_ref",
+                 "custom": "qir.custom_modules"}
 
 
 def rule_for(op_name: str) -> EmitRule | None:

@@ -493,3 +493,24 @@ def test_every_backend_keeps_the_op(backend):
     with torch.no_grad():
         assert sqnr(quantized(x), lowered(x)) > 30
     assert len(QuantizedScaler.calls) == 2  # the converted module's call, and the lowered one's
+
+
+def test_text_and_modules_emit_in_a_fresh_process(tmp_path):
+    """IR text and the modules by name are enough: nothing of the capture needs to have run."""
+    import subprocess
+    import sys
+
+    (tmp_path / "m.mlir").write_text('''builtin.module attributes {qir.stage = "float"} {
+  func.func @forward(%x: tensor<2x4xf32>) -> tensor<2x4xf32> attributes {qir.in_spec = "((*,), {})", qir.out_spec = "*"} {
+    %y = custom.call "act"(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+    func.return %y : tensor<2x4xf32>
+  }
+}
+''')
+    script = ("import sys, torch, qir\n"
+              "gm = qir.load(sys.argv[1], modules={'act': torch.nn.Hardtanh(-0.5, 0.5)}).to_fx()\n"
+              "x = torch.linspace(-1, 1, 8).reshape(2, 4)\n"
+              "assert torch.equal(gm(x), x.clamp(-0.5, 0.5)), gm(x)\n")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "m.mlir")], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
