@@ -65,7 +65,9 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 SCHEMES = ("affine", "symmetric")
-OBSERVERS = ("minmax", "moving_minmax", "histogram", "per_channel_minmax", "learned")
+OBSERVERS = ("minmax", "moving_minmax", "histogram", "per_channel_minmax", "per_group_minmax", "learned")
+PER_CHANNEL_OBSERVERS = ("per_channel_minmax", "per_group_minmax")
+"""Observers with a channel axis (and, `per_group_minmax`, groups of `block` along the last one)."""
 STORAGES = {"u8": (0, 255), "i8": (-128, 127), "u16": (0, 65535), "i16": (-32768, 32767),
             "i32": (-(2**31), 2**31 - 1), "u4": (0, 15), "i4": (-8, 7)}
 NO_GROUP = -1
@@ -127,14 +129,18 @@ class QuantSpecAttr(_GroupedSpec):
     """0, or the largest activation storage magnitude a weight is multiplied by in a kernel that
     adds pairs of products in int16 with saturation (x86 without VNNI): `convert` then gives each
     channel the smallest scale at which none of its pairs can overflow (`qir.accumulation`)."""
+    block: IntAttr
+    """0, or the size of the groups of a `per_group_minmax` spec (`, block 32`): each row of a 2-d
+    weight (channel axis 0) has a scale and zero point per `block` consecutive elements, and
+    `convert` gives it a sub-channel type `!quant.uniform<u4:f32:{0:1, 1:32}, ...>`."""
 
     def __init__(self, storage: str, qmin: int, qmax: int, scheme: str = "affine",
                  observer: str = "minmax", axis: int | None = None, dynamic: bool = False,
-                 group: int | None = None, int16_pairs: int = 0, per_token: bool = False):
+                 group: int | None = None, int16_pairs: int = 0, per_token: bool = False, block: int = 0):
         super().__init__(StringAttr(storage), IntAttr(qmin), IntAttr(qmax), StringAttr(scheme),
                          StringAttr(observer), IntAttr(-1 if axis is None else axis),
                          IntAttr(2 if per_token else int(dynamic)), IntAttr(NO_GROUP if group is None else group),
-                         IntAttr(int16_pairs))
+                         IntAttr(int16_pairs), IntAttr(block))
 
     @property
     def symmetric(self) -> bool:
@@ -160,7 +166,7 @@ class QuantSpecAttr(_GroupedSpec):
     def with_group(self, group: int | None) -> QuantSpecAttr:
         return QuantSpecAttr(self.storage.data, self.qmin.data, self.qmax.data, self.scheme.data,
                              self.observer.data, self.channel_axis, self.is_dynamic, group,
-                             self.int16_pairs.data, self.per_token)
+                             self.int16_pairs.data, self.per_token, self.block.data)
 
     def verify(self) -> None:
         _verify_range(self.storage.data, self.qmin.data, self.qmax.data)
@@ -168,8 +174,13 @@ class QuantSpecAttr(_GroupedSpec):
             raise VerifyException(f"unknown scheme {self.scheme.data!r} (expected affine or symmetric)")
         if self.observer.data not in OBSERVERS:
             raise VerifyException(f"unknown observer {self.observer.data!r} (expected one of {', '.join(OBSERVERS)})")
-        if (self.observer.data == "per_channel_minmax") != (self.channel_axis is not None):
-            raise VerifyException("per_channel_minmax observers, and only they, take an axis")
+        if (self.observer.data in PER_CHANNEL_OBSERVERS) != (self.channel_axis is not None):
+            raise VerifyException("per_channel_minmax and per_group_minmax observers, and only they, take an axis")
+        if (self.observer.data == "per_group_minmax") != (self.block.data > 0):
+            raise VerifyException("per_group_minmax observers, and only they, take a block size (positive)")
+        if self.block.data and self.channel_axis != 0:
+            raise VerifyException(f"groups of a per_group_minmax spec run along the rows of axis 0, not axis "
+                                  f"{self.channel_axis}")
         if self.int16_pairs.data < 0:
             raise VerifyException(f"int16_pairs must be positive, got {self.int16_pairs.data}")
         if self.dynamic.data not in (0, 1, 2):
@@ -185,7 +196,7 @@ class QuantSpecAttr(_GroupedSpec):
             scheme = parser.parse_identifier()
             parser.parse_punctuation(",")
             observer = parser.parse_identifier()
-            axis, dynamic, group, pairs = -1, 0, NO_GROUP, 0
+            axis, dynamic, group, pairs, block = -1, 0, NO_GROUP, 0, 0
             while parser.parse_optional_punctuation(","):
                 pos = parser.pos
                 word = parser.parse_identifier()
@@ -199,11 +210,14 @@ class QuantSpecAttr(_GroupedSpec):
                     group = parser.parse_integer(allow_boolean=False)
                 elif word == "int16_pairs":
                     pairs = parser.parse_integer(allow_boolean=False)
+                elif word == "block":
+                    block = parser.parse_integer(allow_boolean=False)
                 else:
-                    parser.raise_error("expected 'axis N', 'dynamic', 'per_token', 'int16_pairs N' or 'group N'",
-                                       pos, parser.pos)
+                    parser.raise_error("expected 'axis N', 'block N', 'dynamic', 'per_token', 'int16_pairs N' or "
+                                       "'group N'", pos, parser.pos)
         return [StringAttr(storage), IntAttr(qmin), IntAttr(qmax), StringAttr(scheme),
-                StringAttr(observer), IntAttr(axis), IntAttr(dynamic), IntAttr(group), IntAttr(pairs)]
+                StringAttr(observer), IntAttr(axis), IntAttr(dynamic), IntAttr(group), IntAttr(pairs),
+                IntAttr(block)]
 
     def print_parameters(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
@@ -211,6 +225,8 @@ class QuantSpecAttr(_GroupedSpec):
                                  f"{self.scheme.data}, {self.observer.data}")
             if self.channel_axis is not None:
                 printer.print_string(f", axis {self.channel_axis}")
+            if self.block.data:
+                printer.print_string(f", block {self.block.data}")
             if self.is_dynamic:
                 printer.print_string(", dynamic")
             if self.per_token:
@@ -335,6 +351,51 @@ class DerivedSpecAttr(_GroupedSpec):
 
 
 @irdl_attr_definition
+class CastSpecAttr(_GroupedSpec):
+    """Stored in a narrower float type, no scale: `#obs.cast<f16>` (or `bf16`). PT2E's
+    `QuantizationSpec(dtype=torch.float16)`: `convert` gives a weight with it the float16
+    parameter it rounds to, converted back to float32 where it is read (weight-only float16);
+    an activation is rounded to it and back. It needs no statistics."""
+
+    name = "obs.cast"
+
+    dtype: StringAttr
+    group: IntAttr
+
+    def __init__(self, dtype: str, group: int | None = None):
+        super().__init__(StringAttr(dtype), IntAttr(NO_GROUP if group is None else group))
+
+    def with_group(self, group: int | None) -> CastSpecAttr:
+        return CastSpecAttr(self.dtype.data, group)
+
+    def verify(self) -> None:
+        if self.dtype.data not in CAST_TYPES:
+            raise VerifyException(f"a cast spec stores f16 or bf16, not {self.dtype.data!r}")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
+        with parser.in_angle_brackets():
+            pos = parser.pos
+            dtype = parser.parse_identifier()
+            if dtype not in CAST_TYPES:
+                parser.raise_error(f"expected f16 or bf16, got {dtype!r}", pos, parser.pos)
+            group = NO_GROUP
+            if parser.parse_optional_punctuation(","):
+                parser.parse_keyword("group")
+                group = parser.parse_integer(allow_boolean=False)
+        return [StringAttr(dtype), IntAttr(group)]
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_string(self.dtype.data)
+            self._print_group(printer)
+
+
+CAST_TYPES = ("f16", "bf16")
+"""The float types a cast spec stores values in."""
+
+
+@irdl_attr_definition
 class SharedSpecAttr(ParametrizedAttribute):
     """Same parameters as one of the op's own operands or results: `#obs.shared<operand 0>`."""
 
@@ -363,10 +424,10 @@ class SharedSpecAttr(ParametrizedAttribute):
         printer.print_string(f"<{self.kind.data} {self.index.data}>")
 
 
-ResolvedSpec = QuantSpecAttr | FixedQParamsAttr | DerivedSpecAttr
+ResolvedSpec = QuantSpecAttr | FixedQParamsAttr | DerivedSpecAttr | CastSpecAttr
 """What an annotation entry is after propagation: a concrete spec with a group."""
 
-AnnotationSpec = QuantSpecAttr | FixedQParamsAttr | DerivedSpecAttr | SharedSpecAttr
+AnnotationSpec = QuantSpecAttr | FixedQParamsAttr | DerivedSpecAttr | CastSpecAttr | SharedSpecAttr
 """What a `qin`/`qout` entry may be, besides `none`."""
 
 
@@ -379,6 +440,9 @@ def verify_spec_fits(spec: Attribute, type_: Attribute) -> None:
     shape = type_.get_shape() if isinstance(type_, ShapedType) else None
     if shape is None or axis >= len(shape):
         raise VerifyException(f"per-channel axis {axis} is out of range for a value of type {type_}")
+    block = spec.block.data
+    if block and (len(shape) != 2 or (shape[1] >= 0 and shape[1] % block)):
+        raise VerifyException(f"groups of {block} need a 2-d value whose rows they divide, got {type_}")
 
 
 def _float_text(value: float) -> str:
@@ -420,6 +484,8 @@ def _verify_stats(stats: DictionaryAttr | None, spec: Attribute, type_: Attribut
         channels = {len(stats.data["min"]), len(stats.data["max"])}
         shape = type_.get_shape() if isinstance(type_, ShapedType) else ()
         size = shape[spec.channel_axis] if spec.channel_axis < len(shape) else -1
+        if spec.block.data and size >= 0:  # one entry per group of each channel
+            size = size * shape[1] // spec.block.data if len(shape) == 2 and shape[1] >= 0 else -1
         if len(channels) != 1:
             raise VerifyException(f"statistics min and max must have one entry per channel each, got "
                                   f"{len(stats.data['min'])} and {len(stats.data['max'])}")
@@ -442,7 +508,7 @@ class _ObserverLike(IRDLOperation):
 
     input = operand_def(T)
     output = result_def(T)
-    spec = prop_def(QuantSpecAttr | FixedQParamsAttr)
+    spec = prop_def(QuantSpecAttr | FixedQParamsAttr | CastSpecAttr)
     obs_id = prop_def(StringAttr, prop_name="id")
     stats = opt_prop_def(DictionaryAttr)
 
@@ -497,5 +563,5 @@ class FakeQuantOp(_ObserverLike):
 Obs = Dialect(
     "obs",
     [ObserveOp, FakeQuantOp],
-    [QuantSpecAttr, FixedQParamsAttr, DerivedSpecAttr, SharedSpecAttr],
+    [QuantSpecAttr, FixedQParamsAttr, DerivedSpecAttr, CastSpecAttr, SharedSpecAttr],
 )

@@ -76,6 +76,7 @@ from xdsl.ir import Attribute, Dialect, SSAValue
 from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
+    opt_operand_def,
     opt_prop_def,
     prop_def,
     result_def,
@@ -597,9 +598,115 @@ class LookupOp(KernelOp):
                 raise VerifyException(f"{self.name}: fn_args must be scalars or none, got {arg}")
 
 
+def _verify_weight_only(op, weight: SSAValue, what: str) -> None:
+    """A weight-only operand: a quantized tensor with its parameters (per tensor, per row, or
+    sub-channel), or a float16 / bfloat16 one, whose conversion to float32 is exact."""
+    from qir.dialects.quant import (
+        UniformQuantizedPerAxisType,
+        UniformQuantizedSubChannelType,
+        UniformQuantizedType,
+    )
+    from xdsl.dialects.builtin import BFloat16Type, Float16Type
+
+    elem = element(weight)
+    shape = weight.type.get_shape() if isinstance(weight.type, TensorType) else ()
+    if len(shape) != 2:
+        raise VerifyException(f"{op.name}: the {what} must be 2-D, got {weight.type}")
+    if isinstance(elem, Float16Type | BFloat16Type):
+        return
+    if isinstance(elem, UniformQuantizedPerAxisType):
+        if elem.axis != 0:
+            raise VerifyException(f"{op.name}: a per-axis {what} is quantized per row (axis 0), not along axis "
+                                  f"{elem.axis}")
+        return
+    if not isinstance(elem, UniformQuantizedType | UniformQuantizedSubChannelType):
+        raise VerifyException(f"{op.name}: the {what} must be quantized with its parameters, or float16 / "
+                              f"bfloat16, got {weight.type}")
+
+
+def _weight_only_element_check(op, value: SSAValue, what: str) -> None:
+    from xdsl.dialects.builtin import Float32Type
+
+    if not isinstance(element(value), Float32Type):
+        raise VerifyException(f"{op.name}: the {what} must be float32, got {value.type}")
+
+
+@irdl_op_definition
+class WeightOnlyLinearOp(KernelOp):
+    """A linear whose weight alone is quantized (weight-only): float activations in and out,
+
+        y = x @ W.T + b,   W[n, k] = (float32(q[n, k]) - zp) * s
+
+    with the scale and zero point (float32 scale, integer zero point, as the quant types define
+    them) of `W[n, k]`'s tensor, row (per axis 0) or block (sub-channel: a group of a row), or
+    `W = float32(w)` for a float16 / bfloat16 weight (exact). The weight is dequantized exactly;
+    the products and sums are float32 operations in an order left to the kernel, as for any
+    float matmul (kernels that factor the scale out of a row's or a group's sum, `s * sum(x * q)`,
+    compute the same value up to that rounding). `x` is `[..., K]`, the weight `[N, K]`, the
+    bias (optional) `[N]`, the result `[..., N]`; everything but the weight is float32.
+
+        %y = ref.weight_only_linear(%x, %w) : (tensor<1x4096xf32>,
+               tensor<4096x4096x!quant.uniform<u4:f32:{0:1, 1:32}, {...}>>) -> tensor<1x4096xf32>
+    """
+
+    name = "ref.weight_only_linear"
+
+    input = operand_def(TensorType)
+    weight = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    output = result_def(TensorType)
+
+    def verify_(self) -> None:
+        _verify_weight_only(self, self.weight, "weight")
+        _weight_only_element_check(self, self.input, "input")
+        _weight_only_element_check(self, self.output, "result")
+        out_features, in_features = self.weight.type.get_shape()
+        if self.bias is not None:
+            _weight_only_element_check(self, self.bias, "bias")
+            _verify_bias(self, self.bias, out_features)
+        in_shape, out_shape = self.input.type.get_shape(), self.output.type.get_shape()
+        if not in_shape or out_shape[:-1] != in_shape[:-1] or in_shape[-1] not in (in_features, -1) \
+                or out_shape[-1] not in (out_features, -1):
+            raise VerifyException(f"{self.name}: a {self.input.type} by a {self.weight.type} weight does not "
+                                  f"give {self.output.type}")
+
+
+@irdl_op_definition
+class WeightOnlyEmbeddingOp(KernelOp):
+    """An embedding lookup in a table whose weights alone are quantized (per tensor or per row,
+    axis 0), or stored in float16 / bfloat16: `y[..., :] = W[indices[...], :]` with
+    `W[r, c] = (float32(q[r, c]) - zp) * s` (the row's or the tensor's parameters), exactly.
+    `indices` is an integer tensor of any shape; the result is float32 `[*indices, D]`.
+
+        %e = ref.weight_only_embedding(%w, %ids) : (tensor<32000x2048x!quant.uniform<u8:f32:0, {...}>>,
+               tensor<1x1xi64>) -> tensor<1x1x2048xf32>
+    """
+
+    name = "ref.weight_only_embedding"
+
+    weight = operand_def(TensorType)
+    indices = operand_def(TensorType)
+    output = result_def(TensorType)
+
+    def verify_(self) -> None:
+        from qir.dialects.quant import UniformQuantizedSubChannelType
+
+        _verify_weight_only(self, self.weight, "table")
+        if isinstance(element(self.weight), UniformQuantizedSubChannelType):
+            raise VerifyException(f"{self.name}: a table is quantized per tensor or per row, not in blocks")
+        if not isinstance(element(self.indices), IntegerType):
+            raise VerifyException(f"{self.name}: the indices must be integers, got {self.indices.type}")
+        _weight_only_element_check(self, self.output, "result")
+        rows, width = self.weight.type.get_shape()
+        expected = (*self.indices.type.get_shape(), width)
+        if tuple(self.output.type.get_shape()) != expected:
+            raise VerifyException(f"{self.name}: indices {self.indices.type} in a {self.weight.type} table give "
+                                  f"shape {list(expected)}, not {self.output.type}")
+
+
 Ref = Dialect(
     "ref",
     [ConvOp, ConvAddOp, LinearOp, DynamicLinearOp, MatmulOp, AddOp, MulOp, CatOp, RequantizeOp, AvgPoolOp,
-     AdaptiveAvgPoolOp, LookupOp],
+     AdaptiveAvgPoolOp, LookupOp, WeightOnlyLinearOp, WeightOnlyEmbeddingOp],
     [],
 )

@@ -58,9 +58,9 @@ from xdsl.utils.exceptions import VerifyException
 
 from qir.accumulation import fit_weight, reduction_of
 from qir.context import params_of
-from qir.dialects.aten import ParamOp
+from qir.dialects.aten import AtenOp, ParamOp
 from qir.dialects.custom import CallOp
-from qir.dialects.obs import DerivedSpecAttr, FakeQuantOp, ObserveOp, QuantSpecAttr
+from qir.dialects.obs import CastSpecAttr, DerivedSpecAttr, FakeQuantOp, ObserveOp, QuantSpecAttr
 from qir.dialects.quant import (
     AnyQuantizedType,
     ChooseQParamsOp,
@@ -69,6 +69,7 @@ from qir.dialects.quant import (
     DynamicQuantizeCastOp,
     QuantizeCastOp,
     UniformQuantizedPerAxisType,
+    UniformQuantizedSubChannelType,
     UniformQuantizedType,
 )
 from qir.errors import OpError
@@ -88,8 +89,12 @@ def quantize_tensor(tensor: torch.Tensor, qtype: Attribute) -> torch.Tensor:
     """The integer storage of `tensor` quantized to `qtype`, exactly as the emitted
     `quantized_decomposed` ops (and torchao's convert) compute it: round half to even, clamp."""
     ops = _decomposed_ops()
-    storage = getattr(torch, qtype.storage_dtype_name)
+    storage = getattr(torch, qtype.container_dtype_name)
     x = tensor.detach().float()
+    if isinstance(qtype, UniformQuantizedSubChannelType):
+        from qir.blockwise import quantize
+
+        return quantize(x, qtype)
     if isinstance(qtype, UniformQuantizedPerAxisType):
         scales = torch.tensor(qtype.scales, dtype=torch.float32)
         zero_points = torch.tensor(qtype.zero_points, dtype=torch.int64)
@@ -116,6 +121,18 @@ def _with_element(type_: TensorType, element: Attribute) -> TensorType:
     return TensorType(element, type_.get_shape())
 
 
+def _element(dtype: torch.dtype) -> Attribute:
+    from qir.tensors import element_type
+
+    return element_type(dtype)
+
+
+def _torch_dtype_name(type_: Attribute) -> str:
+    from qir.tensors import torch_dtype
+
+    return str(torch_dtype(type_.element_type)).removeprefix("torch.")
+
+
 @dataclass(frozen=True)
 class Convert(QirPass):
     name = "convert"
@@ -131,13 +148,18 @@ class Convert(QirPass):
                 self._replace_dynamic(obs)
                 count(ctx, "dynamic")
                 continue
+            if isinstance(obs.spec, CastSpecAttr):
+                self._cast(obs, store)
+                count(ctx, "cast")
+                continue
             qtype = types.get(obs.obs_id.data)
             if qtype is None:
                 stats = stats_from_attr(obs.stats)
                 if isinstance(obs.spec, QuantSpecAttr) and not stats:
                     raise OpError(obs, f"observer {obs.obs_id.data} saw no data: {_why_no_data(obs)}")
                 try:
-                    qtype = quantized_type(obs.spec, stats)
+                    shape = obs.input.type.get_shape() if isinstance(obs.input.type, TensorType) else None
+                    qtype = quantized_type(obs.spec, stats, shape)
                 except ValueError as err:
                     raise OpError(obs, f"observer {obs.obs_id.data}: {err}") from err
                 if isinstance(obs.spec, QuantSpecAttr) and obs.spec.int16_pairs.data:
@@ -242,6 +264,34 @@ class Convert(QirPass):
         dcast = DynamicDequantizeCastOp(qcast.results[0], choose.scale, choose.zero_point, float_type)
         dcast.results[0].name_hint = f"{hint}_dq"
         Rewriter.replace_op(obs, dcast)
+
+    @staticmethod
+    def _cast(obs: ObserveOp, store) -> None:
+        """A cast spec (`#obs.cast<f16>`): a weight becomes the float16 (bfloat16) parameter it
+        rounds to, read through a conversion back to its own type; an activation is rounded to it
+        and back (`_to_copy` twice, as PT2E's float16 specs are)."""
+        from qir.dialects.aten import DTypeAttr
+
+        value = obs.input
+        dtype = {"f16": torch.float16, "bf16": torch.bfloat16}[obs.spec.dtype.data]
+        float_dtype = DTypeAttr(_torch_dtype_name(value.type))
+        if isinstance(value.owner, ParamOp):
+            param = value.owner
+            narrow = param_tensor(param, store).detach().to(dtype)
+            stored = new_param(store, f"{param.param_name}_{obs.spec.dtype.data}", narrow, param.kind.data)
+            Rewriter.insert_op(stored, InsertPoint.before(obs))
+            source: SSAValue = stored.result
+        else:
+            down = AtenOp("_to_copy.default", [value], {"dtype": DTypeAttr(str(dtype).removeprefix("torch."))},
+                          [_with_element(value.type, _element(dtype))])
+            down.results[0].name_hint = f"{value.name_hint or 'v'}_{obs.spec.dtype.data}"
+            Rewriter.insert_op(down, InsertPoint.before(obs))
+            source = down.results[0]
+        up = AtenOp("_to_copy.default", [source], {"dtype": float_dtype}, [value.type])
+        up.results[0].name_hint = f"{value.name_hint or 'v'}_dq"
+        Rewriter.replace_op(obs, up)
+        if isinstance(value.owner, ParamOp) and not value.uses:
+            Rewriter.erase_op(value.owner)
 
     @staticmethod
     def _quantize_custom(call: CallOp) -> None:

@@ -40,6 +40,10 @@ What is recognised (target-independently, by op identity and dataflow):
 * `linear` of an input quantized at run time (`quant.dynamic_dcast`) and a dequantized
   quantized `aten.param` weight, with a float bias or none → `ref.dynamic_linear` (a float
   result; the run-time `quant.choose_qparams` and `quant.dynamic_qcast` stay as they are).
+* weight-only: `linear` of a float input (not a dequantized activation) by a dequantized
+  constant weight (a quantized `aten.param` of any granularity, sub-channel included, through
+  `quant.dcast`; or a float16 / bfloat16 one through `_to_copy` to float32), with a float bias
+  or none → `ref.weight_only_linear`; `embedding` in such a table → `ref.weight_only_embedding`.
 * `matmul` / `bmm` / `mm` of two dequantized tensors → `ref.matmul` (quantized or float).
 * `add` / `mul` of two dequantized tensors [+ relu] + quantize → `ref.add` / `ref.mul`.
 * `cat` of dequantized tensors + quantize → `ref.cat`.
@@ -105,6 +109,7 @@ from qir.dialects.quant import (
     QuantizeCastOp,
     StorageCastOp,
     UniformQuantizedPerAxisType,
+    has_parameters,
 )
 from qir.errors import QirError
 from qir.op_families import CONV, CONV_TRANSPOSE, LINEAR, MATMUL
@@ -949,6 +954,78 @@ def _scalar_args(op: AtenOp) -> list[Attribute] | None:
     return values
 
 
+def _weight_only_source(value: Any) -> SSAValue | None:
+    """The narrow constant a weight-only weight is read from: a quantized `aten.param` (with its
+    parameters) through `quant.dcast`, or a float16 / bfloat16 `aten.param` through a
+    `_to_copy` / `to` to float32; None otherwise."""
+    from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type
+
+    if not isinstance(value, OpResult) or not isinstance(value.type, TensorType) \
+            or not isinstance(value.type.element_type, Float32Type):
+        return None
+    owner = value.owner
+    if isinstance(owner, DequantizeCastOp):
+        source = owner.input
+        qtype = ref.quantized(source)
+        return source if isinstance(source.owner, ParamOp) and has_parameters(qtype) else None
+    if isinstance(owner, AtenOp) and owner.target.data in _WIDENING and len(owner.operands) == 1 \
+            and owner.arg(0) is owner.operands[0]:
+        source = owner.operands[0]
+        if isinstance(source.owner, ParamOp) and isinstance(ref.element(source), Float16Type | BFloat16Type) \
+                and all(k in ("dtype",) for k in (owner.kwargs.data if owner.kwargs is not None else ())):
+            return source
+    return None
+
+
+_WIDENING = {"_to_copy.default", "to.dtype"}
+"""Conversions of a float16 weight back to float32 (what `convert` writes for `#obs.cast<f16>`)."""
+
+
+def _float_activation(value: Any) -> bool:
+    """A float tensor that is not a dequantized activation (static or dynamic: those linears are
+    `ref.linear` / `ref.dynamic_linear`), the input of a weight-only linear."""
+    from xdsl.dialects.builtin import Float32Type
+
+    return (isinstance(value, SSAValue) and isinstance(value.type, TensorType)
+            and isinstance(value.type.element_type, Float32Type)
+            and not isinstance(value.owner, DequantizeCastOp | DynamicDequantizeCastOp))
+
+
+@dataclass
+class WeightOnly(RewritePattern):
+    """A linear of a float input by a dequantized constant weight (`quant.dcast` of a quantized
+    parameter, or a float16 parameter widened) → `ref.weight_only_linear`; an embedding in such a
+    table → `ref.weight_only_embedding`."""
+
+    shared: _Rewriter
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        if len(op.results) != 1:
+            return
+        target = op.target.data
+        if target == "linear.default":
+            weight = _weight_only_source(op.arg("weight"))
+            x, bias = op.arg("input"), op.arg("bias")
+            if weight is None or not _float_activation(x) or not (bias is None or _float_activation(bias)):
+                return
+            operands = [x, weight] + ([bias] if bias is not None else [])
+            cls = ref.WeightOnlyLinearOp
+        elif target == "embedding.default":
+            weight = _weight_only_source(op.arg("weight"))
+            indices = op.arg("indices")
+            # padding_idx, scale_grad_by_freq and sparse change gradients only
+            if weight is None or not isinstance(indices, SSAValue):
+                return
+            operands = [weight, indices]
+            cls = ref.WeightOnlyEmbeddingOp
+        else:
+            return
+        result = op.results[0]
+        new = self.shared.make(cls, operands, result.type, {}, op, result.name_hint)
+        self.shared.apply(rewriter, [_Build([new], result, [op], op)])
+
+
 # --------------------------------------------------------------------------
 # The pass.
 # --------------------------------------------------------------------------
@@ -994,7 +1071,7 @@ class ReferenceRewrite(QirPass):
         PatternRewriteWalker(
             GreedyRewritePatternApplier([
                 FoldCastPairs(shared), SinkDequantize(shared), ConvOrLinear(shared), DynamicLinear(shared), Matmul(shared),
-                AddOrMul(shared), Cat(shared), AvgPool(shared), Lookup(shared),
+                AddOrMul(shared), Cat(shared), AvgPool(shared), Lookup(shared), WeightOnly(shared),
             ]),
             walk_reverse=False,
         ).rewrite_module(op)

@@ -24,6 +24,7 @@ from qir.dialects.quant import (
     QuantizeCastOp,
     StorageCastOp,
     UniformQuantizedPerAxisType,
+    UniformQuantizedSubChannelType,
 )
 from qir.emitter import Emitter, emits, folds
 from qir.observation import observer_spec, stats_from_attr
@@ -33,8 +34,9 @@ _decomposed = torch.ops.quantized_decomposed
 
 
 def _qparams_args(em: Emitter, qtype, name: str) -> tuple:
-    """The (scale, zero point[, axis], qmin, qmax, dtype) arguments for `qtype`."""
-    dtype = getattr(torch, qtype.storage_dtype_name)
+    """The (scale, zero point[, axis], qmin, qmax, dtype) arguments for `qtype` (the dtype of the
+    tensor holding the storage: int8/uint8 for 4-bit storage)."""
+    dtype = getattr(torch, qtype.container_dtype_name)
     if isinstance(qtype, UniformQuantizedPerAxisType):
         name = f"{name}_{len(em.attrs)}"  # one pair of tensors per call: names never collide
         scales = em.get_attr(f"{name}.scales", torch.tensor(qtype.scales, dtype=torch.float32), "constant")
@@ -50,9 +52,44 @@ def _is_per_axis(qtype) -> bool:
 
 def _emit_cast(em: Emitter, op, per_tensor, per_channel, default_name: str) -> None:
     qtype = op.quantized_type
-    target = per_channel if _is_per_axis(qtype) else per_tensor
     name = op.results[0].name_hint or default_name
+    if isinstance(qtype, UniformQuantizedSubChannelType):
+        _emit_subchannel_cast(em, op, qtype, name, quantize=default_name == "q")
+        return
+    target = per_channel if _is_per_axis(qtype) else per_tensor
     em.bind(op, em.call(target, (em.node(op.input), *_qparams_args(em, qtype, f"qparams.{name}")), name=name))
+
+
+def _emit_subchannel_cast(em: Emitter, op, qtype: UniformQuantizedSubChannelType, name: str, quantize: bool) -> None:
+    """A sub-channel cast, its table a pair of constants: a dequantize of groups along the rows
+    of a 2-d value is `quantized_decomposed.dequantize_per_channel_group` (the group-wise form of
+    torchao and ExecuTorch); anything else `qir.blockwise`'s arithmetic, the per-channel ops'
+    expanded over the blocks (`quantize_per_channel_group` rounds `x / s + zp`, not the
+    per-channel ops' `x / s`, then adds `zp`)."""
+    from qir import blockwise
+
+    shape = op.input.type.get_shape()
+    if any(d < 0 for d in shape):
+        raise ValueError(f"a sub-channel cast needs a static shape, got {op.input.type}")
+    scales, zero_points = blockwise.table(qtype)
+    prefix = f"qparams.{name}_{len(em.attrs)}"
+    group = blockwise.row_groups(qtype, shape)
+    if group is not None and not quantize:
+        scales = em.get_attr(f"{prefix}.scales", scales.reshape(-1), "constant")
+        zero_points = em.get_attr(f"{prefix}.zero_points", zero_points.reshape(-1), "constant")
+        args = (em.node(op.input), scales, zero_points, qtype.storage_min, qtype.storage_max,
+                getattr(torch, qtype.container_dtype_name), group, torch.float32)
+        em.bind(op, em.call(_decomposed.dequantize_per_channel_group.default, args, name=name))
+        return
+    scales = em.get_attr(f"{prefix}.scales", scales, "constant")
+    zero_points = em.get_attr(f"{prefix}.zero_points", zero_points, "constant")
+    blocks = list(qtype.block_shape(tuple(shape)))
+    if quantize:
+        args = (em.node(op.input), scales, zero_points, blocks, qtype.storage_min, qtype.storage_max,
+                getattr(torch, qtype.container_dtype_name))
+        em.bind(op, em.call(blockwise.quantize_blocks, args, name=name))
+    else:
+        em.bind(op, em.call(blockwise.dequantize_blocks, (em.node(op.input), scales, zero_points, blocks), name=name))
 
 
 @emits("quant.qcast")

@@ -430,3 +430,31 @@ def _emit_lookup(em: Emitter, op: ref.LookupOp) -> None:
     if qin.storage_min:
         index = call(_aten.sub.Tensor, index, qin.storage_min, what="offset")
     em.bind(op, call(_aten.take.default, call.const("table", table), index))
+
+
+# -- weight-only: the weight dequantized once, then float32 arithmetic --------------------------
+
+
+def _weight_only_weight(call: _Call, value: SSAValue) -> fx.Node:
+    """The float32 weight a weight-only op reads, dequantized once here when it is a constant
+    (`qir.blockwise.dequantize_weight`: `(float32(q) - zp) * s`, or a float16 one widened)."""
+    from qir.blockwise import dequantize_weight
+
+    tensor = _constant_tensor(call.em, value)
+    if tensor is None:
+        raise QirError(f"{call.op.name}: the weight must be a parameter (it is dequantized when the module is built)")
+    return call.const("weight", dequantize_weight(tensor, ref.element(value)))
+
+
+@emits("ref.weight_only_linear")
+def _emit_weight_only_linear(em: Emitter, op: ref.WeightOnlyLinearOp) -> None:
+    call = _Call(em, op)
+    weight = _weight_only_weight(call, op.weight)
+    bias = call.node(op.bias) if op.bias is not None else None
+    em.bind(op, call(_aten.linear.default, call.node(op.input), weight, bias))
+
+
+@emits("ref.weight_only_embedding")
+def _emit_weight_only_embedding(em: Emitter, op: ref.WeightOnlyEmbeddingOp) -> None:
+    call = _Call(em, op)
+    em.bind(op, call(_aten.embedding.default, _weight_only_weight(call, op.weight), call.node(op.indices)))

@@ -13,13 +13,14 @@ from xdsl.ir import Attribute
 from xdsl.utils.exceptions import VerifyException
 
 from qir.dialects.obs import FixedQParamsAttr, QuantSpecAttr
-from qir.dialects.quant import UniformQuantizedPerAxisType, UniformQuantizedType
+from qir.dialects.quant import UniformQuantizedPerAxisType, UniformQuantizedSubChannelType, UniformQuantizedType
 from qir.observers import ObserverSpec, qparams
 
 
 def observer_spec(spec: QuantSpecAttr) -> ObserverSpec:
     return ObserverSpec(observer=spec.observer.data, qmin=spec.qmin.data, qmax=spec.qmax.data,
-                        symmetric=spec.symmetric, axis=spec.channel_axis, signed=spec.signed)
+                        symmetric=spec.symmetric, axis=spec.channel_axis, signed=spec.signed,
+                        group_size=spec.block.data or None)
 
 
 def stats_to_attr(stats: dict) -> DictionaryAttr:
@@ -44,8 +45,10 @@ def stats_from_attr(attr: DictionaryAttr | None) -> dict:
     return stats
 
 
-def quantized_type(spec: QuantSpecAttr | FixedQParamsAttr, stats: dict) -> Attribute:
-    """The `!quant.uniform` type of a value observed with `spec` and `stats`."""
+def quantized_type(spec: QuantSpecAttr | FixedQParamsAttr, stats: dict,
+                   shape: tuple[int, ...] | None = None) -> Attribute:
+    """The `!quant.uniform` type of a value of `shape` observed with `spec` and `stats` (a
+    sub-channel one for a per-group spec, whose table has the value's rows and groups)."""
     storage = spec.storage.data
     qmin, qmax = spec.qmin.data, spec.qmax.data
     if isinstance(spec, FixedQParamsAttr):
@@ -53,6 +56,16 @@ def quantized_type(spec: QuantSpecAttr | FixedQParamsAttr, stats: dict) -> Attri
                                         storage_min=qmin, storage_max=qmax)
     scale, zero_point = qparams(observer_spec(spec), stats)
     try:
+        if spec.block.data:
+            import torch
+
+            if shape is None or len(shape) != 2:
+                raise ValueError(f"groups of {spec.block.data} need the shape of the 2-d value they group")
+            table = [shape[0], len(scale) // max(shape[0], 1)]
+            return UniformQuantizedSubChannelType.get(
+                storage, torch.tensor(scale, dtype=torch.float64).numpy().tobytes(),
+                torch.tensor(zero_point, dtype=torch.int64).numpy().tobytes(), table,
+                {0: 1, 1: spec.block.data}, storage_min=qmin, storage_max=qmax)
         if spec.channel_axis is not None:
             return UniformQuantizedPerAxisType.get(storage, [float(s) for s in scale],
                                                    [int(z) for z in zero_point], spec.channel_axis,

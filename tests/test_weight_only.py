@@ -62,3 +62,157 @@ def test_subchannel_scale_keeps_every_digit():
 def test_subchannel_type_verifies_its_table(scales, zeros, message):
     with pytest.raises(VerifyException, match=message):
         UniformQuantizedSubChannelType.get("u4", scales, zeros, [1, 1], {0: 1, 1: 8})
+
+
+# --------------------------------------------------------------------------
+# Quantizer, convert, reference: numerics against independent references
+# --------------------------------------------------------------------------
+
+import qir  # noqa: E402
+from qir.quantizer import ComposableQuantizer, WeightOnlyQuantizer, X86Quantizer  # noqa: E402
+
+
+class TinyLM(torch.nn.Module):
+    """An embedding, two linears (one without bias) and a product of activations."""
+
+    def __init__(self, vocab: int = 40, width: int = 64, hidden: int = 96):
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocab, width)
+        self.up = torch.nn.Linear(width, hidden)
+        self.down = torch.nn.Linear(hidden, width, bias=False)
+        self.head = torch.nn.Linear(width, vocab, bias=False)
+
+    def forward(self, ids):
+        h = self.embed(ids)
+        h = h + self.down(torch.nn.functional.silu(self.up(h)))
+        return self.head(h)
+
+
+def _model_and_inputs(seed: int = 0):
+    torch.manual_seed(seed)
+    model = TinyLM().eval()
+    return model, (torch.randint(0, 40, (2, 7)),)
+
+
+def _stored(program, name: str) -> tuple[torch.Tensor, object]:
+    """The integer storage of the quantized parameter named `name` and its element type."""
+    from qir.dialects.aten import ParamOp
+
+    op = next(o for o in program.module.walk() if isinstance(o, ParamOp) and o.param_name == name)
+    return program.tensor(op), op.result.type.element_type
+
+
+def test_int8_weights_are_torch_ao_per_channel_symmetric():
+    model, inputs = _model_and_inputs()
+    converted = qir.convert(qir.prepare(model, inputs, WeightOnlyQuantizer(bits=8)))
+    storage, qtype = _stored(converted.qir_program, "up.weight_q")
+    observer = torch.ao.quantization.PerChannelMinMaxObserver(ch_axis=0, dtype=torch.qint8,
+                                                              qscheme=torch.per_channel_symmetric)
+    observer(model.up.weight)
+    scales, zero_points = observer.calculate_qparams()
+    expected = torch.quantize_per_channel(model.up.weight.detach(), scales, zero_points, 0, torch.qint8)
+    assert torch.equal(storage, expected.int_repr())
+    assert list(qtype.scales) == scales.tolist() and not any(qtype.zero_points)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_int4_group_weights_are_torchaos_affine_quantization(symmetric):
+    quant_primitives = pytest.importorskip("torchao.quantization.quant_primitives")
+    model, inputs = _model_and_inputs()
+    converted = qir.convert(qir.prepare(model, inputs, WeightOnlyQuantizer(bits=4, group_size=32,
+                                                                           symmetric=symmetric)))
+    storage, qtype = _stored(converted.qir_program, "up.weight_q")
+    assert str(qtype).startswith(f"!quant.uniform<{'i4' if symmetric else 'u4'}:f32:{{0:1, 1:32}}, {{")
+    weight = model.up.weight.detach()
+    mapping = quant_primitives.MappingType.SYMMETRIC if symmetric else quant_primitives.MappingType.ASYMMETRIC
+    qmin, qmax = (-8, 7) if symmetric else (0, 15)
+    scale, zero_point = quant_primitives.choose_qparams_affine(
+        weight, mapping, (1, 32), torch.int8 if symmetric else torch.uint8, qmin, qmax,
+        eps=torch.finfo(torch.float32).eps, scale_dtype=torch.float32, zero_point_dtype=torch.int64)
+    expected = quant_primitives.quantize_affine(weight, (1, 32), scale, zero_point,
+                                                torch.int8 if symmetric else torch.uint8, qmin, qmax)
+    from qir.blockwise import table
+
+    scales, zero_points = table(qtype)
+    assert torch.equal(scales, scale.reshape(scales.shape)) and torch.equal(zero_points, zero_point.reshape(zero_points.shape))
+    assert torch.equal(storage, expected)
+
+
+def _dequantized_reference(model, program, inputs):
+    """The model run in float64 with each weight replaced by what its storage stands for,
+    computed here from the storage and the type's parameters."""
+    import copy
+
+    from qir.dialects.aten import ParamOp
+
+    reference = copy.deepcopy(model).double()
+    for op in program.module.walk():
+        if isinstance(op, ParamOp) and op.param_name.endswith(("_q", "_f16")):
+            name = op.param_name.rsplit("_", 1)[0]
+            storage, element = program.tensor(op), op.result.type.element_type
+            if hasattr(element, "scales_bytes"):
+                scales, zero_points = (torch.frombuffer(bytearray(b), dtype=d).reshape(element.scale_table_shape)
+                                       for b, d in ((element.scales_bytes, torch.float64),
+                                                    (element.zero_points_bytes, torch.int64)))
+                group = storage.shape[1] // scales.shape[1]
+                value = ((storage.double().reshape(storage.shape[0], -1, group) - zero_points[..., None])
+                         * scales.float().double()[..., None]).reshape(storage.shape)
+            elif hasattr(element, "scales"):
+                value = ((storage.double() - torch.tensor(element.zero_points, dtype=torch.float64)[:, None])
+                         * torch.tensor(element.scales, dtype=torch.float32).double()[:, None])
+            else:
+                value = storage.double()
+            reference.get_parameter(name).data = value
+    return reference(*inputs)
+
+
+@pytest.mark.parametrize("quantizer", [WeightOnlyQuantizer(bits=8), WeightOnlyQuantizer(bits=4, group_size=32),
+                                       WeightOnlyQuantizer(bits=4, group_size=64, symmetric=True),
+                                       WeightOnlyQuantizer.float16()],
+                         ids=["int8", "int4-g32", "int4-g64-sym", "fp16"])
+def test_weight_only_program_computes_its_dequantized_weights(quantizer):
+    model, inputs = _model_and_inputs()
+    converted = qir.convert(qir.prepare(model, inputs, quantizer))
+    expected = _dequantized_reference(model, converted.qir_program, inputs)
+    got = converted(*inputs)
+    assert torch.allclose(got.double(), expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
+    reference = qir.lower(converted, "reference")
+    assert torch.equal(reference(*inputs), got)  # the reference is the Q/DQ arithmetic, exactly
+    assert {op.name for op in reference.qir_program.module.walk()} >= {"ref.weight_only_linear",
+                                                                        "ref.weight_only_embedding"}
+    cosine = torch.nn.functional.cosine_similarity(got.flatten(), model(*inputs).flatten(), 0)
+    assert cosine > (0.999 if "int4" not in quantizer.description else 0.99)
+
+
+def test_float16_weights_are_the_rounded_weights():
+    model, inputs = _model_and_inputs()
+    converted = qir.convert(qir.prepare(model, inputs, WeightOnlyQuantizer.float16()))
+    storage, element = _stored(converted.qir_program, "up.weight_f16")
+    assert storage.dtype == torch.float16 and torch.equal(storage, model.up.weight.detach().half())
+
+
+def test_weight_only_program_saves_and_loads(tmp_path):
+    model, inputs = _model_and_inputs()
+    converted = qir.convert(qir.prepare(model, inputs, WeightOnlyQuantizer(bits=4, group_size=32)))
+    lowered = qir.lower(converted, "reference")
+    for module in (converted, lowered):
+        path = tmp_path / f"{module.qir_program.stage}.mlir"
+        module.qir_program.save(path)
+        reloaded = qir.load(path)
+        assert reloaded.text() == module.qir_program.text()
+        assert torch.equal(reloaded.to_fx()(*inputs), module(*inputs))
+
+
+def test_weight_only_composes_with_static_quantization_and_module_names():
+    model, inputs = _model_and_inputs()
+    static = X86Quantizer().set_module_name("head", None).set_module_name("embed", None).set_module_name("down", None)
+    quantizer = ComposableQuantizer([static, WeightOnlyQuantizer(bits=8).set_module_name("down", None)])
+    prepared = qir.prepare(model, inputs, quantizer)
+    prepared(*inputs)  # calibrates the static part
+    converted = qir.convert(prepared)
+    reference = qir.lower(converted, "reference").qir_program
+    by_module = {op.attributes["module"].data: op.name for op in reference.module.walk() if "module" in op.attributes
+                 and op.name.startswith("ref.")}
+    assert by_module["up"] == "ref.linear"  # static int8 (X86)
+    assert by_module["head"] == "ref.weight_only_linear" and by_module["embed"] == "ref.weight_only_embedding"
+    assert "down" not in by_module  # left in float by both quantizers' configurations

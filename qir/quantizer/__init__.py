@@ -9,12 +9,15 @@ from qir.quantizer.spec import (
     QuantizationSpec,
     SharedQuantizationSpec,
 )
+from qir.quantizer.weight_only import WEIGHT_ONLY_SCHEMES, WeightOnlyQuantizer, weight_only_by_name, weight_only_config
 from qir.quantizer.x86 import X86Quantizer, XNNPACKQuantizer, x86_config, xnnpack_config
 
 QUANTIZERS = {"x86": X86Quantizer, "xnnpack": XNNPACKQuantizer, "x86-qat": X86Quantizer, "xnnpack-qat": XNNPACKQuantizer,
               "dynamic": DynamicQuantizer, "dynamic-per-tensor": DynamicQuantizer}
 """Quantizers by the name `annotate{quantizer=NAME}` and `qir-quantize --quantizer` take
 (`-qat`: the QAT config, whose activation ranges learn as moving averages)."""
+
+QUANTIZERS.update({name: WeightOnlyQuantizer for name in WEIGHT_ONLY_SCHEMES})  # weight-int8, weight-int4, ...
 
 
 def quantizer_by_name(name: str, target=None) -> Quantizer:
@@ -26,6 +29,8 @@ def quantizer_by_name(name: str, target=None) -> Quantizer:
         return X86Quantizer(x86_config(is_qat=name.endswith("-qat")), target=target)
     if name.startswith("dynamic"):
         return DynamicQuantizer(per_token=False if name == "dynamic-per-tensor" else None, target=target)
+    if name in WEIGHT_ONLY_SCHEMES:
+        return weight_only_by_name(name)
     return XNNPACKQuantizer(xnnpack_config(is_qat=name.endswith("-qat")))
 
 
@@ -41,9 +46,11 @@ __all__ = [
     "QuantizationSpec",
     "Quantizer",
     "SharedQuantizationSpec",
+    "WeightOnlyQuantizer",
     "X86Quantizer",
     "XNNPACKQuantizer",
     "quantizer_by_name",
+    "weight_only_config",
     "dynamic_config",
     "x86_config",
     "xnnpack_config",

@@ -172,16 +172,38 @@ class ComposableQuantizer(Quantizer):
 
     def __init__(self, quantizers: Iterable[Quantizer]):
         self.quantizers = list(quantizers)
+        self._annotated: tuple[ModuleOp, list[set[Operation]]] | None = None
+        """The module last annotated, and the ops each quantizer annotated in it."""
 
     def annotate_module(self, module: ModuleOp) -> Counter:
         counts: Counter = Counter()
+        before = {op for op in module.walk() if is_annotated(op)}
+        owned: list[set[Operation]] = []
         for q in self.quantizers:
             counts.update(q.annotate_module(module))
+            after = {op for op in module.walk() if is_annotated(op)}
+            owned.append(after - before)
+            before = after
+        self._annotated = (module, owned)
         return counts
 
     def validate(self, program) -> None:
-        for q in self.quantizers:
-            q.validate(program)
+        """Each quantizer validates what it annotated (an X86Quantizer knows no weight-only
+        embedding, a WeightOnlyQuantizer no static conv); on a module it did not annotate here,
+        each validates every annotation."""
+        if self._annotated is None or self._annotated[0] is not program.module:
+            for q in self.quantizers:
+                q.validate(program)
+            return
+        annotated = [op for op in program.module.walk() if is_annotated(op)]
+        for q, owned in zip(self.quantizers, self._annotated[1]):
+            hidden = {op: {k: op.attributes.pop(k) for k in ("qin", "qout") if k in op.attributes}
+                      for op in annotated if op not in owned}
+            try:
+                q.validate(program)
+            finally:
+                for op, attrs in hidden.items():
+                    op.attributes.update(attrs)
 
     def custom_module_config(self, op: Operation) -> QuantizationConfig | None:
         return next((c for q in self.quantizers if (c := q.custom_module_config(op)) is not None), None)

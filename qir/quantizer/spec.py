@@ -15,6 +15,7 @@ import torch
 from xdsl.ir import Attribute
 
 from qir.dialects.obs import (
+    CastSpecAttr,
     DerivedSpecAttr,
     FixedQParamsAttr,
     QuantSpecAttr,
@@ -22,9 +23,11 @@ from qir.dialects.obs import (
 )
 
 _STORAGE = {torch.uint8: "u8", torch.int8: "i8", torch.uint16: "u16", torch.int16: "i16",
-            torch.int32: "i32"}
+            torch.int32: "i32", torch.uint4: "u4", torch.int4: "i4"}
 _RANGES = {"u8": (0, 255), "i8": (-128, 127), "u16": (0, 65535), "i16": (-32768, 32767),
-           "i32": (-(2**31), 2**31 - 1)}
+           "i32": (-(2**31), 2**31 - 1), "u4": (0, 15), "i4": (-8, 7)}
+_CASTS = {torch.float16: "f16", torch.bfloat16: "bf16"}
+"""Float dtypes a spec may store values in without a scale (weight-only float16)."""
 
 # torch.ao observer classes a PT2E user may name, by the kind of observer qir runs.
 _OBSERVER_NAMES = {
@@ -69,12 +72,18 @@ class QuantizationSpec:
     per_token: bool = False
     """With `is_dynamic`: one scale and zero point per row of the last dimension (per token),
     chosen at run time, rather than one for the whole tensor."""
+    group_size: int | None = None
+    """With a per-channel `qscheme` on a 2-d weight (channels along axis 0): a scale and zero
+    point per `group_size` consecutive elements of each row (group-wise, sub-channel
+    quantization, as torchao's `PerGroup(group_size)`), observed with `per_group_minmax`."""
 
     @property
     def per_channel(self) -> bool:
         return self.qscheme in (torch.per_channel_affine, torch.per_channel_symmetric)
 
-    def to_attr(self) -> QuantSpecAttr:
+    def to_attr(self) -> QuantSpecAttr | CastSpecAttr:
+        if self.dtype in _CASTS:  # PT2E's float16 spec: a cast, no parameters
+            return CastSpecAttr(_CASTS[self.dtype])
         storage = _storage(self.dtype)
         qmin, qmax = _range(storage, self.quant_min, self.quant_max)
         symmetric = self.qscheme in (torch.per_tensor_symmetric, torch.per_channel_symmetric)
@@ -82,15 +91,18 @@ class QuantizationSpec:
         if isinstance(observer, type):
             observer = _OBSERVER_NAMES.get(observer.__name__, observer.__name__)
         if self.per_channel:
-            observer = "per_channel_minmax"
+            observer = "per_channel_minmax" if self.group_size is None else "per_group_minmax"
             axis = 0 if self.ch_axis is None else self.ch_axis
         else:
             axis = None
         if self.per_token and not self.is_dynamic:
             raise ValueError("per_token is a granularity of dynamic quantization: give is_dynamic=True too")
+        if self.group_size is not None and (not self.per_channel or axis != 0 or self.group_size < 1):
+            raise ValueError("group_size groups the rows of a per-channel spec along axis 0 (a weight [out, in]): "
+                             "give qscheme=torch.per_channel_symmetric or per_channel_affine, ch_axis=0")
         return QuantSpecAttr(storage, qmin, qmax, "symmetric" if symmetric else "affine",
                              observer, axis, self.is_dynamic, int16_pairs=self.int16_pairs or 0,
-                             per_token=self.per_token)
+                             per_token=self.per_token, block=self.group_size or 0)
 
 
 @dataclass(frozen=True)
