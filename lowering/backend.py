@@ -1,28 +1,35 @@
-"""The backend interface: one folder and a registry entry per target.
+"""The backend contract: what a lowering target hands qir, as one value.
 
-A backend is a `Backend` value, found by name through the `qir.backends`
-entry points (or `qir.register_backend`). It brings:
+A backend is a `Backend`, found by name through the `qir.backends` entry points
+(`[project.entry-points."qir.backends"] NAME = "package:BACKEND"` in its own
+package) or `qir.register_backend` in-process. Every part is given one way, as a
+value; the backend itself is imported only when first used. It brings:
 
-* `capabilities`: its capability table (`qir.lowering.capabilities`), from
-  which `reference-rewrite{backend=NAME}` learns what to produce and
-  `quantizer()` what to annotate;
-* `dialect`: its own small dialect of kernel ops (`x86.conv2d_relu`, ...),
-  named like the backend, loaded only when IR mentions it;
+* `capabilities`: its capability table (`qir.lowering.table`), from which
+  `reference-rewrite{backend=NAME}` learns what to produce and `quantizer()` what
+  to annotate (its quantization config and annotation patterns included);
+* `dialects`: its own small dialects of kernel ops (`Dialect` values, named as
+  the author likes: a backend's name and its dialects' are not tied);
 * `rules`: rule files of the declarative rule language (`qir.lowering.rules`),
   with the named Python `functions` they call, and `patterns`, xDSL rewrite
   patterns for what rules cannot say;
-* `emission`: the module whose `qir.emitter.emits` rules turn its kernel ops
-  into torch calls, imported when a program using the dialect is emitted;
-* `finalize`: an optional last step on the emitted `fx.GraphModule`.
+* `emission`: an `Emission` table, op name → how the op becomes torch calls, for
+  the ops of its dialects;
+* `quantizers`: the quantizers it names for `annotate{quantizer=...}` (factories
+  of a `qir.Target`); by default one, named like the backend, its `quantizer()`;
+* `finalize`: an optional last step on the emitted `fx.GraphModule`;
+* `requires`: the stages its lowering takes; `leftovers`: which non-backend ops
+  may remain after it.
 
-Its lowering pass, `lower-NAME`, is made here: it takes a program at the
-`reference` stage (the output of `reference-rewrite{backend=NAME}`), applies
-the patterns and then the rules to a fixed point, and checks that no op is
+Its lowering pass, `lower-NAME`, is made here, once per backend: it takes a
+program at the `reference` stage (the output of `reference-rewrite{backend=NAME}`),
+applies the patterns and then the rules to a fixed point, and checks that no op is
 left which the backend cannot emit.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -38,6 +45,7 @@ from qir.accumulation import may_saturate, qdq_may_saturate
 from qir.context import params_of
 from qir.dialects import ref
 from qir.dialects.aten import AtenOp
+from qir.emitter import Emission
 from qir.errors import OpError
 from qir.lowering.capabilities import Capabilities
 from qir.pass_manager import QirPass, count
@@ -50,19 +58,29 @@ REQUIRES_ATTR = "qir.requires"
 """The module attribute listing the CPU features a lowered program needs to compute what its
 reference says (`avx512_vnni`); the emitter refuses to build it on a CPU without them."""
 
+QuantizerFactory = Callable[[Any], Any]
+"""`factory(target) -> Quantizer`: a new quantizer for a `qir.Target`."""
 
-@dataclass(eq=False)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+@dataclass(frozen=True, eq=False)
 class Backend:
-    """A lowering target. Everything but `name` and `capabilities` is optional."""
+    """A lowering target. Everything but `name`, `description` and `capabilities` is optional."""
 
     name: str
+    """`lower-NAME`, `reference-rewrite{backend=NAME}`, `qir.lower(..., backend=NAME)`."""
     description: str
     capabilities: Capabilities
-    dialect: Callable[[], Dialect] | None = None
+    dialects: Sequence[Dialect] = ()
     rules: Sequence[Path] = ()
     functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
-    patterns: Callable[[], Sequence[RewritePattern]] | None = None
-    emission: str | None = None
+    """Python functions its rules call by name (beside `qir.lowering.rules.BUILTINS`)."""
+    patterns: Sequence[RewritePattern] = ()
+    """xDSL patterns run with its rules, for what rules cannot say."""
+    emission: Emission = field(default_factory=Emission)
+    quantizers: Mapping[str, QuantizerFactory] | None = None
+    """Quantizers by the names `annotate{quantizer=NAME}` takes; None: `{name: self.quantizer}`."""
     finalize: Callable[[Any], Any] | None = None
     requires: tuple[str, ...] = ("reference",)
     """The stages its lowering takes (the inductor backend takes the Q/DQ form itself)."""
@@ -70,7 +88,46 @@ class Backend:
     """Which ops may remain after lowering besides the backend's own (default: every op that is
     not a `ref` op: Q/DQ casts, float ATen, parameters)."""
 
+    def __post_init__(self) -> None:
+        """Everything is checked here, where the backend is built: a mistake is reported at its
+        import, naming the backend, not at some later use."""
+        def fail(message: str):
+            raise TypeError(f"backend {self.name!r}: {message}")
+
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ValueError(f"backend name {self.name!r}: letters, digits, '_' and '-' (it is part of a pass name)")
+        if not isinstance(self.capabilities, Capabilities):
+            fail("capabilities must be a capability table (qir.lowering.table(...))")
+        dialects = tuple(self.dialects)
+        for dialect in dialects:
+            if not isinstance(dialect, Dialect):
+                fail(f"dialects takes xDSL Dialect values, not {dialect!r}")
+        if len({d.name for d in dialects}) < len(dialects):
+            fail(f"two dialects named alike: {[d.name for d in dialects]}")
+        patterns = tuple(self.patterns)
+        for pattern in patterns:
+            if not isinstance(pattern, RewritePattern):
+                fail(f"patterns takes xDSL RewritePattern instances, not {pattern!r}")
+        if not isinstance(self.emission, Emission):
+            fail("emission must be a qir.lowering.Emission (Emission({op_name: rule}) for a plain mapping)")
+        ops = {op.name for dialect in dialects for op in dialect.operations}
+        foreign = sorted((set(self.emission) | set(self.emission.folds)) - ops)
+        if foreign:
+            fail(f"its emission names ops that none of its dialects defines: {foreign}")
+        if self.quantizers is not None:
+            for quantizer, factory in self.quantizers.items():
+                if not isinstance(quantizer, str) or not _NAME.fullmatch(quantizer) or not callable(factory):
+                    fail(f"quantizers maps names to factories (target -> Quantizer), not {quantizer!r}: {factory!r}")
+        for name, value in (("dialects", dialects), ("rules", tuple(Path(r) for r in self.rules)),
+                            ("patterns", patterns), ("requires", tuple(self.requires)),
+                            ("functions", dict(self.functions))):
+            object.__setattr__(self, name, value)
+
     # -- what the core asks of a backend ---------------------------------
+
+    @cached_property
+    def dialect_names(self) -> frozenset[str]:
+        return frozenset(dialect.name for dialect in self.dialects)
 
     def accepts(self, op: Operation, target=None, params=None) -> bool:
         """Whether `reference-rewrite{backend=NAME}` may produce `op` (a `ref` op) for `target`
@@ -78,27 +135,32 @@ class Backend:
         return self.capabilities.accepts(op, target, params)
 
     def quantizer(self, target=None):
-        """The quantizer matching this backend's kernels on `target` (the host by default)."""
+        """The quantizer matching this backend's kernels on `target` (the host by default): the
+        one its capability table derives."""
         return self.capabilities.quantizer(target)
 
-    def load_dialect(self) -> Dialect:
-        """The backend's dialect (an empty one if it has none), for parsing lowered IR."""
-        return self.dialect() if self.dialect is not None else Dialect(self.name, [], [])
+    def named_quantizers(self) -> dict[str, QuantizerFactory]:
+        """The quantizers it names for `annotate{quantizer=NAME}`."""
+        return dict(self.quantizers) if self.quantizers is not None else {self.name: self.quantizer}
 
     @cached_property
     def ruleset(self):
         """The backend's rule files, parsed and compiled once."""
         from qir.lowering.rules import RuleSet
 
-        return RuleSet.combine(RuleSet.from_file(path, functions=dict(self.functions),
-                                                 dialects=[self.load_dialect()]) for path in self.rules)
+        return RuleSet.combine(RuleSet.from_file(path, functions=dict(self.functions), dialects=list(self.dialects))
+                               for path in self.rules)
 
     def lower_pass(self) -> type[QirPass]:
-        """The `lower-NAME` pass class."""
-        backend = self
-        return dataclass(frozen=True)(type(f"Lower{self.name.title()}", (LowerPass,), {
-            "name": f"lower-{self.name}", "backend": backend, "requires": self.requires,
-            "__doc__": f"Lower to {self.description}.",
+        """The `lower-NAME` pass class (one per backend)."""
+        return self._lower_pass
+
+    @cached_property
+    def _lower_pass(self) -> type[QirPass]:
+        words = re.split(r"[-_]", self.name)
+        return dataclass(frozen=True)(type(f"Lower{''.join(w[:1].upper() + w[1:] for w in words)}", (LowerPass,), {
+            "name": f"lower-{self.name}", "backend": self, "requires": self.requires,
+            "__doc__": f"Lower to {self.description}.", "__module__": __name__,
         }))
 
 
@@ -128,7 +190,7 @@ class LowerPass(QirPass):
         if "quantized" in backend.requires and target.pairs_saturate:
             self._run_saturating_in_float(op, params)
         needs = self._features_needed(op, target, params)
-        patterns = list(backend.patterns()) if backend.patterns is not None else []
+        patterns = list(backend.patterns)
         if backend.rules:
             for rule, n in sorted(backend.ruleset.apply(op, patterns, target=target).items()):
                 count(ctx, rule, n)
@@ -185,7 +247,7 @@ class LowerPass(QirPass):
         allowed = self.backend.leftovers
         for op in module.walk():
             left = allowed(op) if allowed is not None else not op.name.startswith("ref.")
-            if not left and not op.name.startswith(f"{self.backend.name}."):
+            if not left and op.name.split(".", 1)[0] not in self.backend.dialect_names:
                 raise OpError(op, f"no rule of {self.backend.name!r} lowers this op, though its capability "
                                   "table accepts it")
 

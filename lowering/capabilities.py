@@ -8,14 +8,21 @@ they can never disagree with the kernels:
 * `accepts(op)`: whether `reference-rewrite{backend=...}` may produce this
   `ref` op (what a backend refuses stays in the Q/DQ form, run in float);
 * `quantizer()`: the annotation patterns and specs a user gets with
-  `qir.quantize(..., quantizer=None)`, so a user cannot ask for what the
-  backend cannot run.
+  `qir.quantize(..., quantizer=None)` (and `annotate{quantizer=NAME}`), so a
+  user cannot ask for what the backend cannot run.
+
+A backend with kernels of its own brings what the built-in quantizer patterns
+do not know: its quantization config (`table(..., config=...)`) and its own
+annotation patterns (`qir.quantizer.AnnotationPattern`: a fusion unit and the
+specs of its edges), per op (`OpCapability(..., patterns=...)`) or for the
+table (`table(..., patterns=...)`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from xdsl.ir import Operation
 
@@ -35,7 +42,9 @@ class OpCapability:
     (`groups > 1`, depthwise included) run; `float_output` whether a
     conv/linear/matmul may leave the integer domain directly; `functions` the
     ATen targets a `ref.lookup` may compute (empty = any); `check` a last
-    predicate for what the fields cannot say."""
+    predicate for what the fields cannot say; `patterns` the quantizer patterns
+    that produce this op: names of built-in ones and the backend's own
+    `AnnotationPattern`s (None: the built-in ones for its kind)."""
 
     op: str
     activations: tuple[str, ...] = ("u8",)
@@ -48,6 +57,7 @@ class OpCapability:
     float_output: bool = False
     functions: tuple[str, ...] = ()
     check: Callable[[Operation], bool] | None = None
+    patterns: tuple[Any, ...] | None = None
 
     def accepts(self, op: Operation) -> bool:
         for value in list(op.operands) + list(op.results):
@@ -104,15 +114,19 @@ class Capabilities:
     ops: tuple[OpCapability, ...]
     weight_range: tuple[int, int] = (-128, 127)
     """The weight storage range its kernels want ([-127, 127] for XNNPACK-style symmetric)."""
-    patterns: tuple[str, ...] = ()
+    patterns: tuple[Any, ...] = ()
     """Quantizer patterns to enable though no `ref` op stands for them: Q/DQ forms the backend's
-    own rules fuse (`fixed_qparams` for a matmul+softmax kernel whose softmax has no ref op)."""
+    own rules fuse (`fixed_qparams` for a matmul+softmax kernel whose softmax has no ref op);
+    names of built-in patterns or the backend's own `AnnotationPattern`s."""
     int16_pairs: bool = False
     """Whether its uint8 x int8 conv and linear kernels add pairs of products in int16 with
     saturation on targets without AVX-512 VNNI (fbgemm's and oneDNN's do). On such a target the
     table accepts only those whose constant weights have no pair that can overflow
     (`qir.accumulation.may_saturate`), so what the backend runs equals the reference; and its
     quantizer fits weights so that none has."""
+    config: Any = None
+    """The `QuantizationConfig` its quantizer applies (None: x86's uint8 recipe when the table
+    takes uint8 activations, else XNNPACK's int8 one, with `weight_range`)."""
     _by_op: dict[str, list[OpCapability]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -136,11 +150,15 @@ class Capabilities:
     def activation_storages(self) -> set[str]:
         return {s for c in self.ops for s in c.activations}
 
-    def quantizer_patterns(self) -> tuple[str, ...]:
+    def quantizer_patterns(self) -> tuple:
         """The PatternQuantizer patterns whose ref ops this table runs (plus shape ops, which
-        need no kernel: they move quantized values as they are)."""
-        patterns: list[str] = []
+        need no kernel: they move quantized values as they are): names of built-in ones, and
+        the backend's own `AnnotationPattern`s."""
+        patterns: list = []
         for capability in self.ops:
+            if capability.patterns is not None:
+                patterns.extend(capability.patterns)
+                continue
             for pattern in _PATTERNS_OF.get(capability.op, ()):
                 patterns.append(pattern)
                 if "relu" in capability.posts and pattern in ("conv", "conv_add", "linear", "add", "mul"):
@@ -161,7 +179,7 @@ class Capabilities:
         patterns.append("shape")
         from qir.quantizer.patterns import PatternQuantizer
 
-        return tuple(p for p in dict.fromkeys(patterns) if p in PatternQuantizer.PATTERNS)
+        return tuple(p for p in dict.fromkeys(patterns) if not isinstance(p, str) or p in PatternQuantizer.PATTERNS)
 
     def quantizer(self, target=None):
         """The quantizer this table implies: its patterns, uint8 or int8 activations as the table
@@ -177,11 +195,16 @@ class Capabilities:
         from qir.quantizer.x86 import x86_config, xnnpack_config
         from qir.target import parse_target
 
-        config = x86_config() if "u8" in self.activation_storages() else xnnpack_config()
+        if self.config is not None:
+            config = self.config
+        else:
+            config = x86_config() if "u8" in self.activation_storages() else xnnpack_config()
+            config = replace(config, weight=replace(config.weight, quant_min=self.weight_range[0],
+                                                    quant_max=self.weight_range[1]))
         convs = [c for c in self.ops if c.op in ("ref.conv", "ref.linear")]
         schemes = {s for c in convs for s in c.weight_schemes}
-        weight = replace(config.weight, quant_min=self.weight_range[0], quant_max=self.weight_range[1])
-        if schemes and "per_channel" not in schemes:
+        weight = config.weight
+        if weight is not None and schemes and "per_channel" not in schemes:
             weight = replace(weight, qscheme=torch.per_tensor_symmetric, ch_axis=None, observer="minmax")
         per_channel_transposed = any(c.transposed and c.grouped and "per_channel" in c.weight_schemes for c in convs)
         target = parse_target(target)
@@ -191,14 +214,22 @@ class Capabilities:
 
 
 def table(*entries: OpCapability | Iterable[OpCapability], weight_range: tuple[int, int] = (-128, 127),
-          patterns: Iterable[str] = (), int16_pairs: bool = False) -> Capabilities:
-    """A capability table from entries (or lists of entries), and extra quantizer patterns."""
+          patterns: Iterable = (), int16_pairs: bool = False, config=None) -> Capabilities:
+    """A capability table from entries (or lists of entries), extra quantizer patterns (names of
+    built-in ones or `AnnotationPattern`s) and the quantization config of its quantizer."""
+    from qir.quantizer.annotation_pattern import AnnotationPattern
     from qir.quantizer.patterns import PatternQuantizer
+    from qir.quantizer.spec import QuantizationConfig
 
     flat: list[OpCapability] = []
     for entry in entries:
         flat.extend([entry] if isinstance(entry, OpCapability) else entry)
-    unknown = set(patterns) - set(PatternQuantizer.PATTERNS)
+    patterns = tuple(patterns)
+    named = [p for e in flat for p in (e.patterns or ())] + list(patterns)
+    unknown = {p for p in named if not isinstance(p, AnnotationPattern) and p not in PatternQuantizer.PATTERNS}
     if unknown:
-        raise ValueError(f"unknown quantizer patterns {sorted(unknown)} (known: {', '.join(PatternQuantizer.PATTERNS)})")
-    return Capabilities(tuple(flat), weight_range, tuple(patterns), int16_pairs)
+        raise ValueError(f"unknown quantizer patterns {sorted(map(str, unknown))} (known: "
+                         f"{', '.join(PatternQuantizer.PATTERNS)}, or a qir.quantizer.AnnotationPattern)")
+    if config is not None and not isinstance(config, QuantizationConfig):
+        raise TypeError(f"config must be a qir.quantizer.QuantizationConfig, not {config!r}")
+    return Capabilities(tuple(flat), weight_range, patterns, int16_pairs, config)

@@ -5,8 +5,9 @@ chose carry `qin`/`qout` lists of specs (see the `obs` dialect):
 
     %r = aten.op "relu.default"(%c) {qout = [#obs.spec<u8[0:255], affine, histogram>]} : ...
 
-From `qir-opt` the quantizer is named (`annotate{quantizer=x86}`); from Python
-a Quantizer instance may be given directly (`Annotate(quantizer=my_quantizer)`).
+From `qir-opt` the quantizer is named (`annotate{quantizer=x86}`, or a backend's
+own: `annotate{quantizer=onednn}`); from Python a Quantizer instance may be given
+directly (`Annotate(quantizer=my_quantizer)`).
 The number of units annotated per pattern is reported, and a quantizer that
 annotates nothing says so instead of leaving a silently float model. Custom modules
 with a quantized replacement (`custom.call custom`) get their boundary annotated with
@@ -31,7 +32,8 @@ class Annotate(QirPass):
     leaves = "annotated"
 
     quantizer: str = "x86"
-    """A name from `qir.quantizer.QUANTIZERS`, or (from Python) a Quantizer instance."""
+    """A quantizer's name, qir's own (`qir.quantizer.QUANTIZERS`) or one a backend names
+    (`qir.registry.available_quantizers()` lists them), or (from Python) a Quantizer instance."""
 
     target: str = ""
     """The CPU the program is quantized for (`qir.target`; the host when empty), for a named
@@ -40,10 +42,12 @@ class Annotate(QirPass):
     def __post_init__(self) -> None:
         """An unknown quantizer or target name is a bad option, refused before any pass runs."""
         from qir.quantizer import QUANTIZERS, Quantizer
+        from qir.registry import available_quantizers
         from qir.target import parse_target
 
-        if not isinstance(self.quantizer, Quantizer) and self.quantizer not in QUANTIZERS:
-            raise ValueError(f"unknown quantizer {self.quantizer!r} (available: {', '.join(QUANTIZERS)})")
+        if (not isinstance(self.quantizer, Quantizer) and self.quantizer not in QUANTIZERS
+                and self.quantizer not in available_quantizers()):
+            raise ValueError(f"unknown quantizer {self.quantizer!r} (available: {', '.join(available_quantizers())})")
         if self.target:
             parse_target(self.target)
 

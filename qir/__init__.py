@@ -32,6 +32,7 @@ _EXPORTS = {
     "PassManager": "qir.pass_manager", "QirPass": "qir.pass_manager",
     "STAGES": "qir.program", "Program": "qir.program", "load": "qir.program", "parse": "qir.program",
     "register_pass": "qir.registry", "register_backend": "qir.registry", "get_backend": "qir.registry",
+    "get_quantizer": "qir.registry", "available_quantizers": "qir.registry",
     "synchronize_observers": "qir.distributed", "synchronize": "qir.distributed",
     "CustomModules": "qir.custom_modules",
 }

@@ -72,9 +72,16 @@ QIR_DIALECTS = {
 
 @dataclass
 class QirContext(Context):
-    """An xDSL `Context` that also owns the parameter store of the module it parses."""
+    """An xDSL `Context` that also owns the parameter store of the module it parses.
+
+    It knows the backends' dialects too: the first time it is asked for an op, type, attribute
+    or dialect of a dialect it does not know, it registers every backend's (`qir.registry`), so
+    IR naming `x86.conv2d` or a third-party backend's ops parses, whatever the backends are
+    called, and nothing of a backend is imported before IR needs it."""
 
     params: "ParamStore | None" = field(default=None)
+    backends_registered: bool = field(default=False)
+    """Whether the backends' dialects are registered (done once, on the first unknown name)."""
 
     def clone(self) -> "QirContext":
         clone = QirContext(
@@ -86,19 +93,64 @@ class QirContext(Context):
             self._registered_dialects.copy(),
         )
         clone.params = self.params
+        clone.backends_registered = self.backends_registered
         return clone
+
+    def register_backend_dialects(self) -> None:
+        """Register every backend's dialects (those this context does not have already)."""
+        if self.backends_registered:
+            return
+        self.backends_registered = True
+        from qir.registry import backend_dialects
+
+        for name, dialect in backend_dialects().items():
+            if name not in self._registered_dialects and name not in self._loaded_dialects:
+                self.register_dialect(name, lambda dialect=dialect: dialect)
+
+    def _knows(self, dialect: str) -> None:
+        """Register the backends' dialects if `dialect` is unknown."""
+        if (not self.backends_registered and dialect not in self._registered_dialects
+                and dialect not in self._loaded_dialects):
+            self.register_backend_dialects()
+
+    def _knows_name(self, name: str) -> None:
+        if "." in name:  # `return` looked up before `func.return` is no dialect's
+            self._knows(name.split(".", 1)[0])
+
+    def _get_known_op(self, name: str):
+        if name not in self._loaded_ops:
+            self._knows_name(name)
+        return super()._get_known_op(name)
+
+    def get_optional_type(self, name: str):
+        if name not in self._loaded_types:
+            self._knows_name(name)
+        return super().get_optional_type(name)
+
+    def get_optional_attr(self, name: str):
+        if name not in self._loaded_attrs:
+            self._knows_name(name)
+        return super().get_optional_attr(name)
+
+    def get_optional_dialect(self, name: str):
+        self._knows(name)
+        return super().get_optional_dialect(name)
 
 
 def register_dialects(ctx: Context) -> None:
-    """Register qir's dialects and every backend's (lazily) with any xDSL context."""
-    from qir.registry import available_backends, get_backend
-
-    loaders = dict(QIR_DIALECTS)
-    for name in available_backends():
-        loaders.setdefault(name, lambda name=name: get_backend(name).load_dialect())
-    for name, loader in loaders.items():
+    """Register qir's dialects with any xDSL context (lazily: each is imported when IR first
+    names it), and the backends' dialects: a `QirContext` finds those when IR first names one, a
+    plain xDSL context gets them all now."""
+    for name, loader in QIR_DIALECTS.items():
         if name not in ctx.registered_dialect_names:
             ctx.register_dialect(name, loader)
+    if isinstance(ctx, QirContext):
+        return
+    from qir.registry import backend_dialects
+
+    for name, dialect in backend_dialects().items():
+        if name not in ctx.registered_dialect_names:
+            ctx.register_dialect(name, lambda dialect=dialect: dialect)
 
 
 def make_context(params: "ParamStore | None" = None) -> QirContext:

@@ -1,9 +1,10 @@
 """From a qir `Program` to a `torch.fx.GraphModule` called exactly like the exported model.
 
-Every op kind has an emission rule, registered by op name with `emits("aten.op")`;
-dialects added by later stages (quant, obs, ref, a backend's kernels) register
-their own rules, so the emitter itself never changes when a dialect is added.
-The module's inputs and outputs follow the pytree specs the importer kept, so
+Every op kind has an emission rule. qir's own dialects (aten, quant, obs, ref) register theirs
+by op name with `emits("aten.op")`, in modules imported when first needed; a backend hands its
+own over as an `Emission` table (`qir.lowering.Backend(emission=...)`), found through the
+registry for the op names its dialects define. So the emitter itself never changes when a
+dialect is added. The module's inputs and outputs follow the pytree specs the importer kept, so
 `gm(*args, **kwargs)` takes and returns what the original `nn.Module` did.
 """
 
@@ -14,7 +15,7 @@ import importlib
 import keyword
 from operator import getitem as _getitem
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -44,7 +45,8 @@ _FOLDS: dict[str, FoldRule] = {}
 
 
 def emits(op_name: str) -> Callable[[EmitRule], EmitRule]:
-    """Register how ops named `op_name` become FX nodes."""
+    """Register how ops named `op_name`, of one of qir's own dialects, become FX nodes (a
+    backend's ops are emitted by the `Emission` it hands over)."""
 
     def register(rule: EmitRule) -> EmitRule:
         _RULES[op_name] = rule
@@ -65,28 +67,102 @@ def folds(op_name: str) -> Callable[[FoldRule], FoldRule]:
     return register
 
 
-# Modules holding the emission rules of each dialect, imported when first needed.
+class Emission(Mapping[str, EmitRule]):
+    """How a backend's kernel ops become torch calls: a mapping op name → emission rule, and
+    `folds`, op name → fold rule (see `folds`), handed over as `Backend(emission=...)`.
+
+    Build it from mappings, or with its decorators in the backend's emission module:
+
+        EMISSION = Emission()
+
+        @EMISSION.rule("mykernels.bmm")
+        def _bmm(em: Emitter, op) -> None:
+            em.bind(op, em.call(torch.ops.mykernels.bmm.default, (em.node(op.lhs), ...)))
+
+    A rule is `rule(emitter, op)`: it maps the op's results to FX nodes (`Emitter.bind`). Naming
+    an op twice is an error, unless `replace=True` says it overrides on purpose (a backend that
+    reuses a shared table and emits one op its own way)."""
+
+    def __init__(self, rules: Mapping[str, EmitRule] | None = None, folds: Mapping[str, FoldRule] | None = None):
+        self._rules: dict[str, EmitRule] = dict(rules or {})
+        self.folds: dict[str, FoldRule] = dict(folds or {})
+
+    def __getitem__(self, op_name: str) -> EmitRule:
+        return self._rules[op_name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rules)
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def __repr__(self) -> str:
+        return f"Emission({sorted(self._rules)}, folds={sorted(self.folds)})"
+
+    def rule(self, *op_names: str, replace: bool = False) -> Callable[[EmitRule], EmitRule]:
+        """Decorator: `rule` emits the ops named `op_names`."""
+        return self._register(self._rules, "an emission rule", op_names, replace)
+
+    def fold(self, *op_names: str, replace: bool = False) -> Callable[[FoldRule], FoldRule]:
+        """Decorator: `rule(emitter, op, operand_tensors) -> tensor` evaluates the ops named
+        `op_names` while emitting, when their operands are constants (`Emitter.constant`)."""
+        return self._register(self.folds, "a fold rule", op_names, replace)
+
+    @staticmethod
+    def _register(table: dict, what: str, op_names: tuple[str, ...], replace: bool):
+        def register(rule):
+            for op_name in op_names:
+                if op_name in table and not replace and table[op_name] is not rule:
+                    raise ValueError(f"{op_name} has {what} already ({table[op_name].__qualname__}); "
+                                     "pass replace=True to override it")
+                table[op_name] = rule
+            return rule
+
+        return register
+
+
+# Modules holding the emission rules of qir's own dialects, imported when first needed.
 _RULE_MODULES = {"quant": "qir.emit_quant", "obs": "qir.emit_quant", "ref": "qir.emit_ref",
                  "custom": "qir.custom_modules"}
 
 
-def rule_for(op_name: str) -> EmitRule | None:
+def _core_rule(op_name: str) -> EmitRule | None:
     rule = _RULES.get(op_name)
     if rule is None:
-        dialect = op_name.split(".")[0]
-        module = _RULE_MODULES.get(dialect) or _backend_emission(dialect)
+        module = _RULE_MODULES.get(op_name.split(".")[0])
         if module is not None:
             importlib.import_module(module)
             rule = _RULES.get(op_name)
     return rule
 
 
-def _backend_emission(dialect: str) -> str | None:
-    """The emission module of the backend whose dialect is `dialect` (backends name their dialects
-    after themselves), found through the registry: the core never imports a backend."""
-    from qir.registry import available_backends, get_backend
+def _is_core(op_name: str) -> bool:
+    """Whether `op_name` is an op of one of qir's own dialects (or has no dialect prefix)."""
+    from qir.context import QIR_DIALECTS
 
-    return get_backend(dialect).emission if dialect in available_backends() else None
+    return "." not in op_name or op_name.split(".")[0] in QIR_DIALECTS
+
+
+def rule_for(op_name: str, backend: str | None = None) -> EmitRule | None:
+    """The emission rule of ops named `op_name`: qir's own (`emits`), else the one of the backend
+    whose dialect defines the op (`backend`, the one a lowered program names, is asked first),
+    found through the registry: the core never imports a backend."""
+    rule = _core_rule(op_name)
+    if rule is None and not _is_core(op_name):
+        from qir.registry import backend_emission
+
+        rule = backend_emission(op_name, backend).get(op_name)
+    return rule
+
+
+def fold_for(op_name: str, backend: str | None = None) -> FoldRule | None:
+    """The fold rule of ops named `op_name` (see `folds`, `Emission.fold`), or None."""
+    rule = _FOLDS.get(op_name)
+    if rule is None and not _is_core(op_name):
+        from qir.registry import backend_emission
+
+        rule = backend_emission(op_name, backend).folds.get(op_name)
+    return rule
 
 
 def emit(program) -> fx.GraphModule:
@@ -138,6 +214,9 @@ class Emitter:
         self._attr_names: dict[str, str] = {}
         self._constants: dict[SSAValue, Any] = {}
         self._once: dict[Any, Any] = {}
+        backend = program.module.attributes.get("qir.backend")
+        self._backend = backend.data if isinstance(backend, StringAttr) else None
+        self._folds: dict[str, FoldRule | None] = {}
 
     # -- helpers for rules ------------------------------------------------
 
@@ -209,12 +288,17 @@ class Emitter:
         result = None
         if isinstance(owner, ParamOp):
             result = self.program.tensor(owner)
-        elif isinstance(owner, Operation) and owner.name in _FOLDS:
+        elif isinstance(owner, Operation) and self._fold(owner.name) is not None:
             inputs = [self.constant(v) for v in owner.operands]
             if all(t is not None for t in inputs):
-                result = _FOLDS[owner.name](self, owner, inputs)
+                result = self._fold(owner.name)(self, owner, inputs)
         self._constants[value] = result
         return result
+
+    def _fold(self, op_name: str) -> FoldRule | None:
+        if op_name not in self._folds:
+            self._folds[op_name] = fold_for(op_name, self._backend)
+        return self._folds[op_name]
 
     def _register(self, name: str, tensor: Any, kind: str) -> str:
         """Place `tensor` (or another constant object, such as prepacked weights) at the dotted
@@ -240,8 +324,11 @@ class Emitter:
 
             self.modules["input_check"] = InputCheck(names, [a.type for a in forward.body.block.args])
             self.graph.call_module("input_check", tuple(self.nodes[a] for a in forward.body.block.args))
+        rules: dict[str, EmitRule | None] = {}
         for op in forward.body.block.ops:
-            rule = rule_for(op.name)
+            if op.name not in rules:
+                rules[op.name] = rule_for(op.name, self._backend)
+            rule = rules[op.name]
             if rule is None:
                 raise QirError(f"cannot emit {op.name}: no emission rule for this op")
             try:

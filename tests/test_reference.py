@@ -877,33 +877,26 @@ def test_not_rewritten_stays_q_dq():
     assert not counts
 
 
-class _RefuseConvAdd:
-    """A fake backend: runs everything but conv_add and lookups."""
+def _refusing(name: str, refused: set[str] | None):
+    """A fake backend that runs every ref op the reference does but those of `refused` (None:
+    none at all)."""
+    from qir.lowering import Backend, table
+    from qir.lowering.reference import CAPABILITIES
 
-    name = "no-conv-add"
-
-    def accepts(self, op, target=None, params=None) -> bool:
-        return op.name not in ("ref.conv_add", "ref.lookup")
-
-
-class _RefuseAll:
-    name = "refuse-all"
-
-    def accepts(self, op, target=None, params=None) -> bool:
-        return False
+    kept = [] if refused is None else [c for c in CAPABILITIES.ops if c.op not in refused]
+    return Backend(name=name, description="a fake backend", capabilities=table(*kept), leftovers=lambda op: True)
 
 
 @pytest.fixture
 def fake_backends():
     from qir import registry
 
-    backends = [_RefuseConvAdd(), _RefuseAll()]
+    backends = [_refusing("no-conv-add", {"ref.conv_add", "ref.lookup"}), _refusing("refuse-all", None)]
     for backend in backends:
         qir.register_backend(backend)
     yield backends
     for backend in backends:
-        registry._LOCAL_BACKENDS.pop(backend.name, None)
-        registry._LOADED_BACKENDS.pop(backend.name, None)
+        registry.unregister_backend(backend.name)
 
 
 def test_backend_decides_what_is_rewritten(fake_backends, flows):

@@ -583,7 +583,9 @@ BAD_QUANTIZE = {
     "unknown_example": r"^qir-quantize: error: 'resnet999' is neither a file nor a built-in example "
                        r"\(resnet18, mobilenet_v2, transformer\)$",
     "unknown_backend": r"^qir-quantize: error: unknown backend 'tpu' \(backends: .*x86",
-    "unknown_quantizer": r"^qir-quantize: error: unknown quantizer 'int3' \(available: x86, xnnpack, x86-qat, xnnpack-qat\)$",
+    # qir's own quantizers first, then every installed backend's (`bmm-int8`, `onednn`, ...).
+    "unknown_quantizer": r"^qir-quantize: error: unknown quantizer 'int3' \(available: x86, xnnpack, x86-qat, "
+                         r"xnnpack-qat(, [\w-]+)*, onednn(, [\w-]+)*\)$",
     "observed_stage": r"^qir-quantize: error: .*observed\.mlir is at stage 'observed'",
     "missing_calibration": r"^qir-quantize: error: .*nope\.pt: No such file or directory$",
     "garbage_calibration": r"^qir-quantize: error: .*g\.pt: cannot read calibration data saved with torch\.save",

@@ -25,22 +25,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qir.lowering.attention import FuseAttention
 from qir.lowering.backend import Backend
 from qir.lowering.capabilities import OpCapability, table
+from qir.lowering.onednn.dialect import ONEDNN
+from qir.lowering.onednn.emit import EMISSION
 from qir.lowering.onednn.functions import FUNCTIONS
-
-
-def _dialect():
-    from qir.lowering.onednn.dialect import ONEDNN
-
-    return ONEDNN
-
-
-def _patterns():
-    from qir.lowering.attention import FuseAttention
-    from qir.lowering.onednn.patterns import ViewAsReshape
-
-    return [ViewAsReshape(), FuseAttention()]
+from qir.lowering.onednn.patterns import ViewAsReshape
 
 
 def _symmetric_weight(op) -> bool:
@@ -97,10 +88,10 @@ BACKEND = Backend(
     name="onednn",
     description="torch.ops.onednn int8 kernels on plain uint8/int8 tensors",
     capabilities=CAPABILITIES,
-    dialect=_dialect,
+    dialects=(ONEDNN,),
     rules=(Path(__file__).with_name("onednn.rules"),),
     functions=FUNCTIONS,
-    patterns=_patterns,
-    emission="qir.lowering.onednn.emit",
+    patterns=(ViewAsReshape(), FuseAttention()),
+    emission=EMISSION,
     leftovers=_leftover,
 )

@@ -22,11 +22,14 @@ from xdsl.ir import Block, SSAValue
 from qir.dialects.aten import AtenOp, ParamOp
 from qir.dialects.quant import UniformQuantizedPerAxisType
 from qir.dialects.ref import per_tensor, quantized
-from qir.emitter import Emitter, emits
+from qir.emitter import Emission, Emitter
 from qir.errors import QirError
 from qir.lowering.onednn import dialect as onednn
 from qir.lowering.onednn import storage_kernels as kernels
 from qir.lowering.onednn import storage_ops as storage
+
+EMISSION = Emission()
+"""The emission of every `onednn` op, handed to the backend."""
 
 _onednn = torch.ops.onednn
 _aten = torch.ops.aten
@@ -135,7 +138,7 @@ def _call(em: Emitter, op, target, args: tuple) -> None:
 # --------------------------------------------------------------------------
 
 
-@emits("onednn.qconv_prepack")
+@EMISSION.rule("onednn.qconv_prepack")
 def _emit_conv_prepack(em: Emitter, op: onednn.QConvPrepackOp) -> None:
     weight = _constant(em, op, op.weight, "weight")
     x_shape = _ints(op.x_shape) if op.x_shape is not None else None
@@ -145,7 +148,7 @@ def _emit_conv_prepack(em: Emitter, op: onednn.QConvPrepackOp) -> None:
     em.nodes[op.output] = em.new_attr(f"packed.{_name(op.weight, 'weight')}", packed)
 
 
-@emits("onednn.qlinear_prepack")
+@EMISSION.rule("onednn.qlinear_prepack")
 def _emit_linear_prepack(em: Emitter, op: onednn.QLinearPrepackOp) -> None:
     weight = _constant(em, op, op.weight, "weight")
     x_shape = _ints(op.x_shape) if op.x_shape is not None else None
@@ -161,9 +164,9 @@ def _conv_geometry(prepack: onednn.QConvPrepackOp) -> tuple:
     return _ints(prepack.stride), _ints(prepack.padding), _ints(prepack.dilation), prepack.groups.value.data
 
 
-@emits("onednn.qconv1d_pointwise")
-@emits("onednn.qconv2d_pointwise")
-@emits("onednn.qconv3d_pointwise")
+@EMISSION.rule("onednn.qconv1d_pointwise")
+@EMISSION.rule("onednn.qconv2d_pointwise")
+@EMISSION.rule("onednn.qconv3d_pointwise")
 def _emit_qconv(em: Emitter, op) -> None:
     prepack = _prepack(op)
     scales, zero_points = _weight_qparams(em, op, prepack)
@@ -177,7 +180,7 @@ def _emit_qconv(em: Emitter, op) -> None:
     em.bind(op, node)
 
 
-@emits("onednn.qconv2d_pointwise_sum")
+@EMISSION.rule("onednn.qconv2d_pointwise_sum")
 def _emit_qconv_sum(em: Emitter, op: onednn.QConv2dSumOp) -> None:
     prepack = _prepack(op)
     scales, zero_points = _weight_qparams(em, op, prepack)
@@ -190,7 +193,7 @@ def _emit_qconv_sum(em: Emitter, op: onednn.QConv2dSumOp) -> None:
                                         accum_zero_point, _post(op)[0], copy))
 
 
-@emits("onednn.qlinear_pointwise")
+@EMISSION.rule("onednn.qlinear_pointwise")
 def _emit_qlinear(em: Emitter, op: onednn.QLinearOp) -> None:
     prepack = _prepack(op)
     scales, zero_points = _weight_qparams(em, op, prepack)
@@ -199,7 +202,7 @@ def _emit_qlinear(em: Emitter, op: onednn.QLinearOp) -> None:
            _bias(em, op, prepack), *_output(op.output), *_post(op)))
 
 
-@emits("onednn.qlinear_pointwise_binary")
+@EMISSION.rule("onednn.qlinear_pointwise_binary")
 def _emit_qlinear_binary(em: Emitter, op: onednn.QLinearBinaryOp) -> None:
     prepack = _prepack(op)
     scales, zero_points = _weight_qparams(em, op, prepack)
@@ -300,14 +303,14 @@ def _requantization(op, in_scale: float) -> tuple[float, int, int, int, torch.dt
     return (in_scale / qout.scale, qout.zero_point, *_bounds(op, qout), _dtype(qout))
 
 
-@emits("onednn.quantize")
+@EMISSION.rule("onednn.quantize")
 def _emit_quantize(em: Emitter, op: storage.QuantizeOp) -> None:
     qout = per_tensor(op.output)
     _call(em, op, kernels.quantize, (em.node(op.input), 1.0 / qout.scale, qout.zero_point, qout.storage_min,
                                      qout.storage_max, _dtype(qout)))
 
 
-@emits("onednn.dequantize")
+@EMISSION.rule("onednn.dequantize")
 def _emit_dequantize(em: Emitter, op: storage.DequantizeOp) -> None:
     _call(em, op, kernels.dequantize, (em.node(op.input), *_input_qparams(op.input)))
 
@@ -320,17 +323,17 @@ def _requantized(em: Emitter, op, value: SSAValue, name: str):
     return em.call(kernels.requantize, (em.node(value), qin.zero_point, *_requantization(op, qin.scale)), name=name)
 
 
-@emits("onednn.requantize")
+@EMISSION.rule("onednn.requantize")
 def _emit_requantize(em: Emitter, op: storage.RequantizeOp) -> None:
     em.bind(op, _requantized(em, op, op.input, op.output.name_hint or "requantize"))
 
 
-@emits("onednn.clamp")
+@EMISSION.rule("onednn.clamp")
 def _emit_clamp(em: Emitter, op: storage.ClampOp) -> None:
     _call(em, op, kernels.clamp, (em.node(op.input), op.min.value.data, op.max.value.data))
 
 
-@emits("onednn.add")
+@EMISSION.rule("onednn.add")
 def _emit_add(em: Emitter, op: storage.AddOp) -> None:
     a, b, y = per_tensor(op.lhs), per_tensor(op.rhs), per_tensor(op.output)
     ma, mb = a.scale / y.scale, b.scale / y.scale
@@ -339,14 +342,14 @@ def _emit_add(em: Emitter, op: storage.AddOp) -> None:
                                 _dtype(y)))
 
 
-@emits("onednn.mul")
+@EMISSION.rule("onednn.mul")
 def _emit_mul(em: Emitter, op: storage.MulOp) -> None:
     a, b = per_tensor(op.lhs), per_tensor(op.rhs)
     _call(em, op, kernels.mul, (em.node(op.lhs), em.node(op.rhs), a.zero_point, b.zero_point,
                                 *_requantization(op, a.scale * b.scale)))
 
 
-@emits("onednn.matmul")
+@EMISSION.rule("onednn.matmul")
 def _emit_matmul(em: Emitter, op: storage.MatmulOp) -> None:
     a, b = per_tensor(op.lhs), per_tensor(op.rhs)
     operands = (em.node(op.lhs), em.node(op.rhs), a.zero_point, b.zero_point)
@@ -356,7 +359,7 @@ def _emit_matmul(em: Emitter, op: storage.MatmulOp) -> None:
         _call(em, op, kernels.matmul, (*operands, *_requantization(op, a.scale * b.scale)))
 
 
-@emits("onednn.cat")
+@EMISSION.rule("onednn.cat")
 def _emit_cat(em: Emitter, op: storage.CatOp) -> None:
     hint = op.output.name_hint or "cat"
     inputs = [_requantized(em, op, v, f"{hint}_in{i}") for i, v in enumerate(op.inputs)]
@@ -367,7 +370,7 @@ def _flag(attr, default: bool) -> bool:
     return default if attr is None else bool(attr.value.data)
 
 
-@emits("onednn.avg_pool")
+@EMISSION.rule("onednn.avg_pool")
 def _emit_avg_pool(em: Emitter, op: storage.AvgPoolOp) -> None:
     qin = per_tensor(op.input)
     divisor = op.divisor_override.value.data if op.divisor_override is not None else None
@@ -376,7 +379,7 @@ def _emit_avg_pool(em: Emitter, op: storage.AvgPoolOp) -> None:
                                      divisor, *_requantization(op, qin.scale)))
 
 
-@emits("onednn.adaptive_avg_pool")
+@EMISSION.rule("onednn.adaptive_avg_pool")
 def _emit_adaptive_avg_pool(em: Emitter, op: storage.AdaptiveAvgPoolOp) -> None:
     qin = per_tensor(op.input)
     size = _ints(op.output_size)
@@ -389,7 +392,7 @@ def _emit_adaptive_avg_pool(em: Emitter, op: storage.AdaptiveAvgPoolOp) -> None:
                                               *_requantization(op, qin.scale)))
 
 
-@emits("onednn.max_pool")
+@EMISSION.rule("onednn.max_pool")
 def _emit_max_pool(em: Emitter, op: storage.MaxPoolOp) -> None:
     _call(em, op, kernels.max_pool, (em.node(op.input), _ints(op.kernel_size), _ints(op.stride), _ints(op.padding),
                                      _ints(op.dilation), bool(op.ceil_mode.value.data),
@@ -411,7 +414,7 @@ def storage_table(qin, qout, fn: str, fn_args) -> torch.Tensor:
     return torch.cat([full[128:], full[:128]]) if qin.is_signed else full
 
 
-@emits("onednn.lookup")
+@EMISSION.rule("onednn.lookup")
 def _emit_lookup(em: Emitter, op: storage.LookupOp) -> None:
     table = storage_table(per_tensor(op.input), per_tensor(op.output), op.fn.data, op.fn_args)
     node = em.new_attr(f"tables.{op.output.name_hint or 'lookup'}", table)

@@ -38,6 +38,7 @@ from pathlib import Path
 from qir.lowering.backend import Backend
 from qir.lowering.capabilities import OpCapability, table
 from qir.lowering.quantized_kernels.functions import FUNCTIONS
+from qir.lowering.quantized_kernels.patterns import lowering_patterns
 
 EXCLUDED_KERNELS = frozenset({
     "conv2d_add", "conv2d_add_relu",        # no QNNPACK implementation
@@ -47,17 +48,8 @@ EXCLUDED_KERNELS = frozenset({
 })
 """The kernels of `quantized_kernels.ops.KERNELS` the QNNPACK dialect leaves out."""
 
-
-def _dialect():
-    from qir.lowering.qnnpack.dialect import QNNPACK
-
-    return QNNPACK
-
-
-def _patterns():
-    from qir.lowering.quantized_kernels.patterns import lowering_patterns
-
-    return lowering_patterns(_dialect())
+from qir.lowering.qnnpack.dialect import QNNPACK  # noqa: E402 (it reads EXCLUDED_KERNELS)
+from qir.lowering.qnnpack.emit import EMISSION  # noqa: E402
 
 
 ADD_SCALE_RATIOS = (2.0 ** -14, 2.0 ** 8)
@@ -111,9 +103,9 @@ BACKEND = Backend(
     name="qnnpack",
     description="torch.ops.quantized kernels on the QNNPACK engine",
     capabilities=CAPABILITIES,
-    dialect=_dialect,
+    dialects=(QNNPACK,),
     rules=(Path(__file__).with_name("qnnpack.rules"),),
     functions=FUNCTIONS,
-    patterns=_patterns,
-    emission="qir.lowering.qnnpack.emit",
+    patterns=lowering_patterns(QNNPACK),
+    emission=EMISSION,
 )

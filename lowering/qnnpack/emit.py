@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import torch
 
-from qir.emitter import Emitter, emits
+from qir.emitter import Emitter
 from qir.lowering.qnnpack.dialect import QNNPACK
 from qir.lowering.quantized_kernels import ops as k
-from qir.lowering.quantized_kernels.emit import on_engine, register_emission
+from qir.lowering.quantized_kernels.emit import emission_of, on_engine
 
-register_emission(QNNPACK, run_engine="qnnpack")
+EMISSION = emission_of(QNNPACK, run_engine="qnnpack")
 
 _CLAMP = torch.ops.aten.clamp.default
 _MEMORY_ORDERS = {4: (torch.channels_last, (0, 2, 3, 1), (0, 3, 1, 2)),
@@ -38,7 +38,7 @@ def clamp_qnnpack(qx: torch.Tensor, low: float, high: float) -> torch.Tensor:
     return on_engine("qnnpack", _CLAMP, qx.contiguous(), low, high)
 
 
-@emits("qnnpack.clamp")
+@EMISSION.rule("qnnpack.clamp", replace=True)
 def _emit_clamp(em: Emitter, op: k.Clamp) -> None:
     node = em.call(clamp_qnnpack, (em.node(op.input), op.min.value.data, op.max.value.data),
                    name=op.output.name_hint)

@@ -1,12 +1,12 @@
 """How the ops of a quantized-kernel dialect (`ops.declare_dialect`) become torch calls.
 
-A backend registers its dialect with `register_emission(dialect)` in its emission
-module. Weights are prepacked here, once, while the module is built: a
+A backend takes the emission table of its dialect from `emission_of(dialect)` in its
+emission module and hands it over (`Backend(emission=...)`). Weights are prepacked here, once, while the module is built: a
 `conv_prepack` becomes a packed-params object registered on the module (a
 `get_attr`), under the engine the op names, so the running module only calls
 kernels. Quantized values are torch quantized tensors (`quint8`); the parameters of
 each kernel's output are read off its result type. A dialect may name the engine its
-kernels must run under (`register_emission(dialect, run_engine=...)`): its calls then
+kernels must run under (`emission_of(dialect, run_engine=...)`): its calls then
 switch to that engine and back (`on_engine`).
 """
 
@@ -20,7 +20,7 @@ from torch.fx import Node
 from qir.dialects.aten import AtenOp, resolve_overload
 from qir.dialects.quant import QuantizedType, UniformQuantizedPerAxisType
 from qir.dialects.ref import per_tensor, quantized
-from qir.emitter import Emitter, EmitRule, emits, folds
+from qir.emitter import Emission, Emitter, EmitRule
 from qir.errors import QirError
 from qir.lowering.quantized_kernels import ops as k
 
@@ -42,11 +42,11 @@ def _rule(*kernels: str):
 
 
 _RUN_ENGINES: dict[str, str] = {}
-"""Dialect name -> the quantized engine its kernels run under (see `register_emission`)."""
+"""Dialect name -> the quantized engine its kernels run under (see `emission_of`)."""
 
 
-def register_emission(dialect, run_engine: str | None = None) -> None:
-    """Make the emitter emit every op of `dialect` (a dialect made by `ops.declare_dialect`).
+def emission_of(dialect, run_engine: str | None = None) -> Emission:
+    """The emission of every op of `dialect` (a dialect made by `ops.declare_dialect`).
 
     `run_engine` names the quantized engine that must be active while the dialect's kernels
     *run*, not only when its weights are packed: torch picks some implementations by the
@@ -58,10 +58,12 @@ def register_emission(dialect, run_engine: str | None = None) -> None:
         if run_engine not in k.ENGINES:
             raise ValueError(f"unknown engine {run_engine!r} (engines: {', '.join(k.ENGINES)})")
         _RUN_ENGINES[dialect.name] = run_engine
+    emission = Emission()
     for op in dialect.operations:
-        emits(op.name)(_RULES[op.name.split(".", 1)[1]])
+        emission.rule(op.name)(_RULES[op.name.split(".", 1)[1]])
         if issubclass(op, k.FromStorage):
-            folds(op.name)(_fold_from_storage)
+            emission.fold(op.name)(_fold_from_storage)
+    return emission
 
 
 QTENSOR_DTYPES = {"uint8": torch.quint8, "int8": torch.qint8, "int32": torch.qint32}

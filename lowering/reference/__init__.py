@@ -66,5 +66,5 @@ BACKEND = Backend(
     description="the reference quantized representation (integer ATen arithmetic)",
     capabilities=CAPABILITIES,
     leftovers=lambda op: True,
-    patterns=lambda: [ContiguousStorageMaxPool()],
+    patterns=(ContiguousStorageMaxPool(),),
 )

@@ -18,18 +18,9 @@ from pathlib import Path
 from qir.lowering.backend import Backend
 from qir.lowering.capabilities import OpCapability, table
 from qir.lowering.quantized_kernels.functions import FUNCTIONS
-
-
-def _dialect():
-    from qir.lowering.x86.dialect import X86
-
-    return X86
-
-
-def _patterns():
-    from qir.lowering.quantized_kernels.patterns import lowering_patterns
-
-    return lowering_patterns(_dialect())
+from qir.lowering.quantized_kernels.patterns import lowering_patterns
+from qir.lowering.x86.dialect import X86
+from qir.lowering.x86.emit import EMISSION
 
 
 def _symmetric_weight(op) -> bool:
@@ -89,9 +80,12 @@ BACKEND = Backend(
     name="x86",
     description="torch.ops.quantized kernels on the x86 engine (fbgemm / oneDNN)",
     capabilities=CAPABILITIES,
-    dialect=_dialect,
+    dialects=(X86,),
     rules=(Path(__file__).with_name("x86.rules"),),
     functions=FUNCTIONS,
-    patterns=_patterns,
-    emission="qir.lowering.x86.emit",
+    patterns=lowering_patterns(X86),
+    emission=EMISSION,
+    # `x86` and `x86-qat` name qir's own X86 recipe (`qir.quantizer.X86Quantizer`, torchao's
+    # X86InductorQuantizer); the quantizer this table derives is `BACKEND.quantizer()`.
+    quantizers={},
 )

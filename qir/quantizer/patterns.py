@@ -13,8 +13,9 @@ A pattern matches op identity (the ATen operator name) and dataflow only.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 
 import torch
 from xdsl.dialects.builtin import AnyFloat, ModuleOp, TensorType, f32
@@ -31,7 +32,8 @@ from qir.quantizer.base import (
     set_annotation,
     warn_if_nothing,
 )
-from qir.quantizer.spec import FixedQParamsQuantizationSpec, QuantizationConfig, spec_attr
+from qir.quantizer.annotation_pattern import AnnotationPattern
+from qir.quantizer.spec import FixedQParamsQuantizationSpec, QuantizationConfig, Spec, spec_attr
 
 from qir.op_families import BATCH_NORMS, CONV, CONV_TRANSPOSE, HARDSWISH, LINEAR, MATMUL, POOLING, RELU_LIKE
 
@@ -96,9 +98,11 @@ class PatternQuantizer(ConfigurableQuantizer):
         "fixed_qparams": ("sigmoid", "tanh", "softmax"), "shape": ("view",),
     }
 
-    def __init__(self, global_config: QuantizationConfig | None, patterns: tuple[str, ...], *,
+    def __init__(self, global_config: QuantizationConfig | None, patterns: Sequence[str | AnnotationPattern], *,
                  per_tensor_transposed_weights: bool = False, int16_pairs: bool = False, target=None,
                  full_range_share: float = FULL_RANGE_SHARE):
+        """`patterns`: names of built-in patterns (`PATTERNS`) and a backend's own
+        `AnnotationPattern`s, which are tried first, in the order given."""
         super().__init__(global_config)
         self.full_range_share = full_range_share
         """With `int16_pairs`: cheap convs and linears (each under a quarter of the average layer's
@@ -113,24 +117,37 @@ class PatternQuantizer(ConfigurableQuantizer):
         self.int16_pairs = int16_pairs
         """Fit conv and linear weights read with uint8 activations to kernels that add pairs of
         products in int16 (x86 targets without VNNI): their weight specs get `int16_pairs`."""
-        unknown = set(patterns) - set(self.PATTERNS)
+        self.custom_patterns: tuple[AnnotationPattern, ...] = tuple(
+            p for p in patterns if isinstance(p, AnnotationPattern))
+        """The backend's own patterns among `patterns` (see `AnnotationPattern`)."""
+        names = [p for p in patterns if not isinstance(p, AnnotationPattern)]
+        unknown = set(names) - set(self.PATTERNS)
         if unknown:
             raise ValueError(f"unknown patterns {sorted(unknown)}")
-        self.patterns = patterns
+        clashes = [p.name for p in self.custom_patterns if p.name in self.PATTERNS]
+        if clashes or len({p.name for p in self.custom_patterns}) < len(self.custom_patterns):
+            raise ValueError(f"annotation patterns must have names of their own (not a built-in one's, not "
+                             f"twice): {sorted(p.name for p in self.custom_patterns)}")
+        self.patterns = tuple(names) + tuple(p.name for p in self.custom_patterns)
+        """The names of the enabled patterns, built-in and the backend's own."""
         self.per_tensor_transposed_weights = per_tensor_transposed_weights
         """Quantize transposed-conv weights per tensor even when the config says per channel
         (fbgemm and oneDNN have no per-channel transposed convolution; torch.ao's x86 qconfig
         mapping does the same)."""
 
     def get_supported_operators(self) -> list[OperatorPattern]:
-        return [OperatorPattern(p, self.PATTERNS[p]) for p in self.patterns]
+        custom = {p.name: p for p in self.custom_patterns}
+        return [OperatorPattern(p, tuple(sorted(custom[p].ops)) if p in custom else self.PATTERNS[p])
+                for p in self.patterns]
 
     def supported_op_names(self) -> set[str]:
         """The ATen operators the enabled patterns may annotate."""
         names: set[str] = set()
         for pattern in self.patterns:
-            for part in self.PATTERNS[pattern]:
+            for part in self.PATTERNS.get(pattern, ()):
                 names |= _OP_NAMES.get(part, {part})
+        for custom in self.custom_patterns:
+            names |= set(custom.ops)
         if names & (CONV | CONV_TRANSPOSE | LINEAR):
             names |= BATCH_NORMS  # the training batch norm of a QAT unit
         return names
@@ -158,9 +175,11 @@ class PatternQuantizer(ConfigurableQuantizer):
     def annotate_module(self, module: ModuleOp) -> Counter:
         counts: Counter = Counter()
         matchers: list[Callable[[AtenOp, QuantizationConfig], str | None]] = [
+            *(partial(self._custom, pattern) for pattern in self.custom_patterns),
             self._conv_or_linear, self._matmul, self._binary, self._cat, self._fixed,
             self._hardswish, self._propagating,
         ]
+        kept = {pattern.name for pattern in self.custom_patterns if not pattern.optional}
         ops = [op for op in module.walk() if isinstance(op, AtenOp)]
         self._full_range = _cheapest(ops, self.full_range_share) if self.int16_pairs else set()
         optional: list[AtenOp] = []
@@ -181,7 +200,7 @@ class PatternQuantizer(ConfigurableQuantizer):
                 name = match(op, config)
                 if name is not None:
                     counts[name] += 1
-                    if name not in ("mul", "mul_relu") and match != self._conv_or_linear:
+                    if name not in ("mul", "mul_relu", *kept) and match != self._conv_or_linear:
                         optional.append(op)
                     break
         counts["pruned"] = _prune(ops, set(optional))
@@ -199,6 +218,31 @@ class PatternQuantizer(ConfigurableQuantizer):
         if not_float32:
             counts["left float: not float32"] = len(not_float32)
         return counts
+
+    # -- for annotation patterns (a backend's own, `AnnotationPattern`) ---------
+
+    def set_specs(self, op: Operation, inputs: dict[int, Spec | None] | None = None,
+                  outputs: dict[int, Spec | None] | None = None) -> None:
+        """Annotate `op`: the specs (`QuantizationSpec`, `SharedQuantizationSpec`, ...; None for
+        an edge inside a fusion unit, left float) of the operands and results given by index.
+        Only floating-point values get one: an integer operand (indices, a mask) is never
+        quantized."""
+        self._set(op, {i: spec_attr(s) for i, s in (inputs or {}).items()},
+                  {i: spec_attr(s) for i, s in (outputs or {}).items()})
+
+    def fusable(self, value: SSAValue, names: set[str]) -> AtenOp | None:
+        """The single consumer of `value`, when it is one of the ATen operators `names`, reads
+        `value` as its first operand, is configured and not annotated yet: the next op of a
+        fusion unit."""
+        return self._fusable(value, names)
+
+    @staticmethod
+    def quantized(value: SSAValue) -> bool:
+        """Whether the op producing `value` quantizes it (its output spec is set)."""
+        return _quantized(value)
+
+    def _custom(self, pattern: AnnotationPattern, op: AtenOp, config: QuantizationConfig) -> str | None:
+        return pattern.name if pattern.annotate(self, op, config) else None
 
     # -- helpers ------------------------------------------------------------
 

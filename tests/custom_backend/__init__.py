@@ -3,7 +3,8 @@
 Its kernels are `torch.library` ops on plain int8/uint8 tensors (`emit.py`): a quantized value
 is its integer storage, as at the reference stage, so Q/DQ casts keep their generic emission.
 Importing this registers it in this process; a package shipped on its own names `BACKEND` in a
-`qir.backends` entry point instead, so that `qir-opt` (another process) finds it too.
+`qir.backends` entry point instead, so that `qir-opt` (another process) finds it too
+(`examples/qir_bmm_backend`).
 """
 
 from pathlib import Path
@@ -15,8 +16,7 @@ from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def
 import qir
 from qir.dialects.kernel import KernelOp
 from qir.dialects.quant import UniformQuantizedType
-from qir.lowering.backend import Backend
-from qir.lowering.capabilities import OpCapability, table
+from qir.lowering import Backend, OpCapability, table
 
 CAPABILITIES = table(
     OpCapability("ref.linear", weight_schemes=("per_tensor",), float_output=True),
@@ -57,8 +57,10 @@ class QBmmSoftmaxOp(KernelOp):
 
 MYBACKEND = Dialect("mybackend", [QLinearOp, QBmmOp, QBmmSoftmaxOp], [])
 
+from .emit import EMISSION  # noqa: E402
+
 BACKEND = qir.register_backend(Backend(
     name="mybackend", description="torch.library kernels on integer storage (mybackend::*)",
-    capabilities=CAPABILITIES, dialect=lambda: MYBACKEND,
-    rules=(Path(__file__).with_name("mybackend.rules"),), emission=f"{__name__}.emit",
+    capabilities=CAPABILITIES, dialects=(MYBACKEND,),
+    rules=(Path(__file__).with_name("mybackend.rules"),), emission=EMISSION,
 ))

@@ -1,5 +1,5 @@
 """The kernels, `torch.library` ops on integer storage (`x` stands for `sx * (x - zx)`), and
-the emission of `mybackend` ops as their calls (the emitter imports this module when needed).
+the emission of `mybackend` ops as their calls (`EMISSION`, which the backend hands over).
 
 Accumulation is exact in int32; requantization rounds half to even, as the `ref` ops define."""
 
@@ -7,8 +7,7 @@ import torch
 from torch import Tensor
 
 from qir.dialects.ref import per_tensor
-from qir.emitter import emits
-from qir.tensors import torch_dtype
+from qir.lowering import Emission, torch_dtype
 
 
 def _requantize(acc: Tensor, multiplier: float, zp: int, lo: int, hi: int, dtype: torch.dtype) -> Tensor:
@@ -55,7 +54,9 @@ def _call(em, op, target, *extra) -> None:
     em.bind(op, em.call(target, tuple(args), name=op.output.name_hint))
 
 
-emits("mybackend.qlinear")(lambda em, op: _call(em, op, torch.ops.mybackend.qlinear.default))
-emits("mybackend.qbmm")(lambda em, op: _call(em, op, torch.ops.mybackend.qbmm.default))
-emits("mybackend.qbmm_softmax")(lambda em, op: _call(em, op, torch.ops.mybackend.qbmm_softmax.default,
-                                                     *_qparams(op.mid), op.dim.value.data))
+EMISSION = Emission({
+    "mybackend.qlinear": lambda em, op: _call(em, op, torch.ops.mybackend.qlinear.default),
+    "mybackend.qbmm": lambda em, op: _call(em, op, torch.ops.mybackend.qbmm.default),
+    "mybackend.qbmm_softmax": lambda em, op: _call(em, op, torch.ops.mybackend.qbmm_softmax.default,
+                                                   *_qparams(op.mid), op.dim.value.data),
+})

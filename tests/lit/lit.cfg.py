@@ -32,6 +32,12 @@ def tool(name, command):
     config.substitutions.append((pattern, command.replace("\\", "\\\\")))
 
 
+# Installed extras a test may need (`// REQUIRES: qir-bmm-backend`): the example backend package.
+from importlib.metadata import entry_points  # noqa: E402
+
+if any(ep.name == "bmm-int8" for ep in entry_points(group="qir.backends")):
+    config.available_features.add("qir-bmm-backend")
+
 config.substitutions.append(("%python", python.replace("\\", "\\\\")))
 tool("qir-opt", f"{python} -m qir.tools.qir_opt")
 tool("qir-translate", f"{python} -m qir.tools.qir_translate")
