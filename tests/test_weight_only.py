@@ -216,3 +216,118 @@ def test_weight_only_composes_with_static_quantization_and_module_names():
     assert by_module["up"] == "ref.linear"  # static int8 (X86)
     assert by_module["head"] == "ref.weight_only_linear" and by_module["embed"] == "ref.weight_only_embedding"
     assert "down" not in by_module  # left in float by both quantizers' configurations
+
+
+# --------------------------------------------------------------------------
+# The kernels (qir.lowering.weight_only_kernels) and the x86 lowering
+# --------------------------------------------------------------------------
+
+import os  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from qir.lowering.weight_only_kernels import kernels  # noqa: E402
+
+
+def _random_weight(n: int, k: int, bits: int, signed: bool, group: int | None, generator):
+    lo, hi = (-(1 << bits - 1), (1 << bits - 1) - 1) if signed else (0, (1 << bits) - 1)
+    groups = 1 if group is None else k // group
+    storage = torch.randint(lo, hi + 1, (n, k), generator=generator).to(torch.int8 if signed else torch.uint8)
+    scales = torch.rand(n, groups, generator=generator) * 0.1 + 0.01
+    zero_points = torch.randint(lo, hi + 1, (n, groups), generator=generator)
+    size = k if group is None else group
+    dequantized = ((storage.double().reshape(n, groups, size) - zero_points.double()[..., None])
+                   * scales.double()[..., None]).reshape(n, k)
+    return storage, scales, zero_points, dequantized
+
+
+# (out, in, bits, signed, group): int32 lanes of 4 and 8 values, and sizes they do not divide (one per byte)
+KERNEL_CASES = [(48, 64, 8, True, None), (48, 64, 8, False, None), (48, 64, 4, False, 32), (48, 64, 4, True, 16),
+                (48, 64, 8, False, 32), (48, 64, 4, False, None), (30, 64, 4, False, 32), (24, 30, 8, True, None)]
+
+
+@pytest.mark.parametrize("case", KERNEL_CASES, ids=lambda c: "x".join(map(str, c)))
+def test_packed_weight_dequantizes_exactly(case):
+    n, k, bits, signed, group = case
+    storage, scales, zero_points, expected = _random_weight(n, k, bits, signed, group, torch.Generator().manual_seed(0))
+    packed = kernels.pack(storage, scales, zero_points, bits, signed, group)
+    # float32 (q - zp) * s, as the reference computes it: exactly the float64 product rounded once
+    assert torch.equal(kernels.dequantize(packed), expected.float())
+
+
+@pytest.mark.parametrize("rows", [1, 12])  # a generated kernel (at most GEMV_ROWS rows), the float matmul
+@pytest.mark.parametrize("case", KERNEL_CASES, ids=lambda c: "x".join(map(str, c)))
+def test_generated_linear_computes_the_dequantized_matmul(case, rows):
+    n, k, bits, signed, group = case
+    generator = torch.Generator().manual_seed(1)
+    storage, scales, zero_points, weight = _random_weight(n, k, bits, signed, group, generator)
+    packed = kernels.pack(storage, scales, zero_points, bits, signed, group)
+    x, bias = torch.randn(rows, k, generator=generator), torch.randn(n, generator=generator)
+    expected = x.double() @ weight.t() + bias.double()
+    got = kernels.linear(x, packed, bias)
+    # float32 sums in another order than float64's: a few units of float32 rounding of the largest value
+    assert (got.double() - expected).abs().max() <= 1e-5 * expected.abs().max()
+    assert torch.equal(kernels.linear(x[None], packed, bias)[0], got)  # any leading dimensions
+
+
+def test_embedding_lookup_is_the_reference_exactly():
+    generator = torch.Generator().manual_seed(2)
+    for bits, signed in ((8, False), (8, True), (4, False), (4, True)):
+        storage, scales, zero_points, _ = _random_weight(40, 16, bits, signed, None, generator)
+        table = kernels.pack_table(storage, scales.reshape(-1), zero_points.reshape(-1), bits, signed)
+        ids = torch.randint(0, 40, (3, 5), generator=generator)
+        expected = (storage.float() - zero_points.float()) * scales  # float32, as ref.weight_only_embedding
+        assert torch.equal(kernels.embedding(ids, table), torch.nn.functional.embedding(ids, expected))
+        if bits == 4:
+            assert table.data.shape == (40, 8)  # two values per byte
+
+
+_SCHEMES = {"int8": dict(bits=8), "int4-g32": dict(bits=4, group_size=32),
+            "int4-g16-sym-emb4": dict(bits=4, group_size=16, symmetric=True, embedding_bits=4),
+            "fp16": dict(dtype=torch.float16)}
+
+
+@pytest.mark.parametrize("scheme", list(_SCHEMES))
+def test_x86_lowering_computes_the_reference(scheme):
+    model, _ = _model_and_inputs()
+    token = (torch.randint(0, 40, (1, 1)),)
+    free = {"ids": {0: torch.export.Dim("batch", max=8), 1: torch.export.Dim("tokens", max=32)}}
+    converted = qir.convert(qir.prepare(model, (torch.randint(0, 40, (2, 3)),), WeightOnlyQuantizer(**_SCHEMES[scheme]),
+                                        dynamic_shapes=free))
+    reference, lowered = qir.lower(converted, "reference"), qir.lower(converted, "x86")
+    kernels_used = {op.name for op in lowered.qir_program.module.walk() if op.name.startswith("x86.")}
+    assert "x86.embedding_lookup" in kernels_used
+    assert ("x86.linear_fp16" if scheme == "fp16" else "x86.weight_only_linear") in kernels_used
+    assert not any(op.name.startswith(("ref.", "quant.")) for op in lowered.qir_program.module.walk())
+    for ids in (token[0], torch.randint(0, 40, (2, 9))):  # 1 row (the generated kernels), 18 rows (float matmul)
+        expected, got = reference(ids), lowered(ids)
+        assert (got - expected).abs().max() <= 1e-5 * expected.abs().max(), scheme
+
+
+def test_lowered_weight_only_program_reloads_and_pickles(tmp_path):
+    import pickle
+
+    model, _ = _model_and_inputs()
+    token = (torch.randint(0, 40, (1, 1)),)
+    lowered = qir.quantize(model, token, quantizer=WeightOnlyQuantizer(bits=4, group_size=32), backend="x86")
+    path = tmp_path / "lowered.mlir"
+    lowered.qir_program.save(path)
+    assert torch.equal(qir.load(path).to_fx()(*token), lowered(*token))
+    assert torch.equal(pickle.loads(pickle.dumps(lowered))(*token), lowered(*token))
+
+
+def _is_x86_avx() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64") and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+
+
+@pytest.mark.skipif(not _is_x86_avx(), reason="needs an x86 CPU with AVX2")
+def test_generated_kernels_and_x86_lowering_on_an_avx2_cpu():
+    """The same checks with torch (and inductor's generated code) limited to AVX2, as on the
+    suite's AVX2-only machines."""
+    env = dict(os.environ, FBGEMM_ENABLE_INSTRUCTIONS="AVX2", ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
+    run = subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-x",
+                          "-k", "generated_linear or x86_lowering_computes or embedding_lookup"],
+                         capture_output=True, text=True, env=env, timeout=1500)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "passed" in run.stdout

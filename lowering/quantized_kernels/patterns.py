@@ -21,7 +21,8 @@ class WrapQuantizedParams(RewritePattern):
     that in a quantized-kernel dialect every quantized value is one. Parameters read only as
     their storage (prepacked weights, `quant.scast` of an i32 bias, the weight operand of a
     `ref` conv or linear about to be prepacked) stay as they are. A rule cannot say this: it
-    matches ops by their operands, not by all the uses of a value."""
+    matches ops by their operands, not by all the uses of a value. A kernel op that packs a weight
+    from its storage says so with a class constant `READS_STORAGE: ClassVar[bool] = True`."""
 
     def __init__(self, dialect: Dialect):
         self.from_storage = next(op for op in dialect.operations if issubclass(op, k.FromStorage))
@@ -30,8 +31,9 @@ class WrapQuantizedParams(RewritePattern):
     def _reads_storage(use) -> bool:
         op = use.operation
         weight = getattr(op, "weight", None)
-        return isinstance(op, _STORAGE_READERS) or (
-            isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp) and use.index == 1 and weight is not None)
+        return isinstance(op, _STORAGE_READERS) or getattr(op, "READS_STORAGE", False) or (
+            isinstance(op, ref.ConvOp | ref.ConvAddOp | ref.LinearOp) and use.index == 1 and weight is not None) or (
+            isinstance(op, ref.WeightOnlyLinearOp | ref.WeightOnlyEmbeddingOp) and use.operation.weight is use.value)
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: ParamOp, rewriter: PatternRewriter) -> None:

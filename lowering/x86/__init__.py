@@ -18,6 +18,7 @@ from pathlib import Path
 from qir.lowering.backend import Backend
 from qir.lowering.capabilities import OpCapability, table
 from qir.lowering.quantized_kernels.functions import FUNCTIONS
+from qir.lowering.x86.weight_only_ops import kernel_takes as weight_only_kernel_takes
 from qir.lowering.quantized_kernels.patterns import lowering_patterns
 from qir.lowering.x86.dialect import X86
 from qir.lowering.x86.emit import EMISSION
@@ -65,6 +66,9 @@ CAPABILITIES = table(
     OpCapability("ref.conv_add", posts=(None, "relu"), spatial=(2,), check=_symmetric_weight),
     OpCapability("ref.linear", posts=(None, "relu", "hardtanh"), float_output=True, check=_symmetric_weight),
     OpCapability("ref.dynamic_linear", activations=("u8", "i8"), float_output=True, check=_dynamic_kernel_takes),
+    # weight-only: float activations; int8/int4 weights on inductor's generated kernels, float16 on fbgemm's
+    *(OpCapability(name, activations=(), weights=("i8", "u8", "i4", "u4"), float_output=True, check=weight_only_kernel_takes)
+      for name in ("ref.weight_only_linear", "ref.weight_only_embedding")),
     OpCapability("ref.matmul"),
     OpCapability("ref.add", posts=(None, "relu")),
     OpCapability("ref.mul", posts=(None, "relu")),

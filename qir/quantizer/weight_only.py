@@ -25,9 +25,11 @@ The schemes (all integer weights have the `(q - zp) * s` of MLIR's quant types):
   or symmetric int4 [-8, 7] with `symmetric=True`; `group_size=None` gives one group per row;
 * `dtype=torch.float16` (or `torch.bfloat16`): the weight rounded to it, no scale.
 
-Embedding tables (`embeddings=True`) get `bits` per row, affine (the rows of a table are not
-centred on 0), never float16 unless asked: `embedding_bits` overrides their width (None leaves
-them float).
+Embedding tables (`embeddings=True`) get a scale and zero point per row, affine (the rows of
+a table are not centred on 0): 8 bits, also when the linears get 4 (a row of a thousand values
+shares one scale, and 4 bits per row cost a Llama's logits three times the error 4-bit linears
+do: `bench/llm_decode.py`); `embedding_bits=4` asks for 4, and a float16 scheme keeps float16
+tables.
 
 Composable: `ComposableQuantizer([X86Quantizer().set_module_name("lm_head", None),
 WeightOnlyQuantizer(bits=8)])` quantizes statically what the first annotates and the rest
@@ -87,10 +89,12 @@ def weight_spec(bits: int = 8, group_size: int | None = None, symmetric: bool | 
 
 
 def _row_spec(spec: QuantizationSpec, bits: int | None) -> QuantizationSpec | None:
-    """An embedding table's spec: per row, affine, `bits` wide (the linears' width by default)."""
+    """An embedding table's spec: per row, affine, `bits` wide (8 by default)."""
     if spec.dtype in (torch.float16, torch.bfloat16):
         return spec if bits is None else _row_spec(weight_spec(bits), bits)
-    width = bits if bits is not None else (8 if spec.dtype in (torch.int8, torch.uint8) else 4)
+    width = 8 if bits is None else bits
+    if width not in (8, 4):
+        raise ValueError(f"embedding tables are stored in 8 or 4 bits, not {width}")
     storage, lo, hi = (torch.uint8, 0, 255) if width == 8 else (torch.uint4, 0, 15)
     return replace(spec, dtype=storage, quant_min=lo, quant_max=hi, qscheme=torch.per_channel_affine,
                    observer="per_channel_minmax", group_size=None)

@@ -1,0 +1,1 @@
+"""Kernels for weight-only linears and embedding tables, shared by backends (`kernels`)."""

@@ -1,0 +1,248 @@
+"""The kernels a weight-only linear runs on: the ones inductor generates from its arithmetic.
+
+A weight-only linear computes `y = x @ dequantize(W).T + b` with float activations, where
+`dequantize(W)[n, k] = (q[n, k] - zp) * s` with the scale and zero point of `W`'s row `n` (per
+channel) or of its block (group-wise). Decoding a language model runs it on one row of `x` (a
+matrix-vector product): the whole weight is read once per call, so its time is the time to
+read the weight, and a weight a quarter or an eighth the size of float32's can be read that
+much faster, if the kernel keeps up. torch's own kernels for it do not on x86
+(`aten._weight_int8pack_mm`, `aten._weight_int4pack_mm_for_cpu` are several times slower than
+the float matmul at one row: `bench/weight_only_kernels.py`), so the kernels here are generated
+by inductor from the arithmetic, written so that its C++ code generator vectorizes the inner
+loop with full-width loads (on AVX2, its partial loads of int8 vectors are 10x slower):
+
+* the integer values are packed into int32 lanes, `L = 32 / bits` per lane (4 int8, 8 int4),
+  value `j` of lane `l` being element `j * (size / L) + l` of the packed dimension, so that
+  extracting value `j` of every lane (`(w >> bits*j) & mask`, or the arithmetic shifts that
+  sign-extend signed storage) gives a contiguous slice;
+* `rows` (a scale per output channel): the storage `[N, K]` packed along `K` to `[N, K / L]`;
+  `acc[m, n] = sum_j sum_l x[m, j*K/L + l] * value_j(w[n, l])`, one vectorized reduction per
+  output, then `y = (acc - zp[n] * sum_k x[m, k]) * s[n] + b`;
+* `groups` (a scale per group of `g` inputs): the storage transposed to `[G, g, N]` and packed
+  along `N`; `part[m, G, n] = sum_{i < g} x[m, G*g + i] * q[G*g + i, n]` vectorized along the
+  outputs, then `y = sum_G (part - zp[G, n] * sum_i x[m, G*g + i]) * s[G, n] + b`.
+
+Both factor the scale out of the sums, so they equal the reference (dequantize, then a float
+matmul) up to the rounding of float32 sums, which no two matmul kernels share either. A size the
+lanes do not divide keeps one value per byte (the same arithmetic, slower loads).
+
+A kernel is compiled once per shape, layout and thread count (`torch._inductor.compile`, a few
+seconds; inductor's cache keeps it for the next process) when the module first runs it. With
+more than `GEMV_ROWS` rows these kernels would read the weight once per row, so the weight is
+dequantized instead and multiplied by the float matmul. Where inductor cannot compile (no C++
+compiler), every call takes the eager arithmetic, with a warning.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+GEMV_ROWS = 8
+"""Calls with at most this many rows of activations run the generated kernels."""
+
+_COMPILED: dict[tuple, Callable | None] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PackedWeight:
+    """A quantized weight `[N, K]` in a kernel's layout (`pack`), with float32 scales and zero
+    points (`[N]` for `rows`; `[G, N]` for `groups`)."""
+
+    layout: str
+    """`rows` or `groups`."""
+    data: torch.Tensor
+    scales: torch.Tensor
+    zero_points: torch.Tensor
+    bits: int
+    signed: bool
+    lanes: int
+    """Values per int32 (1: one value per byte, not packed)."""
+    group: int
+    out_features: int
+    in_features: int
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.data, self.scales, self.zero_points))
+
+
+def pack(storage: torch.Tensor, scales: torch.Tensor, zero_points: torch.Tensor, bits: int, signed: bool,
+         group: int | None = None) -> PackedWeight:
+    """Pack an integer weight `[N, K]` (one value per byte) with its scales and zero points
+    (`[N]` per channel, or `[N, K / group]` per group) for the kernels."""
+    n, k = storage.shape
+    lanes = 32 // bits
+    if group is None or group == k:
+        packed_dim = k
+        layout, values = "rows", storage
+        s, zp = scales.reshape(-1), zero_points.reshape(-1)
+        group = k
+    else:
+        layout, values = "groups", storage.t().reshape(k // group, group, n)
+        s, zp = scales.reshape(n, -1).t(), zero_points.reshape(n, -1).t()
+        packed_dim = n
+    if packed_dim % lanes:
+        lanes = 1
+        data = values.contiguous()
+    else:
+        # value j of lane l is element j * (size / lanes) + l of the packed (last) dimension
+        parts = values.to(torch.int32).reshape(*values.shape[:-1], lanes, packed_dim // lanes)
+        mask = (1 << bits) - 1
+        data = torch.zeros(*values.shape[:-1], packed_dim // lanes, dtype=torch.int32)
+        for j in range(lanes):
+            data |= (parts[..., j, :] & mask) << (bits * j)
+    return PackedWeight(layout, data, s.float().contiguous(), zp.float().contiguous(), bits, signed, lanes,
+                        group, n, k)
+
+
+def _value(w: torch.Tensor, j: int, bits: int, lanes: int, signed: bool) -> torch.Tensor:
+    """Value `j` of every int32 lane of `w`, as float."""
+    if signed:
+        return ((w << (32 - bits * (j + 1))) >> (32 - bits)).float()
+    shifted = w >> (bits * j) if j else w  # arithmetic: the mask drops the sign bits of the top value
+    return (shifted & ((1 << bits) - 1)).float()
+
+
+def _rows(x, w, s, zp, b, *, bits: int, lanes: int, signed: bool, has_zp: bool):
+    m, k = x.shape
+    if lanes == 1:
+        acc = (x[:, None, :] * w.float()).sum(-1)
+    else:
+        xl = x.reshape(m, lanes, 1, k // lanes)
+        acc = sum(xl[:, j] * _value(w, j, bits, lanes, signed) for j in range(lanes)).sum(-1)
+    if has_zp:
+        acc = acc - x.sum(-1, keepdim=True) * zp
+    y = acc * s
+    return y + b if b is not None else y
+
+
+def _groups(x, w, s, zp, b, *, bits: int, lanes: int, signed: bool, has_zp: bool, group: int):
+    m = x.shape[0]
+    xg = x.reshape(m, -1, group, 1)
+    if lanes == 1:
+        part = (xg * w.float()).sum(2)
+    else:
+        part = torch.cat([(xg * _value(w, j, bits, lanes, signed)).sum(2) for j in range(lanes)], -1)
+    if has_zp:
+        part = part - zp * xg.sum(2)
+    y = (part * s).sum(1)
+    return y + b if b is not None else y
+
+
+def dequantize(packed: PackedWeight) -> torch.Tensor:
+    """The float32 weight `[N, K]` a packed weight stands for, `(q - zp) * s`."""
+    w = packed.data
+    if packed.lanes > 1:
+        w = torch.cat([_value(w, j, packed.bits, packed.lanes, packed.signed) for j in range(packed.lanes)], -1)
+    if packed.layout == "rows":
+        return (w.float() - packed.zero_points[:, None]) * packed.scales[:, None]
+    w = (w.float() - packed.zero_points[:, None, :]) * packed.scales[:, None, :]  # [G, g, N]
+    return w.reshape(packed.in_features, packed.out_features).t()
+
+
+def linear(x: torch.Tensor, packed: PackedWeight, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """`x @ dequantize(packed).T + bias` for a float `x` of any rank (the last dimension K)."""
+    x2 = x.reshape(-1, x.shape[-1]).float()
+    if x2.shape[0] > GEMV_ROWS:
+        y = torch.nn.functional.linear(x2, dequantize(packed), bias)
+    else:
+        has_zp = bool(packed.zero_points.any())
+        static = dict(bits=packed.bits, lanes=packed.lanes, signed=packed.signed, has_zp=has_zp)
+        if packed.layout == "groups":
+            static["group"] = packed.group
+        fn = _rows if packed.layout == "rows" else _groups
+        args = [x2, packed.data, packed.scales, packed.zero_points] + ([bias] if bias is not None else [])
+        key = (packed.layout, *((tuple(t.shape), t.dtype) for t in args), tuple(sorted(static.items())),
+               torch.get_num_threads())
+        kernel = _compiled(key, _bind(fn, bias is not None, static), args)
+        y = kernel(*args) if kernel is not None else _bind(fn, bias is not None, static)(*args)
+    return y.reshape(*x.shape[:-1], y.shape[-1])
+
+
+def _bind(fn: Callable, with_bias: bool, static: dict) -> Callable:
+    """`fn` with its static arguments bound, taking the tensors (and the bias, if any) only."""
+    if with_bias:
+        return lambda x, w, s, zp, b: fn(x, w, s, zp, b, **static)
+    return lambda x, w, s, zp: fn(x, w, s, zp, None, **static)
+
+
+def _compiled(key: tuple, fn: Callable, args: list) -> Callable | None:
+    """`fn` compiled by inductor for these argument shapes (once per key), or None."""
+    kernel = _COMPILED.get(key, False)
+    if kernel is not False:
+        return kernel
+    with _LOCK:
+        if key in _COMPILED:
+            return _COMPILED[key]
+        try:
+            from torch.fx.experimental.proxy_tensor import make_fx
+
+            with torch.no_grad():
+                kernel = torch._inductor.compile(make_fx(fn)(*args), list(args))
+        except Exception as err:  # no C++ compiler, or inductor fails: the eager arithmetic
+            first = str(err).splitlines()[0] if str(err) else ""
+            warnings.warn(f"weight-only kernel: inductor could not compile the {key[0]} kernel "
+                          f"({type(err).__name__}: {first}); it runs eagerly (slower, the same arithmetic)",
+                          RuntimeWarning, stacklevel=3)
+            kernel = None
+        _COMPILED[key] = kernel
+        return kernel
+
+
+# --------------------------------------------------------------------------
+# Embedding tables: gather the rows, then dequantize them.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackedTable:
+    """A table `[V, D]` for `embedding`: integer rows (4-bit ones two values per byte, the low
+    nibble column `d`, the high one `d + D/2`; stored unsigned, signed ones offset by 8 with their
+    zero points) with a float32 scale and zero point per row, or float16 / bfloat16 rows."""
+
+    data: torch.Tensor
+    scales: torch.Tensor | None
+    zero_points: torch.Tensor | None
+    nibbles: bool
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.data, self.scales, self.zero_points) if t is not None)
+
+
+def pack_table(storage: torch.Tensor, scales: torch.Tensor | None, zero_points: torch.Tensor | None,
+               bits: int | None, signed: bool) -> PackedTable:
+    """Pack a table's storage (one value per byte, or float16 rows when `scales` is None) with
+    its per-row (or one) scale and zero point."""
+    if scales is None:
+        return PackedTable(storage.contiguous(), None, None, False)
+    rows, width = storage.shape
+    s = scales.float().reshape(-1).expand(rows).contiguous()
+    zp = zero_points.float().reshape(-1).expand(rows).contiguous()
+    if bits == 4 and width % 2 == 0:
+        values = storage.to(torch.int16)
+        if signed:
+            values, zp = values + 8, zp + 8
+        values = values.to(torch.uint8)
+        data = (values[:, : width // 2] | (values[:, width // 2:] << 4)).contiguous()
+        return PackedTable(data, s, zp, True)
+    return PackedTable(storage.contiguous(), s, zp, False)
+
+
+def embedding(indices: torch.Tensor, table: PackedTable) -> torch.Tensor:
+    """`W[indices]` with `W = (float32(q) - zp) * s` (or the float16 rows widened), computing only
+    the rows gathered."""
+    rows = torch.nn.functional.embedding(indices, table.data)
+    if table.scales is None:
+        return rows.float()
+    if table.nibbles:
+        rows = torch.cat([rows & 15, rows >> 4], -1)
+    zp = torch.nn.functional.embedding(indices, table.zero_points[:, None])
+    s = torch.nn.functional.embedding(indices, table.scales[:, None])
+    return (rows.float() - zp) * s
