@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from timing import latencies_ms  # noqa: E402
 
 import qir  # noqa: E402
+from qir.blockwise import weight_bytes  # noqa: E402
 from qir.quantizer import WeightOnlyQuantizer  # noqa: E402
 from qir.target import host  # noqa: E402
 
@@ -115,36 +116,6 @@ def float_bytes(model) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def program_weight_bytes(program) -> int:
-    """The bytes of the weights a program stores: values at their storage width, a sub-channel
-    table as a float32 scale and a zero point of the storage width per block, a per-axis type's
-    scales and zero points alike (buffers such as the KV cache are not weights)."""
-    from qir.dialects.aten import ParamOp
-    from qir.dialects.quant import QuantizedType, UniformQuantizedPerAxisType, UniformQuantizedSubChannelType
-
-    total = 0.0
-    for op in program.module.walk():
-        if not isinstance(op, ParamOp) or op.kind.data != "parameter":
-            continue
-        type_ = op.result.type
-        element = type_.element_type
-        numel = 1
-        for d in type_.get_shape():
-            numel *= d
-        if isinstance(element, QuantizedType):
-            width = element.storage_width
-            total += numel * width / 8
-            if isinstance(element, UniformQuantizedSubChannelType):
-                total += len(element.scales_bytes) // 8 * (4 + width / 8)
-            elif isinstance(element, UniformQuantizedPerAxisType):
-                total += len(element.scales) * (4 + width / 8)
-            else:
-                total += 4 + width / 8
-        else:
-            total += numel * program.tensor(op).element_size()
-    return int(total)
-
-
 def subclass_bytes(model) -> int:
     """The bytes of a torchao-quantized model's weights: its tensor subclasses' inner tensors."""
     total = 0
@@ -212,7 +183,7 @@ def main() -> None:
         quantize_s = time.perf_counter() - start
         label = f"qir {name} ({quantizer.description}), x86"
         compile_s = first_call(copy.deepcopy(lowered), timed_inputs)  # inductor compiles each kernel once
-        info[label] = {"bytes": program_weight_bytes(lowered.qir_program), "cosine": min_cosine(decode(lowered, tokens), expected),
+        info[label] = {"bytes": weight_bytes(lowered.qir_program), "cosine": min_cosine(decode(lowered, tokens), expected),
                        "note": f"quantize {quantize_s:.0f} s, first call {compile_s:.1f} s"}
         flows[label] = lowered
 
@@ -221,13 +192,15 @@ def main() -> None:
 
     calls = {label: (lambda m=m: m(**timed_inputs)) for label, m in flows.items()}
     timed = latencies_ms(calls, args.runs, block=5)
-    base = timed["float32 (exported program, eager)"].median
+    base = timed["float32 (exported program, eager)"]
     float_size = info["float32 (exported program, eager)"]["bytes"]
-    print(f"\n{'flow':52s} {'median ms':>10s} {'fastest':>8s} {'vs float':>9s} {'min cos':>9s} {'weights MB':>11s} {'smaller':>8s}")
+    print(f"\n{'flow':58s} {'median ms':>10s} {'fastest':>8s} {'vs float':>14s} {'min cos':>9s} {'weights MB':>11s} "
+          f"{'smaller':>8s}")
+    print(f"{'':58s} {'':>10s} {'':>8s} {'median fastest':>14s}")
     for label, t in timed.items():
         i = info[label]
-        print(f"{label:52s} {t.median:10.2f} {t.fastest:8.2f} {base / t.median:8.2f}x {i['cosine']:9.5f} "
-              f"{i['bytes'] / 1e6:11.1f} {float_size / i['bytes']:7.2f}x  {i.get('note', '')}")
+        print(f"{label:58s} {t.median:10.2f} {t.fastest:8.2f} {base.median / t.median:6.2f}x {base.fastest / t.fastest:6.2f}x "
+              f"{i['cosine']:9.5f} {i['bytes'] / 1e6:11.1f} {float_size / i['bytes']:7.2f}x  {i.get('note', '')}")
     for label, reason in info.get("_skipped", {}).items():
         print(f"{label:52s} not run: {reason}")
 

@@ -88,3 +88,35 @@ def dequantize_weight(storage: torch.Tensor, element) -> torch.Tensor:
     if isinstance(element, UniformQuantizedType):
         return (storage.to(torch.float32) - element.zero_point) * torch.tensor(element.scale, dtype=torch.float32)
     return storage.to(torch.float32)
+
+
+def weight_bytes(program, kinds: tuple[str, ...] = ("parameter",)) -> int:
+    """The bytes a program's weights need at their storage width: an `i4`/`u4` value is half a
+    byte (the parameter store and the `.safetensors` file hold one per byte; kernels pack two),
+    a quantized type's scales float32 and its zero points at the storage width (a sub-channel
+    table per block, a per-axis type per channel), any other tensor its dtype's size. Only
+    `aten.param`s of `kinds` count (buffers, such as a KV cache, are not weights)."""
+    from qir.dialects.aten import ParamOp
+    from qir.dialects.quant import QuantizedType, UniformQuantizedPerAxisType
+
+    bits = 0
+    for op in program.module.walk():
+        if not isinstance(op, ParamOp) or op.kind.data not in kinds:
+            continue
+        type_ = op.result.type
+        numel = 1
+        for d in type_.get_shape():
+            numel *= d
+        element = type_.element_type
+        if isinstance(element, QuantizedType):
+            width = element.storage_width
+            if isinstance(element, UniformQuantizedSubChannelType):
+                entries = len(element.scales_bytes) // 8
+            elif isinstance(element, UniformQuantizedPerAxisType):
+                entries = len(element.scales)
+            else:
+                entries = 1
+            bits += numel * width + entries * (32 + width)
+        else:
+            bits += numel * program.tensor(op).element_size() * 8
+    return bits // 8

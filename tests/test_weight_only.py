@@ -331,3 +331,18 @@ def test_generated_kernels_and_x86_lowering_on_an_avx2_cpu():
                          capture_output=True, text=True, env=env, timeout=1500)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "passed" in run.stdout
+
+
+def test_weight_bytes_counts_four_bit_values_as_half_bytes():
+    from qir.blockwise import weight_bytes
+
+    model, inputs = _model_and_inputs()
+    float_program = qir.prepare(model, inputs, WeightOnlyQuantizer(bits=8)).qir_program
+    floats = sum(p.numel() * 4 for p in model.parameters())
+    converted = qir.convert(qir.prepare(model, inputs, WeightOnlyQuantizer(bits=4, group_size=32, embedding_bits=4)))
+    int4 = weight_bytes(converted.qir_program)
+    # values at 4 bits; per group of 32 (per row of the table) a float32 scale and a 4-bit zero point
+    linears = (96 * 64 + 64 * 96 + 40 * 64)
+    expected = linears // 2 + linears // 32 * 4.5 + 40 * 64 // 2 + 40 * 4.5 + 96 * 4  # + the float bias
+    assert int4 == int(expected) and floats / int4 > 5
+    assert weight_bytes(float_program) == floats

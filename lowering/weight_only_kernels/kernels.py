@@ -38,7 +38,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -66,6 +66,11 @@ class PackedWeight:
     group: int
     out_features: int
     in_features: int
+    has_zero_points: bool = True
+    """Whether a zero point is not 0 (else the kernels skip their `zp * sum(x)` term)."""
+    calls: dict = field(default_factory=dict, compare=False, repr=False)
+    """The compiled kernel for each (rows, bias, threads) this weight was called with: the running
+    module looks it up here, not in the process-wide cache."""
 
     @property
     def nbytes(self) -> int:
@@ -98,7 +103,7 @@ def pack(storage: torch.Tensor, scales: torch.Tensor, zero_points: torch.Tensor,
         for j in range(lanes):
             data |= (parts[..., j, :] & mask) << (bits * j)
     return PackedWeight(layout, data, s.float().contiguous(), zp.float().contiguous(), bits, signed, lanes,
-                        group, n, k)
+                        group, n, k, bool(zp.any()))
 
 
 def _value(w: torch.Tensor, j: int, bits: int, lanes: int, signed: bool) -> torch.Tensor:
@@ -148,20 +153,24 @@ def dequantize(packed: PackedWeight) -> torch.Tensor:
 
 def linear(x: torch.Tensor, packed: PackedWeight, bias: torch.Tensor | None = None) -> torch.Tensor:
     """`x @ dequantize(packed).T + bias` for a float `x` of any rank (the last dimension K)."""
-    x2 = x.reshape(-1, x.shape[-1]).float()
-    if x2.shape[0] > GEMV_ROWS:
+    x2 = x.reshape(-1, x.shape[-1])
+    if x2.dtype != torch.float32:
+        x2 = x2.float()
+    rows = x2.shape[0]
+    if rows > GEMV_ROWS:
         y = torch.nn.functional.linear(x2, dequantize(packed), bias)
     else:
-        has_zp = bool(packed.zero_points.any())
-        static = dict(bits=packed.bits, lanes=packed.lanes, signed=packed.signed, has_zp=has_zp)
-        if packed.layout == "groups":
-            static["group"] = packed.group
-        fn = _rows if packed.layout == "rows" else _groups
         args = [x2, packed.data, packed.scales, packed.zero_points] + ([bias] if bias is not None else [])
-        key = (packed.layout, *((tuple(t.shape), t.dtype) for t in args), tuple(sorted(static.items())),
-               torch.get_num_threads())
-        kernel = _compiled(key, _bind(fn, bias is not None, static), args)
-        y = kernel(*args) if kernel is not None else _bind(fn, bias is not None, static)(*args)
+        call = (rows, bias is not None, torch.get_num_threads())
+        kernel = packed.calls.get(call)
+        if kernel is None:
+            static = dict(bits=packed.bits, lanes=packed.lanes, signed=packed.signed, has_zp=packed.has_zero_points)
+            if packed.layout == "groups":
+                static["group"] = packed.group
+            fn = _bind(_rows if packed.layout == "rows" else _groups, bias is not None, static)
+            key = (packed.layout, *((tuple(t.shape), t.dtype) for t in args), tuple(sorted(static.items())), call[2])
+            kernel = packed.calls[call] = _compiled(key, fn, args) or fn
+        y = kernel(*args)
     return y.reshape(*x.shape[:-1], y.shape[-1])
 
 
