@@ -64,6 +64,8 @@ from qir.dialects.aten import AtenOp, ParamOp
 from qir.dialects.custom import CallOp
 from qir.dialects.quant import (
     DequantizeCastOp,
+    DynamicDequantizeCastOp,
+    DynamicQuantizeCastOp,
     QuantizeCastOp,
     StorageCastOp,
 )
@@ -247,7 +249,7 @@ def _float_program(model, args: tuple, kept: Sequence[str] = ()) -> Program:
 _PARAM = object()
 """An operand key standing for any parameter: weights are renamed and quantized by convert."""
 
-_CASTS = (QuantizeCastOp, DequantizeCastOp, StorageCastOp)
+_CASTS = (QuantizeCastOp, DequantizeCastOp, StorageCastOp, DynamicQuantizeCastOp, DynamicDequantizeCastOp)
 
 
 def _source(value: SSAValue) -> SSAValue:
@@ -313,7 +315,7 @@ def _match(f_program: Program, q_program: Program) -> dict[AtenOp, AtenOp]:
 
 def _is_quantized(op: Operation) -> bool:
     """An op the quantizer touched: it reads a dequantized value or its output is quantized."""
-    reads = any(isinstance(v.owner, DequantizeCastOp) for v in op.operands)
+    reads = any(isinstance(v.owner, DequantizeCastOp | DynamicDequantizeCastOp) for v in op.operands)
     return reads or bool(op.results) and any(isinstance(u.operation, QuantizeCastOp) for u in op.results[0].uses)
 
 

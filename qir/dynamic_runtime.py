@@ -46,8 +46,8 @@ def choose_qparams_per_tensor(x: torch.Tensor, qmin: int, qmax: int, symmetric: 
 def choose_qparams_per_token(x: torch.Tensor, symmetric: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """`choose_qparams_per_token` (symmetric) or `choose_qparams_per_token_asymmetric`, bit for bit;
     float32 scales and int64 zero points of shape `x.shape[:-1] + (1,)`."""
-    if symmetric:
-        scale = x.abs().amax(dim=-1, keepdim=True)
+    if symmetric:  # max(|x|) as max(max(x), -min(x)): the same value, without a temporary |x|
+        scale = torch.maximum(x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True).neg_())
         scale.clamp_(min=1e-5).div_(127)
         return scale, torch.zeros(scale.shape, dtype=torch.int64)
     qmin, qmax = -128, 127
@@ -73,9 +73,14 @@ def quantize_per_tensor(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.
 
 def quantize_per_token(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, qmin: int, qmax: int,
                        dtype: torch.dtype, symmetric: bool = False) -> torch.Tensor:
-    """`quantize_per_token` with float32 scales, bit for bit: `clamp(round(x * (1 / s) + z))`
-    (`symmetric`: the zero points are known to be 0, and adding them changes nothing)."""
+    """`quantize_per_token` with float32 scales, bit for bit: `clamp(round(x * (1 / s) + z))`.
+
+    `symmetric`: `scale` and `zero_point` are what `choose_qparams_per_token(x, True)` chose for
+    this `x`, into a range holding [-127, 127]: the zero points are 0, and no row can leave
+    [-127, 127] (`s >= max|x| / 127` up to a float32 rounding, so `|x * (1 / s)| < 127.5`), so
+    neither the addition nor the clamp changes a value and both are left out."""
     y = torch.mul(x, 1.0 / scale)
-    if not symmetric:
-        y.add_(zero_point)
+    if symmetric:
+        return y.round_().to(dtype)
+    y.add_(zero_point)
     return y.round_().clamp_(qmin, qmax).to(dtype)

@@ -425,8 +425,9 @@ def test_quantize_pt2_json_report_with_calibration_file(models):
     assert code == 0, err
     assert err == ""
     report = json.loads(out)
-    assert set(report) == {"model", "backend", "quantizer", "calibration", "evaluated_on", "stages", "program",
-                           "size", "latency", "sqnr", "target", "layers", "notes", "outputs", "warnings"}
+    assert set(report) == {"model", "backend", "quantizer", "scheme", "calibration", "evaluated_on", "stages",
+                           "program", "size", "latency", "sqnr", "target", "layers", "notes", "outputs", "warnings"}
+    assert report["scheme"] == "static"
     assert report["model"] == {"name": str(folder / "m.pt2"), "kind": "pt2", "description": "a torch.export program",
                                "stage": "float"}
     assert report["calibration"]["batches"] == 3 and report["calibration"]["note"] is None

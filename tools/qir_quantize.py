@@ -3,6 +3,7 @@
     qir-quantize resnet18
     qir-quantize model.pt2 --backend onednn --calibration batches.pt -o out/
     qir-quantize model.mlir --report json > report.json
+    qir-quantize transformer --scheme dynamic
 
 MODEL is a built-in example (`qir.examples`: resnet18, mobilenet_v2,
 transformer), a `.pt2` file saved by `torch.export.save`, or a `.mlir` file
@@ -11,6 +12,11 @@ post-training quantization (prepare, calibrate, convert: the Q/DQ form) and is
 lowered to a backend's kernels (`--backend`, x86 by default, with the
 backend's own quantizer unless `--quantizer` names one). A quantized-stage
 `.mlir` is only lowered; a lowered one is reported as it is.
+
+`--scheme` says how: `static` (the default: activations and weights int8, activation
+ranges from calibration) or `dynamic` (`qir.quantizer.DynamicQuantizer`: every linear's input
+quantized when the program runs, per token, its weight int8 per channel; nothing to calibrate).
+`SCHEMES` maps each name to its quantizer.
 
 Calibration: `--calibration FILE` is a list of input tuples saved with
 `torch.save` (or of tensors, for a model with one input), checked against the
@@ -51,6 +57,8 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -62,6 +70,31 @@ RANDOM_BATCHES = 4
 RANDOM_NOTE = "random data calibrates ranges poorly: give --calibration FILE with real inputs"
 
 
+@dataclass(frozen=True)
+class Scheme:
+    """A quantization scheme `--scheme` names: its quantizer for a target (None: the backend's own),
+    and whether activation ranges come from calibration."""
+
+    quantizer: Callable[[Any], Any] | None
+    calibrates: bool
+    description: str
+
+
+def _dynamic_quantizer(target):
+    from qir.quantizer import DynamicQuantizer
+
+    return DynamicQuantizer(target=target)
+
+
+SCHEMES: dict[str, Scheme] = {
+    "static": Scheme(None, True, "int8 activations and weights, activation ranges from calibration"),
+    "dynamic": Scheme(_dynamic_quantizer, False, "linears: activations quantized at run time (per token), "
+                                                 "int8 per-channel weights"),
+}
+"""`--scheme NAME` → how the model is quantized. A scheme is a quantizer for the target; one that does
+not calibrate gets no calibration batches (its activations are quantized at run time, or not at all)."""
+
+
 def _arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qir-quantize", description=__doc__.split("\n\n")[0])
     parser.error = _usage_error  # one line, status 1, like every other input error
@@ -69,7 +102,11 @@ def _arguments() -> argparse.ArgumentParser:
     parser.add_argument("--backend", metavar="NAME",
                         help="the backend to lower to: x86 (default), onednn, qnnpack, reference, inductor, or an "
                              "installed one")
-    parser.add_argument("--quantizer", metavar="NAME", help="x86 or xnnpack (default: the backend's own)")
+    parser.add_argument("--scheme", choices=tuple(SCHEMES), default="static",
+                        help="; ".join(f"{name}: {scheme.description}" for name, scheme in SCHEMES.items())
+                        + " (default static)")
+    parser.add_argument("--quantizer", metavar="NAME", help="x86 or xnnpack (default: the backend's own, or the "
+                                                            "scheme's)")
     parser.add_argument("--target", metavar="CPU", help="the CPU to quantize and lower for: host (default), x86-avx2, "
                                                       "x86-avx512, x86-avx512-vnni, x86-amx, ... (see the README)")
     parser.add_argument("--calibration", metavar="FILE", help="input batches saved with torch.save")
@@ -173,7 +210,13 @@ def _run(args: argparse.Namespace) -> Report:
     try:
         backend = get_backend(args.backend or "x86")
         parse_target(args.target)
-        quantizer = quantizer_by_name(args.quantizer, args.target) if args.quantizer else None
+        scheme = SCHEMES[args.scheme]
+        if args.quantizer and scheme.quantizer is not None:
+            raise ValueError(f"--quantizer and --scheme {args.scheme} both say how to quantize: give one")
+        if args.quantizer:
+            quantizer = quantizer_by_name(args.quantizer, args.target)
+        else:
+            quantizer = scheme.quantizer(args.target) if scheme.quantizer is not None else None
     except (KeyError, ValueError) as err:
         raise InputError(err.args[0]) from None
     out_dir = Path(args.output_dir) if args.output_dir else None
@@ -206,8 +249,18 @@ def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report:
     import qir
     import qir.debug
 
-    report.quantizer = args.quantizer or f"the {backend.name} backend's own"
-    if args.calibration:
+    scheme = SCHEMES[args.scheme]
+    report.quantizer = args.quantizer or (f"the {backend.name} backend's own" if scheme.quantizer is None
+                                          else f"{type(quantizer).__name__} (--scheme {args.scheme})")
+    report.scheme = args.scheme
+    if not scheme.calibrates:
+        batches = (load_calibration(args.calibration, model.program, 1) if args.calibration
+                   else [random_batch(model, seed=0)])
+        report.calibration = {"source": "none needed: activations are quantized at run time", "batches": 0,
+                              "note": None}
+        test = batches[0] if args.calibration else random_batch(model, seed=1000)
+        report.evaluated_on = "the first batch of the file" if args.calibration else "a random batch"
+    elif args.calibration:
         batches = load_calibration(args.calibration, model.program, args.batches)
         report.calibration = {"source": f"batches from {args.calibration}", "batches": len(batches), "note": None}
         test = batches[0]
@@ -228,8 +281,9 @@ def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report:
         for i, batch in enumerate(tqdm(batches, desc="calibrating", unit="batch", file=sys.stderr, disable=None)):
             _call(prepared, batch, f"calibration batch {i}", internal=False)
 
-    stages.run("calibrate", calibrate)
-    quantized = stages.run("convert", qir.convert, prepared)
+    if scheme.calibrates:
+        stages.run("calibrate", calibrate)
+    quantized = stages.run("convert", qir.convert, prepared)  # a dynamic spec's observers need no data
     lowered = stages.run(f"lower ({backend.name})", qir.lower, quantized, backend.name, target=args.target)
 
     report.sqnr = {

@@ -19,6 +19,8 @@ class Report:
     target: str | None = None
     """The CPU the program was lowered for (`qir.target`)."""
     quantizer: str | None = None
+    scheme: str | None = None
+    """`--scheme` (static, dynamic, ...)."""
     calibration: dict[str, Any] | None = None
     evaluated_on: str | None = None
     stages: dict[str, float] = field(default_factory=dict)
@@ -36,7 +38,7 @@ class Report:
         from qir.debug import as_dicts
 
         return {
-            "model": self.model, "backend": self.backend, "quantizer": self.quantizer,
+            "model": self.model, "backend": self.backend, "quantizer": self.quantizer, "scheme": self.scheme,
             "calibration": self.calibration, "evaluated_on": self.evaluated_on,
             "stages": {k: round(v, 4) for k, v in self.stages.items()}, "program": self.program,
             "size": self.size, "latency": self.latency, "sqnr": self.sqnr, "target": self.target,
@@ -49,10 +51,12 @@ class Report:
 
         m = self.model
         lines = [f"model: {m['name']}: {m['description']} [{m['stage']}]",
-                 f"backend: {self.backend}" + (f", quantizer: {self.quantizer}" if self.quantizer else "")]
+                 f"backend: {self.backend}" + (f", quantizer: {self.quantizer}" if self.quantizer else "")
+                 + (f", scheme: {self.scheme}" if self.scheme else "")]
         if self.calibration:
             c = self.calibration
-            lines.append(f"calibration: {c['batches']} {c['source']}" + (f" ({c['note']})" if c.get("note") else ""))
+            count = f"{c['batches']} " if c['batches'] else ""
+            lines.append(f"calibration: {count}{c['source']}" + (f" ({c['note']})" if c.get("note") else ""))
         lines.append("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.stages.items()))
         lines.append(f"program: {self.program}")
         if self.size:

@@ -32,6 +32,17 @@ def zero_points_are_zero(zero_point) -> bool:
             and owner.quantized_type.is_signed)
 
 
+def _symmetric_rows(op: d.DynamicQuantize) -> bool:
+    """Whether a per-token quantize takes its scales and zero points from a symmetric per-token
+    choice for its own input, into storage holding [-127, 127] (`rt.quantize_per_token`'s
+    `symmetric`)."""
+    owner = op.scale.owner
+    qtype = op.quantized_type
+    return (isinstance(owner, ChooseQParamsOp | d.ChooseQParams) and owner.is_symmetric and owner.per_token
+            and op.zero_point.owner is owner and owner.input is op.input and qtype.is_signed
+            and qtype.storage_min <= -127 and qtype.storage_max >= 127)
+
+
 @_rule("choose_qparams")
 def _emit_choose_qparams(em: Emitter, op: d.ChooseQParams) -> None:
     qtype = op.quantized_type
@@ -51,41 +62,25 @@ def _emit_dynamic_quantize(em: Emitter, op: d.DynamicQuantize) -> None:
     args = (em.node(op.input), em.node(op.scale), em.node(op.zero_point), qtype.storage_min, qtype.storage_max,
             _dtype(qtype))
     if op.per_token:
-        node = em.call(rt.quantize_per_token, (*args, zero_points_are_zero(op.zero_point)),
+        node = em.call(rt.quantize_per_token, (*args, _symmetric_rows(op)),
                        name=op.result.name_hint or "q")
     else:
         node = em.call(rt.quantize_per_tensor, args, name=op.result.name_hint or "q")
     em.bind(op, node)
 
 
-def linear_onednn_shifted(q: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, packed: torch.Tensor,
-                          weight_scales: torch.Tensor, weight_zero_points: torch.Tensor, bias: torch.Tensor,
-                          corrections: torch.Tensor | None) -> torch.Tensor:
-    """int8 storage `q` as uint8 `q + 128` with zero point 128 on oneDNN's u8 x s8 kernel:
-    `sum((q - z) * w) * s * sw + b`, the zero-point term `z * sum(w) * sw` subtracted when the zero
-    points may be nonzero (`corrections`)."""
-    shifted = torch.bitwise_xor(q.view(torch.uint8), 128)
-    y = _onednn.qlinear_pointwise.default(shifted, 1.0, 128, packed, weight_scales, weight_zero_points, None, 1.0,
-                                          0, torch.float32, "none", [], "")
+def linear_rows(q: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, packed: torch.Tensor,
+                weight_scales: torch.Tensor, weight_zero_points: torch.Tensor, bias: torch.Tensor,
+                corrections: torch.Tensor | None) -> torch.Tensor:
+    """An int8 input with its own scale per row (or one for the tensor): oneDNN's int8 linear with
+    a scale of 1 and zero point 0 gives `sum(q * w) * sw`; then, in float32, less
+    `z * sum(w) * sw` when the zero points may be nonzero (`corrections`), times the rows' `s`,
+    plus the bias."""
+    y = _onednn.qlinear_pointwise.default(q, 1.0, 0, packed, weight_scales, weight_zero_points, None, 1.0, 0,
+                                          torch.float32, "none", [], "")
     if corrections is not None:
         y.addcmul_(zero_point.to(torch.float32), corrections, value=-1.0)
-    y.mul_(scale)
-    return y.add_(bias)
-
-
-def linear_int_mm(q: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, weight_t: torch.Tensor,
-                  weight_scales: torch.Tensor, bias: torch.Tensor, column_sums: torch.Tensor | None) -> torch.Tensor:
-    """`torch._int_mm` of the int8 storage by the int8 weight (exact in int32 with AVX-512 VNNI),
-    less `z * sum(w)` when the zero points may be nonzero, then `* s * sw + b` in float32."""
-    shape = q.shape
-    acc = torch._int_mm(q.reshape(-1, shape[-1]), weight_t)
-    if column_sums is not None:
-        acc.sub_(zero_point.reshape(-1, 1).to(torch.int32) * column_sums)
-    y = acc.to(torch.float32)
-    y.mul_(scale.reshape(-1, 1))
-    y.mul_(weight_scales)
-    y.add_(bias)
-    return y.reshape(*shape[:-1], weight_t.shape[1])
+    return torch.addcmul(bias, y, scale.to(torch.float32), out=y)
 
 
 @_rule("dynamic_linear")
@@ -102,24 +97,16 @@ def _emit_dynamic_linear(em: Emitter, op: d.DynamicLinear) -> None:
     channels = weight.shape[0]
     scales = torch.tensor(ref.channel_scales(op.weight, channels), dtype=torch.float32)
     name = (op.weight.name_hint or "weight").removeprefix("p_")
-    kernel = op.kernel.data
     x, s, z = em.node(op.input), em.node(op.scale), em.node(op.zero_point)
-    exact_zero = zero_points_are_zero(op.zero_point)
-    bias_node = em.new_attr(f"biases.{name}", bias.float())
-    scales_node = em.new_attr(f"packed.{name}_scales", scales)
-    if kernel == "int_mm":
-        weight_t = em.new_attr(f"packed.{name}_t", weight.to(torch.int8).t())
-        sums = None if exact_zero else em.new_attr(f"packed.{name}_sums", weight.to(torch.int32).sum(1))
-        args = (x, s, z, weight_t, scales_node, bias_node, sums)
-        em.bind(op, em.call(linear_int_mm, args, name=op.output.name_hint))
-        return
     packed = em.new_attr(f"packed.{name}", _onednn.qlinear_prepack(weight.to(torch.int8), None))
+    scales_node = em.new_attr(f"packed.{name}_scales", scales)
     zero_points = em.new_attr(f"packed.{name}_zero_points", torch.zeros(channels, dtype=torch.int64))
-    if kernel == "onednn":
+    bias_node = em.new_attr(f"biases.{name}", bias.float())
+    if not op.input.type.element_type.is_signed:  # uint8, one scale: the kernel takes it
         args = (x, s, z, packed, scales_node, zero_points, bias_node, 1.0, 0, torch.float32, "none", [], "")
         em.bind(op, em.call(_onednn.qlinear_pointwise.tensor, args, name=op.output.name_hint))
         return
-    corrections = None if exact_zero else em.new_attr(
+    corrections = None if zero_points_are_zero(op.zero_point) else em.new_attr(
         f"packed.{name}_corrections", weight.to(torch.float64).sum(1).mul_(scales.double()).float())
     args = (x, s, z, packed, scales_node, zero_points, bias_node, corrections)
-    em.bind(op, em.call(linear_onednn_shifted, args, name=op.output.name_hint))
+    em.bind(op, em.call(linear_rows, args, name=op.output.name_hint))

@@ -4,28 +4,34 @@
                : (tensor<16x32x384xf32>) -> (tensor<16x32x1xf32>, tensor<16x32x1xi64>)
     %q = x86.dynamic_quantize(%x, %s, %z) : (tensor<16x32x384xf32>, tensor<16x32x1xf32>,
                tensor<16x32x1xi64>) -> tensor<16x32x384x!quant.any<i8<-127:127>:f32>>
-    %y = x86.dynamic_linear(%q, %s, %z, %w, %b) {kernel = "int_mm"} : (...) -> tensor<16x32x1536xf32>
+    %y = x86.dynamic_linear(%q, %s, %z, %w, %b) : (...) -> tensor<16x32x1536xf32>
 
 `x86.choose_qparams` and `x86.dynamic_quantize` compute exactly what `quant.choose_qparams` and
 `quant.dynamic_qcast` define (`qir.dynamic_runtime`: the same float32 operations, in fewer torch
-calls). `x86.dynamic_linear` is `ref.dynamic_linear` on one of x86's int8 kernels (`kernel`):
+calls). `x86.dynamic_linear` is `ref.dynamic_linear` on oneDNN's int8 linear
+(`onednn.qlinear_pointwise`, the kernel inductor's dynamic quantization calls): a uint8 input per
+tensor with its run-time scale and zero point given to the kernel (its `.tensor` overload); an
+int8 input (per token) with a scale of 1, the row scales applied to the float result after it
+(`y * s + b`, one `addcmul`), less `z * sum(w)` when the zero points may be nonzero. oneDNN runs
+an int8 input as uint8 `q + 128` (its results equal, bit for bit, those of the shifted input
+with zero point 128, saturation included: measured on AVX-512 VNNI and in AVX2 mode), which is
+how `qir.accumulation.may_saturate` models it.
 
-* `"onednn"`: a uint8 input per tensor, oneDNN's `qlinear_pointwise` with the run-time scale and
-  zero point (its `.tensor` overload, the one inductor's dynamic quantization calls);
-* `"onednn_shifted"`: an int8 input (per token or per tensor), as uint8 `q + 128` with zero
-  point 128 on the same kernel (one scale of 1: the row scales are applied after it, with the
-  zero-point correction `z * sum(w)` when the zero points are not known to be 0);
-* `"int_mm"`: an int8 input, `torch._int_mm` (int8 x int8 → int32, then the scales): exact only
-  with AVX-512 VNNI (without it, it adds pairs of products in int16 and saturates: measured).
-
-All accumulate in int32 exactly where the capability table lets them run (on a target without
-VNNI, uint8 x int8 only, with weights whose int16 pairs cannot overflow) and rescale in float32:
-their results equal the reference's up to float32 rounding.
+Its int32 accumulation is exact where the capability table lets it run (on a target without
+VNNI, only weights whose int16 pairs cannot overflow); the rescale is float32, so results equal
+the reference's up to float32 rounding. Measured and left out (torch 2.13, AMD EPYC with AVX-512
+VNNI and in AVX2 mode): fbgemm's `quantized.linear_dynamic` chooses its own parameters (the
+nudged zero point of `torch._choose_qparams_per_tensor`, its scale computed in float64: another
+scale than PT2E's in 99.7% of random tensors) and rounds ties its own way, so it cannot compute
+what the program says; `torch._int_mm` (int8 x int8) is no faster than oneDNN here and adds
+pairs of products in int16 with saturation without VNNI, whatever the weights.
 """
 
 from __future__ import annotations
 
-from xdsl.dialects.builtin import StringAttr, TensorType, UnitAttr
+from typing import ClassVar
+
+from xdsl.dialects.builtin import TensorType, UnitAttr
 from xdsl.irdl import irdl_op_definition, operand_def, opt_prop_def, prop_def, result_def
 from xdsl.utils.exceptions import VerifyException
 
@@ -39,9 +45,6 @@ from qir.dialects.quant import (
     verify_choose_qparams,
 )
 from qir.dialects.ref import DynamicLinearOp, verify_dynamic_linear
-
-DYNAMIC_KERNELS = ("onednn", "onednn_shifted", "int_mm")
-
 
 @irdl_op_definition
 class ChooseQParams(KernelOp):
@@ -90,9 +93,12 @@ class DynamicQuantize(KernelOp):
 
 @irdl_op_definition
 class DynamicLinear(KernelOp):
-    """`ref.dynamic_linear` on one of x86's int8 kernels (`kernel`, see the module docstring)."""
+    """`ref.dynamic_linear` on oneDNN's int8 linear (see the module docstring)."""
 
     name = "x86.dynamic_linear"
+
+    READS_STORAGE: ClassVar[bool] = True
+    """It packs its weight from the parameter's storage (no `x86.from_storage` in between)."""
 
     input = operand_def(TensorType)
     scale = operand_def(TensorType)
@@ -100,21 +106,13 @@ class DynamicLinear(KernelOp):
     weight = operand_def(TensorType)
     bias = operand_def(TensorType)
     output = result_def(TensorType)
-    kernel = prop_def(StringAttr)
 
     per_token = DynamicLinearOp.per_token
 
     def verify_(self) -> None:
         verify_dynamic_linear(self)
-        kernel = self.kernel.data
-        if kernel not in DYNAMIC_KERNELS:
-            raise VerifyException(f"{self.name}: unknown kernel {kernel!r} (kernels: {', '.join(DYNAMIC_KERNELS)})")
-        storage = self.input.type.element_type
-        if (kernel == "onednn") != (not storage.is_signed):
-            raise VerifyException(f"{self.name}: kernel {kernel!r} does not take {storage} inputs "
-                                  "(onednn: uint8 per tensor; onednn_shifted, int_mm: int8)")
-        if kernel == "onednn" and self.per_token:
-            raise VerifyException(f"{self.name}: oneDNN takes one input scale, not one per row")
+        if self.per_token and not self.input.type.element_type.is_signed:
+            raise VerifyException(f"{self.name}: per-token inputs are int8")
 
 
 DYNAMIC_OPS = [ChooseQParams, DynamicQuantize, DynamicLinear]

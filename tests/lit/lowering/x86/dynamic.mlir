@@ -4,8 +4,8 @@
 // RUN: qir-opt %s --weights %t.safetensors -p 'reference-rewrite{backend=x86 target=x86-avx2},lower-x86{target=x86-avx2}' -o %t.mlir && qir-opt %t.mlir --weights %t.safetensors | filecheck %s --check-prefix=AVX2
 
 // Dynamic quantization on x86: the run-time parameters and quantization become x86's exact fast
-// forms of them, a linear of a uint8 input per tensor oneDNN's qlinear_pointwise with the
-// run-time scale, one of an int8 input (per token) the same kernel on `q + 128`. With VNNI every
+// forms of them, a linear oneDNN's qlinear_pointwise, given the run-time scale (uint8, per
+// tensor) or followed by the row scales (int8, per token, which oneDNN runs as q + 128). With VNNI every
 // linear runs as a kernel and the program records that it needs VNNI (the "risky" weights);
 // without it, a weight with a pair of products that could overflow int16 stays in the Q/DQ form.
 
@@ -15,20 +15,20 @@
 // VNNI-LABEL: func.func @per_tensor(
 // VNNI:         %[[S:.*]], %[[Z:.*]] = x86.choose_qparams(%x) {quantized_type = !quant.any<u8:f32>} : (tensor<3x4xf32>) -> (tensor<f32>, tensor<i64>)
 // VNNI-NEXT:    %[[Q:.*]] = x86.dynamic_quantize(%x, %[[S]], %[[Z]]) : (tensor<3x4xf32>, tensor<f32>, tensor<i64>) -> tensor<3x4x!quant.any<u8:f32>>
-// VNNI:         x86.dynamic_linear(%[[Q]], %[[S]], %[[Z]], %{{.*}}, %{{.*}}) {kernel = "onednn", module = "safe"}
-// VNNI:         x86.dynamic_linear(%[[Q]], %[[S]], %[[Z]], %{{.*}}, %{{.*}}) {kernel = "onednn", module = "risky"}
+// VNNI:         x86.dynamic_linear(%[[Q]], %[[S]], %[[Z]], %{{.*}}, %{{.*}}) {module = "safe"}
+// VNNI:         x86.dynamic_linear(%[[Q]], %[[S]], %[[Z]], %{{.*}}, %{{.*}}) {module = "risky"}
 // VNNI-NOT:     quant.dynamic_dcast
 // VNNI-LABEL: func.func @per_token(
 // VNNI:         x86.choose_qparams(%x) {quantized_type = !quant.any<i8<-127:127>:f32>, symmetric} : (tensor<2x3x4xf32>) -> (tensor<2x3x1xf32>, tensor<2x3x1xi64>)
-// VNNI:         x86.dynamic_linear({{.*}}) {kernel = "onednn_shifted", module = "safe"} : (tensor<2x3x4x!quant.any<i8<-127:127>:f32>>, tensor<2x3x1xf32>, tensor<2x3x1xi64>, {{.*}}) -> tensor<2x3x2xf32>
+// VNNI:         x86.dynamic_linear({{.*}}) {module = "safe"} : (tensor<2x3x4x!quant.any<i8<-127:127>:f32>>, tensor<2x3x1xf32>, tensor<2x3x1xi64>, {{.*}}) -> tensor<2x3x2xf32>
 
 // AVX2: builtin.module attributes {qir.stage = "lowered", qir.target = "x86-avx2", qir.backend = "x86"}
 // AVX2-LABEL: func.func @per_tensor(
 // AVX2:         %[[DQ:.*]] = quant.dynamic_dcast
-// AVX2:         x86.dynamic_linear({{.*}}) {kernel = "onednn", module = "safe"}
+// AVX2:         x86.dynamic_linear({{.*}}) {module = "safe"}
 // AVX2:         aten.op "linear.default"(%[[DQ]], {{.*}}) {module = "risky"}
 // AVX2-LABEL: func.func @per_token(
-// AVX2:         x86.dynamic_linear({{.*}}) {kernel = "onednn_shifted", module = "safe"}
+// AVX2:         x86.dynamic_linear({{.*}}) {module = "safe"}
 
 builtin.module attributes {qir.stage = "quantized"} {
   func.func @per_tensor(%x: tensor<3x4xf32>) -> (tensor<3x2xf32>, tensor<3x2xf32>) {
