@@ -264,7 +264,7 @@ def may_saturate(op, store) -> bool:
     in a pair of its kernel's products on a CPU without VNNI, as the x86 backends run it: it
     reads uint8 by int8, and its weight is not a constant or one of its channels has a pair that
     can (for input storage values over the input type's whole storage range). A dynamic linear's
-    int8 input runs as uint8 `q + 128` (oneDNN's int8 linear shifts it so, see `x86.dynamic_linear`)."""
+    int8 input runs as uint8 `q + 128` (`x86.dynamic_linear` shifts it so)."""
     if isinstance(op, ref.DynamicLinearOp):
         qin, qweight = ref.quantized(op.input), ref.quantized(op.weight)
         if qin.storage_width != 8 or qweight is None or qweight.storage_width != 8:

@@ -12,10 +12,10 @@ calls). `x86.dynamic_linear` is `ref.dynamic_linear` on oneDNN's int8 linear
 (`onednn.qlinear_pointwise`, the kernel inductor's dynamic quantization calls): a uint8 input per
 tensor with its run-time scale and zero point given to the kernel (its `.tensor` overload); an
 int8 input (per token) with a scale of 1, the row scales applied to the float result after it
-(`y * s + b`, one `addcmul`), less `z * sum(w)` when the zero points may be nonzero. oneDNN runs
-an int8 input as uint8 `q + 128` (its results equal, bit for bit, those of the shifted input
-with zero point 128, saturation included: measured on AVX-512 VNNI and in AVX2 mode), which is
-how `qir.accumulation.may_saturate` models it.
+(`y * s + b`, one `addcmul`), less `z * sum(w)` when the zero points may be nonzero. The int8
+input is handed to oneDNN as uint8 `q + 128` with zero point 128 (its int8-source matmul gives
+the same sums but is its reference implementation, thousands of times slower), which is how
+`qir.accumulation.may_saturate` models it.
 
 Its int32 accumulation is exact where the capability table lets it run (on a target without
 VNNI, only weights whose int16 pairs cannot overflow); the rescale is float32, so results equal

@@ -72,8 +72,8 @@ class DynamicQuantizer(PatternQuantizer):
                          int16_pairs=target.pairs_saturate, target=target, full_range_share=0.0)
 
     def _fitted_to_int16_pairs(self, weight, activation):
-        """An int8 input runs on x86's uint8 kernels as `q + 128` (oneDNN shifts it so, see
-        `x86.dynamic_linear`): on a target without VNNI its weights are fitted to inputs up to
+        """An int8 input runs on x86's uint8 kernels as `q + 128` (`x86.dynamic_linear`
+        shifts it so): on a target without VNNI its weights are fitted to inputs up to
         `qmax + 128`, as a uint8 input's are to `qmax`."""
         if (self.int16_pairs and weight is not None and activation is not None and activation.is_dynamic
                 and activation.dtype == torch.int8 and weight.dtype == torch.int8 and not weight.int16_pairs):

@@ -104,10 +104,10 @@ class WeightOnlyQuantizer(ConfigurableQuantizer):
     """Weight-only int8 / int4 / float16 linears and per-row embedding tables (see the module
     docstring)."""
 
-    def __init__(self, bits: int = 8, group_size: int | None = None, symmetric: bool | None = None, *,
+    def __init__(self, bits: int = 8, group_size: int | None | str = "default", symmetric: bool | None = None, *,
                  dtype: torch.dtype | None = None, embeddings: bool = True, embedding_bits: int | None = None):
-        if bits == 4 and group_size is None and dtype is None:
-            group_size = 32
+        if group_size == "default":  # groups of 32 for 4 bits, one scale per output channel for 8
+            group_size = 32 if bits == 4 and dtype is None else None
         super().__init__(weight_only_config(bits, group_size, symmetric, dtype))
         self.embeddings = embeddings
         self.embedding_bits = embedding_bits
