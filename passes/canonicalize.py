@@ -66,9 +66,8 @@ two, so `set_module_name` still sees both.
 from __future__ import annotations
 
 import struct
-from collections.abc import Hashable, Iterator, Mapping
-from dataclasses import dataclass, field
-from functools import cache
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from typing import ClassVar
 
 from xdsl.context import Context
@@ -83,162 +82,13 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 from xdsl.rewriter import InsertPoint
-from xdsl.traits import IsTerminator, MemoryEffectKind, get_effects
-from xdsl.transforms.dead_code_elimination import would_be_trivially_dead
+from xdsl.traits import IsTerminator
 
-from qir.dialects.aten import (
-    AtenOp,
-    MemoryFormatAttr,
-    LayoutAttr,
-    ParamOp,
-    ParamUpdateOp,
-    is_pure,
-    resolve_overload,
-)
+from qir.aliasing import Mutations, alias_source, removable
+from qir.dialects.aten import AtenOp, LayoutAttr, MemoryFormatAttr, ParamOp
 from qir.op_families import CONV, CONV_TRANSPOSE
 from qir.pass_manager import QirPass, count
 from qir.program import STAGES
-
-# --------------------------------------------------------------------------
-# What an op may do, beyond computing its results.
-# --------------------------------------------------------------------------
-
-_RUNTIME_CHECKS = ("_assert_", "_functional_assert_", "sym_constrain_range",
-                   "_functional_sym_constrain_range", "_print")
-"""Ops that exist for their check or output: `is_pure` calls them pure, they stay."""
-
-
-_HIDDEN_WRITES = {"batch_norm": "training", "native_batch_norm": "training",
-                  "_batch_norm_impl_index": "training", "cudnn_batch_norm": "training",
-                  "miopen_batch_norm": "training", "instance_norm": "use_input_stats"}
-"""Ops that update `running_mean`/`running_var` in place when the flag is set, though their
-schemas do not mark them written (`Tensor? running_mean`, not `Tensor(a!)`): the
-training-mode BatchNorm of a `torch.export` graph is `batch_norm.default(..., True, ...)`."""
-
-
-def _is_check(op: AtenOp) -> bool:
-    return op.op_name.startswith(_RUNTIME_CHECKS)
-
-
-def _hidden_writes(op: AtenOp) -> list[SSAValue]:
-    flag = _HIDDEN_WRITES.get(op.op_name)
-    if flag is None or op.arg(flag) is False:
-        return []
-    return [v for name in ("running_mean", "running_var") if isinstance(v := op.arg(name), SSAValue)]
-
-
-def removable(op: Operation) -> bool:
-    """Whether `op` computes its results and nothing else (so an unused or duplicate one may go)."""
-    if isinstance(op, ParamOp):
-        return True
-    if isinstance(op, AtenOp):
-        return bool(op.results) and is_pure(op) and not _is_check(op) and not _hidden_writes(op)
-    if isinstance(op, ParamUpdateOp) or op.regions:
-        return False
-    return bool(op.results) and would_be_trivially_dead(op)
-
-
-@dataclass(frozen=True)
-class _Aliasing:
-    """Per overload, from its torch schema: which results alias which argument, which arguments it writes."""
-
-    result_sources: tuple[str | None, ...]
-    written: tuple[str, ...] | None
-    """Names of the arguments written to; None when the schema is unknown."""
-
-
-@cache
-def _aliasing(target: str) -> _Aliasing:
-    if target.startswith("py::"):
-        return _Aliasing((), ())
-    overload = resolve_overload(target)
-    if overload is None:
-        return _Aliasing((), None)
-    schema = overload._schema
-    sources: list[str | None] = []
-    for r in schema.returns:
-        info = r.alias_info
-        source = None
-        if info is not None:
-            source = next((a.name for a in schema.arguments
-                           if a.alias_info is not None and a.alias_info.before_set & info.before_set), None)
-        sources.append(source)
-    written = tuple(a.name for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write)
-    return _Aliasing(tuple(sources), written)
-
-
-def _values(arg: object) -> Iterator[SSAValue]:
-    if isinstance(arg, SSAValue):
-        yield arg
-    elif isinstance(arg, list):
-        for item in arg:
-            yield from _values(item)
-
-
-def alias_source(value: SSAValue) -> SSAValue | None:
-    """The operand `value` may be a view of (per the op's schema), or None for a fresh tensor."""
-    op = value.owner
-    if not isinstance(op, AtenOp) or not isinstance(value, OpResult):
-        return None
-    sources = _aliasing(op.target.data).result_sources
-    index = min(value.index, len(sources) - 1) if sources else None  # `Tensor(a)[]` returns
-    name = sources[index] if index is not None else None
-    source = op.arg(name) if name is not None else None
-    return source if isinstance(source, SSAValue) else None
-
-
-def storage_root(value: SSAValue) -> SSAValue:
-    """The fresh tensor whose memory `value` may share (itself when it is fresh)."""
-    while (source := alias_source(value)) is not None:
-        value = source
-    return value
-
-
-def _written_values(op: Operation) -> Iterator[SSAValue]:
-    """The operands `op` may write to in place."""
-    if isinstance(op, AtenOp):
-        written = _aliasing(op.target.data).written
-        if written is None:
-            yield from op.operands
-        for name in written or ():
-            yield from _values(op.arg(name))
-        yield from _hidden_writes(op)
-    elif isinstance(op, ParamOp | ParamUpdateOp) or op.has_trait(IsTerminator):
-        return
-    else:
-        effects = get_effects(op)
-        if effects is None or any(e.kind == MemoryEffectKind.WRITE for e in effects):
-            yield from op.operands
-
-
-@dataclass
-class Mutations:
-    """The tensors some op writes to in place: those may not be merged, nor lose a copy.
-
-    Tracked by storage root (the fresh tensor a view shares memory with). A
-    functional graph from `torch.export` usually has none; training-mode
-    buffers written back by `aten.param_update` are the common case."""
-
-    roots: set[SSAValue] = field(default_factory=set[SSAValue])
-    updated_params: set[str] = field(default_factory=set[str])
-
-    @classmethod
-    def of(cls, module: ModuleOp) -> "Mutations":
-        found = cls()
-        ops = list(module.walk())
-        for op in ops:
-            if isinstance(op, ParamUpdateOp):
-                found.updated_params.add(op.sym.data)
-            for value in _written_values(op):
-                found.roots.add(storage_root(value))
-        for op in ops:
-            if isinstance(op, ParamOp) and op.param_name in found.updated_params:
-                found.roots.add(op.result)
-        return found
-
-    def written(self, value: SSAValue) -> bool:
-        return bool(self.roots) and storage_root(value) in self.roots
-
 
 # --------------------------------------------------------------------------
 # Shapes and layouts.

@@ -90,8 +90,9 @@ from xdsl.pattern_rewriter import (
 )
 from xdsl.rewriter import InsertPoint
 
+from qir.aliasing import Mutations
 from qir.context import params_of
-from qir.dialects.aten import AtenOp, ParamOp, is_pure, written_params
+from qir.dialects.aten import AtenOp, ParamOp, is_pure
 from qir.params import ParamStore, new_param, param_tensor
 from qir.pass_manager import QirPass, count
 
@@ -138,7 +139,7 @@ class _Constant:
 class _State:
     store: ParamStore
     ctx: Context
-    written: frozenset[str]
+    mutations: Mutations
     keep_tied: bool
     copies: dict[str, ParamOp] = field(default_factory=dict[str, ParamOp])
     """Transposed copies made so far, by the name of the parameter they copy."""
@@ -146,13 +147,11 @@ class _State:
 
     def constant(self, value: SSAValue, dtype) -> ParamOp | None:
         """The `aten.param` behind `value` if it is a float constant of element type `dtype` that
-        nothing writes."""
+        nothing writes (in place, through a view, or by `aten.param_update`)."""
         owner = value.owner
         type_ = _tensor(value)
-        if (not isinstance(owner, ParamOp) or owner.param_name in self.written or type_ is None
+        if (not isinstance(owner, ParamOp) or self.mutations.written(owner.result) or type_ is None
                 or not isinstance(type_.element_type, AnyFloat) or type_.element_type != dtype):
-            return None
-        if any(_may_write(use.operation) for use in owner.result.uses):
             return None
         return owner
 
@@ -164,8 +163,6 @@ class _State:
             view = value.owner
             swaps = _swaps(view) if view.target.data in _TRANSPOSES and len(view.results) == 1 else None
             if swaps is None or _tensor(value) is None or len(_tensor(value).get_shape()) != 2:
-                return None
-            if any(_may_write(use.operation) for use in value.uses):
                 return None
             views.append(view)
             transposed ^= swaps
@@ -235,11 +232,6 @@ class _State:
 
 
 _LAYER_OPS = {"addmm", "mm", "matmul", "linear"}
-
-
-def _may_write(op: Operation) -> bool:
-    """Whether `op` may write its operands (an impure ATen op: in place, or unknown)."""
-    return op.name == "aten.param_update" or isinstance(op, AtenOp) and not is_pure(op)
 
 
 def _linear(x: SSAValue, weight: SSAValue, bias: SSAValue | None, result_type, source: AtenOp) -> AtenOp:
@@ -558,7 +550,7 @@ class NormalizeLinear(QirPass):
     keep_tied: bool = False
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        state = _State(params_of(ctx), ctx, written_params(op), self.keep_tied)
+        state = _State(params_of(ctx), ctx, Mutations.of(op), self.keep_tied)
         for inner in op.walk():  # in program order, so that no dimension's key recurses deeply
             for result in inner.results:
                 state.dims.keys.setdefault(result, state.dims.compute(result))

@@ -100,6 +100,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import VerifyException
 
+from qir.aliasing import Mutations
 from qir.context import params_of
 from qir.dialects import ref
 from qir.dialects.aten import AtenOp, ParamOp, resolve_overload, schema_of, to_attr
@@ -1054,7 +1055,7 @@ class ReferenceRewrite(QirPass):
             parse_target(self.target)  # a bad name is a bad option, refused before any pass runs
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        from qir.passes.canonicalize import Mutations, RemoveDeadOps
+        from qir.passes.canonicalize import RemoveDeadOps
 
         backend = None
         if self.backend:

@@ -50,6 +50,19 @@ builtin.module attributes {qir.stage = "float"} {
     func.return %a, %b, %c : tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xi64>
   }
 
+  // A weight written in place through a view of it that the product does not read
+  // (`W.t().mul_(2)`): the write reaches W's memory.
+  // CHECK-LABEL: func.func @written_through_a_view(
+  // CHECK:         aten.op "mm.default"(%x, %w)
+  // CHECK-NOT:     linear
+  func.func @written_through_a_view(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
+    %w = aten.param parameter "w" = dense<1.0> : tensor<3x2xf32>
+    %v = aten.op "t.default"(%w) : (tensor<3x2xf32>) -> tensor<2x3xf32>
+    %d = aten.op "mul_.Scalar"(%v, 2.0) : (tensor<2x3xf32>) -> tensor<2x3xf32>
+    %a = aten.op "mm.default"(%x, %w) : (tensor<4x3xf32>, tensor<3x2xf32>) -> tensor<4x2xf32>
+    func.return %a : tensor<4x2xf32>
+  }
+
   // addmm with beta and alpha other than (1, 1) or (0, 1): folding them into the weight and
   // bias would round differently. A bias that is an activation, or a full (M, N) matrix.
   // CHECK-LABEL: func.func @addmm_kept(
