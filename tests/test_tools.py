@@ -503,6 +503,83 @@ def test_quantize_other_backends(models, backend):
     assert f"backend: {backend}, quantizer: x86" in out and "calibration: 2 random batches" in out
 
 
+def _expected_weight_bytes(model: torch.nn.Module, scheme: str) -> int:
+    """The bytes of `model`'s weights under a weight-only `scheme`, counted from its parameters'
+    shapes alone: a linear's weight at 1 byte (int8) or half a byte (int4) a value, plus a float32
+    scale and a zero point at the storage width per output channel (int8) or per group of 32
+    inputs (int4); an embedding table at 1 byte a value plus one scale and zero point per row;
+    float16 2 bytes a value; everything else (biases, norms) float32. The example's position table
+    is read at the constant ids `arange(32)`: fold-constants makes that lookup a 32-row float32
+    constant before anything is quantized."""
+    total = 0.0
+    for module_name, module in model.named_modules():
+        for name, p in module.named_parameters(recurse=False):
+            rows = p.shape[0] if p.dim() == 2 else 0
+            if module_name == "positions":
+                total += 32 * p.shape[1] * 4
+            elif scheme == "weight-fp16" and name == "weight" and isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+                total += p.numel() * 2
+            elif scheme == "weight-int4" and name == "weight" and isinstance(module, torch.nn.Linear):
+                total += p.numel() * 0.5 + p.numel() // 32 * (4 + 0.5)
+            elif name == "weight" and isinstance(module, (torch.nn.Linear, torch.nn.Embedding)) \
+                    and scheme != "weight-fp16":
+                total += p.numel() + rows * (4 + 1)
+            else:
+                total += p.numel() * 4
+    return int(total)
+
+
+@pytest.mark.parametrize("scheme, kernel, min_db", [("weight-int8", "x86.weight_only_linear", 40),
+                                                    ("weight-int4", "x86.weight_only_linear", 20),
+                                                    ("weight-fp16", "x86.linear_fp16", 60)])
+def test_quantize_weight_only_schemes_report_real_sizes(scheme, kernel, min_db):
+    """`--scheme weight-*` quantizes with WeightOnlyQuantizer, calibrates nothing, and reports the
+    weights' bytes as an independent count from the model's parameter shapes gives them, and the
+    float and quantized latency with their ratio."""
+    from qir.examples import example
+
+    code, out, err = _quantize("transformer", "--scheme", scheme, "--report", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["scheme"] == scheme and report["quantizer"] == f"WeightOnlyQuantizer (--scheme {scheme})"
+    assert report["calibration"]["batches"] == 0 and "calibrate" not in report["stages"]
+    assert f"{kernel} x24" in report["program"] and "x86.embedding_lookup" in _lowered_ops(scheme)
+    model = example("transformer").build()
+    size = report["size"]
+    assert size["before_bytes"] == sum(p.numel() * 4 for p in model.parameters())
+    assert size["after_bytes"] == _expected_weight_bytes(model, scheme)
+    assert size["ratio"] == pytest.approx(size["before_bytes"] / size["after_bytes"])
+    latency = report["latency"]
+    assert latency["before"] == "float" and latency["after"] == "x86"
+    assert latency["speedup"] == pytest.approx(latency["before_ms"] / latency["after_ms"])
+    assert 0 < latency["before_best_ms"] <= latency["before_ms"] and 0 < latency["after_best_ms"] <= latency["after_ms"]
+    assert report["sqnr"]["x86"] > min_db
+
+
+def _lowered_ops(scheme: str) -> set[str]:
+    """The ops of the transformer example lowered to x86 under a weight-only scheme, by the API."""
+    from qir.examples import example
+    from qir.quantizer import weight_only_by_name
+
+    ex = example("transformer")
+    lowered = qir.quantize(ex.build(), ex.inputs(2), quantizer=weight_only_by_name(scheme), backend="x86")
+    return {op.name for op in lowered.qir_program.module.walk()}
+
+
+def test_quantize_weight_int4_text_report():
+    """The text report gives the int4 weights' size (half a byte a value) and the speed-up."""
+    from qir.examples import example
+
+    code, out, err = _quantize("transformer", "--scheme", "weight-int4")
+    assert code == 0, err
+    assert "scheme: weight-int4" in out
+    assert "calibration: none needed: activations stay float" in out
+    expected = _expected_weight_bytes(example("transformer").build(), "weight-int4")
+    assert re.search(rf"^size of the weights: float 13\.79 MB -> x86 {expected / 1e6:.2f} MB \(5\.\d\dx smaller\)$",
+                     out, re.M), out
+    assert re.search(r"^latency: float [\d.]+ ms -> x86 [\d.]+ ms \([\d.]+x; medians of \d+ runs", out, re.M)
+
+
 def _write_bad(folder: Path, models_folder: Path, kind: str) -> list:
     """The arguments of one bad run of kind `kind`, its files made in `folder`."""
     import shutil

@@ -13,10 +13,13 @@ lowered to a backend's kernels (`--backend`, x86 by default, with the
 backend's own quantizer unless `--quantizer` names one). A quantized-stage
 `.mlir` is only lowered; a lowered one is reported as it is.
 
-`--scheme` says how: `static` (the default: activations and weights int8, activation
-ranges from calibration) or `dynamic` (`qir.quantizer.DynamicQuantizer`: every linear's input
-quantized when the program runs, per token, its weight int8 per channel; nothing to calibrate).
-`SCHEMES` maps each name to its quantizer.
+`--scheme` says how (`SCHEMES` maps each name to its quantizer): `static` (the default:
+activations and weights int8, activation ranges from calibration); `dynamic`
+(`qir.quantizer.DynamicQuantizer`: every linear's input quantized when the program runs, per
+token, its weight int8 per channel); `weight-int8`, `weight-int4`, `weight-fp16`
+(`qir.quantizer.WeightOnlyQuantizer`: linears' weights int8 per output channel, int4 per group
+of 32 inputs, or float16, embedding tables per row; activations stay float). Only `static`
+calibrates.
 
 Calibration: `--calibration FILE` is a list of input tuples saved with
 `torch.save` (or of tensors, for a model with one input), checked against the
@@ -25,7 +28,8 @@ like the example inputs, which calibrate ranges poorly: the report says so.
 `--batches N` takes the first N batches (default: all of the file, or 4).
 
 The report goes to stdout, as text or as one JSON document (`--report
-json`): each stage's time, the model's size before and after, float and
+json`): each stage's time, the size of the weights before and after (at their storage width:
+`qir.blockwise.weight_bytes`, a 4-bit value half a byte, scales and zero points included), float and
 quantized latency and the speed-up, the SQNR of the outputs against float, and
 `qir.debug`'s per-op table, worst first (text: the first 10 rows; JSON: all).
 Outputs are compared on one batch: a random one calibration did not see, or
@@ -73,11 +77,15 @@ RANDOM_NOTE = "random data calibrates ranges poorly: give --calibration FILE wit
 @dataclass(frozen=True)
 class Scheme:
     """A quantization scheme `--scheme` names: its quantizer for a target (None: the backend's own),
-    and whether activation ranges come from calibration."""
+    and why it needs no calibration (None: activation ranges come from calibration)."""
 
     quantizer: Callable[[Any], Any] | None
-    calibrates: bool
     description: str
+    uncalibrated: str | None = None
+
+    @property
+    def calibrates(self) -> bool:
+        return self.uncalibrated is None
 
 
 def _dynamic_quantizer(target):
@@ -86,10 +94,29 @@ def _dynamic_quantizer(target):
     return DynamicQuantizer(target=target)
 
 
+def _weight_only_quantizer(name: str) -> Callable[[Any], Any]:
+    def quantizer(target):  # weight-only numerics do not depend on the CPU
+        from qir.quantizer import weight_only_by_name
+
+        return weight_only_by_name(name)
+
+    return quantizer
+
+
+_AT_RUN_TIME = "none needed: activations are quantized at run time"
+_FLOAT_ACTIVATIONS = "none needed: activations stay float, weights are quantized from themselves"
+
 SCHEMES: dict[str, Scheme] = {
-    "static": Scheme(None, True, "int8 activations and weights, activation ranges from calibration"),
-    "dynamic": Scheme(_dynamic_quantizer, False, "linears: activations quantized at run time (per token), "
-                                                 "int8 per-channel weights"),
+    "static": Scheme(None, "int8 activations and weights, activation ranges from calibration"),
+    "dynamic": Scheme(_dynamic_quantizer, "linears: activations quantized at run time (per token), "
+                                          "int8 per-channel weights", _AT_RUN_TIME),
+    "weight-int8": Scheme(_weight_only_quantizer("weight-int8"), "weight-only: int8 per-channel linear weights, "
+                                                                 "int8 per-row embedding tables", _FLOAT_ACTIVATIONS),
+    "weight-int4": Scheme(_weight_only_quantizer("weight-int4"), "weight-only: int4 linear weights per group of 32 "
+                                                                 "inputs (asymmetric), int8 per-row embedding tables",
+                          _FLOAT_ACTIVATIONS),
+    "weight-fp16": Scheme(_weight_only_quantizer("weight-fp16"), "weight-only: float16 linear weights and embedding "
+                                                                 "tables", _FLOAT_ACTIVATIONS),
 }
 """`--scheme NAME` → how the model is quantized. A scheme is a quantizer for the target; one that does
 not calibrate gets no calibration batches (its activations are quantized at run time, or not at all)."""
@@ -256,8 +283,7 @@ def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report:
     if not scheme.calibrates:
         batches = (load_calibration(args.calibration, model.program, 1) if args.calibration
                    else [random_batch(model, seed=0)])
-        report.calibration = {"source": "none needed: activations are quantized at run time", "batches": 0,
-                              "note": None}
+        report.calibration = {"source": scheme.uncalibrated, "batches": 0, "note": None}
         test = batches[0] if args.calibration else random_batch(model, seed=1000)
         report.evaluated_on = "the first batch of the file" if args.calibration else "a random batch"
     elif args.calibration:
@@ -376,14 +402,12 @@ def _output_sqnr(expected, actual) -> float:
     return sqnr(torch.cat([e.reshape(-1) for e, _ in pairs]), torch.cat([a.reshape(-1) for _, a in pairs]))
 
 
-def _param_bytes(program) -> int:
-    used = [program.params[n] for n in program.param_names() if n in program.params]
-    return sum(t.numel() * t.element_size() for t in used)
-
-
 def _sizes(before: str, before_program, after: str, after_program) -> dict[str, Any]:
-    """The bytes of the weights each program names (what DIR/model.safetensors holds)."""
-    b, a = _param_bytes(before_program), _param_bytes(after_program)
+    """The bytes of each program's weights at their storage width (`qir.blockwise.weight_bytes`:
+    a 4-bit value is half a byte, as kernels pack them; scales and zero points count)."""
+    from qir.blockwise import weight_bytes
+
+    b, a = weight_bytes(before_program), weight_bytes(after_program)
     return {"before": before, "before_bytes": b, "after": after, "after_bytes": a, "ratio": b / a if a else math.nan}
 
 
