@@ -22,6 +22,9 @@ class ParseFailure(QirError):
 class PassFailure(QirError):
     """A pass failed; the message names the pass, the op and its location. The input is unchanged."""
 
+    internal = False
+    """The pass failed with an error of its own (a bug, or invalid IR an earlier pass left)."""
+
     def __init__(self, pass_name: str, message: str, op_text: str | None = None):
         self.pass_name = pass_name
         self.op_text = op_text

@@ -43,6 +43,53 @@ def test_failing_pass_names_itself_and_the_op_and_leaves_the_input_alone():
     assert program.text(debuginfo=True) == before
 
 
+@dataclass(frozen=True)
+class _BreaksIR(QirPass):
+    """Leaves an op the verifier rejects (an ATen overload that does not exist)."""
+
+    name = "breaks-ir"
+
+    def apply(self, ctx, op) -> None:
+        from xdsl.dialects.builtin import StringAttr
+
+        aten = next(o for o in op.walk() if isinstance(o, AtenOp))
+        aten.properties["target"] = StringAttr("nosuch.default")
+
+
+@dataclass(frozen=True)
+class _Crashes(QirPass):
+    """Fails with an error of its own, as a pass does that trips on IR an earlier pass broke."""
+
+    name = "crashes"
+
+    def apply(self, ctx, op) -> None:
+        raise KeyError("boom")
+
+
+@pytest.mark.parametrize("verify_each", [False, True])
+@pytest.mark.parametrize("after", [[], ["canonicalize"], [_Crashes()]])
+def test_the_pass_that_breaks_the_ir_is_named_whether_or_not_each_pass_is_verified(verify_each, after):
+    """The IR is verified once, after the pipeline, unless `verify_each`: either way the failure
+    names the pass that left invalid IR, not a later one, and the input stays as it was."""
+    program = _program()
+    before = program.text(debuginfo=True)
+    with pytest.raises(qir.PassFailure) as failure:
+        qir.PassManager(["canonicalize", _BreaksIR(), *after], verify_each=verify_each).run(program)
+    assert failure.value.pass_name == "breaks-ir"
+    assert "left invalid IR" in str(failure.value) and "nosuch.default" in str(failure.value)
+    assert program.text(debuginfo=True) == before
+
+
+def test_a_pass_failing_on_valid_ir_is_named_with_its_own_error():
+    with pytest.raises(qir.PassFailure, match="pass 'crashes' failed: internal error: KeyError: 'boom'"):
+        qir.PassManager(["canonicalize", _Crashes()]).run(_program())
+
+
+def test_verification_can_be_turned_off():
+    result = qir.PassManager(["canonicalize", _BreaksIR()], verify=False).run(_program())
+    assert "nosuch.default" in result.text()
+
+
 def test_misordered_pipeline_fails_before_running():
     with pytest.raises(qir.PipelineError, match="'convert' needs a program at stage 'observed'"):
         qir.PassManager("canonicalize,convert").run(_program())

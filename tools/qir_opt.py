@@ -260,7 +260,7 @@ class QirOptMain(xDSLOptMain):
         manager.records = []
         for p in manager.passes:
             try:
-                manager._run_one(p, program, self.ctx)
+                manager._run_one(p, program, self.ctx, verify=manager.verify)  # each pass, as mlir-opt
             except PassFailure as err:
                 cause = err.__cause__
                 op = cause.op if isinstance(cause, OpError) else _failing_op(program.module)
