@@ -113,7 +113,7 @@ def test_emission_is_handed_over_not_registered():
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
     x = torch.randn(1, 3, 8, 8)
     for backend in ("x86", "onednn"):
-        low = qir.quantize(model, (x,), backend=backend, target="x86-avx512-vnni")
+        low = qir.quantize(model, (x,), backend=backend)  # for this host: a VNNI program would not run without VNNI
         assert any(op.name.startswith(f"{backend}.") for op in low.qir_program.module.walk())
     assert {name.split(".")[0] for name in _RULES} <= set(QIR_DIALECTS)
     x86 = qir.get_backend("x86")
