@@ -266,6 +266,26 @@ def test_x86_computes_what_the_reference_says(config):
                 _close(got, want)
 
 
+@pytest.mark.parametrize("backend", ["onednn", "qnnpack"])
+@pytest.mark.parametrize("config", CONFIGS)
+def test_other_backends_keep_the_qdq_form_and_compute_the_reference(backend, config):
+    """onednn and qnnpack have no rule for `ref.dynamic_linear`: the linears stay in the Q/DQ form
+    (the input quantized and dequantized at run time, the int8 weight dequantized, a float
+    linear), never an error, and equal the reference up to float32 rounding of the sums."""
+    model = _model()
+    batch = torch.export.Dim("batch")
+    prepared = qir.prepare(model, (_x(),), DynamicQuantizer(**CONFIGS[config]), dynamic_shapes={"x": {0: batch}})
+    quantized = qir.convert(prepared)
+    lowered, reference = qir.lower(quantized, backend), qir.lower(quantized, "reference")
+    assert _ops(lowered, "quant.choose_qparams") == 3 and _ops(lowered, "quant.dynamic_qcast") == 3
+    assert not any(op.name.startswith("ref.") for op in lowered.qir_program.module.walk())
+    with torch.no_grad():
+        for seed, shape, scale in [(1, (2, 5, 32), 1.0), (2, (7, 5, 32), 30.0), (3, (1, 5, 32), 0.01)]:
+            x = _x(seed, shape, scale)
+            for got, want in zip(lowered(x), reference(x)):
+                _close(got, want)
+
+
 def test_x86_refuses_weights_whose_pairs_saturate_without_vnni():
     """Quantized for a VNNI CPU (full-range weights), a dynamic linear whose weights have a pair
     that can overflow int16 is not lowered for x86-avx2 (it stays in the Q/DQ form, float); for a

@@ -305,6 +305,25 @@ def test_x86_lowering_computes_the_reference(scheme):
         assert (got - expected).abs().max() <= 1e-5 * expected.abs().max(), scheme
 
 
+@pytest.mark.parametrize("backend", ["onednn", "qnnpack"])
+@pytest.mark.parametrize("scheme", list(_SCHEMES) + ["int4-per-channel"])
+def test_other_backends_keep_the_qdq_form_and_compute_the_reference(backend, scheme):
+    """onednn and qnnpack have no weight-only kernels: linears and tables stay in the Q/DQ form
+    (the weight dequantized exactly, then float arithmetic: what `ref.weight_only_linear` and
+    `ref.weight_only_embedding` define), never an error, whatever the weight's type (a group-wise
+    int4 weight has no torch quantized tensor: it stays a `quant.dcast` of its storage)."""
+    model, _ = _model_and_inputs()
+    config = _SCHEMES.get(scheme, dict(bits=4, group_size=None, embedding_bits=4))
+    free = {"ids": {0: torch.export.Dim("batch", max=8), 1: torch.export.Dim("tokens", max=32)}}
+    converted = qir.convert(qir.prepare(model, (torch.randint(0, 40, (2, 3)),), WeightOnlyQuantizer(**config),
+                                        dynamic_shapes=free))
+    reference, lowered = qir.lower(converted, "reference"), qir.lower(converted, backend)
+    assert not any(op.name.startswith("ref.") for op in lowered.qir_program.module.walk())
+    for ids in (torch.randint(0, 40, (1, 1)), torch.randint(0, 40, (2, 9))):
+        expected, got = reference(ids), lowered(ids)
+        assert (got - expected).abs().max() <= 1e-6 * expected.abs().max(), (backend, scheme)
+
+
 def test_lowered_weight_only_program_reloads_and_pickles(tmp_path):
     import pickle
 

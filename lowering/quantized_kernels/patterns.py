@@ -9,7 +9,7 @@ from xdsl.rewriter import InsertPoint
 
 from qir.dialects import ref
 from qir.dialects.aten import AtenOp, ParamOp
-from qir.dialects.quant import StorageCastOp
+from qir.dialects.quant import StorageCastOp, UniformQuantizedSubChannelType
 from qir.lowering.quantized_kernels import ops as k
 
 # Ops that read a quantized weight as it is stored: nothing to wrap for them.
@@ -22,7 +22,10 @@ class WrapQuantizedParams(RewritePattern):
     their storage (prepacked weights, `quant.scast` of an i32 bias, the weight operand of a
     `ref` conv or linear about to be prepacked) stay as they are. A rule cannot say this: it
     matches ops by their operands, not by all the uses of a value. A kernel op that packs a weight
-    from its storage says so with a class constant `READS_STORAGE: ClassVar[bool] = True`."""
+    from its storage says so with a class constant `READS_STORAGE: ClassVar[bool] = True`.
+    A sub-channel (group-wise) parameter stays too: torch has no quantized tensor with a table
+    per block, no kernel of these dialects takes one, and its `quant.dcast` (a weight-only
+    weight the backend leaves in the Q/DQ form) dequantizes it exactly as it is."""
 
     def __init__(self, dialect: Dialect):
         self.from_storage = next(op for op in dialect.operations if issubclass(op, k.FromStorage))
@@ -37,7 +40,9 @@ class WrapQuantizedParams(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: ParamOp, rewriter: PatternRewriter) -> None:
-        if ref.quantized(op.result) is None or all(self._reads_storage(u) for u in op.result.uses):
+        qtype = ref.quantized(op.result)
+        if qtype is None or isinstance(qtype, UniformQuantizedSubChannelType) \
+                or all(self._reads_storage(u) for u in op.result.uses):
             return
         wrapped = self.from_storage.create(operands=[op.result], result_types=[op.result.type])
         wrapped.results[0].name_hint = f"{op.result.name_hint or 'p'}_qt"
