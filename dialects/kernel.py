@@ -33,7 +33,7 @@ class KernelOp(IRDLOperation):
     """Base of ops printed `name(%a, %b) {attrs} : (A, B) -> R`; subclasses declare the fields.
 
     Kernel ops are pure unless a subclass says otherwise (`traits`), so dead ones are erased
-    and identical ones merged by `canonicalize`."""
+    by `canonicalize` and identical ones merged by `cse`."""
 
     traits = traits_def(Pure())
 

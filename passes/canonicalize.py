@@ -3,32 +3,27 @@
 A graph from `torch.export` carries ops that are there for Python's sake, not
 for the model's arithmetic: eval-mode dropout, `clone`s and `detach`es,
 `to(float32)` of a float32 tensor, reshapes to the shape the tensor already
-has, `unsqueeze` undone by `squeeze`, ops whose result nobody reads, and the
-same computation written twice (`x.relu() + x.relu()`). Every later stage
-matches patterns on dataflow (conv → bn → relu, linear → add), so each of these
-hides a fusion or costs an observer and a quantize/dequantize pair. Before:
+has, `unsqueeze` undone by `squeeze`, ops whose result nobody reads. Every later
+stage matches patterns on dataflow (conv → bn → relu, linear → add), so each of
+these hides a fusion or costs an observer and a quantize/dequantize pair. Before:
 
     %w  = aten.param parameter "fc.weight" : tensor<4x4xf32>
-    %w2 = aten.param parameter "fc.weight" : tensor<4x4xf32>
     %y  = aten.op "linear.default"(%x, %w, none) : (...) -> tensor<2x4xf32>
     %d  = aten.op "dropout.default"(%y, 0.5, false) : (...) -> tensor<2x4xf32>
     %c  = aten.op "clone.default"(%d) : (...) -> tensor<2x4xf32>
     %v  = aten.op "view.default"(%c, [2, 4]) : (...) -> tensor<2x4xf32>
-    %r1 = aten.op "relu.default"(%v) : (...) -> tensor<2x4xf32>
-    %r2 = aten.op "relu.default"(%v) : (...) -> tensor<2x4xf32>
-    %s  = aten.op "add.Tensor"(%r1, %r2) : (...) -> tensor<2x4xf32>
+    %r  = aten.op "relu.default"(%v) : (...) -> tensor<2x4xf32>
     %u  = aten.op "sigmoid.default"(%y) : (...) -> tensor<2x4xf32>
-    func.return %s : tensor<2x4xf32>
+    func.return %r : tensor<2x4xf32>
 
 After:
 
     %w  = aten.param parameter "fc.weight" : tensor<4x4xf32>
     %y  = aten.op "linear.default"(%x, %w, none) : (...) -> tensor<2x4xf32>
-    %r1 = aten.op "relu.default"(%y) : (...) -> tensor<2x4xf32>
-    %s  = aten.op "add.Tensor"(%r1, %r1) : (...) -> tensor<2x4xf32>
-    func.return %s : tensor<2x4xf32>
+    %r  = aten.op "relu.default"(%y) : (...) -> tensor<2x4xf32>
+    func.return %r : tensor<2x4xf32>
 
-Three kinds of removal, counted as `no-op`, `dead-code` and `duplicate`, and one normal form:
+Two kinds of removal, counted as `no-op` and `dead-code`, and one normal form:
 
 * **no-op**: an op whose result *is* its operand. Either by definition
   (`detach`, `alias`, eval or p = 0 dropout, `to`/`type_as` to the dtype the
@@ -38,16 +33,15 @@ Three kinds of removal, counted as `no-op`, `dead-code` and `duplicate`, and one
   identity `permute`, `t` of a 1-D tensor), or because it undoes the view
   before it (`squeeze(unsqueeze(x))`, `t(t(x))`, a permutation and its
   inverse); and a `view` of a `view` becomes one `view`.
-* **dead-code**: pure ops (`qir.dialects.aten.is_pure`, xDSL's `Pure` for
-  other dialects) whose results are all unused, iterated to a fixed point.
-* **duplicate**: two pure ops of one block with the same target, arguments,
-  operands, result types and attributes: the later one is replaced by the
-  earlier one (`aten.param`s of one name too). This is xDSL's CSE with qir's
-  purity rule and keys that compare attributes exactly (see `attr_key`).
+* **dead-code**: ops that compute their results and nothing else
+  (`qir.aliasing.removable`) whose results are all unused, iterated to a fixed point.
 * **batched**: a convolution of an unbatched input (`conv2d` of a `C x H x W`
   tensor) becomes `unsqueeze(0)`, the convolution of a batch of one, `squeeze(0)`,
   so that quantizers, `reference-rewrite` and every backend's kernels only ever
   see batched convolutions.
+
+The same computation written twice (`x.relu() + x.relu()`) is `cse`'s, as in MLIR:
+pipelines run `canonicalize,cse`.
 
 Numerics never change: no rewrite changes a value, a dtype or which random
 numbers are drawn. Ops with effects stay: training-mode dropout and other
@@ -58,31 +52,23 @@ a copy is only removed where that cannot change the layout a later `view`
 sees: `clone` of a possibly non-dense tensor (an `expand`, a `slice`) stays,
 and `contiguous` stays unless its operand is already contiguous. A copy
 whose source or result is written in place (or by `aten.param_update`) stays
-too, as do duplicates reading such a tensor. Provenance attributes (`module`)
-are part of an op's identity: two identical ops from different modules stay
-two, so `set_module_name` still sees both.
+too (`qir.aliasing.Mutations`).
 """
-
 from __future__ import annotations
 
-import struct
-from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
-from xdsl.ir import Attribute, Data, Operation, OpResult, ParametrizedAttribute, Region, SSAValue
+from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.ir import Operation, OpResult, SSAValue
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
     PatternRewriter,
-    PatternRewriterListener,
     PatternRewriteWalker,
     RewritePattern,
     op_type_rewrite_pattern,
 )
-from xdsl.rewriter import InsertPoint
-from xdsl.traits import IsTerminator
 
 from qir.aliasing import Mutations, alias_source, removable
 from qir.dialects.aten import AtenOp, LayoutAttr, MemoryFormatAttr, ParamOp
@@ -347,98 +333,6 @@ class FoldViewChains(RewritePattern):
             _fold(op, original, rewriter, self.ctx)
 
 
-# --------------------------------------------------------------------------
-# Duplicates: a keyed CSE with qir's purity rule.
-# --------------------------------------------------------------------------
-
-
-def attr_key(attr: Attribute) -> Hashable:
-    """A hashable key equal exactly when two attributes are: by name and parameters, all the way down.
-
-    xDSL compares attributes with their dataclass `__eq__`, which is only as
-    good as each attribute's fields: the aten enum attributes (`#aten.dtype`,
-    `#aten.memory_format`, ...) declare their parameter on a base class, so
-    all of them compare equal. Floats compare by bits (0.0 is not -0.0)."""
-    if isinstance(attr, ParametrizedAttribute):
-        return (attr.name, tuple(attr_key(p) for p in attr.parameters))
-    if isinstance(attr, Data):
-        return (attr.name, _data_key(attr.data))
-    return (type(attr).__qualname__, repr(attr))
-
-
-def _data_key(data: object) -> Hashable:
-    if isinstance(data, Attribute):
-        return attr_key(data)
-    if isinstance(data, float):
-        return ("float", struct.pack("<d", data))
-    if isinstance(data, tuple | list):
-        return tuple(_data_key(d) for d in data)
-    if isinstance(data, Mapping):
-        return tuple(sorted((k, _data_key(v)) for k, v in data.items()))
-    try:
-        hash(data)
-    except TypeError:
-        return repr(data)
-    return data
-
-
-def op_key(op: Operation) -> Hashable:
-    """What makes two ops the same computation: name, properties, attributes, operands, result types."""
-    return (
-        op.name,
-        tuple(sorted((k, attr_key(v)) for k, v in op.properties.items())),
-        tuple(sorted((k, attr_key(v)) for k, v in op.attributes.items())),
-        tuple(op.operands),
-        tuple(attr_key(r.type) for r in op.results),
-    )
-
-
-def merge_duplicates(ctx: Context, mutations: Mutations, region: Region,
-                     listener: PatternRewriterListener | None = None) -> bool:
-    """Replace each pure op by an identical earlier one of its block; True when something merged.
-
-    Like xDSL's CSE (`common_subexpression_elimination`), but its purity rule
-    is `removable` and its keys compare attributes exactly (see `attr_key`).
-    Each block is its own scope: no dominance question arises."""
-    changed = False
-    rewriter = PatternRewriter(InsertPoint.at_start(region.blocks[0])) if region.blocks else None
-    if rewriter is not None and listener is not None:
-        rewriter.extend_from_listener(listener)
-    for block in [b for op in region.walk() for r in op.regions for b in r.blocks] + list(region.blocks):
-        # Ops are bucketed by a cheap key first (name, operands, string properties such as the
-        # ATen target or the parameter name); the exact key, which walks every attribute, is
-        # computed only for ops that share a bucket: in a real model, few do.
-        buckets: dict[Hashable, list[Operation]] = {}
-        keys: dict[Operation, Hashable] = {}
-
-        def key_of(o: Operation) -> Hashable:
-            if o not in keys:
-                keys[o] = op_key(o)
-            return keys[o]
-
-        for op in list(block.ops):
-            if op.has_trait(IsTerminator) or not removable(op):
-                continue
-            if any(mutations.written(v) for v in (*op.operands, *op.results)):
-                continue  # the value may change between the two: not a duplicate
-            bucket = buckets.setdefault(_cheap_key(op), [])
-            existing = next((other for other in bucket if key_of(other) == key_of(op)), None) if bucket else None
-            if existing is None:
-                bucket.append(op)
-                continue
-            assert rewriter is not None
-            rewriter.replace(op, [], list(existing.results))
-            count(ctx, "duplicate")
-            changed = True
-    return changed
-
-
-def _cheap_key(op: Operation) -> Hashable:
-    """Equal for any two ops `op_key` calls equal (and for a few more)."""
-    strings = tuple(sorted((k, v.data) for k, v in op.properties.items() if isinstance(v, StringAttr)))
-    return (op.name, tuple(op.operands), strings)
-
-
 @dataclass
 class BatchUnbatchedConvs(RewritePattern):
     """A convolution of an unbatched input (`conv2d` of a `C x H x W` tensor, which torch
@@ -479,8 +373,8 @@ class BatchUnbatchedConvs(RewritePattern):
 
 @dataclass(frozen=True)
 class Canonicalize(QirPass):
-    """Removes no-op views and copies, eval dropout, dead pure ops and duplicate computations;
-    batches the convolutions of unbatched inputs.
+    """Removes no-op views and copies, eval dropout and dead pure ops; batches the
+    convolutions of unbatched inputs.
 
     See the module docstring for the IR before and after. `keep-detach` keeps
     `detach` ops: they are identities in value, but stop gradients in a model
@@ -507,7 +401,6 @@ class Canonicalize(QirPass):
                 ]
             ),
             walk_reverse=True,
-            post_walk_func=lambda region, listener: merge_duplicates(ctx, mutations, region, listener),
         )
         walker.rewrite_module(op)
 

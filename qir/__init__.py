@@ -2,7 +2,7 @@
 
     program = qir.export(model, example_args)      # torch.export + import
     print(program)                                  # the IR, as MLIR text
-    program = qir.PassManager("canonicalize").run(program)
+    program = qir.PassManager("canonicalize,cse").run(program)
     gm = program.to_fx()                            # called like `model`
 
     prepared = qir.prepare(model, example_args, X86Quantizer())

@@ -25,7 +25,7 @@ from qir.quantizer import Quantizer
 from qir.registry import available_passes
 from qir.target import TargetError, parse_target
 
-PREPARE_PIPELINE = ("canonicalize", "normalize-linear", "fold-constants", "fold-bn", "annotate",
+PREPARE_PIPELINE = ("canonicalize", "cse", "normalize-linear", "fold-constants", "fold-bn", "annotate",
                     "propagate-annotations", "insert-observers")
 
 
@@ -73,12 +73,12 @@ def prepare(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwa
     return gm
 
 
-QAT_PIPELINE = ("canonicalize{keep-detach=true}", "normalize-linear{keep-tied=true}", "set-training{mode=module}",
+QAT_PIPELINE = ("canonicalize{keep-detach=true}", "cse", "normalize-linear{keep-tied=true}", "set-training{mode=module}",
                 "annotate", "propagate-annotations", "insert-observers{fake-quant=true}", "simulate-bn")
 """`prepare_qat`'s passes: PTQ's, less the folds (the weights and batch norms train), with the
 training mode left to the module and fake quantization in place of observers."""
 
-CONVERT_PIPELINE = ("set-training{mode=eval}", "fold-bn", "convert", "canonicalize")
+CONVERT_PIPELINE = ("set-training{mode=eval}", "fold-bn", "convert", "canonicalize", "cse")
 
 
 def prepare_qat(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwargs: dict | None = None,
@@ -247,7 +247,7 @@ def lowering_pipeline(program: Program, backend: str, target=None) -> list:
         passes.append(available_passes()["reference-rewrite"]()(backend=backend, target=option))
     if backend == "reference" and option:  # the reference asked to compute what the target's kernels would
         passes.append(available_passes()["emulate-target"]()(target=option))
-    return passes + [chosen.lower_pass()(target=option), "canonicalize"]
+    return passes + [chosen.lower_pass()(target=option), "canonicalize", "cse"]
 
 
 def lower(quantized, backend: str = "x86", *, target=None, timing: bool = False) -> fx.GraphModule:

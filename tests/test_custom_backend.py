@@ -187,7 +187,7 @@ def test_pass_pipeline_on_the_text_form(flow, tmp_path):
     _, mine, quantized, _ = flow
     quantized.qir_program.save(tmp_path / "quantized.mlir")
     program = qir.load(tmp_path / "quantized.mlir")
-    lowered = qir.PassManager("reference-rewrite{backend=mybackend},lower-mybackend,canonicalize").run(program)
+    lowered = qir.PassManager("reference-rewrite{backend=mybackend},lower-mybackend,canonicalize,cse").run(program)
     assert "mybackend.qbmm_softmax(" in lowered.text()
     lowered.save(tmp_path / "lowered.mlir")
     again = qir.load(tmp_path / "lowered.mlir")

@@ -182,7 +182,7 @@ def test_qir_opt_on_text(flow, tmp_path):
     model, _, lowered, _ = flow
     qir.export(model, _inputs(0)).save(tmp_path / "float.mlir")
     observed = _qir_opt(tmp_path / "float.mlir", "-p",
-                        f"canonicalize,annotate{{quantizer={NAME}}},propagate-annotations,insert-observers",
+                        f"canonicalize,cse,annotate{{quantizer={NAME}}},propagate-annotations,insert-observers",
                         "-o", tmp_path / "observed.mlir")
     assert observed == ""
     text = (tmp_path / "observed.mlir").read_text()
@@ -193,7 +193,7 @@ def test_qir_opt_on_text(flow, tmp_path):
             calibrating(*batch)
     qir.observed_program(calibrating).save(tmp_path / "calibrated.mlir")
     _qir_opt(tmp_path / "calibrated.mlir", "-p",
-             f"convert,canonicalize,reference-rewrite{{backend={NAME}}},lower-{NAME},canonicalize",
+             f"convert,canonicalize,cse,reference-rewrite{{backend={NAME}}},lower-{NAME},canonicalize,cse",
              "-o", tmp_path / "lowered.mlir")
     text = (tmp_path / "lowered.mlir").read_text()
     assert "qbmm.bmm_softmax(" in text and "qbmm.bmm(" in text and "ref." not in text

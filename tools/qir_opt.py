@@ -1,6 +1,6 @@
 """qir-opt: run qir passes on IR text files, like mlir-opt.
 
-    qir-opt model.mlir -p canonicalize,fold-bn --timing -o out.mlir
+    qir-opt model.mlir -p canonicalize,cse,fold-bn --timing -o out.mlir
     qir-opt tests.mlir --split-input-file --verify-diagnostics
 
 Built on xDSL's driver (`xDSLOptMain`), so its options and conventions hold:

@@ -120,3 +120,17 @@ func.func @detach(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
   %d = aten.op "detach.default"(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
   func.return %d : tensor<2x4xf32>
 }
+
+// The same computation written twice is `cse`'s to merge, not canonicalize's.
+// CHECK-LABEL: func.func @duplicates(
+// CHECK-NEXT:    aten.param parameter "w"
+// CHECK-NEXT:    aten.param parameter "w"
+// CHECK-NEXT:    aten.op "relu.default"(%x)
+// CHECK-NEXT:    aten.op "relu.default"(%x)
+func.func @duplicates(%x: tensor<2x4xf32>) -> (tensor<4xf32>, tensor<4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) {
+  %w = aten.param parameter "w" = dense<1.0> : tensor<4xf32>
+  %w2 = aten.param parameter "w" = dense<1.0> : tensor<4xf32>
+  %a = aten.op "relu.default"(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %b = aten.op "relu.default"(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  func.return %w, %w2, %a, %b : tensor<4xf32>, tensor<4xf32>, tensor<2x4xf32>, tensor<2x4xf32>
+}

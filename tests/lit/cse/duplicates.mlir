@@ -1,4 +1,5 @@
-// RUN: qir-opt %s -p canonicalize | filecheck %s
+// RUN: qir-opt %s -p cse | filecheck %s
+// RUN: qir-opt %s -p canonicalize,cse | filecheck %s --check-prefix=CANON
 
 // `x.relu() + x.relu()`: the second relu is the first; so is the second
 // `aten.param` of one name, and what is computed from duplicates.
@@ -41,52 +42,26 @@ func.func @kwargs_order(%x: tensor<2x4xf32>) -> (tensor<2xf32>, tensor<2xf32>) {
   func.return %a, %b : tensor<2xf32>, tensor<2xf32>
 }
 
-// Not duplicates: other arguments (0.0 and -0.0 differ: x + -0.0 keeps -0.0,
-// 1 and 1.0 promote differently), other operands, other result types, other
-// provenance (a `set_module_name` must still see both), other parameters.
-// CHECK-LABEL: func.func @distinct(
-// CHECK-COUNT-2: aten.op "add.Tensor"(%{{.*}}, 0.0)
-// CHECK-NEXT:    aten.op "add.Tensor"(%{{.*}}, -0.0)
-// CHECK-NEXT:    aten.op "mul.Tensor"(%{{.*}}, 1)
-// CHECK-NEXT:    aten.op "mul.Tensor"(%{{.*}}, 1.0)
-// CHECK-NEXT:    aten.op "relu.default"(%{{.*}}) {module = "a"}
-// CHECK-NEXT:    aten.op "relu.default"(%{{.*}}) {module = "b"}
-// CHECK-NEXT:    aten.op "sum.default"(%{{.*}}) : (tensor<2x4xi64>) -> tensor<i64>
-// CHECK-NEXT:    aten.op "sum.default"(%{{.*}}, dtype = #aten.dtype<float32>) : (tensor<2x4xi64>) -> tensor<f32>
-// CHECK-NEXT:    aten.param parameter "p" = dense<1.000000e+00>
-// CHECK-NEXT:    aten.param parameter "q" = dense<1.000000e+00>
-// CHECK-NEXT:    aten.param buffer "p" = dense<1.000000e+00>
-func.func @distinct(%x: tensor<2x4xf32>, %z: tensor<2x4xf32>, %i: tensor<2x4xi64>) -> (tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<i64>, tensor<f32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
-  %a = aten.op "add.Tensor"(%x, 0.0) : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %a2 = aten.op "add.Tensor"(%z, 0.0) : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %b = aten.op "add.Tensor"(%x, -0.0) : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %c = aten.op "mul.Tensor"(%x, 1) : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %d = aten.op "mul.Tensor"(%x, 1.0) : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %e = aten.op "relu.default"(%x) {module = "a"} : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %f = aten.op "relu.default"(%x) {module = "b"} : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %g = aten.op "sum.default"(%i) : (tensor<2x4xi64>) -> tensor<i64>
-  %h = aten.op "sum.default"(%i, dtype = #aten.dtype<float32>) : (tensor<2x4xi64>) -> tensor<f32>
-  %p = aten.param parameter "p" = dense<1.0> : tensor<4xf32>
-  %q = aten.param parameter "q" = dense<1.0> : tensor<4xf32>
-  %pb = aten.param buffer "p" = dense<1.0> : tensor<4xf32>
-  func.return %a, %a2, %b, %c, %d, %e, %f, %g, %h, %p, %q, %pb : tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<i64>, tensor<f32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+// Any dialect's pure ops merge too: two dequantizations of one value are one.
+// CHECK-LABEL: func.func @casts(
+// CHECK-NEXT:    %[[D:.*]] = quant.dcast %{{.*}} : tensor<4x!quant.uniform<i8:f32, 5.000000e-02:-3>> to tensor<4xf32>
+// CHECK-NEXT:    func.return %[[D]], %[[D]] :
+func.func @casts(%q: tensor<4x!quant.uniform<i8:f32, 0.05:-3>>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %a = quant.dcast %q : tensor<4x!quant.uniform<i8:f32, 0.05:-3>> to tensor<4xf32>
+  %b = quant.dcast %q : tensor<4x!quant.uniform<i8:f32, 0.05:-3>> to tensor<4xf32>
+  func.return %a, %b : tensor<4xf32>, tensor<4xf32>
 }
 
-// Random ops are never duplicates of each other, nor are computations on a
-// tensor written in place between them.
-// CHECK-LABEL: func.func @impure(
-// CHECK-COUNT-2: aten.op "dropout.default"(%{{.*}}, 0.5, true)
-// CHECK-COUNT-2: aten.op "rand_like.default"
-// CHECK-NEXT:    aten.op "relu.default"
-// CHECK-NEXT:    aten.op "add_.Tensor"
-// CHECK-NEXT:    aten.op "relu.default"
-func.func @impure(%x: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) {
-  %a = aten.op "dropout.default"(%x, 0.5, true) : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %b = aten.op "dropout.default"(%x, 0.5, true) : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %c = aten.op "rand_like.default"(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %d = aten.op "rand_like.default"(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %e = aten.op "relu.default"(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %w = aten.op "add_.Tensor"(%x, 1.0) : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %f = aten.op "relu.default"(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  func.return %a, %b, %c, %d, %e, %f : tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>
+// Duplicates `canonicalize` exposes: `x.relu()` and `x.detach().relu()` read one value once
+// the `detach` is gone. `cse` alone sees two operands; `canonicalize,cse` one relu.
+// CHECK-LABEL: func.func @exposed(
+// CHECK-COUNT-2: aten.op "relu.default"
+// CANON-LABEL: func.func @exposed(
+// CANON-NEXT:    %[[R:.*]] = aten.op "relu.default"(%x)
+// CANON-NEXT:    func.return %[[R]], %[[R]] :
+func.func @exposed(%x: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>) {
+  %d = aten.op "detach.default"(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %a = aten.op "relu.default"(%x) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %b = aten.op "relu.default"(%d) : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  func.return %a, %b : tensor<2x4xf32>, tensor<2x4xf32>
 }
