@@ -73,7 +73,7 @@ from qir.dialects.quant import (
     UniformQuantizedType,
 )
 from qir.errors import OpError
-from qir.observation import quantized_type, stats_from_attr
+from qir.observation import quantized_types, stats_from_attr
 from qir.params import new_param, param_tensor
 from qir.pass_manager import QirPass, count
 from qir.quantizer.base import annotation
@@ -141,8 +141,10 @@ class Convert(QirPass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         store = params_of(ctx)
+        observers = [o for o in op.walk() if isinstance(o, ObserveOp | FakeQuantOp)]
+        computed = self._quantized_types(observers)
         types: dict[str, Attribute] = {}
-        for obs in [o for o in op.walk() if isinstance(o, ObserveOp | FakeQuantOp)]:
+        for obs in observers:
             if (isinstance(obs.spec, QuantSpecAttr) and obs.spec.is_dynamic
                     and not isinstance(obs.input.owner, ParamOp)):
                 self._replace_dynamic(obs)
@@ -154,14 +156,11 @@ class Convert(QirPass):
                 continue
             qtype = types.get(obs.obs_id.data)
             if qtype is None:
-                stats = stats_from_attr(obs.stats)
-                if isinstance(obs.spec, QuantSpecAttr) and not stats:
+                qtype = computed[obs.obs_id.data]
+                if isinstance(obs.spec, QuantSpecAttr) and qtype is None:
                     raise OpError(obs, f"observer {obs.obs_id.data} saw no data: {_why_no_data(obs)}")
-                try:
-                    shape = obs.input.type.get_shape() if isinstance(obs.input.type, TensorType) else None
-                    qtype = quantized_type(obs.spec, stats, shape)
-                except ValueError as err:
-                    raise OpError(obs, f"observer {obs.obs_id.data}: {err}") from err
+                if isinstance(qtype, ValueError):
+                    raise OpError(obs, f"observer {obs.obs_id.data}: {qtype}") from qtype
                 if isinstance(obs.spec, QuantSpecAttr) and obs.spec.int16_pairs.data:
                     qtype = self._fit_int16_pairs(ctx, obs, qtype, store)
                 types[obs.obs_id.data] = qtype
@@ -178,6 +177,26 @@ class Convert(QirPass):
         for call in [o for o in op.walk() if isinstance(o, CallOp) and o.form_name == "observed"]:
             self._quantize_custom(call)
             count(ctx, "custom modules")
+
+    @staticmethod
+    def _quantized_types(observers: list) -> dict:
+        """The quantized type of each observer id that gets one (or the ValueError saying why it
+        cannot), all computed together: the histograms' range searches run side by side. None
+        for an observer of a quantization spec that saw no data."""
+        wanted, computed = [], {}
+        for obs in observers:
+            spec, obs_id = obs.spec, obs.obs_id.data
+            if obs_id in computed or isinstance(spec, CastSpecAttr) or (
+                    isinstance(spec, QuantSpecAttr) and spec.is_dynamic and not isinstance(obs.input.owner, ParamOp)):
+                continue  # observers of one id share the first one's type
+            stats = stats_from_attr(obs.stats)
+            computed[obs_id] = None
+            if isinstance(spec, QuantSpecAttr) and not stats:
+                continue
+            shape = obs.input.type.get_shape() if isinstance(obs.input.type, TensorType) else None
+            wanted.append((obs_id, (spec, stats, shape)))
+        computed.update(zip((obs_id for obs_id, _ in wanted), quantized_types([request for _, request in wanted])))
+        return computed
 
     @staticmethod
     def _fit_int16_pairs(ctx: Context, obs: ObserveOp, qtype: Attribute, store) -> Attribute:

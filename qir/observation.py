@@ -8,13 +8,17 @@ A spec attribute becomes an `ObserverSpec`, statistics travel as a
 
 from __future__ import annotations
 
-from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, FloatAttr, f64
+import sys
+from array import array
+
+import torch
+from xdsl.dialects.builtin import BytesAttr, DenseArrayBase, DictionaryAttr, FloatAttr, f64
 from xdsl.ir import Attribute
 from xdsl.utils.exceptions import VerifyException
 
 from qir.dialects.obs import FixedQParamsAttr, QuantSpecAttr
 from qir.dialects.quant import UniformQuantizedPerAxisType, UniformQuantizedSubChannelType, UniformQuantizedType
-from qir.observers import ObserverSpec, qparams
+from qir.observers import ObserverSpec, qparams_many
 
 
 def observer_spec(spec: QuantSpecAttr) -> ObserverSpec:
@@ -27,34 +31,73 @@ def stats_to_attr(stats: dict) -> DictionaryAttr:
     entries: dict[str, Attribute] = {}
     for key, value in stats.items():
         if isinstance(value, list | tuple):
-            entries[key] = DenseArrayBase.from_list(f64, [float(v) for v in value])
+            entries[key] = DenseArrayBase(f64, BytesAttr(_f64_bytes(value)))
         else:
             entries[key] = FloatAttr(float(value), f64)
     return DictionaryAttr(entries)
 
 
 def stats_from_attr(attr: DictionaryAttr | None) -> dict:
+    """The statistics an op carries; f64 arrays as 1-d float64 tensors over their bytes (a
+    histogram's thousands of bins never become Python floats), which `qir.observers` takes."""
     if attr is None:
         return {}
     stats = {}
     for key, value in attr.data.items():
-        if isinstance(value, DenseArrayBase):
-            stats[key] = list(value.get_values())  # f64 arrays: Python floats already
+        if isinstance(value, DenseArrayBase) and value.elt_type == f64 and len(value) and sys.byteorder == "little":
+            stats[key] = torch.frombuffer(bytearray(value.data.data), dtype=torch.float64)
+        elif isinstance(value, DenseArrayBase):
+            stats[key] = list(value.get_values())
         else:
             stats[key] = float(value.value.data)
     return stats
+
+
+def _f64_bytes(values) -> bytes:
+    """Little-endian float64 bytes of `values` (xDSL's layout of an f64 dense array)."""
+    packed = array("d", values)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return packed.tobytes()
 
 
 def quantized_type(spec: QuantSpecAttr | FixedQParamsAttr, stats: dict,
                    shape: tuple[int, ...] | None = None) -> Attribute:
     """The `!quant.uniform` type of a value of `shape` observed with `spec` and `stats` (a
     sub-channel one for a per-group spec, whose table has the value's rows and groups)."""
+    (result,) = quantized_types([(spec, stats, shape)])
+    if isinstance(result, ValueError):
+        raise result
+    return result
+
+
+def quantized_types(observed: list[tuple[QuantSpecAttr | FixedQParamsAttr, dict, tuple[int, ...] | None]]
+                    ) -> list[Attribute | ValueError]:
+    """`quantized_type` of each `(spec, stats, shape)`, or the ValueError it raises, in order;
+    the parameters of all of them computed together (`qir.observers.qparams_many`)."""
+    measured = [index for index, (spec, _, _) in enumerate(observed) if not isinstance(spec, FixedQParamsAttr)]
+    computed = qparams_many([(observer_spec(observed[i][0]), observed[i][1]) for i in measured])
+    parameters: dict[int, tuple | ValueError] = dict(zip(measured, computed))
+    results: list[Attribute | ValueError] = []
+    for index, (spec, _, shape) in enumerate(observed):
+        found = parameters.get(index)
+        try:
+            if isinstance(found, ValueError):
+                raise found
+            results.append(_type_of(spec, found, shape))
+        except ValueError as err:
+            results.append(err)
+    return results
+
+
+def _type_of(spec: QuantSpecAttr | FixedQParamsAttr, parameters: tuple | None,
+             shape: tuple[int, ...] | None) -> Attribute:
     storage = spec.storage.data
     qmin, qmax = spec.qmin.data, spec.qmax.data
     if isinstance(spec, FixedQParamsAttr):
         return UniformQuantizedType.get(storage, spec.scale.data, spec.zero_point.data,
                                         storage_min=qmin, storage_max=qmax)
-    scale, zero_point = qparams(observer_spec(spec), stats)
+    scale, zero_point = parameters
     try:
         if spec.block.data:
             import torch

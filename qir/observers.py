@@ -48,9 +48,10 @@ from __future__ import annotations
 import math
 import struct
 import warnings
+from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import accumulate
 
 import torch
 from torch import nn
@@ -66,6 +67,7 @@ __all__ = [
     "make_observer",
     "merge_stats",
     "qparams",
+    "qparams_many",
 ]
 
 
@@ -264,7 +266,7 @@ class HistogramObserver(Observer):
             self.histogram.zero_()
             return
         self._min, self._max, counts = _histogram_stats(self.spec, stats)
-        self.histogram.copy_(torch.tensor(counts, dtype=torch.float64))
+        self.histogram.copy_(counts)
 
 
 class PerChannelMinMaxObserver(Observer):
@@ -313,9 +315,9 @@ class PerChannelMinMaxObserver(Observer):
                 "max": torch.where(seen, self.max_val, 0.0).tolist()}
 
     def load_stats(self, stats: dict) -> None:
-        lo, hi = _channel_stats(stats) if stats else ([], [])
-        self.min_val.resize_(len(lo)).copy_(torch.tensor(lo, dtype=torch.float64))
-        self.max_val.resize_(len(hi)).copy_(torch.tensor(hi, dtype=torch.float64))
+        lo, hi = _channel_stats(stats) if stats else (torch.empty(0, dtype=torch.float64),) * 2
+        self.min_val.resize_(lo.numel()).copy_(lo)
+        self.max_val.resize_(hi.numel()).copy_(hi)
 
 
 class PerGroupMinMaxObserver(Observer):
@@ -384,20 +386,42 @@ def qparams(spec: ObserverSpec, stats: dict) -> tuple[float, int] | tuple[list[f
     lists of them, one per channel, for `per_channel_minmax`.
 
     Raises ValueError when `stats` is empty (the observer saw no data) or does not fit `spec`."""
-    if not stats:
-        raise ValueError("the observer saw no data: run the calibration module on representative "
-                         "inputs (with finite floating-point values) before convert")
-    if spec.observer in _PER_CHANNEL:
-        lo, hi = _channel_stats(stats)
-        lo, hi = torch.tensor(lo, dtype=torch.float32), torch.tensor(hi, dtype=torch.float32)
-    elif spec.observer == "histogram":
-        lo, hi = _l2_range_search(*_histogram_stats(spec, stats), levels=_storage_levels(spec))
-    else:
-        lo, hi = (torch.tensor([v], dtype=torch.float32) for v in _scalar_range(stats))
-    scale, zero_point = _calculate_qparams(spec, lo, hi)
-    if spec.observer in _PER_CHANNEL:
-        return scale.tolist(), zero_point.tolist()
-    return scale.item(), zero_point.item()
+    (result,) = qparams_many([(spec, stats)])
+    if isinstance(result, ValueError):
+        raise result
+    return result
+
+
+def qparams_many(observed: list[tuple[ObserverSpec, dict]]) -> list[tuple | ValueError]:
+    """`qparams` of each `(spec, stats)`, or the ValueError it raises, in order. The histograms'
+    range searches run side by side (`_l2_range_searches`): many observers at once cost little
+    more than one."""
+    results: list = [None] * len(observed)
+    ranges: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    histograms: list[tuple[int, tuple]] = []
+    for index, (spec, stats) in enumerate(observed):
+        try:
+            if not stats:
+                raise ValueError("the observer saw no data: run the calibration module on representative "
+                                 "inputs (with finite floating-point values) before convert")
+            if spec.observer in _PER_CHANNEL:
+                ranges[index] = tuple(bound.float() for bound in _channel_stats(stats))
+            elif spec.observer == "histogram":
+                histograms.append((index, (*_histogram_stats(spec, stats), _storage_levels(spec))))
+            else:
+                ranges[index] = tuple(torch.tensor([v], dtype=torch.float32) for v in _scalar_range(stats))
+        except ValueError as err:
+            results[index] = err
+    searched = _l2_range_searches([histogram for _, histogram in histograms])
+    ranges.update(zip((index for index, _ in histograms), searched))
+    for index, (lo, hi) in ranges.items():
+        spec = observed[index][0]
+        scale, zero_point = _calculate_qparams(spec, lo, hi)
+        if spec.observer in _PER_CHANNEL:
+            results[index] = scale.tolist(), zero_point.tolist()
+        else:
+            results[index] = scale.item(), zero_point.item()
+    return results
 
 
 def merge_stats(spec: ObserverSpec, stats_list: list[dict]) -> dict:
@@ -424,7 +448,7 @@ def merge_stats(spec: ObserverSpec, stats_list: list[dict]) -> dict:
     if not seen:
         return {}
     if spec.observer in _PER_CHANNEL:
-        ranges = [_channel_stats(stats) for stats in seen]
+        ranges = [[bound.tolist() for bound in _channel_stats(stats)] for stats in seen]
         channels = {len(lo) for lo, _ in ranges}
         if len(channels) > 1:
             raise ValueError(f"cannot merge statistics of {sorted(channels)} channels")
@@ -435,7 +459,6 @@ def merge_stats(spec: ObserverSpec, stats_list: list[dict]) -> dict:
         lo, hi = min(h[0] for h in histograms), max(h[1] for h in histograms)
         total = torch.zeros(spec.bins, dtype=torch.float64)
         for h_lo, h_hi, counts in histograms:
-            counts = torch.tensor(counts, dtype=torch.float64)
             total += counts if (h_lo, h_hi) == (lo, hi) else _rebin(counts, h_lo, h_hi, lo, hi)
         return {"min": lo, "max": hi, "bins": total.tolist()}
     ranges = [_scalar_range(stats) for stats in seen]
@@ -471,28 +494,65 @@ def _calculate_qparams(spec: ObserverSpec, min_val: torch.Tensor,
     return scale, zero_point
 
 
-def _l2_range_search(lo: float, hi: float, counts: list[float], *,
-                     levels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The clipping range of a histogram that (approximately) minimises the L2
-    quantization error with `levels` levels: torch.ao's `_non_linear_param_search`.
+def _l2_range_searches(histograms: list[tuple[float, float, torch.Tensor, int]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The clipping range of each histogram `(lo, hi, counts, levels)` that (approximately)
+    minimises the L2 quantization error with `levels` levels: torch.ao's
+    `_non_linear_param_search`.
 
     The range shrinks greedily, one quantile step (1e-5) at a time from the
     side that sheds more bins, while the error decreases. Quantile thresholds
     compare in float32 and the range is computed in float32, as in torch.ao;
-    the error is computed in float64."""
-    lo32, hi32 = torch.tensor([lo], dtype=torch.float32), torch.tensor([hi], dtype=torch.float32)
-    nbins = len(counts)
-    width = (hi32.item() - lo32.item()) / nbins
-    if width == 0.0:
-        return lo32, hi32  # every candidate range is [lo, lo]
-    hist = torch.tensor(counts, dtype=torch.float64)
-    cumulative = list(accumulate(counts))
-    total = cumulative[-1]
+    the error is computed in float64.
 
+    The searches run side by side: each round, every histogram still searching proposes its
+    next range and one batched evaluation gives all their errors (`_quantization_errors`), so
+    800 observers cost a few dozen tensor operations a round instead of a dozen each. Which
+    ranges are proposed never depends on the errors, only when a search stops does."""
+    ranges: list = [None] * len(histograms)
+    searching = []  # [index, proposals, counts, width, levels, best error, start, end]
+    for index, (lo, hi, counts, levels) in enumerate(histograms):
+        lo32, hi32 = torch.tensor([lo], dtype=torch.float32), torch.tensor([hi], dtype=torch.float32)
+        nbins = counts.numel()
+        width = (hi32.item() - lo32.item()) / nbins
+        if width == 0.0:
+            ranges[index] = lo32, hi32  # every candidate range is [lo, lo]
+            continue
+        # a sequential sum on the CPU, as itertools.accumulate's
+        proposals = _proposed_ranges(counts.cumsum(0).tolist(), nbins)
+        searching.append([index, proposals, counts, width, levels, math.inf, 0, nbins - 1])
+    done = []
+    while searching:
+        proposed = []
+        for search in searching:
+            bins = next(search[1], None)
+            if bins is None:
+                done.append(search)
+            else:
+                proposed.append((search, bins))
+        errors = _quantization_errors([(search[2], search[3], *bins, search[4]) for search, bins in proposed])
+        searching = []
+        for (search, (start, end)), error in zip(proposed, errors):
+            if error > search[5]:
+                done.append(search)
+            else:
+                search[5:] = error, start, end
+                searching.append(search)
+    for index, _, counts, _, _, _, start, end in done:
+        lo, hi = histograms[index][:2]
+        lo32, hi32 = torch.tensor([lo], dtype=torch.float32), torch.tensor([hi], dtype=torch.float32)
+        bin_width = (hi32 - lo32) / counts.numel()
+        ranges[index] = lo32 + bin_width * start, lo32 + bin_width * (end + 1)
+    return ranges
+
+
+def _proposed_ranges(cumulative: list[float], nbins: int) -> Iterator[tuple[int, int]]:
+    """The bin ranges torch.ao's search tries in turn on a histogram of cumulative counts
+    `cumulative`, each one step inside the last one tried (the search stops taking them when
+    the error grows)."""
+    total = cumulative[-1]
     step = 1e-5
     alpha, beta = 0.0, 1.0  # the quantiles of the range
     start, end = 0, nbins - 1
-    best = math.inf
     while alpha < beta and start < end:  # with start == end, no step changes anything
         next_alpha = alpha + step
         left = min(end, max(start, bisect_left(cumulative, _f32(next_alpha * total))))
@@ -505,35 +565,53 @@ def _l2_range_search(lo: float, hi: float, counts: list[float], *,
             while alpha < beta and cumulative[end] <= _f32((beta - step) * total):
                 beta -= step
             if not alpha < beta:
-                break
+                return
         next_beta = beta - step
         right = max(start, min(end, bisect_right(cumulative, _f32(next_beta * total)) - 1))
         if left - start > end - right:
-            next_start, next_end, alpha = left, end, next_alpha
+            start, alpha = left, next_alpha
         else:
-            next_start, next_end, beta = start, right, next_beta
-        error = _quantization_error(hist, width, next_start, next_end, levels)
-        if error > best:
-            break
-        best, start, end = error, next_start, next_end
-    bin_width = (hi32 - lo32) / nbins
-    return lo32 + bin_width * start, lo32 + bin_width * (end + 1)
+            end, beta = right, next_beta
+        yield start, end
 
 
-def _quantization_error(hist: torch.Tensor, width: float, start: int, end: int, levels: int) -> float:
-    """The L2 error of quantizing the histogram (bins of `width`, uniform density
-    within each) on `levels` levels spanning bins `start..end`, values outside clipped."""
-    step = width * (end - start + 1) / levels
-    begin = (torch.arange(hist.numel(), dtype=torch.float64) - start) * width
-    finish = begin + width
-    first = torch.clamp(torch.floor(begin / step), 0, levels - 1)  # the level of each bin's begin
-    last = torch.clamp(torch.floor(finish / step), 0, levels - 1)
-    half = step / 2
-    to_begin = begin - (first + 0.5) * step  # offsets from the levels' centres
-    to_finish = finish - (last + 0.5) * step
-    # ∫x² over [to_begin, half], over whole levels strictly between, and over [-half, to_finish]
-    cubes = (half ** 3 - to_begin ** 3) + (last - first - 1) * (2 * half ** 3) + (to_finish ** 3 + half ** 3)
-    return float((hist * cubes).sum()) / (3 * width)
+_ROWS_AT_ONCE = 32768
+"""Bins evaluated in one batch: temporaries of 256 kB stay in the cache (800 histograms at
+once made each operation fault in fresh pages, slower than one histogram at a time)."""
+
+
+def _quantization_errors(ranges: list[tuple[torch.Tensor, float, int, int, int]]) -> list[float]:
+    """The L2 error of quantizing each histogram `(counts, width, start, end, levels)` (bins of
+    `width`, uniform density within each) on `levels` levels spanning bins `start..end`, values
+    outside clipped. Histograms of one size are evaluated together, one row each: every
+    operation is elementwise, or a sum along a row, so each error is bit for bit the one a
+    histogram alone gives."""
+    errors = [0.0] * len(ranges)
+    by_size: dict[int, list[int]] = {}
+    for index, (counts, *_) in enumerate(ranges):
+        by_size.setdefault(counts.numel(), []).append(index)
+    chunks = [(nbins, rows[at:at + max(1, _ROWS_AT_ONCE // nbins)])
+              for nbins, rows in by_size.items() for at in range(0, len(rows), max(1, _ROWS_AT_ONCE // nbins))]
+    for nbins, rows in chunks:
+        hist = torch.stack([ranges[i][0] for i in rows])
+        columns = []
+        for i in rows:
+            _, width, start, end, levels = ranges[i]
+            step = width * (end - start + 1) / levels
+            half = step / 2
+            columns.append((start, width, step, levels - 1, half ** 3, 2 * half ** 3))
+        start, width, step, top, half_cubed, level_cubes = torch.tensor(columns, dtype=torch.float64).T[:, :, None]
+        begin = (torch.arange(nbins, dtype=torch.float64) - start) * width
+        finish = begin + width
+        first = torch.clamp(torch.floor(begin / step), min=0).minimum(top)  # the level of each bin's begin
+        last = torch.clamp(torch.floor(finish / step), min=0).minimum(top)
+        to_begin = begin - (first + 0.5) * step  # offsets from the levels' centres
+        to_finish = finish - (last + 0.5) * step
+        # ∫x² over [to_begin, half], over whole levels strictly between, and over [-half, to_finish]
+        cubes = (half_cubed - to_begin ** 3) + (last - first - 1) * level_cubes + (to_finish ** 3 + half_cubed)
+        for i, total in zip(rows, (hist * cubes).sum(1).tolist()):
+            errors[i] = total / (3 * ranges[i][1])
+    return errors
 
 
 def _rebin(hist: torch.Tensor, lo: float, hi: float, new_lo: float, new_hi: float) -> torch.Tensor:
@@ -570,20 +648,28 @@ def _number(stats: dict, key: str) -> float:
     return _as_number(stats[key], key)
 
 
-def _numbers(stats: dict, key: str) -> list[float]:
+def _numbers(stats: dict, key: str) -> torch.Tensor:
+    """`stats[key]` as a 1-d float64 tensor: a non-empty list or tuple of numbers (not bools), or
+    the 1-d float64 tensor `qir.observation.stats_from_attr` reads from the IR, with no Python
+    float per entry (a histogram has thousands of bins)."""
     values = stats[key]
-    if not isinstance(values, list | tuple) or not values:
-        raise ValueError(f"statistics: {key!r} must be a non-empty list of numbers, not {values!r}")
-    # One tensor conversion checks every entry at once (a histogram has thousands of bins).
-    try:
-        numbers = torch.tensor(values, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        numbers = None
-    if numbers is None or numbers.dim() != 1 or bool in set(map(type, values)):
-        raise ValueError(f"statistics: {key!r} must hold numbers, not {values!r}")
+    if isinstance(values, torch.Tensor):
+        if values.dtype != torch.float64 or values.dim() != 1 or values.numel() == 0:
+            raise ValueError(f"statistics: {key!r} must be a non-empty 1-d float64 tensor, not a "
+                             f"{values.dtype} one of shape {tuple(values.shape)}")
+        numbers = values
+    else:
+        if not isinstance(values, list | tuple) or not values:
+            raise ValueError(f"statistics: {key!r} must be a non-empty list of numbers, not {values!r}")
+        try:  # one conversion checks every entry at once
+            numbers = torch.frombuffer(array("d", values), dtype=torch.float64)
+        except (TypeError, OverflowError):
+            numbers = None
+        if numbers is None or bool in set(map(type, values)):
+            raise ValueError(f"statistics: {key!r} must hold numbers, not {values!r}")
     if not torch.isfinite(numbers.float()).all():
         raise ValueError(f"statistics: {key!r} must hold numbers finite in float32")
-    return numbers.tolist()
+    return numbers
 
 
 def _expect_keys(stats: dict, keys: tuple[str, ...]) -> None:
@@ -599,23 +685,23 @@ def _scalar_range(stats: dict) -> tuple[float, float]:
     return lo, hi
 
 
-def _channel_stats(stats: dict) -> tuple[list[float], list[float]]:
+def _channel_stats(stats: dict) -> tuple[torch.Tensor, torch.Tensor]:
     _expect_keys(stats, ("min", "max"))
     lo, hi = _numbers(stats, "min"), _numbers(stats, "max")
-    if len(lo) != len(hi):
-        raise ValueError(f"statistics: {len(lo)} channel minima but {len(hi)} maxima")
-    if any(a > b for a, b in zip(lo, hi)):
+    if lo.numel() != hi.numel():
+        raise ValueError(f"statistics: {lo.numel()} channel minima but {hi.numel()} maxima")
+    if bool((lo > hi).any()):
         raise ValueError("statistics: a channel's min is above its max")
     return lo, hi
 
 
-def _histogram_stats(spec: ObserverSpec, stats: dict) -> tuple[float, float, list[float]]:
+def _histogram_stats(spec: ObserverSpec, stats: dict) -> tuple[float, float, torch.Tensor]:
     _expect_keys(stats, ("min", "max", "bins"))
     lo, hi = _scalar_range({"min": stats["min"], "max": stats["max"]})
     counts = _numbers(stats, "bins")
-    if len(counts) != spec.bins:
-        raise ValueError(f"statistics: {len(counts)} histogram bins, the spec says {spec.bins}")
-    if min(counts) < 0 or sum(counts) <= 0:
+    if counts.numel() != spec.bins:
+        raise ValueError(f"statistics: {counts.numel()} histogram bins, the spec says {spec.bins}")
+    if bool((counts < 0).any()) or not bool(counts.any()):
         raise ValueError("statistics: histogram counts must be non-negative, and not all zero")
     return lo, hi, counts
 

@@ -586,3 +586,116 @@ def test_observers_run_inside_an_fx_graph_module():
     for kind, spec in SPECS.items():
         assert qparams(spec, getattr(gm.observers, kind).stats())
     assert not gm.state_dict()  # statistics travel through stats(), not the state dict
+
+
+# -- the histogram's range search, against its one-observer-at-a-time form ----------------------
+
+def _reference_l2_range_search(lo: float, hi: float, counts: list[float], *, levels: int):
+    """The search as qir computed it before its searches ran side by side (kept verbatim as
+    the independent reference): one histogram, one error evaluation per step."""
+    from bisect import bisect_left, bisect_right
+    from itertools import accumulate
+
+    from qir.observers import _f32
+
+    def error_of(hist, width, start, end):
+        step = width * (end - start + 1) / levels
+        begin = (torch.arange(hist.numel(), dtype=torch.float64) - start) * width
+        finish = begin + width
+        first = torch.clamp(torch.floor(begin / step), 0, levels - 1)
+        last = torch.clamp(torch.floor(finish / step), 0, levels - 1)
+        half = step / 2
+        to_begin = begin - (first + 0.5) * step
+        to_finish = finish - (last + 0.5) * step
+        cubes = (half ** 3 - to_begin ** 3) + (last - first - 1) * (2 * half ** 3) + (to_finish ** 3 + half ** 3)
+        return float((hist * cubes).sum()) / (3 * width)
+
+    lo32, hi32 = torch.tensor([lo], dtype=torch.float32), torch.tensor([hi], dtype=torch.float32)
+    nbins = len(counts)
+    width = (hi32.item() - lo32.item()) / nbins
+    if width == 0.0:
+        return lo32, hi32
+    hist = torch.tensor(counts, dtype=torch.float64)
+    cumulative = list(accumulate(counts))
+    total = cumulative[-1]
+    step = 1e-5
+    alpha, beta = 0.0, 1.0
+    start, end = 0, nbins - 1
+    best = math.inf
+    while alpha < beta and start < end:
+        next_alpha = alpha + step
+        left = min(end, max(start, bisect_left(cumulative, _f32(next_alpha * total))))
+        if left == start:
+            skip = int((beta - cumulative[end] / total) / step) - 4
+            if skip > 0:
+                beta -= skip * step
+            while alpha < beta and cumulative[end] <= _f32((beta - step) * total):
+                beta -= step
+            if not alpha < beta:
+                break
+        next_beta = beta - step
+        right = max(start, min(end, bisect_right(cumulative, _f32(next_beta * total)) - 1))
+        if left - start > end - right:
+            next_start, next_end, alpha = left, end, next_alpha
+        else:
+            next_start, next_end, beta = start, right, next_beta
+        error = error_of(hist, width, next_start, next_end)
+        if error > best:
+            break
+        best, start, end = error, next_start, next_end
+    bin_width = (hi32 - lo32) / nbins
+    return lo32 + bin_width * start, lo32 + bin_width * (end + 1)
+
+
+def _random_histograms(count: int, seed: int):
+    """Histograms of the shapes calibration gives: bell curves, skewed and heavy-tailed data,
+    ReLU outputs (a spike at zero), sparse counts, fractional counts from a grown range, a
+    single value; 2048 bins mostly, some of other sizes; 8 and 16-bit levels."""
+    g = torch.Generator().manual_seed(seed)
+    histograms = []
+    for index in range(count):
+        bins = (2048, 2048, 2048, 256, 100)[index % 5]
+        size = int(torch.randint(1, 20000, (1,), generator=g))
+        kind = index % 6
+        x = torch.randn(size, generator=g, dtype=torch.float64)
+        if kind == 1:
+            x = x.exp()
+        elif kind == 2:
+            x = x / torch.rand(size, generator=g, dtype=torch.float64).clamp(min=1e-3)
+        elif kind == 3:
+            x = x.clamp(min=0)
+        elif kind == 4:
+            x = x[: int(torch.randint(1, 40, (1,), generator=g))] * 100
+        lo, hi = float(x.min()), float(x.max())
+        counts = torch.histc(x, bins, min=lo, max=hi) if lo < hi else torch.eye(1, bins, dtype=torch.float64)[0] * size
+        if kind == 5:
+            counts = counts * torch.rand(bins, generator=g, dtype=torch.float64)  # fractional counts
+            counts[0] += 1.0
+        levels = 65536 if index % 7 == 0 else 256
+        histograms.append((lo, hi, counts.double().tolist(), levels))
+    return histograms
+
+
+def test_range_searches_side_by_side_give_the_ranges_of_one_at_a_time_bit_for_bit():
+    """The searches run together (one batched error evaluation per round) and decide exactly
+    as the one-histogram search did, on each of a set of random histograms."""
+    from qir.observers import _l2_range_searches
+
+    histograms = _random_histograms(120, seed=11)
+    together = _l2_range_searches([(lo, hi, torch.tensor(c, dtype=torch.float64), levels)
+                                   for lo, hi, c, levels in histograms])
+    for (lo, hi, counts, levels), (got_lo, got_hi) in zip(histograms, together):
+        want_lo, want_hi = _reference_l2_range_search(lo, hi, counts, levels=levels)
+        assert got_lo.dtype == torch.float32 and torch.equal(got_lo, want_lo) and torch.equal(got_hi, want_hi)
+
+
+def test_qparams_many_gives_each_observers_qparams_and_errors_in_place():
+    from qir.observers import qparams_many
+
+    histogram, per_channel = _spec("histogram", "u8_affine"), _spec("per_channel_minmax", "i8_symmetric", axis=0)
+    observer = make_observer(histogram)
+    observer(torch.randn(64, 64, generator=torch.Generator().manual_seed(2)))
+    observed = [(histogram, observer.stats()), (histogram, {}), (per_channel, {"min": [-1.0, 0.0], "max": [1.0, 2.0]})]
+    results = qparams_many(observed)
+    assert results[0] == qparams(*observed[0]) and results[2] == qparams(*observed[2])
+    assert isinstance(results[1], ValueError) and "saw no data" in str(results[1])
