@@ -18,6 +18,7 @@ import torch
 import torch.fx as fx
 
 from qir.errors import QirError
+from qir.gc_pause import paused_gc
 from qir.importer import import_program
 from qir.pass_manager import PassManager
 from qir.program import Program
@@ -55,6 +56,7 @@ def _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training: bo
     raise TypeError(f"expected an nn.Module, an ExportedProgram or a qir.Program, got {type(model).__name__}")
 
 
+@paused_gc()  # the whole call builds objects and frees few: collections only cost time
 def prepare(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwargs: dict | None = None,
             dynamic_shapes=None, custom_modules=None, timing: bool = False) -> fx.GraphModule:
     """Export (if needed), annotate with `quantizer` and insert observers.
@@ -156,8 +158,8 @@ def observed_program(prepared: torch.nn.Module) -> Program:
     if not isinstance(program, Program) or program.stage != "observed":
         raise QirError("convert expects the module returned by qir.prepare or qir.prepare_qat")
     program = program.clone()
-    _read_tensors(module, program)
-    _read_observers(module, program)
+    changed = _read_tensors(module, program)
+    _read_observers(module, program, changed)
     if program.modules:  # custom modules as calibration or training left them
         from qir.custom_modules import read_modules
 
@@ -165,8 +167,10 @@ def observed_program(prepared: torch.nn.Module) -> Program:
     return program
 
 
-def _read_tensors(module: torch.nn.Module, program: Program) -> None:
-    """The module's parameters and buffers (trained, running statistics updated) into the store."""
+def _read_tensors(module: torch.nn.Module, program: Program) -> set[str]:
+    """The module's parameters and buffers (trained, running statistics updated) into the store;
+    the names of those that changed."""
+    changed = set()
     for name, target in getattr(module, "qir_param_targets", {}).items():
         try:
             tensor = module.get_parameter(target)
@@ -177,9 +181,15 @@ def _read_tensors(module: torch.nn.Module, program: Program) -> None:
                 continue
         if not torch.equal(tensor, program.params[name]):
             program.params[name] = tensor.detach().clone()
+            changed.add(name)
+    return changed
 
 
-def _read_observers(module: torch.nn.Module, program: Program) -> None:
+def _read_observers(module: torch.nn.Module, program: Program, changed: set[str]) -> None:
+    """The observers' statistics into the IR. A weight's statistics are its own: observed again
+    when the weight changed (trained, or set by the user) or has none yet; an observed weight's
+    unchanged statistics are kept as the IR has them (observing 800 weights again cost a tenth
+    of convert)."""
     from xdsl.dialects.builtin import ArrayAttr, StringAttr, UnitAttr
 
     from qir.dialects.aten import ParamOp
@@ -200,6 +210,8 @@ def _read_observers(module: torch.nn.Module, program: Program) -> None:
                 else:
                     op.properties.pop(flag, None)
         if isinstance(op.input.owner, ParamOp) and isinstance(op.spec, QuantSpecAttr):
+            if isinstance(op, ObserveOp) and op.stats is not None and op.input.owner.param_name not in changed:
+                continue
             weight = make_observer(observer_spec(op.spec))  # a weight's statistics are its own
             weight(param_tensor(op.input.owner, program.params))
             stats = weight.stats()
@@ -218,6 +230,7 @@ def _read_observers(module: torch.nn.Module, program: Program) -> None:
         program.module.attributes.pop("qir.frozen_switches", None)
 
 
+@paused_gc()  # the whole call builds objects and frees few: collections only cost time
 def convert(prepared: torch.nn.Module, *, timing: bool = False) -> fx.GraphModule:
     """The Q/DQ module: `quantized_decomposed` quantize/dequantize around float ATen ops,
     weights stored as integers, from a calibrated (`prepare`) or trained (`prepare_qat`)
@@ -250,6 +263,7 @@ def lowering_pipeline(program: Program, backend: str, target=None) -> list:
     return passes + [chosen.lower_pass()(target=option), "canonicalize", "cse"]
 
 
+@paused_gc()  # the whole call builds objects and frees few: collections only cost time
 def lower(quantized, backend: str = "x86", *, target=None, timing: bool = False) -> fx.GraphModule:
     """The module calling `backend`'s native kernels, from what `convert` returned (or a
     quantized/reference-stage Program), for `target` (a `qir.target` name: `"x86-avx2"`,

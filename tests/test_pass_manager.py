@@ -124,3 +124,26 @@ def test_same_inputs_give_byte_identical_ir_and_outputs():
 def test_an_unknown_quantizer_name_is_a_bad_option_before_anything_runs():
     with pytest.raises(qir.PipelineError, match=r"pass 'annotate': bad options: unknown quantizer 'nosuch' \(available: x86"):
         qir.PassManager("canonicalize,annotate{quantizer=nosuch}")
+
+
+def test_pausing_the_collector_leaks_nothing_and_restores_it():
+    """A pause ends by moving every object into the oldest generation (unscanned): cycles built
+    during it are still freed by the next full collection, and the collector is on again."""
+    import gc
+    import weakref
+
+    from qir.gc_pause import paused_gc
+
+    class Node:
+        pass
+
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+        node = Node()
+        node.itself = node
+        alive = weakref.ref(node)
+        del node
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.collect()
+    assert alive() is None
