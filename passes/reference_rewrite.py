@@ -26,7 +26,8 @@ After (the dequantize sunk through the flatten, which now moves int8 values):
     %f = aten.op "flatten.using_ints"(%r_q, 1) : (tensor<1x4x8x8x!quant.uniform<u8:f32, 0.01>>)
              -> tensor<1x256x!quant.uniform<u8:f32, 0.01>>
 
-What is recognised (target-independently, by op identity and dataflow):
+What is recognised (target-independently, by op identity and dataflow, the chains read with
+`qir.qdq`):
 
 * conv (`conv{1,2,3}d`, `convolution`, `conv_transpose{1,2,3}d`; grouped, depthwise) and
   `linear`, on a dequantized per-tensor activation and a dequantized quantized
@@ -100,13 +101,13 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import VerifyException
 
+from qir import qdq
 from qir.aliasing import Mutations
 from qir.context import params_of
 from qir.dialects import ref
 from qir.dialects.aten import AtenOp, ParamOp, resolve_overload, schema_of, to_attr
 from qir.dialects.quant import (
     DequantizeCastOp,
-    DynamicDequantizeCastOp,
     QuantizeCastOp,
     StorageCastOp,
     UniformQuantizedPerAxisType,
@@ -136,7 +137,6 @@ STORAGE_KERNELS = {f"upsample_nearest{n}d": frozenset({"uint8"}) for n in (1, 2,
 """Data movement whose torch kernels take only some integer dtypes (the others take every one).
 `max_pool1d` takes none: it becomes `max_pool2d` on the storage (`_max_pool1d_on_storage`)."""
 
-_ADD = {"add.Tensor", "add_.Tensor"}
 _MUL = {"mul.Tensor", "mul_.Tensor"}
 _AVG_POOLS = {"avg_pool1d.default": 1, "avg_pool2d.default": 2, "avg_pool3d.default": 3}
 _ADAPTIVE_POOLS = {"adaptive_avg_pool1d.default": 1, "adaptive_avg_pool2d.default": 2,
@@ -190,34 +190,8 @@ def elementwise_unary(target: str) -> bool:
 
 
 # --------------------------------------------------------------------------
-# Reading the Q/DQ form.
+# Arguments (the Q/DQ chains are read by `qir.qdq`).
 # --------------------------------------------------------------------------
-
-
-def _dequantized(value: Any) -> SSAValue | None:
-    """The quantized value that `value` dequantizes, or None."""
-    if isinstance(value, OpResult) and isinstance(value.owner, DequantizeCastOp):
-        return value.owner.input
-    return None
-
-
-def _per_tensor_source(value: Any) -> SSAValue | None:
-    """The per-tensor quantized value `value` dequantizes, or None."""
-    source = _dequantized(value)
-    return source if source is not None and ref.per_tensor(source) is not None else None
-
-
-def _only_user(value: SSAValue) -> Operation | None:
-    use = value.get_unique_use()
-    return use.operation if use is not None else None
-
-
-def _quantize_of(value: SSAValue) -> QuantizeCastOp | None:
-    """The per-tensor quantize that is the only reader of `value`, or None."""
-    user = _only_user(value)
-    if isinstance(user, QuantizeCastOp) and ref.per_tensor(user.result) is not None:
-        return user
-    return None
 
 
 def _ints(value: Any, n: int, default: int) -> list[int] | None:
@@ -234,105 +208,6 @@ def _ints(value: Any, n: int, default: int) -> list[int] | None:
         if len(value) == 1:
             return value * n
     return None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _writes_first_operand(op: AtenOp) -> bool:
-    """In-place ATen ops (`relu_`, `add_`) end in `_`; their first argument is written."""
-    return op.op_name.endswith("_") and not op.op_name.endswith("__")
-
-
-def _in_place_ok(op: AtenOp) -> bool:
-    """An in-place op may become a functional ref op only when nothing else reads the tensor it
-    writes (otherwise that reader would have seen the write)."""
-    if not _writes_first_operand(op):
-        return True
-    first = op.arg(0)
-    return isinstance(first, SSAValue) and first.has_one_use()
-
-
-@dataclass(frozen=True)
-class _Post:
-    """A fused activation: `relu` or `hardtanh` with its bounds."""
-
-    name: str
-    args: tuple[float, ...] = ()
-
-
-def _post_op(op: Operation, value: SSAValue) -> _Post | None:
-    """The activation `op` applies to `value`, if it is one a ref op can fuse."""
-    if not isinstance(op, AtenOp) or len(op.operands) != 1 or op.operands[0] is not value \
-            or len(op.results) != 1 or op.results[0].type != value.type or not _in_place_ok(op):
-        return None
-    name = op.op_name.rstrip("_")
-    if name == "relu":
-        return _Post("relu")
-    if name == "relu6":
-        return _Post("hardtanh", (0.0, 6.0))
-    if name == "hardtanh":
-        lo, hi = _number(op.arg("min_val", -1.0)), _number(op.arg("max_val", 1.0))
-    elif name == "clamp" and op.target.data in ("clamp.default", "clamp_.default"):
-        lo, hi = op.arg("min"), op.arg("max")
-        if hi is None and _number(lo) == 0.0:
-            return _Post("relu")
-        lo, hi = _number(lo), _number(hi)
-    elif name == "clamp_min" and op.target.data in ("clamp_min.default", "clamp_min_.default"):
-        return _Post("relu") if _number(op.arg("min")) == 0.0 else None
-    else:
-        return None
-    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-        return None
-    return _Post("hardtanh", (lo, hi))
-
-
-@dataclass
-class _Tail:
-    """What follows a producer: the ops fused into it and the quantize that ends them."""
-
-    ops: list[Operation] = field(default_factory=list)
-    """The fused ops after the producer, in order (add, activation)."""
-    addend: SSAValue | None = None
-    post: _Post | None = None
-    quantize: QuantizeCastOp | None = None
-
-
-def _tail(value: SSAValue, allow_add: bool = False) -> _Tail:
-    """Follow `value`'s single-reader chain: [add of a dequantized tensor] [activation] quantize."""
-    tail = _Tail()
-    user = _only_user(value)
-    if allow_add and isinstance(user, AtenOp) and user.target.data in _ADD and _plain_add(user) \
-            and len(user.results) == 1 and user.results[0].type == value.type:
-        a, b = user.operands
-        other = b if a is value else a
-        source = _per_tensor_source(other)
-        written = a  # add_ writes its first operand
-        if source is not None and other is not value and source.type.get_shape() == value.type.get_shape() \
-                and (not _writes_first_operand(user) or written.has_one_use()):
-            tail.ops.append(user)
-            tail.addend = source
-            value = user.results[0]
-            user = _only_user(value)
-    if user is not None and (post := _post_op(user, value)) is not None:
-        tail.ops.append(user)
-        tail.post = post
-        value = user.results[0]
-        user = _only_user(value)
-    if isinstance(user, QuantizeCastOp) and ref.per_tensor(user.result) is not None:
-        tail.quantize = user
-    return tail
-
-
-def _plain_add(op: AtenOp) -> bool:
-    """`add.Tensor(a, b)` of two tensors without an `alpha` other than 1."""
-    if len(op.operands) != 2 or len(op.args.data) != 2:
-        return False
-    alpha = op.kwargs.data.get("alpha") if op.kwargs is not None else None
-    return op.kwargs is None or (set(op.kwargs.data) == {"alpha"} and _number(op.value(alpha)) == 1.0)
 
 
 def _provenance(op: Operation) -> dict[str, Attribute]:
@@ -450,7 +325,7 @@ def _bias_operand(bias: Any, x_type, weight: SSAValue, channels: int, new_ops: l
         return zero()
     if not isinstance(bias, SSAValue) or not isinstance(bias.type, TensorType) or bias.type.get_num_dims() != 1:
         return None
-    source = _dequantized(bias)
+    source = qdq.dequantized(bias)
     qtype = ref.quantized(source) if source is not None else None
     if qtype is not None and qtype.storage_width == 32 and qtype.is_signed:
         scales = ref.channel_scales(source, channels) if _channel_count_fits(qtype, channels) else None
@@ -468,17 +343,6 @@ def _bias_operand(bias: Any, x_type, weight: SSAValue, channels: int, new_ops: l
 
 def _channel_count_fits(qtype, channels: int) -> bool:
     return not isinstance(qtype, UniformQuantizedPerAxisType) or len(qtype.scales) == channels
-
-
-def _weight(value: Any, axis: int) -> SSAValue | None:
-    """The quantized `aten.param` a weight operand dequantizes, quantized along `axis` if per channel."""
-    source = _dequantized(value)
-    if source is None or not isinstance(source.owner, ParamOp):
-        return None
-    qtype = ref.quantized(source)
-    if isinstance(qtype, UniformQuantizedPerAxisType) and qtype.axis != axis:
-        return None
-    return source
 
 
 @dataclass(frozen=True)
@@ -551,7 +415,7 @@ class FoldCastPairs(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: QuantizeCastOp, rewriter: PatternRewriter, /):
-        source = _dequantized(op.input)
+        source = qdq.dequantized(op.input)
         if source is None:
             return
         if source.type == op.result.type:
@@ -577,7 +441,7 @@ class SinkDequantize(RewritePattern):
         if name not in DATA_MOVEMENT or not op.operands or not op.results:
             return
         source = op.arg(0)
-        quantized = _per_tensor_source(source)
+        quantized = qdq.per_tensor_dequantized(source)
         if quantized is None or op.operands[0] is not source:
             return
         floating = source.type.element_type
@@ -656,7 +520,7 @@ class ConvOrLinear(RewritePattern):
             return
         if len(op.results) != 1 or not isinstance(op.results[0].type, TensorType):
             return
-        x = _per_tensor_source(op.arg("input"))
+        x = qdq.per_tensor_dequantized(op.arg("input"))
         weight_value = op.arg("weight")
         if x is None or not isinstance(weight_value, SSAValue):
             return
@@ -674,23 +538,23 @@ class ConvOrLinear(RewritePattern):
                 return
             axis = 1 if form.transposed else 0
             out_channels = kernel[1] * form.groups if form.transposed else kernel[0]
-        weight = _weight(weight_value, axis)
+        weight = qdq.dequantized_param(weight_value, axis)
         if weight is None:
             return
         result = op.results[0]
-        tail = _tail(result, allow_add=not is_linear and not form.transposed)
+        tail = qdq.tail(result, allow_add=not is_linear and not form.transposed)
 
         candidates: list[_Build | None] = []
         if tail.quantize is not None:
             candidates.append(self._build(op, x, weight, out_channels, form, tail, tail.quantize.result))
         # The fallback, for a backend that refuses the fusion: the same op with a float result.
-        candidates.append(self._build(op, x, weight, out_channels, form, _Tail(), result))
+        candidates.append(self._build(op, x, weight, out_channels, form, qdq.Tail(), result))
         candidates = [c for c in candidates if c is not None]
         if candidates:
             self.shared.apply(rewriter, candidates)
 
     def _build(self, op: AtenOp, x: SSAValue, weight: SSAValue, channels: int, form: _ConvForm | None,
-               tail: _Tail, replaces: SSAValue) -> _Build | None:
+               tail: qdq.Tail, replaces: SSAValue) -> _Build | None:
         new_ops: list[Operation] = []
         bias = _bias_operand(op.arg("bias"), ref.per_tensor(x), weight, channels, new_ops,
                              lambda: self.shared.zero_bias(op, channels))
@@ -699,8 +563,8 @@ class ConvOrLinear(RewritePattern):
                 new.drop_all_references()
             return None
         props: dict[str, Attribute] = {} if form is None else form.properties()
-        if tail.post is not None:
-            props.update(ref.post_properties(tail.post.name, tail.post.args))
+        if tail.activation is not None:
+            props.update(ref.post_properties(tail.activation.name, tail.activation.args))
         operands = [x, weight, bias]
         if tail.addend is not None:
             cls = ref.ConvAddOp
@@ -724,15 +588,13 @@ class DynamicLinear(RewritePattern):
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
         if op.target.data != "linear.default" or len(op.results) != 1:
             return
-        source = op.arg("input")
+        dcast = qdq.dynamically_dequantized(op.arg("input"))
         weight_value = op.arg("weight")
-        if not isinstance(source, OpResult) or not isinstance(source.owner, DynamicDequantizeCastOp) \
-                or not isinstance(weight_value, SSAValue) or len(weight_value.type.get_shape()) != 2:
+        if dcast is None or not isinstance(weight_value, SSAValue) or len(weight_value.type.get_shape()) != 2:
             return
-        weight = _weight(weight_value, 0)
+        weight = qdq.dequantized_param(weight_value, 0)
         if weight is None:
             return
-        dcast = source.owner
         channels = weight_value.type.get_shape()[0]
         bias = op.arg("bias")
         if bias is None:
@@ -757,11 +619,11 @@ class Matmul(RewritePattern):
             return
         if len(op.operands) != 2 or len(op.results) != 1:
             return
-        lhs, rhs = (_per_tensor_source(v) for v in op.operands)
+        lhs, rhs = (qdq.per_tensor_dequantized(v) for v in op.operands)
         if lhs is None or rhs is None:
             return
         result = op.results[0]
-        quantize = _quantize_of(result)
+        quantize = qdq.only_quantize(result)
         candidates = []
         if quantize is not None:
             new = self.shared.make(ref.MatmulOp, [lhs, rhs], quantize.result.type, {}, op, quantize.result.name_hint)
@@ -781,9 +643,9 @@ class AddOrMul(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
         target = op.target.data
-        if target in _ADD:
+        if target in qdq.ADD:
             cls = ref.AddOp
-            if not _plain_add(op):
+            if not qdq.plain_add(op):
                 return
         elif target in _MUL:
             cls = ref.MulOp
@@ -791,15 +653,15 @@ class AddOrMul(RewritePattern):
                 return
         else:
             return
-        if len(op.results) != 1 or not _in_place_ok(op):
+        if len(op.results) != 1 or not qdq.in_place_ok(op):
             return
-        lhs, rhs = (_per_tensor_source(v) for v in op.operands)
+        lhs, rhs = (qdq.per_tensor_dequantized(v) for v in op.operands)
         if lhs is None or rhs is None:
             return
-        tail = _tail(op.results[0])
+        tail = qdq.tail(op.results[0])
         if tail.quantize is None:
             return
-        props = ref.post_properties(tail.post.name, tail.post.args) if tail.post is not None else {}
+        props = ref.post_properties(tail.activation.name, tail.activation.args) if tail.activation is not None else {}
         quantized = tail.quantize.result
         new = self.shared.make(cls, [lhs, rhs], quantized.type, props, op, quantized.name_hint)
         self.shared.apply(rewriter, [_Build([new], quantized, [tail.quantize, *reversed(tail.ops), op],
@@ -820,8 +682,8 @@ class Cat(RewritePattern):
         dim = op.arg("dim", 0)
         if not isinstance(tensors, list) or not isinstance(dim, int) or isinstance(dim, bool):
             return
-        sources = [_per_tensor_source(v) for v in tensors]
-        quantize = _quantize_of(op.results[0])
+        sources = [qdq.per_tensor_dequantized(v) for v in tensors]
+        quantize = qdq.only_quantize(op.results[0])
         if quantize is None or any(s is None for s in sources):
             return
         quantized = quantize.result
@@ -843,8 +705,8 @@ class AvgPool(RewritePattern):
             return
         if len(op.results) != 1 or len(op.operands) != 1:
             return
-        x = _per_tensor_source(op.operands[0])
-        quantize = _quantize_of(op.results[0])
+        x = qdq.per_tensor_dequantized(op.operands[0])
+        quantize = qdq.only_quantize(op.results[0])
         if x is None or quantize is None:
             return
         shape = x.type.get_shape()
@@ -900,12 +762,12 @@ class Lookup(RewritePattern):
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
         if len(op.operands) != 1 or len(op.results) != 1 or not elementwise_unary(op.target.data):
             return
-        x = _per_tensor_source(op.operands[0])
-        if x is None or op.arg(0) is not op.operands[0] or not _in_place_ok(op):
+        x = qdq.per_tensor_dequantized(op.operands[0])
+        if x is None or op.arg(0) is not op.operands[0] or not qdq.in_place_ok(op):
             return
         if ref.per_tensor(x).storage_width > ref.LOOKUP_MAX_BITS:
             return
-        quantize = _quantize_of(op.results[0])
+        quantize = qdq.only_quantize(op.results[0])
         if quantize is None or quantize.result.type.get_shape() != x.type.get_shape():
             return
         fn_args = _scalar_args(op)
@@ -964,11 +826,10 @@ def _weight_only_source(value: Any) -> SSAValue | None:
     if not isinstance(value, OpResult) or not isinstance(value.type, TensorType) \
             or not isinstance(value.type.element_type, Float32Type):
         return None
+    source = qdq.dequantized(value)
+    if source is not None:
+        return source if isinstance(source.owner, ParamOp) and has_parameters(ref.quantized(source)) else None
     owner = value.owner
-    if isinstance(owner, DequantizeCastOp):
-        source = owner.input
-        qtype = ref.quantized(source)
-        return source if isinstance(source.owner, ParamOp) and has_parameters(qtype) else None
     if isinstance(owner, AtenOp) and owner.target.data in _WIDENING and len(owner.operands) == 1 \
             and owner.arg(0) is owner.operands[0]:
         source = owner.operands[0]
@@ -989,7 +850,7 @@ def _float_activation(value: Any) -> bool:
 
     return (isinstance(value, SSAValue) and isinstance(value.type, TensorType)
             and isinstance(value.type.element_type, Float32Type)
-            and not isinstance(value.owner, DequantizeCastOp | DynamicDequantizeCastOp))
+            and not qdq.is_dequantized(value))
 
 
 @dataclass

@@ -37,9 +37,9 @@ import torch
 
 from qir.dialects import ref
 from qir.dialects.aten import AtenOp
-from qir.dialects.quant import DequantizeCastOp
 from qir.op_families import CONV, CONV_TRANSPOSE, GENERIC_CONV, LINEAR
 from qir.params import constant_tensor
+from qir.qdq import dequantized
 from qir.target import INT16_MAX, INT16_MIN
 
 
@@ -357,11 +357,11 @@ def qdq_may_saturate(op, store) -> bool:
     uint8 input and a dequantized int8 weight), as inductor's oneDNN kernels run it."""
     if len(op.operands) < 2:
         return False
-    source, weight = op.operands[0].owner, op.operands[1].owner
-    if not isinstance(source, DequantizeCastOp) or not isinstance(weight, DequantizeCastOp):
+    source, weight = dequantized(op.operands[0]), dequantized(op.operands[1])
+    if source is None or weight is None:
         return False
-    qin = ref.per_tensor(source.input)
+    qin = ref.per_tensor(source)
     reduction = reduction_of(op.operands[1])
-    if reduction is None or not saturating_operands(qin, ref.quantized(weight.input)):
+    if reduction is None or not saturating_operands(qin, ref.quantized(weight)):
         return False
-    return _at_risk(constant_tensor(weight.input, store), reduction, qin)
+    return _at_risk(constant_tensor(weight, store), reduction, qin)

@@ -72,6 +72,7 @@ from qir.dialects.quant import (
 from qir.emitter import Emitter
 from qir.errors import QirError
 from qir.program import Program
+from qir.qdq import is_dequantized, output_casts, quantize_reading
 
 __all__ = ["LayerRecord", "SaturationRecord", "as_dicts", "compare", "format_table", "saturating_layers", "sqnr"]
 
@@ -315,19 +316,14 @@ def _match(f_program: Program, q_program: Program) -> dict[AtenOp, AtenOp]:
 
 def _is_quantized(op: Operation) -> bool:
     """An op the quantizer touched: it reads a dequantized value or its output is quantized."""
-    reads = any(isinstance(v.owner, DequantizeCastOp | DynamicDequantizeCastOp) for v in op.operands)
-    return reads or bool(op.results) and any(isinstance(u.operation, QuantizeCastOp) for u in op.results[0].uses)
+    reads = any(is_dequantized(v) for v in op.operands)
+    return reads or bool(op.results) and quantize_reading(op.results[0]) is not None
 
 
 def _output_chain(op: AtenOp, em: Emitter) -> list[fx.Node]:
     """The quantize and dequantize nodes the op's output goes through, if any."""
-    for use in op.results[0].uses:
-        if isinstance(use.operation, QuantizeCastOp):
-            qcast = use.operation
-            for q_use in qcast.result.uses:
-                if isinstance(q_use.operation, DequantizeCastOp):
-                    return [em.nodes[qcast.result], em.nodes[q_use.operation.result]]
-    return []
+    casts = output_casts(op.results[0])
+    return [em.nodes[cast.result] for cast in casts] if casts is not None else []
 
 
 # -- running ----------------------------------------------------------------------------------
