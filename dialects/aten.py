@@ -34,18 +34,15 @@ printed with `--print-debuginfo`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
-    BFloat16Type,
-    ComplexType,
     DenseIntOrFPElementsAttr,
     DictionaryAttr,
-    Float16Type,
     Float32Type,
     Float64Type,
     FloatAttr,
@@ -54,17 +51,10 @@ from xdsl.dialects.builtin import (
     IntegerType,
     NoneAttr,
     NoneType,
-    Signedness,
     StringAttr,
     TensorType,
-    bf16,
-    f16,
-    f32,
     f64,
     i1,
-    i8,
-    i16,
-    i32,
     i64,
 )
 from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue
@@ -82,26 +72,6 @@ from xdsl.irdl import (
 from xdsl.parser import AttrParser, Parser, UnresolvedOperand
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
-
-ui8 = IntegerType(8, Signedness.UNSIGNED)
-
-# torch dtype name (without "torch.") -> MLIR element type, and back.
-ELEMENT_TYPES: dict[str, Attribute] = {
-    "float32": f32,
-    "float64": f64,
-    "float16": f16,
-    "bfloat16": bf16,
-    "int64": i64,
-    "int32": i32,
-    "int16": i16,
-    "int8": i8,
-    "uint8": ui8,
-    "bool": i1,
-    "complex64": ComplexType(f32),
-    "complex128": ComplexType(f64),
-}
-DTYPE_NAMES: dict[Attribute, str] = {t: n for n, t in ELEMENT_TYPES.items()}
-
 
 # --------------------------------------------------------------------------
 # Attributes for torch's enumerations and for operand positions.
@@ -891,27 +861,6 @@ def from_attr(attr: Attribute, operands: Sequence[SSAValue]) -> Any:
     if isinstance(attr, StringAttr):
         return attr.data
     return attr
-
-
-def torch_argument(attr: Attribute, operand: Callable[[int], Any],
-                   training: Callable[[str], Any] | None = None) -> Any:
-    """An argument attribute as torch receives it: dtypes, memory formats, layouts and devices as
-    torch's objects, operand `i` as `operand(i)` (an FX node when emitting, a tensor when folding),
-    a training mode as `training(switch)` (what reads it at run time; without it, the mode is a
-    run-time value that no constant stands for: an error)."""
-    if isinstance(attr, OperandAttr):
-        return operand(attr.index.data)
-    if isinstance(attr, ArrayAttr):
-        return [torch_argument(a, operand, training) for a in attr.data]
-    if isinstance(attr, TrainingModeAttr):
-        if training is None:
-            raise ValueError(f"{attr} is decided when the module runs, not a constant")
-        return training(attr.value.data)
-    if isinstance(attr, DTypeAttr | MemoryFormatAttr | LayoutAttr | DeviceAttr):
-        import torch
-
-        return torch.device(attr.value.data) if isinstance(attr, DeviceAttr) else getattr(torch, attr.value.data)
-    return from_attr(attr, ())
 
 
 def operand_refs(values: Iterable[Attribute]) -> Iterator[OperandAttr]:

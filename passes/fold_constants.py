@@ -45,12 +45,12 @@ from qir.dialects.aten import (
     ParamUpdateOp,
     is_pure,
     resolve_overload,
-    torch_argument,
     written_params,
 )
 from qir.params import ParamStore, new_param, param_tensor
 from qir.pass_manager import QirPass, count
 from qir.tensors import tensor_matches_type, torch_dtype
+from qir.torch_values import torch_argument
 
 SMALL_BYTES = 1 << 20
 """A folded result may be this large whatever its operands' size (masks, position tables)."""

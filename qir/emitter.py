@@ -32,11 +32,11 @@ from qir.dialects.aten import (
     resolve_overload,
     resolve_python_target,
     schema_of,
-    torch_argument,
 )
 from qir.errors import QirError
 from qir.gc_pause import paused_gc
 from qir.pytree_text import spec_from_text
+from qir.torch_values import torch_argument
 
 EmitRule = Callable[["Emitter", Operation], None]
 _RULES: dict[str, EmitRule] = {}

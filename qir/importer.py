@@ -40,22 +40,13 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Region, SSAValue
 
-from qir.dialects.aten import (
-    ELEMENT_TYPES,
-    PYTHON_TARGETS,
-    AtenOp,
-    DeviceAttr,
-    DTypeAttr,
-    LayoutAttr,
-    MemoryFormatAttr,
-    ParamOp,
-    ParamUpdateOp,
-)
+from qir.dialects.aten import PYTHON_TARGETS, AtenOp, ParamOp, ParamUpdateOp
 from qir.errors import UnsupportedError
 from qir.gc_pause import paused_gc
 from qir.pytree_text import spec_to_text
 from qir.params import ParamStore
 from qir.program import Program, STAGE_ATTR
+from qir.torch_values import ELEMENT_TYPES, enum_attr
 
 _PARAM_KINDS = {
     InputKind.PARAMETER: "parameter",
@@ -319,16 +310,11 @@ class _Importer:
             return mapped
         if isinstance(value, list | tuple):
             return [self._arg(v, where) for v in value]
-        if isinstance(value, torch.dtype):
-            return DTypeAttr(str(value).removeprefix("torch."))
-        if isinstance(value, torch.memory_format):
-            return MemoryFormatAttr(str(value).removeprefix("torch."))
-        if isinstance(value, torch.layout):
-            return LayoutAttr(str(value).removeprefix("torch."))
-        if isinstance(value, torch.device):
-            return DeviceAttr(str(value))
         if value is None or isinstance(value, bool | int | float | str):
             return value
+        attr = enum_attr(value)
+        if attr is not None:
+            return attr
         raise UnsupportedError(f"{where}: cannot represent argument {value!r} ({type(value).__name__})")
 
     def _import_outputs(self, output_node: fx.Node | None, block: Block) -> list[SSAValue]:

@@ -6,7 +6,7 @@ import torch
 from xdsl.dialects.builtin import DYNAMIC_INDEX, DenseIntOrFPElementsAttr, TensorType
 from xdsl.ir import Attribute
 
-from qir.dialects.aten import DTYPE_NAMES, ELEMENT_TYPES
+from qir.torch_values import DTYPE_NAMES, ELEMENT_TYPES
 
 
 def torch_dtype(element_type: Attribute) -> torch.dtype:
