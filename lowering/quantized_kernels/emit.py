@@ -247,7 +247,7 @@ def _emit_linear_fp32(em: Emitter, op) -> None:
     """fbgemm's float-output linear for fbgemm/x86-packed weights; for oneDNN-packed ones
     oneDNN's `qlinear_pointwise` (float32 out, relu, gelu or an add fused), which the x86
     inductor lowering also calls: 1.3-2x faster at BERT's shapes
-    (`lowering/onednn/linear_benchmark.py`). It takes the input's integer storage, quantized
+    (`bench/onednn_linear.py`). It takes the input's integer storage, quantized
     once for all the linears reading it, and leaves its readers' storage itself when they all
     quantize its result alike (`_quantized_result`)."""
     scale, zero_point = op.input_scale.value.data, op.input_zero_point.value.data

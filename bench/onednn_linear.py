@@ -1,7 +1,7 @@
 """The linear kernels at BERT-like shapes: oneDNN's qlinear (uint8 out, float32 out, gelu fused)
 against fbgemm's `quantized.linear` and float `F.linear`.
 
-    python -m qir.lowering.onednn.linear_benchmark [--rounds 5] [--runs 200] [--threads 2]
+    python bench/onednn_linear.py [--rounds 5] [--runs 200] [--threads 2]
 
 16 sequences of 32 tokens (512 rows) through 384 -> 384, 384 -> 1536 and 1536 -> 384, the
 shapes of a small BERT's attention output and feed-forward layers, with per-channel int8
@@ -9,7 +9,9 @@ weights. Every kernel is timed in each of `--rounds` rounds (interleaved, so tha
 machine slows them alike); a round's figure is the median of `--runs` calls, and the table
 shows the median over rounds and, in parentheses, the fastest single call, in microseconds.
 On a machine other jobs keep busy the medians take the scheduler's time slices (they come
-out as multiples of 4 ms); the fastest call is then the kernel's own time.
+out as multiples of 4 ms); the fastest call is then the kernel's own time. The figures are why
+x86's float-output linears on oneDNN-packed weights call `qlinear_pointwise`
+(`lowering/quantized_kernels/emit.py`); nothing reads them at run time.
 """
 
 from __future__ import annotations
