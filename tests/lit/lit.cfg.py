@@ -19,7 +19,10 @@ config.excludes = ["Inputs", "Output"]
 config.test_source_root = os.path.dirname(__file__)
 
 config.environment["PYTHONWARNINGS"] = "ignore"  # deprecation noise would pollute `2>&1` checks
-for name in ("HOME", "PATH", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV"):
+# The CPU torch's kernels are told to be (FBGEMM_ENABLE_INSTRUCTIONS=AVX2 ... runs the tests as on
+# an AVX2-only machine, whose u8 x s8 pairs saturate): lowering for the host must see it too.
+for name in ("HOME", "PATH", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
+             "FBGEMM_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"):
     if name in os.environ:
         config.environment[name] = os.environ[name]
 
