@@ -153,18 +153,29 @@ def observed_program(prepared: torch.nn.Module) -> Program:
     observers gathered, its parameters and buffers as training left them, which fake
     quantizations and batch norms are frozen. Printed, saved and parsed back, it emits the
     same module again (training resumes from it)."""
+    module, program = _calibrated(prepared)
+    program = program.clone()
+    _read_calibration(module, program)
+    return program
+
+
+def _calibrated(prepared: torch.nn.Module) -> tuple[torch.nn.Module, Program]:
+    """The calibration (or training) module `prepared` wraps, and the observed program it was emitted from."""
     module = getattr(prepared, "module", prepared) if not hasattr(prepared, "qir_program") else prepared
     program = getattr(module, "qir_program", None)
     if not isinstance(program, Program) or program.stage != "observed":
         raise QirError("convert expects the module returned by qir.prepare or qir.prepare_qat")
-    program = program.clone()
+    return module, program
+
+
+def _read_calibration(module: torch.nn.Module, program: Program) -> None:
+    """What calibration or training left in `module` into `program` (a copy of its own)."""
     changed = _read_tensors(module, program)
     _read_observers(module, program, changed)
     if program.modules:  # custom modules as calibration or training left them
         from qir.custom_modules import read_modules
 
         read_modules(module, program)
-    return program
 
 
 def _read_tensors(module: torch.nn.Module, program: Program) -> set[str]:
@@ -236,7 +247,10 @@ def convert(prepared: torch.nn.Module, *, timing: bool = False) -> fx.GraphModul
     weights stored as integers, from a calibrated (`prepare`) or trained (`prepare_qat`)
     module: for inference, trained batch norms folded as PTQ folds them. Its program stays
     reachable as `.qir_program`."""
-    program = PassManager(list(CONVERT_PIPELINE), timing=timing).run(observed_program(prepared))
+    module, observed = _calibrated(prepared)
+    # the statistics are read into the pass manager's own copy: one copy of the program, not two
+    program = PassManager(list(CONVERT_PIPELINE), timing=timing).run(
+        observed, setup=lambda copy: _read_calibration(module, copy))
     return program.to_fx()
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, TextIO
 
@@ -124,10 +124,14 @@ class PassManager:
         self.print_ir_after_all = print_ir_after_all
         self.stream = stream
         self.records: list[PassRecord] = []
+        self._setup: Callable[[Program], None] | None = None
 
-    def run(self, program: Program) -> Program:
-        """Run every pass on a copy of `program`; the argument is never changed."""
+    def run(self, program: Program, *, setup: Callable[[Program], None] | None = None) -> Program:
+        """Run every pass on a copy of `program`; the argument is never changed. `setup` is called
+        on that copy before the first pass (convert reads the calibration module's statistics into
+        it, rather than into a copy of its own that would be copied again)."""
         check_stages(self.passes, program.stage)
+        self._setup = setup
         with paused_gc():  # passes build many small objects and free none: collections only cost time
             result = self._run_all(program, self.passes, self.verify_each)
             if self.verify and not self.verify_each:
@@ -146,6 +150,8 @@ class PassManager:
         """`passes` run on a copy of `program`. A pass failing with an internal error may have
         tripped on IR an earlier one broke: unless every pass was verified, that one is blamed."""
         result = program.clone()
+        if self._setup is not None:
+            self._setup(result)
         ctx = make_context(result.params)
         self.records = []
         for index, p in enumerate(passes):

@@ -380,3 +380,36 @@ def test_an_observer_of_an_integer_value_says_why_it_saw_nothing():
 }"""
     with pytest.raises((PassFailure, qir.QirError), match="observers record floating-point values only"):
         qir.PassManager(["convert"]).run(qir.parse(text))
+
+
+def test_weights_quantized_together_equal_each_quantized_alone():
+    """convert quantizes per-channel weights of one storage and row shape in one stacked call:
+    each weight's integers are bit for bit those of its own call (torch's quantize_per_channel,
+    as torchao's convert computes them), whatever else is stacked with it."""
+    from qir.dialects.aten import ParamOp
+    from qir.dialects.quant import UniformQuantizedPerAxisType, UniformQuantizedType
+    from qir.params import ParamStore
+    from qir.passes.convert import _quantize_weights, quantize_tensor
+    from qir.tensors import type_of
+
+    g = torch.Generator().manual_seed(5)
+    store = ParamStore()
+    weights = []
+    for index, (shape, storage, qmin, qmax) in enumerate([
+            ((16, 8), "i8", -128, 127), ((4, 8), "i8", -127, 127), ((16, 8), "i8", -128, 127),
+            ((6, 3, 2, 2), "i8", -128, 127), ((6, 3, 2, 2), "u8", 0, 255), ((5, 8), "i8", -128, 127)]):
+        tensor = torch.randn(shape, generator=g) * (index + 1)
+        scales = (tensor.abs().amax(dim=tuple(range(1, tensor.dim()))) / 100 + 1e-3).tolist()
+        zero_points = [0] * shape[0] if storage == "i8" else [7] * shape[0]
+        store[f"w{index}"] = tensor
+        weights.append((ParamOp(f"w{index}", type_of(tensor)),
+                        UniformQuantizedPerAxisType.get(storage, scales, zero_points, 0, storage_min=qmin,
+                                                        storage_max=qmax)))
+    store["t"] = torch.randn(3, 8, generator=g)
+    weights.append((ParamOp("t", type_of(store["t"])), UniformQuantizedType.get("i8", 0.01, 0)))
+    together = _quantize_weights(weights, store)
+    for param, qtype in weights:
+        alone = quantize_tensor(store[param.param_name], qtype)
+        got = together[param, qtype]
+        assert got.dtype == alone.dtype and torch.equal(got, alone)
+        assert got.untyped_storage().nbytes() == got.numel() * got.element_size()  # not a view of the stack
