@@ -47,6 +47,7 @@ the reference backend, a lowered kernel) computes exactly these integers.
 from __future__ import annotations
 
 import array
+import functools
 import math
 import re
 import struct
@@ -172,6 +173,13 @@ def _parse_scale(parser: AttrParser) -> float:
         parser.parse_integer(allow_boolean=False)
         return struct.unpack("<d", bits.to_bytes(8, "little"))[0]
     return float(parser.parse_number(context_msg=" for the scale"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _int_attr(value: int) -> IntAttr:
+    """One IntAttr per value: a per-axis type repeats its zero point per channel (attributes
+    are immutable, and building one verifies it: 64 channels cost 64 of them)."""
+    return IntAttr(value)
 
 
 def _verify_scale(scale: float, expressed: Attribute) -> None:
@@ -673,7 +681,7 @@ class UniformQuantizedPerAxisType(QuantizedType):
         return cls(
             *cls._storage_parameters(storage, storage_min, storage_max, expressed),
             ArrayAttr(FloatData(float(scale)) for scale in scales),
-            ArrayAttr(IntAttr(int(zero_point)) for zero_point in zero_points),
+            ArrayAttr(_int_attr(int(zero_point)) for zero_point in zero_points),
             IntAttr(int(axis)),
         )
 
@@ -690,7 +698,7 @@ class UniformQuantizedPerAxisType(QuantizedType):
             raise VerifyException(f"quantized dimension must be non-negative, got {self.axis}")
         for scale in self.scales:
             _verify_scale(scale, self.expressed_type)
-        for zero_point in self.zero_points:
+        for zero_point in dict.fromkeys(self.zero_points):  # mostly one value, repeated per channel
             self._verify_zero_point(zero_point)
 
     def print_parameters(self, printer: Printer) -> None:
