@@ -104,35 +104,31 @@ def quantize_tensor(tensor: torch.Tensor, qtype: Attribute) -> torch.Tensor:
                                            qtype.storage_max, storage)
 
 
-def _quantize_weights(weights: list[tuple[ParamOp, Attribute]], store) -> dict:
-    """The integer storage of each weight `(param, qtype)`, by that pair. Weights quantized per
+def _quantize_weights(weights: list[tuple[ParamOp, Attribute]], store) -> list[torch.Tensor]:
+    """The integer storage of each weight `(param, qtype)`, in order. Weights quantized per
     channel along axis 0 with the same storage and shape of rows are quantized in one
     `quantize_per_channel` call, stacked (800 calls on 64x64 weights cost 800 times the
     dispatch and its decomposition's Python; the arithmetic is per element, so each weight's
     integers are those of its own call); the others one by one."""
-    quantized: dict = {}
-    stacks: dict[tuple, list[tuple[ParamOp, Attribute, torch.Tensor]]] = {}
-    for param, qtype in weights:
-        if (param, qtype) in quantized:
-            continue
+    quantized: list = [None] * len(weights)
+    stacks: dict[tuple, list[tuple[int, Attribute, torch.Tensor]]] = {}
+    for index, (param, qtype) in enumerate(weights):
         tensor = param_tensor(param, store)
         if (type(qtype) is UniformQuantizedPerAxisType and qtype.axis == 0 and tensor.dim() >= 1
                 and tensor.dtype == torch.float32):
             key = (qtype.storage_name, qtype.storage_min, qtype.storage_max, tuple(tensor.shape[1:]))
-            stacks.setdefault(key, []).append((param, qtype, tensor))
-            quantized[param, qtype] = None
+            stacks.setdefault(key, []).append((index, qtype, tensor))
         else:
-            quantized[param, qtype] = quantize_tensor(tensor, qtype)
+            quantized[index] = quantize_tensor(tensor, qtype)
     for (_, qmin, qmax, _), members in stacks.items():
-        qtype = members[0][1]
-        scales = torch.tensor([s for _, t, _ in members for s in t.scales], dtype=torch.float32)
-        zero_points = torch.tensor([z for _, t, _ in members for z in t.zero_points], dtype=torch.int64)
+        scales = torch.tensor([s for _, qtype, _ in members for s in qtype.scales], dtype=torch.float32)
+        zero_points = torch.tensor([z for _, qtype, _ in members for z in qtype.zero_points], dtype=torch.int64)
         stacked = _decomposed_ops().quantize_per_channel.default(
             torch.cat([tensor.detach() for _, _, tensor in members]), scales, zero_points, 0, qmin, qmax,
-            getattr(torch, qtype.container_dtype_name))
+            getattr(torch, members[0][1].container_dtype_name))
         parts = stacked.split([tensor.shape[0] for _, _, tensor in members])
-        for (param, qtype, _), part in zip(members, parts):
-            quantized[param, qtype] = part.clone()  # a tensor of its own: the store saves each apart
+        for (index, _, _), part in zip(members, parts):
+            quantized[index] = part.clone()  # a tensor of its own: the store saves each apart
     return quantized
 
 
@@ -193,8 +189,10 @@ class Convert(QirPass):
                     qtype = self._fit_int16_pairs(ctx, obs, qtype, store)
                 types[obs.obs_id.data] = qtype
             quantized.append((obs, qtype))
-        weights = _quantize_weights([(obs.input.owner, qtype) for obs, qtype in quantized
-                                     if qtype is not None and isinstance(obs.input.owner, ParamOp)], store)
+        of_weights = [(obs, qtype) for obs, qtype in quantized
+                      if qtype is not None and isinstance(obs.input.owner, ParamOp)]
+        weights = dict(zip((obs for obs, _ in of_weights),
+                           _quantize_weights([(obs.input.owner, qtype) for obs, qtype in of_weights], store)))
         for obs, qtype in quantized:
             if qtype is not None:
                 self._replace(obs, qtype, store, weights)
@@ -283,7 +281,7 @@ class Convert(QirPass):
         qtensor_type = _with_element(float_type, qtype)
         if isinstance(value.owner, ParamOp):
             param = value.owner
-            tensor = weights[param, qtype]
+            tensor = weights[obs]
             new = new_param(store, param.param_name + "_q", tensor, param.kind.data, qtensor_type)
             Rewriter.insert_op(new, InsertPoint.before(obs))
             quantized: SSAValue = new.result

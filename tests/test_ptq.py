@@ -408,8 +408,7 @@ def test_weights_quantized_together_equal_each_quantized_alone():
     store["t"] = torch.randn(3, 8, generator=g)
     weights.append((ParamOp("t", type_of(store["t"])), UniformQuantizedType.get("i8", 0.01, 0)))
     together = _quantize_weights(weights, store)
-    for param, qtype in weights:
+    for (param, qtype), got in zip(weights, together, strict=True):
         alone = quantize_tensor(store[param.param_name], qtype)
-        got = together[param, qtype]
         assert got.dtype == alone.dtype and torch.equal(got, alone)
         assert got.untyped_storage().nbytes() == got.numel() * got.element_size()  # not a view of the stack
