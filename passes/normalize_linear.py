@@ -42,6 +42,11 @@ What is rewritten (each counted under its own name):
   tracks which dimensions are equal (`_Dims`: through elementwise ops, layer
   norms, linears, embeddings, `arange` and reshapes) and folds only when `x`'s
   are known to be those.
+* `bmm(x, expand(W, [B, K, N]))`, every batch multiplied by the same constant
+  matrix (the form torch's decompositions give a 3-D `matmul` by a weight: `nn.LSTM`'s
+  and `nn.GRU`'s input projection after `run_decompositions()`), the expanded
+  matrix perhaps seen through reshapes that keep its shape: `linear(x, W')`
+  (counted as `bmm`).
 * `add(linear(x, W), b)` (`x @ W + b`) with `b` a constant of shape `(N)`
   (or `(1, ..., 1, N)`) of the linear's dtype, the add not broadcasting the
   linear's result, no `alpha`: `linear(x, W, b)` (counted as `bias-add`).
@@ -403,6 +408,57 @@ class LeadingDims(RewritePattern):
         count(self.state.ctx, "leading-dims")
 
 
+def _broadcast_matrix(value: SSAValue) -> SSAValue | None:
+    """The 2-D value `value` repeats over its batch dimension, `expand(m, [B, K, N])` seen through
+    reshapes that keep its shape, or None."""
+    while isinstance(value, OpResult) and isinstance(value.owner, AtenOp) and value.owner.target.data in _RESHAPES:
+        source = value.owner.arg(0)
+        if not isinstance(source, SSAValue) or _tensor(source) is None or _tensor(source) != _tensor(value):
+            return None
+        value = source
+    expand = value.owner
+    if not isinstance(expand, AtenOp) or expand.target.data != "expand.default" or _tensor(value) is None:
+        return None
+    matrix, sizes = expand.arg(0), expand.arg("size")
+    if not isinstance(matrix, SSAValue) or _tensor(matrix) is None or not isinstance(sizes, list) or len(sizes) != 3:
+        return None
+    shape = _tensor(matrix).get_shape()
+    if len(shape) != 2 or any(s not in (d, -1) for s, d in zip(sizes[1:], shape)):
+        return None
+    return matrix
+
+
+@dataclass
+class BroadcastWeight(RewritePattern):
+    """`bmm(x, expand(W, [B, K, N]))` with `W` a constant `(K, N)` matrix: `linear(x, W')`."""
+
+    state: _State
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        if op.target.data != "bmm.default" or len(op.results) != 1:
+            return
+        x, w, result = op.arg("self"), op.arg("mat2"), _tensor(op.results[0])
+        if not isinstance(x, SSAValue) or not isinstance(w, SSAValue) or result is None or _tensor(x) is None:
+            return
+        source = _broadcast_matrix(w)
+        matrix = self.state.matrix(source, result.element_type) if source is not None else None
+        if matrix is None or _tensor(x).element_type != result.element_type:
+            return
+        inner, out = matrix.param.result.type.get_shape()
+        if matrix.transposed:
+            inner, out = out, inner
+        if result.get_shape()[-1] != out or _tensor(x).get_shape()[-1] not in (inner, DYNAMIC):
+            return
+        weight = self.state.weight(matrix, False, rewriter)
+        if weight is None:
+            return
+        dropped = [v.owner for v in op.operands]
+        rewriter.replace(op, _linear(x, weight, None, result, op))
+        _erase_unused(rewriter, dropped)
+        count(self.state.ctx, "bmm")
+
+
 _ELEMENTWISE = {
     "add", "sub", "mul", "div", "rsub", "pow", "maximum", "minimum", "where", "masked_fill", "clamp",
     "relu", "gelu", "tanh", "sigmoid", "silu", "hardswish", "hardtanh", "hardsigmoid", "elu", "leaky_relu",
@@ -555,6 +611,7 @@ class NormalizeLinear(QirPass):
             for result in inner.results:
                 state.dims.keys.setdefault(result, state.dims.compute(result))
         PatternRewriteWalker(
-            GreedyRewritePatternApplier([LayerForms(state), BiasAdd(state), LeadingDims(state)]),
+            GreedyRewritePatternApplier([LayerForms(state), BroadcastWeight(state), BiasAdd(state),
+                                         LeadingDims(state)]),
             walk_reverse=False,
         ).rewrite_module(op)

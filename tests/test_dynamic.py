@@ -356,6 +356,70 @@ def test_x86_on_a_cpu_without_vnni_computes_what_the_reference_says():
         assert gap < 1e-5, (name, gap)
 
 
+# -- RNNs ---------------------------------------------------------------------------------------
+
+
+class _Recurrent(nn.Module):
+    """An RNN layer (two layers deep, batch first) and a linear on its outputs."""
+
+    def __init__(self, cls):
+        super().__init__()
+        self.rnn = cls(24, 32, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(32, 8)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0])
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+def test_exported_rnn_is_one_op_left_float_with_a_warning(cls):
+    """torch.export keeps nn.LSTM / nn.GRU as one `aten.lstm.input` / `aten.gru.input` op (weights
+    in a list operand): the quantizer leaves it float and says so; the linear after it is quantized."""
+    torch.manual_seed(0)
+    model = _Recurrent(cls).eval()
+    with pytest.warns(UserWarning, match=rf'DynamicQuantizer: aten.op "{cls.__name__.lower()}.input" \(rnn\).* left '
+                                         r"float: .*run_decompositions\(\)"):
+        quantized = _quantized(DynamicQuantizer(), model, torch.randn(3, 7, 24))
+    program = quantized.qir_program
+    rnn = [op for op in program.module.walk() if op.name == "aten.op" and op.op_name == cls.__name__.lower()]
+    assert len(rnn) == 1 and not any(getattr(o.owner, "name", "").startswith("quant.") for o in rnn[0].operands)
+    assert _ops(quantized, "quant.choose_qparams") == 1  # the linear's input only
+
+
+def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(nn.functional.cosine_similarity(a.flatten().double(), b.flatten().double(), dim=0))
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+def test_decomposed_rnn_is_quantized_like_quantize_dynamic_and_closer_to_float(cls):
+    """Exported with `run_decompositions()`, an RNN's projections are linears: every `W_ih` and
+    `W_hh` becomes int8 (as `quantize_dynamic` makes them), the outputs stay closer to float than
+    `quantize_dynamic`'s (per-token activations against its per-tensor ones), and x86 computes
+    what the reference says."""
+    torch.manual_seed(0)
+    model = _Recurrent(cls).eval()
+    example = torch.randn(3, 7, 24)
+    exported = torch.export.export(model, (example,)).run_decompositions()
+    quantized = qir.convert(qir.prepare(exported, (example,), DynamicQuantizer()))
+    program = quantized.qir_program
+    weights = {op.param_name for op in program.module.walk() if op.name == "aten.param"}
+    projections = {f"rnn.weight_{kind}_l{layer}" for kind in ("ih", "hh") for layer in (0, 1)}
+    assert {f"{name}_q" for name in projections} <= weights and not projections & weights
+    assert not any(op.name == "aten.op" and op.op_name in ("bmm", "addmm", "mm") for op in program.module.walk())
+    reference, lowered = qir.lower(quantized, "reference"), qir.lower(quantized, "x86")
+    assert _ops(lowered, "x86.dynamic_linear") == _ops(reference, "ref.dynamic_linear") > 2 * 7
+    peer = torch.ao.quantization.quantize_dynamic(model, {cls, nn.Linear}, dtype=torch.qint8)
+    assert isinstance(peer.rnn, torch.ao.nn.quantized.dynamic.LSTM if cls is nn.LSTM
+                      else torch.ao.nn.quantized.dynamic.GRU)
+    with torch.no_grad():
+        for seed in range(3):
+            x = _x(seed, (3, 7, 24), 1.0 + seed)
+            expected, ours = model(x), reference(x)
+            _close(lowered(x), ours)
+            assert _cosine(ours, expected) > 0.9999
+            assert qir.debug.sqnr(expected, ours) > qir.debug.sqnr(expected, peer(x))
+
+
 # -- composing, configuring, text --------------------------------------------------------------
 
 

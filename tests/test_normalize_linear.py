@@ -75,6 +75,29 @@ def test_every_form_becomes_a_linear_computing_the_same_values():
                 torch.testing.assert_close(got, want)  # float32 rounding (bit for bit here, but for `+ b`)
 
 
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+def test_decomposed_rnn_projections_become_linears_computing_the_same_values(cls):
+    """`run_decompositions()` unrolls an RNN into a `bmm` by the broadcast input weight (every
+    step's input projection at once) and an `addmm` per step by the hidden weight: all linears
+    after the pass, the outputs those of the module up to float32 rounding."""
+    torch.manual_seed(0)
+    model = cls(6, 10, num_layers=2, batch_first=True).eval()
+    x = torch.randn(3, 4, 6)
+    program = qir.import_program(torch.export.export(model, (x,)).run_decompositions())
+    normalized = qir.PassManager(["canonicalize", "normalize-linear"]).run(program)
+    ops = _ops(normalized)
+    assert not {"bmm", "addmm", "mm"} & set(ops), ops
+    weights = Counter(op.operands[1].owner.param_name for op in normalized.module.walk()
+                      if isinstance(op, AtenOp) and op.op_name == "linear")
+    assert set(weights) == {f"weight_{kind}_l{layer}" for kind in ("ih", "hh") for layer in (0, 1)}, weights
+    with torch.no_grad():
+        for seed in (1, 2):
+            x = torch.randn(3, 4, 6, generator=torch.Generator().manual_seed(seed))
+            leaves = torch.utils._pytree.tree_leaves
+            for got, want in zip(leaves(normalized.to_fx()(x)), leaves(model(x)), strict=True):
+                torch.testing.assert_close(got, want)
+
+
 def test_conv1d_with_dynamic_shapes_is_a_linear_of_the_input():
     pytest.importorskip("transformers")
     from transformers.pytorch_utils import Conv1D

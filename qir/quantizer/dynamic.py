@@ -11,10 +11,21 @@ needed: the example inputs are enough.
 
 What it annotates, and why only that. A linear is where the work is (MiniLM: 99% of the
 multiply-accumulates) and where a dynamic kernel exists (oneDNN's `qlinear_pointwise` with
-run-time activation parameters); `quantize_dynamic` quantizes the same
-(and RNNs, which `torch.export` unrolls into linears and pointwise ops). A product of two
-activations (attention's `q @ k^T`) is not: both operands would need run-time parameters, for
-a small share of the work. A convolution has no dynamic kernel in torch.
+run-time activation parameters); `quantize_dynamic` quantizes the same, and RNNs. A product of
+two activations (attention's `q @ k^T`) is not: both operands would need run-time parameters,
+for a small share of the work. A convolution has no dynamic kernel in torch.
+
+RNNs. `torch.export` (torch 2.13) keeps `nn.LSTM` / `nn.GRU` / `nn.RNN` as one op,
+`aten.lstm.input` (`gru.input`, `rnn_tanh.input`, ...), its weights a list operand: no linear
+to annotate, so the op stays float, and the quantizer warns, naming it. Its projections are
+linears once torch's own decomposition unrolls it: `torch.export.export(model, args)
+.run_decompositions()` gives, per layer, the input projection of every step as one `bmm` by the
+broadcast `W_ih` and, per time step, `addmm(b_hh, h, W_hh^T)`; `normalize-linear` makes both
+linears, so an RNN exported that way is quantized as `quantize_dynamic` quantizes it (every
+`W_ih` and `W_hh` int8, the activations at run time: per token here, so closer to float than
+`quantize_dynamic`'s per-tensor activations; `tests/test_dynamic.py`). The program is then
+unrolled for the example's sequence length (export's shapes), as any exported RNN is once
+decomposed. Rewriting the one op in qir (a decomposition pass) would give the same program.
 
 Granularity: per token (the default): one scale per row of the activation, symmetric int8
 [-127, 127], which keeps a transformer within 0.995 of float where one scale per tensor does
@@ -30,10 +41,18 @@ and `set_object_type` take dynamic configs (`dynamic_config()`) or None (left fl
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
+from qir.dialects.aten import AtenOp
+from qir.errors import describe_op
 from qir.quantizer.patterns import PatternQuantizer
 from qir.quantizer.spec import QuantizationConfig, QuantizationSpec
+
+
+RNN_OPS = frozenset({"lstm", "gru", "rnn_tanh", "rnn_relu"})
+"""The ops `torch.export` keeps a recurrent layer as (see the module docstring)."""
 
 
 def dynamic_config(per_token: bool = True, symmetric: bool | None = None) -> QuantizationConfig:
@@ -70,6 +89,16 @@ class DynamicQuantizer(PatternQuantizer):
             per_token = True
         super().__init__(config if config is not None else dynamic_config(per_token, symmetric), ("linear",),
                          int16_pairs=target.pairs_saturate, target=target, full_range_share=0.0)
+
+    def annotate_module(self, module):
+        counts = super().annotate_module(module)
+        for op in module.walk():
+            if isinstance(op, AtenOp) and op.op_name in RNN_OPS and self.config_for(op) is not None:
+                counts[f"left float: {op.op_name}"] += 1
+                warnings.warn(f"{type(self).__name__}: {describe_op(op)} left float: torch.export keeps an RNN as one "
+                              "op; export it with torch.export.export(...).run_decompositions() to quantize its "
+                              "projections as linears", stacklevel=2)
+        return counts
 
     def _fitted_to_int16_pairs(self, weight, activation):
         """An int8 input runs on x86's uint8 kernels as `q + 128` (`x86.dynamic_linear`
