@@ -266,47 +266,58 @@ def test_x86_computes_what_the_reference_says(config):
                 _close(got, want)
 
 
-@pytest.mark.parametrize("backend", ["onednn", "qnnpack"])
+@pytest.mark.parametrize("backend, kernel", [("onednn", "onednn.dynamic_linear"), ("qnnpack", None)])
 @pytest.mark.parametrize("config", CONFIGS)
-def test_other_backends_keep_the_qdq_form_and_compute_the_reference(backend, config):
-    """onednn and qnnpack have no rule for `ref.dynamic_linear`: the linears stay in the Q/DQ form
-    (the input quantized and dequantized at run time, the int8 weight dequantized, a float
-    linear), never an error, and equal the reference up to float32 rounding of the sums."""
+def test_other_backends_compute_what_the_reference_says(backend, kernel, config):
+    """onednn runs the kernels x86 runs (`qir.lowering.dynamic_kernels`: oneDNN's int8 linear with
+    the run-time parameters); qnnpack has no rule for `ref.dynamic_linear` (QNNPACK's
+    `linear_dynamic` does per tensor only, and measured slower than the float form on x86), so its
+    linears stay in the Q/DQ form. Both equal the reference up to float32 rounding, also called
+    outside `no_grad` on an input that requires a gradient (the kernels have none)."""
     model = _model()
     batch = torch.export.Dim("batch")
     prepared = qir.prepare(model, (_x(),), DynamicQuantizer(**CONFIGS[config]), dynamic_shapes={"x": {0: batch}})
     quantized = qir.convert(prepared)
     lowered, reference = qir.lower(quantized, backend), qir.lower(quantized, "reference")
-    assert _ops(lowered, "quant.choose_qparams") == 3 and _ops(lowered, "quant.dynamic_qcast") == 3
+    if kernel is not None:
+        assert _ops(lowered, kernel) == 3 and _ops(lowered, f"{backend}.choose_qparams") == 3
+    else:
+        assert _ops(lowered, "quant.choose_qparams") == 3 and _ops(lowered, "quant.dynamic_qcast") == 3
     assert not any(op.name.startswith("ref.") for op in lowered.qir_program.module.walk())
     with torch.no_grad():
         for seed, shape, scale in [(1, (2, 5, 32), 1.0), (2, (7, 5, 32), 30.0), (3, (1, 5, 32), 0.01)]:
             x = _x(seed, shape, scale)
             for got, want in zip(lowered(x), reference(x)):
                 _close(got, want)
+    x = _x(4).requires_grad_()
+    with torch.no_grad():
+        expected = reference(x)
+    for got, want in zip(lowered(x), expected):
+        _close(got.detach(), want)
 
 
-def test_x86_refuses_weights_whose_pairs_saturate_without_vnni():
+@pytest.mark.parametrize("backend", ["x86", "onednn"])
+def test_backends_refuse_weights_whose_pairs_saturate_without_vnni(backend):
     """Quantized for a VNNI CPU (full-range weights), a dynamic linear whose weights have a pair
-    that can overflow int16 is not lowered for x86-avx2 (it stays in the Q/DQ form, float); for a
-    VNNI target it is, and the program records that it needs VNNI. Lowered as text only: on a
-    host without VNNI a module lowered for one refuses to be built."""
+    that can overflow int16 is not lowered for x86-avx2 by x86 or onednn (which share the kernel):
+    it stays in the Q/DQ form, float; for a VNNI target it is, and the program records that it
+    needs VNNI. Lowered as text only: on a host without VNNI a module lowered for one refuses to
+    be built."""
+    vnni = [f"reference-rewrite{{backend={backend} target=x86-avx512-vnni}}", f"lower-{backend}{{target=x86-avx512-vnni}}"]
+    avx2 = [f"reference-rewrite{{backend={backend} target=x86-avx2}}", f"lower-{backend}{{target=x86-avx2}}"]
     model = nn.Linear(8, 4).eval()
     with torch.no_grad():
         model.weight.copy_(torch.tensor([[1.0, 1.0] + [0.0] * 6] + [[0.1] * 8] * 3))
     quantized = _quantized(DynamicQuantizer(target="x86-avx512-vnni"), model, torch.randn(3, 8))
-    for_vnni = qir.PassManager(["reference-rewrite{backend=x86 target=x86-avx512-vnni}",
-                                "lower-x86{target=x86-avx512-vnni}"]).run(quantized.qir_program)
-    assert any(op.name == "x86.dynamic_linear" for op in for_vnni.module.walk())
+    for_vnni = qir.PassManager(vnni).run(quantized.qir_program)
+    assert any(op.name == f"{backend}.dynamic_linear" for op in for_vnni.module.walk())
     assert for_vnni.module.attributes["qir.requires"].data == "avx512_vnni"
-    for_avx2 = qir.PassManager(["reference-rewrite{backend=x86 target=x86-avx2}", "lower-x86{target=x86-avx2}"]).run(
-        quantized.qir_program)
-    assert not any(op.name == "x86.dynamic_linear" for op in for_avx2.module.walk())
+    for_avx2 = qir.PassManager(avx2).run(quantized.qir_program)
+    assert not any(op.name == f"{backend}.dynamic_linear" for op in for_avx2.module.walk())
     assert "qir.requires" not in for_avx2.module.attributes
     fitted = _quantized(DynamicQuantizer(target="x86-avx2"), model, torch.randn(3, 8))
-    lowered = qir.PassManager(["reference-rewrite{backend=x86 target=x86-avx2}", "lower-x86{target=x86-avx2}"]).run(
-        fitted.qir_program)
-    assert any(op.name == "x86.dynamic_linear" for op in lowered.module.walk())
+    lowered = qir.PassManager(avx2).run(fitted.qir_program)
+    assert any(op.name == f"{backend}.dynamic_linear" for op in lowered.module.walk())
 
 
 _AVX2_CHECK = r"""

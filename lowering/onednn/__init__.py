@@ -13,6 +13,11 @@ binary post op. What oneDNN has no kernel for (add, mul, matmul, cat, pools, loo
 requantize) runs as ATen arithmetic on the storage (`storage_kernels`), within one
 quantization step of the reference, exactly where it only selects or sums integers.
 
+Dynamic quantization runs on the kernels x86 runs (`qir.lowering.dynamic_kernels`, declared in
+this dialect: `onednn.choose_qparams`, `dynamic_quantize`, `dynamic_linear`, oneDNN's int8
+linear given the run-time parameters); weight-only programs stay in the Q/DQ form (oneDNN has no
+weight-only kernel torch exposes).
+
 What the table refuses stays in the Q/DQ form and runs in float: transposed convolutions
 (torch has no oneDNN quantized transposed conv op), convs of int8 activations (oneDNN's
 convs take uint8 only), a conv + sum into an accumulator of another storage than the
@@ -56,6 +61,15 @@ def _conv_sum(op) -> bool:
     return _conv(op) and storage_name(op.addend) == storage_name(op.output)
 
 
+def _dynamic_linear(op) -> bool:
+    """A linear of an input quantized at run time runs on `qlinear_pointwise` as on x86
+    (`qir.lowering.dynamic_kernels`): symmetric weights; a uint8 input with one scale, or an int8
+    one (as uint8 `q + 128`) per token or per tensor."""
+    from qir.dialects.ref import quantized
+
+    return _symmetric_weight(op) and (quantized(op.input).is_signed or not op.per_token)
+
+
 _KERNEL = ("u8", "i8")
 
 CAPABILITIES = table(
@@ -65,6 +79,7 @@ CAPABILITIES = table(
     OpCapability("ref.conv_add", activations=_KERNEL, posts=(None, "relu", "hardtanh"), spatial=(2,), check=_conv_sum),
     OpCapability("ref.linear", activations=_KERNEL, posts=(None, "relu", "hardtanh"), float_output=True,
                  check=_symmetric_weight),
+    OpCapability("ref.dynamic_linear", activations=_KERNEL, float_output=True, check=_dynamic_linear),
     OpCapability("ref.matmul", activations=_KERNEL, float_output=True),
     OpCapability("ref.add", activations=_KERNEL, posts=(None, "relu", "hardtanh")),
     OpCapability("ref.mul", activations=_KERNEL, posts=(None, "relu", "hardtanh")),

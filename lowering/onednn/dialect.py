@@ -56,6 +56,7 @@ from xdsl.utils.exceptions import VerifyException
 from qir.dialects.kernel import KernelOp
 from qir.dialects.quant import UniformQuantizedPerAxisType
 from qir.dialects.ref import element, per_tensor, quantized
+from qir.lowering.dynamic_kernels.ops import declare_ops
 from qir.lowering.onednn import storage_ops
 from qir.lowering.onednn.storage_ops import storage_name
 
@@ -364,9 +365,13 @@ class QLinearBinaryOp(_QLinear):
             raise VerifyException(f"{self.name}: `add` takes a float32 `other`, got {self.other.type}")
 
 
+DYNAMIC_OPS = declare_ops("onednn")
+"""`onednn.choose_qparams`, `onednn.dynamic_quantize`, `onednn.dynamic_linear`: dynamic
+quantization's kernels (`qir.lowering.dynamic_kernels`, shared with x86)."""
+
 ONEDNN = Dialect(
     "onednn",
     [QConvPrepackOp, QLinearPrepackOp, QConv1dOp, QConv2dOp, QConv3dOp, QConv2dSumOp, QLinearOp, QLinearBinaryOp,
-     *storage_ops.OPS],
+     *storage_ops.OPS, *DYNAMIC_OPS],
     [PackedConvType, PackedLinearType],
 )

@@ -24,12 +24,16 @@ from qir.dialects.quant import UniformQuantizedPerAxisType
 from qir.dialects.ref import per_tensor, quantized
 from qir.emitter import Emission, Emitter
 from qir.errors import QirError
+from qir.lowering.dynamic_kernels.emit import EMITTERS
 from qir.lowering.onednn import dialect as onednn
 from qir.lowering.onednn import storage_kernels as kernels
 from qir.lowering.onednn import storage_ops as storage
 
 EMISSION = Emission()
 """The emission of every `onednn` op, handed to the backend."""
+
+for _op in onednn.DYNAMIC_OPS:  # dynamic quantization's kernels, emitted as x86 emits them
+    EMISSION.rule(_op.name)(EMITTERS[_op.name.split(".", 1)[1]])
 
 _onednn = torch.ops.onednn
 _aten = torch.ops.aten

@@ -28,7 +28,12 @@ and `tests/test_qnnpack.py`):
 * QNNPACK's sigmoid takes the output parameters 1/256:0 only (others: the exact table);
 * QNNPACK's average pool ignores `divisor_override` and `count_include_pad=False` (those
   pools are refused), and its clamp scrambles channels-last tensors (`emit.py` hands it a
-  contiguous view).
+  contiguous view);
+* dynamic and weight-only programs stay in the Q/DQ form (activations quantized at run time and
+  weights dequantized, float linears: the reference's numbers up to float32 rounding): QNNPACK's
+  `quantized.linear_dynamic` chooses its own per-tensor uint8 parameters, so the per-token default
+  cannot run on it, and no QNNPACK kernel takes float16 or group-wise int4 weights (torch has no
+  quantized tensor with a table per group: such a weight stays a `quant.dcast` of its storage).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""The x86 dialect's ops for dynamic quantization (parameters chosen at run time).
+"""The kernels of dynamic quantization (parameters chosen at run time) on oneDNN, as ops of the
+dialect of each backend that runs them (`x86`, `onednn`): described once here, declared per
+dialect by `declare_ops`, emitted by `emit.py`, lowered by `dynamic.rules`.
 
     %s, %z = x86.choose_qparams(%x) {quantized_type = !quant.any<i8<-127:127>:f32>, symmetric}
                : (tensor<16x32x384xf32>) -> (tensor<16x32x1xf32>, tensor<16x32x1xi64>)
@@ -6,9 +8,9 @@
                tensor<16x32x1xi64>) -> tensor<16x32x384x!quant.any<i8<-127:127>:f32>>
     %y = x86.dynamic_linear(%q, %s, %z, %w, %b) : (...) -> tensor<16x32x1536xf32>
 
-`x86.choose_qparams` and `x86.dynamic_quantize` compute exactly what `quant.choose_qparams` and
+`choose_qparams` and `dynamic_quantize` compute exactly what `quant.choose_qparams` and
 `quant.dynamic_qcast` define (`qir.dynamic_runtime`: the same float32 operations, in fewer torch
-calls). `x86.dynamic_linear` is `ref.dynamic_linear` on oneDNN's int8 linear
+calls). `dynamic_linear` is `ref.dynamic_linear` on oneDNN's int8 linear
 (`onednn.qlinear_pointwise`, the kernel inductor's dynamic quantization calls): a uint8 input per
 tensor with its run-time scale and zero point given to the kernel (its `.tensor` overload); an
 int8 input (per token) with a scale of 1, the row scales applied to the float result after it
@@ -46,11 +48,9 @@ from qir.dialects.quant import (
 )
 from qir.dialects.ref import DynamicLinearOp, verify_dynamic_linear
 
-@irdl_op_definition
+
 class ChooseQParams(KernelOp):
     """`quant.choose_qparams`, computed by `qir.dynamic_runtime` (same attributes and results)."""
-
-    name = "x86.choose_qparams"
 
     input = operand_def(TensorType)
     scale = result_def(TensorType)
@@ -65,11 +65,8 @@ class ChooseQParams(KernelOp):
         verify_choose_qparams(self)
 
 
-@irdl_op_definition
 class DynamicQuantize(KernelOp):
     """`quant.dynamic_qcast`, computed by `qir.dynamic_runtime`: the storage as a uint8/int8 tensor."""
-
-    name = "x86.dynamic_quantize"
 
     input = operand_def(TensorType)
     scale = operand_def(TensorType)
@@ -91,14 +88,11 @@ class DynamicQuantize(KernelOp):
         DynamicQuantizeCastOp._verify(self, self.input.type, self.result.type)
 
 
-@irdl_op_definition
 class DynamicLinear(KernelOp):
     """`ref.dynamic_linear` on oneDNN's int8 linear (see the module docstring)."""
 
-    name = "x86.dynamic_linear"
-
     READS_STORAGE: ClassVar[bool] = True
-    """It packs its weight from the parameter's storage (no `x86.from_storage` in between)."""
+    """It packs its weight from the parameter's storage (no `from_storage` in between)."""
 
     input = operand_def(TensorType)
     scale = operand_def(TensorType)
@@ -115,4 +109,10 @@ class DynamicLinear(KernelOp):
             raise VerifyException(f"{self.name}: per-token inputs are int8")
 
 
-DYNAMIC_OPS = [ChooseQParams, DynamicQuantize, DynamicLinear]
+def declare_ops(prefix: str) -> list[type[KernelOp]]:
+    """The ops `prefix.choose_qparams`, `prefix.dynamic_quantize`, `prefix.dynamic_linear`, for the
+    dialect of a backend that runs them (instances of the kinds above, as emission tells them)."""
+    return [irdl_op_definition(type(f"{prefix.title()}{kind.__name__}", (kind,), {
+        "name": f"{prefix}.{suffix}", "__doc__": kind.__doc__, "__module__": __name__}))
+        for kind, suffix in ((ChooseQParams, "choose_qparams"), (DynamicQuantize, "dynamic_quantize"),
+                             (DynamicLinear, "dynamic_linear"))]

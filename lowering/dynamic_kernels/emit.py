@@ -1,9 +1,10 @@
-"""How the x86 dialect's dynamic-quantization ops (`dynamic_ops`) become torch calls.
+"""How the dynamic-quantization ops (`ops`) become torch calls, in any dialect declaring them.
 
-Registered in the quantized kernels' emission table by kernel name, so the x86 dialect's
-emission covers them with its other ops. Weights are packed once, when the module is built;
-the running module calls `qir.dynamic_runtime` for the parameters and the storage, then one
-int8 kernel and the float rescale of its int32 accumulator.
+Registered in the quantized kernels' emission table by kernel name (the x86 dialect's emission
+covers them with its other ops); `EMITTERS` gives them to a backend with an emission table of its
+own (onednn). Weights are packed once, when the module is built; the running module calls
+`qir.dynamic_runtime` for the parameters and the storage, then one int8 kernel and the float
+rescale of its int32 accumulator.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from qir.dialects import ref
 from qir.dialects.quant import ChooseQParamsOp
 from qir.emitter import Emitter
 from qir.errors import QirError
+from qir.lowering.dynamic_kernels import ops as d
 from qir.lowering.quantized_kernels.emit import _rule
-from qir.lowering.x86 import dynamic_ops as d
 
 _onednn = torch.ops.onednn
 
@@ -69,6 +70,7 @@ def _emit_dynamic_quantize(em: Emitter, op: d.DynamicQuantize) -> None:
     em.bind(op, node)
 
 
+@torch.no_grad()  # an int8 kernel has no gradient; `out=` and in-place forms refuse inputs that require one
 def linear_rows(q: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, packed: torch.Tensor,
                 weight_scales: torch.Tensor, weight_zero_points: torch.Tensor, bias: torch.Tensor,
                 corrections: torch.Tensor | None) -> torch.Tensor:
@@ -95,11 +97,11 @@ def _emit_dynamic_linear(em: Emitter, op: d.DynamicLinear) -> None:
     bias = em.constant(op.bias)
     if weight is None or bias is None:
         raise QirError(f"{op.name}: the weight and the bias must be parameters (packed when the module is built)")
-    if weight.is_quantized:  # an x86.from_storage of the parameter
+    if weight.is_quantized:  # a from_storage of the parameter
         weight = weight.int_repr()
     qweight = ref.quantized(op.weight)
     if any(getattr(qweight, "zero_points", (getattr(qweight, "zero_point", 0),))):
-        raise QirError(f"{op.name}: x86's int8 kernels take weights with zero points of 0 only")
+        raise QirError(f"{op.name}: oneDNN's int8 kernels take weights with zero points of 0 only")
     channels = weight.shape[0]
     scales = torch.tensor(ref.channel_scales(op.weight, channels), dtype=torch.float32)
     name = (op.weight.name_hint or "weight").removeprefix("p_")
@@ -116,3 +118,8 @@ def _emit_dynamic_linear(em: Emitter, op: d.DynamicLinear) -> None:
         f"packed.{name}_corrections", weight.to(torch.float64).sum(1).mul_(scales.double()).float())
     args = (x, s, z, packed, scales_node, zero_points, bias_node, corrections)
     em.bind(op, em.call(linear_rows, args, name=op.output.name_hint))
+
+
+EMITTERS = {"choose_qparams": _emit_choose_qparams, "dynamic_quantize": _emit_dynamic_quantize,
+            "dynamic_linear": _emit_dynamic_linear}
+"""Kernel name (the op's name after its dialect's) -> its emission."""
