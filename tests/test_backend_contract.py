@@ -194,9 +194,9 @@ def test_a_derived_backend_shares_its_parents_dialect_and_emission(registered):
                                                                            if c.op != "ref.matmul"))))
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
     x = torch.randn(1, 3, 8, 8)
-    low = qir.quantize(model, (x,), backend="x86-strict", target="x86-avx512-vnni")
+    low = qir.quantize(model, (x,), backend="x86-strict")  # for this host
     assert low.qir_program.module.attributes["qir.backend"].data == "x86-strict"
-    assert torch.equal(low(x), qir.quantize(model, (x,), backend="x86", target="x86-avx512-vnni")(x))
+    assert torch.equal(low(x), qir.quantize(model, (x,), backend="x86")(x))
     assert strict.emission is x86.emission
 
 
