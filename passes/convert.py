@@ -76,6 +76,7 @@ from qir.errors import OpError
 from qir.observation import quantized_types, stats_from_attr
 from qir.params import new_param, param_tensor
 from qir.pass_manager import QirPass, count
+from qir.qdq import dequantized, quantize_reading
 from qir.quantizer.base import annotation
 
 
@@ -353,14 +354,12 @@ class Convert(QirPass):
     def _quantize_custom(call: CallOp) -> None:
         """A custom module observed at its boundary takes its quantized form, which sees each input
         as the dequantize before it gives it and each output as the quantize after it takes it."""
-        def seen(value: SSAValue, cast) -> Attribute:
-            qtype = getattr(cast.input.type if isinstance(cast, DequantizeCastOp) else cast.results[0].type,
-                            "element_type", None) if cast is not None else None
+        def seen(value: SSAValue, quantized: SSAValue | None) -> Attribute:
+            qtype = getattr(quantized.type, "element_type", None) if quantized is not None else None
             return _with_element(value.type, qtype) if isinstance(qtype, UniformQuantizedType) else value.type
 
-        inputs = [seen(v, v.owner if isinstance(v.owner, DequantizeCastOp) else None) for v in call.operands]
-        outputs = [seen(r, next((u.operation for u in r.uses if isinstance(u.operation, QuantizeCastOp)), None))
-                   for r in call.results]
+        inputs = [seen(v, dequantized(v)) for v in call.operands]
+        outputs = [seen(r, q.result if (q := quantize_reading(r)) is not None else None) for r in call.results]
         call.set_form("quantized", FunctionType.from_lists(inputs, outputs))
 
     @staticmethod
