@@ -20,9 +20,10 @@ activation, so the layer stays float, or is quantized as if its weight were data
 rest of the pipeline (fold-bn, annotate, prepacking) sees an ordinary weight.
 
 What folds: a pure ATen op (`qir.dialects.aten.is_pure`: not random, writing no
-argument) whose operands are all `aten.param`s that no `aten.param_update` writes,
-whose results are tensors of static shape, read by no impure ATen op (a result some op
-may write in place stays a computation), and no larger than its operands (or 1 MiB):
+argument) whose operands are all `aten.param`s that nothing writes (no `aten.param_update`,
+no in-place op, directly or through a view: `qir.aliasing.Mutations`), whose results are
+tensors of static shape that no op writes in place and no `aten.param_update` writes back
+(a constant must not change), and no larger than its operands (or 1 MiB):
 folding must not turn a small `expand` into megabytes of weights. Ops fold in
 order, so a chain folds whole; operands left unused are erased. The result is
 computed by the op's own torch kernel, so it is exactly what the model computed.
@@ -38,6 +39,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from qir.aliasing import Mutations
 from qir.context import params_of
 from qir.dialects.aten import (
     AtenOp,
@@ -45,7 +47,6 @@ from qir.dialects.aten import (
     ParamUpdateOp,
     is_pure,
     resolve_overload,
-    written_params,
 )
 from qir.params import ParamStore, new_param, param_tensor
 from qir.pass_manager import QirPass, count
@@ -64,14 +65,14 @@ def _bytes(types) -> int:
 class _Folder:
     store: ParamStore
     ctx: Context
-    written: frozenset[str]
+    mutations: Mutations
 
     def sources(self, op: AtenOp) -> list[ParamOp] | None:
         """The constant `aten.param`s `op` reads, or None when it reads anything else."""
         sources = []
         for value in op.operands:
             owner = value.owner
-            if not isinstance(owner, ParamOp) or owner.param_name in self.written:
+            if not isinstance(owner, ParamOp) or self.mutations.written(value):
                 return None
             sources.append(owner)
         return sources
@@ -82,9 +83,9 @@ class _Folder:
         types = [r.type for r in op.results]
         if not all(isinstance(t, TensorType) and t.has_static_shape() for t in types):
             return False
-        readers = [use.operation for r in op.results for use in r.uses]
-        if any(isinstance(r, ParamUpdateOp) or (isinstance(r, AtenOp) and not is_pure(r)) for r in readers):
-            return False  # a reader that may write it (in place): a constant must not change
+        if any(self.mutations.written(r) or any(isinstance(u.operation, ParamUpdateOp) for u in r.uses)
+               for r in op.results):
+            return False  # written in place or written back: a constant must not change
         return _bytes(types) <= max(_bytes(s.result.type for s in sources), SMALL_BYTES)
 
     def fold(self, op: AtenOp, sources: list[ParamOp]) -> None:
@@ -130,7 +131,7 @@ class FoldConstants(QirPass):
     requires = ("float",)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        folder = _Folder(params_of(ctx), ctx, written_params(op))
+        folder = _Folder(params_of(ctx), ctx, Mutations.of(op))
         for candidate in list(op.walk()):
             if isinstance(candidate, AtenOp) and candidate.parent is not None:
                 sources = folder.sources(candidate)
