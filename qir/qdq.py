@@ -13,8 +13,9 @@ its output is quantized again:
 Every stage that asks what is quantized reads these chains the same way, here:
 `reference-rewrite` turns them into `ref` ops, the backends' saturation check
 (`qir.accumulation.qdq_may_saturate`) asks which conv or linear reads uint8 activations
-and int8 weights, and `qir.debug` pairs each quantized op with its float twin. By op
-identity and dataflow only, as everything else in qir.
+and int8 weights, `convert` gives a custom module the quantized boundary its casts say, and
+`qir.debug` pairs each quantized op with its float twin. By op identity and dataflow only, as
+everything else in qir.
 """
 
 from __future__ import annotations
