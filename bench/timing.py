@@ -56,5 +56,7 @@ def machine(threads: int) -> str:
 
     load = "/".join(f"{v:.1f}" for v in os.getloadavg())
     policy = os.environ.get("OMP_WAIT_POLICY") or "unset (spin, then sleep)"
+    if os.environ.get("GOMP_SPINCOUNT"):
+        policy += f", GOMP_SPINCOUNT {os.environ['GOMP_SPINCOUNT']}"
     return (f"CPU: {cpu_name()} ({os.cpu_count()} logical), qir target {host()}, torch {torch.__version__}, "
             f"{threads} threads, OMP_WAIT_POLICY {policy}, load average {load} (1/5/15 min)")
