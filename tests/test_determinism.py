@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import torch
 
 import qir
@@ -81,6 +83,7 @@ torch.save({{name: run_flow(name) for name in MODELS}}, {out!r})
 """
 
 
+@pytest.mark.slow  # runs the flow in fresh processes
 def test_same_flow_gives_identical_ir_weights_and_outputs_across_runs_and_hash_seeds(tmp_path):
     # Another hash seed than this process's (random, unless PYTHONHASHSEED is set).
     seed = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"

