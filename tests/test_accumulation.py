@@ -16,7 +16,6 @@ subtracts from the exact accumulator) is checked three ways:
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 import textwrap
@@ -25,6 +24,7 @@ import pytest
 import torch
 
 import qir
+from helpers import avx2_env, x86_with_avx2
 from peers import sqnr
 from qir.accumulation import Reduction, channels_at_risk, conv_saturation, linear_saturation, risky_pairs
 from qir.quantizer import X86Quantizer
@@ -145,13 +145,9 @@ _KERNEL_CHECK = textwrap.dedent("""
 """)
 
 
-def _runs_avx2() -> bool:
-    return platform.machine().lower() in ("x86_64", "amd64") and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
-
-
-@pytest.mark.skipif(not _runs_avx2(), reason="needs an x86 CPU with AVX2 (the kernels emulated are x86's)")
+@pytest.mark.skipif(not x86_with_avx2(), reason="needs an x86 CPU with AVX2 (the kernels emulated are x86's)")
 def test_emulation_equals_the_kernels_run_as_on_an_avx2_cpu():
-    env = dict(os.environ, FBGEMM_ENABLE_INSTRUCTIONS="AVX2", ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
+    env = avx2_env()
     run = subprocess.run([sys.executable, "-c", _KERNEL_CHECK % "onednn"], capture_output=True, text=True, env=env,
                          timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -161,7 +157,7 @@ def test_emulation_equals_the_kernels_run_as_on_an_avx2_cpu():
     assert max(e for _, e in worst.values()) > 1000  # the cases do saturate
 
 
-@pytest.mark.skipif(not _runs_avx2() or torch.backends.cpu.get_cpu_capability() != "AVX512",
+@pytest.mark.skipif(not x86_with_avx2() or torch.backends.cpu.get_cpu_capability() != "AVX512",
                     reason="needs an x86 CPU with AVX-512 (run as one without VNNI)")
 def test_emulation_equals_the_kernels_run_as_on_an_avx512_cpu_without_vnni():
     """AVX-512 without VNNI (Skylake-X) saturates the same pairs, but oneDNN's AVX-512 gemm pairs a

@@ -12,9 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import qir
+from helpers import INT8_BACKENDS as BACKENDS
 from peers import sqnr
-
-BACKENDS = ["x86", "onednn", "qnnpack", "reference"]
 
 
 def _quantize(model, make_inputs, backend, batches=4):

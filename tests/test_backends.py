@@ -16,13 +16,14 @@ from torch.utils._pytree import tree_flatten
 
 import qir
 from backend_cases import CASES
+from helpers import KERNEL_BACKENDS
 from peers import calibration_batches, fit_weights_to_host, sqnr
 from qir.quantizer import X86Quantizer
 from qir.registry import get_backend
 from qir.target import host
 from zoo.models import ZOO
 
-BACKENDS = ["x86", "qnnpack", "onednn"]
+BACKENDS = KERNEL_BACKENDS
 
 # Where a backend's kernel computes exactly what the reference defines (clamps, tables, copies,
 # integer maxima), its output must be bit-identical, not just within a step.

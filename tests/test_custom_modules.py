@@ -24,6 +24,8 @@ from qir.dialects.quant import DequantizeCastOp, QuantizeCastOp
 from qir.errors import QirError, UnsupportedError
 from qir.quantizer import X86Quantizer
 
+from helpers import QIR_BACKENDS
+
 # --------------------------------------------------------------------------
 # Models.
 # --------------------------------------------------------------------------
@@ -481,7 +483,7 @@ def test_numeric_debugger_sees_past_kept_modules():
     assert {"conv", "conv2", "fc"} <= {r.module for r in records}  # the ops after each kept module too
 
 
-@pytest.mark.parametrize("backend", ["x86", "onednn", "qnnpack", "reference", "inductor"])
+@pytest.mark.parametrize("backend", QIR_BACKENDS)
 def test_every_backend_keeps_the_op(backend):
     """No backend has a rule of its own for `custom.call`: its operands and results are float,
     and every lowering leaves float ops as they are."""

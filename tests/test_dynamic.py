@@ -11,8 +11,6 @@ so every CPU the suite runs on checks both. No test measures time.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import subprocess
 import sys
 import warnings
@@ -21,6 +19,8 @@ import pytest
 import torch
 import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers quantized_decomposed)
 import torch.nn as nn
+
+from helpers import avx2_env, x86_with_avx2
 
 import qir
 from qir import dynamic_runtime as rt
@@ -349,16 +349,12 @@ print(worst)
 """
 
 
-def _x86_with_avx2() -> bool:
-    return platform.machine().lower() in ("x86_64", "amd64") and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
-
-
-@pytest.mark.skipif(not _x86_with_avx2(), reason="needs an x86 CPU with AVX2")
+@pytest.mark.skipif(not x86_with_avx2(), reason="needs an x86 CPU with AVX2")
 def test_x86_on_a_cpu_without_vnni_computes_what_the_reference_says():
     """Run as an AVX2 CPU (oneDNN and fbgemm told so): quantized for that host, with weights
     fitted to its saturating int16 pairs, every dynamic linear runs as a kernel and equals the
     reference up to float32 rounding."""
-    env = dict(os.environ, FBGEMM_ENABLE_INSTRUCTIONS="AVX2", ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
+    env = avx2_env()
     run = subprocess.run([sys.executable, "-c", _AVX2_CHECK], capture_output=True, text=True, env=env, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     worst = eval(run.stdout.strip().splitlines()[-1])  # noqa: S307 - our own subprocess's dict

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 import qir
+from helpers import INT8_BACKENDS
 from peers import sqnr
 from qir.registry import get_backend
 
@@ -56,7 +57,7 @@ def test_computed_weights_fold_to_the_float_models_own_values():
             assert torch.equal(got, want)
 
 
-@pytest.mark.parametrize("backend", ["x86", "onednn", "qnnpack", "reference"])
+@pytest.mark.parametrize("backend", INT8_BACKENDS)
 def test_layers_with_computed_weights_run_quantized(backend):
     model = _ComputedWeights().eval()
     lowered = qir.quantize(model, (_x(),), calibration=[(_x(s),) for s in range(4)], backend=backend)

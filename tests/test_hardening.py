@@ -37,6 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import qir
+from helpers import INT8_BACKENDS
 from peers import sqnr
 from qir.errors import OpError
 from qir.pass_manager import QirPass
@@ -470,7 +471,7 @@ def test_pass_failing_mid_pipeline_in_qir_opt_is_located_at_the_op(tmp_path):
 # Degenerate calibration, and nothing quantized, on every backend
 # --------------------------------------------------------------------------
 
-BACKENDS = ["x86", "onednn", "qnnpack", "reference"]
+BACKENDS = INT8_BACKENDS
 """inductor compiles on the first call (~15 s): see test_all_float_model_lowers_to_inductor."""
 
 

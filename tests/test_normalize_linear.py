@@ -18,6 +18,7 @@ from xdsl.dialects.builtin import DYNAMIC_INDEX as DYNAMIC
 
 import qir
 import qir.api
+from helpers import INT8_BACKENDS
 from peers import sqnr
 from qir.dialects.aten import AtenOp, ParamOp
 from qir.dialects.quant import DequantizeCastOp
@@ -127,7 +128,7 @@ def test_conv1d_with_dynamic_shapes_is_a_linear_of_the_input():
             torch.testing.assert_close(normalized.to_fx()(x), model(x))
 
 
-@pytest.mark.parametrize("backend", ["x86", "onednn", "qnnpack", "reference"])
+@pytest.mark.parametrize("backend", INT8_BACKENDS)
 def test_the_forms_are_quantized_as_linears(backend):
     model = _Forms().eval()
     with warnings.catch_warnings():

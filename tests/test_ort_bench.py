@@ -19,6 +19,7 @@ pytest.importorskip("onnxscript")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import layer_profile  # noqa: E402
 import ort  # noqa: E402
+from peers import sqnr  # noqa: E402
 
 
 class Block(torch.nn.Module):
@@ -32,10 +33,6 @@ class Block(torch.nn.Module):
         y = torch.relu(self.conv1(x))
         y = torch.relu(self.conv2(y) + y)
         return self.fc(y.mean((2, 3)))
-
-
-def _sqnr(reference: torch.Tensor, approximation: torch.Tensor) -> float:
-    return float(20 * torch.log10(reference.norm() / (reference - approximation).norm()))
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +62,7 @@ def test_static_flow_is_calibrated_on_the_given_batches(exported, tmp_path):
     with torch.no_grad():
         expected = model(x)
     # int8 with ranges from inputs like x: far closer than a range calibrated on nothing
-    assert _sqnr(expected, ort.Session(quantized, threads=1)(x)) > 25
+    assert sqnr(expected, ort.Session(quantized, threads=1)(x)) > 25
 
 
 def test_dynamic_flow_quantizes_the_linear(exported, tmp_path):

@@ -16,6 +16,7 @@ from torch import nn
 
 import qir
 from qir.quantizer import QuantizationConfig, QuantizationSpec, X86Quantizer, XNNPACKQuantizer, x86_config, xnnpack_config
+from helpers import INT8_BACKENDS
 from peers import sqnr
 
 
@@ -231,7 +232,7 @@ def test_qat_program_round_trips_through_text_mid_training(tmp_path):
     assert qir.convert(resumed).qir_program.text() == qir.convert(prepared).qir_program.text()
 
 
-@pytest.mark.parametrize("backend", ["x86", "onednn", "qnnpack", "reference"])
+@pytest.mark.parametrize("backend", INT8_BACKENDS)
 def test_lowered_qat_program_agrees_with_its_q_dq_form(backend):
     model, shape = _model("convnet")
     quantizer = (XNNPACKQuantizer(xnnpack_config(is_qat=True)) if backend == "qnnpack"

@@ -18,10 +18,9 @@ import torch.nn.functional as F
 from torch.utils._pytree import tree_flatten
 
 import qir
+from helpers import INT8_BACKENDS as BACKENDS
 from peers import sqnr
 from qir.errors import PassFailure
-
-BACKENDS = ["x86", "onednn", "qnnpack", "reference"]
 
 
 def _quantize(model, make_inputs, backend, batches=4, **kwargs):

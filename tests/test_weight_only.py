@@ -222,11 +222,10 @@ def test_weight_only_composes_with_static_quantization_and_module_names():
 # The kernels (qir.lowering.weight_only_kernels) and the x86 lowering
 # --------------------------------------------------------------------------
 
-import os  # noqa: E402
-import platform  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
+from helpers import avx2_env, x86_with_avx2  # noqa: E402
 from qir.lowering.weight_only_kernels import kernels  # noqa: E402
 
 
@@ -336,16 +335,12 @@ def test_lowered_weight_only_program_reloads_and_pickles(tmp_path):
     assert torch.equal(pickle.loads(pickle.dumps(lowered))(*token), lowered(*token))
 
 
-def _is_x86_avx() -> bool:
-    return platform.machine().lower() in ("x86_64", "amd64") and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _is_x86_avx(), reason="needs an x86 CPU with AVX2")
+@pytest.mark.skipif(not x86_with_avx2(), reason="needs an x86 CPU with AVX2")
 def test_generated_kernels_and_x86_lowering_on_an_avx2_cpu():
     """The same checks with torch (and inductor's generated code) limited to AVX2, as on the
     suite's AVX2-only machines."""
-    env = dict(os.environ, FBGEMM_ENABLE_INSTRUCTIONS="AVX2", ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
+    env = avx2_env()
     run = subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-x",
                           "-k", "generated_linear or x86_lowering_computes or embedding_lookup"],
                          capture_output=True, text=True, env=env, timeout=1500)
