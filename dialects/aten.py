@@ -795,11 +795,6 @@ class ParamUpdateOp(IRDLOperation):
         super().__init__(operands=[value], properties={"name": StringAttr(name)})
 
 
-def written_params(module: Operation) -> frozenset[str]:
-    """The names of the parameters some `aten.param_update` in `module` writes: not constants."""
-    return frozenset(op.sym.data for op in module.walk() if isinstance(op, ParamUpdateOp))
-
-
 # --------------------------------------------------------------------------
 # Python values <-> argument attributes.
 # --------------------------------------------------------------------------

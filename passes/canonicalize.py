@@ -70,8 +70,9 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
-from qir.aliasing import Mutations, alias_source, removable
-from qir.dialects.aten import AtenOp, LayoutAttr, MemoryFormatAttr, ParamOp
+from qir.aliasing import Mutations, alias_source
+from qir.dead_code import RemoveDeadOps
+from qir.dialects.aten import AtenOp, LayoutAttr, MemoryFormatAttr
 from qir.op_families import CONV, CONV_TRANSPOSE
 from qir.pass_manager import QirPass, count
 from qir.program import STAGES
@@ -148,22 +149,6 @@ def _fold(op: Operation, value: SSAValue, rewriter: PatternRewriter, ctx: Contex
     rewriter.replace(op, [], [value])
     count(ctx, "no-op")
     return True
-
-
-@dataclass
-class RemoveDeadOps(RewritePattern):
-    """A pure op none of whose results is used goes (like xDSL's `RemoveUnusedOperations`)."""
-
-    ctx: Context
-    mutations: Mutations
-
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
-        if op.parent is None or any(r.uses for r in op.results) or not removable(op):
-            return
-        if isinstance(op, ParamOp) and op.param_name in self.mutations.updated_params:
-            return  # the emitter writes `aten.param_update` into the buffer its `aten.param` names
-        rewriter.erase(op)
-        count(self.ctx, "dead-code")
 
 
 _ALIAS_IDENTITIES = {"detach.default", "alias.default"}

@@ -77,7 +77,8 @@ from qir.context import params_of
 from qir.dialects.obs import QuantSpecAttr
 from qir.observation import observer_spec, stats_to_attr
 from qir.observers import make_observer
-from qir.dialects.aten import AtenOp, ParamOp, written_params
+from qir.aliasing import Mutations
+from qir.dialects.aten import AtenOp, ParamOp
 from qir.params import ParamStore, new_param, param_tensor
 from qir.op_families import CONV as CONVS
 from qir.op_families import CONV_TRANSPOSE as CONV_TRANSPOSES
@@ -160,15 +161,15 @@ class FoldBatchNormPattern(RewritePattern):
 
     store: ParamStore
     ctx: Context
-    written: frozenset[str]
-    """Names of the parameters some `aten.param_update` writes: not constants."""
+    mutations: Mutations
+    """What is written in place (through any view) or by `aten.param_update`: not constants."""
 
     def _constant(self, value: Any) -> ParamOp | None:
         """The `aten.param` `value` comes from, if it is a constant tensor."""
         if not isinstance(value, SSAValue) or not isinstance(value.owner, ParamOp):
             return None
         op = value.owner
-        return op if op.param_name not in self.written else None
+        return None if self.mutations.written(op.result) else op
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, bn: AtenOp, rewriter: PatternRewriter, /):
@@ -319,9 +320,8 @@ class FoldBatchNorm(QirPass):
     requires = ("float", "observed")
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        written = written_params(op)
         PatternRewriteWalker(
-            FoldBatchNormPattern(params_of(ctx), ctx, written),
+            FoldBatchNormPattern(params_of(ctx), ctx, Mutations.of(op)),
             walk_reverse=False,
             apply_recursively=False,
         ).rewrite_module(op)

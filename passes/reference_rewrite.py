@@ -103,6 +103,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from qir import qdq
 from qir.aliasing import Mutations
+from qir.dead_code import RemoveDeadOps
 from qir.context import params_of
 from qir.dialects import ref
 from qir.dialects.aten import AtenOp, ParamOp, resolve_overload, schema_of, to_attr
@@ -916,8 +917,6 @@ class ReferenceRewrite(QirPass):
             parse_target(self.target)  # a bad name is a bad option, refused before any pass runs
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        from qir.passes.canonicalize import RemoveDeadOps
-
         backend = None
         if self.backend:
             from qir.registry import get_backend

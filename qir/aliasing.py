@@ -19,8 +19,9 @@ torch schema (its alias annotations: `Tensor(a)` returns share `a`'s memory,
   one may go and two identical ones may be one.
 
 `canonicalize` (dead code, copies nobody can observe), `cse` (duplicates),
-`normalize-linear` and `fold-constants` (what is a constant) and `reference-rewrite`
-(dead casts) ask it; one analysis, so that they agree on what is safe.
+`normalize-linear`, `fold-constants` and `fold-bn` (what is a constant) and
+`reference-rewrite` (dead casts, through `qir.dead_code`) ask it; one analysis, so
+that they agree on what is safe.
 """
 
 from __future__ import annotations

@@ -116,3 +116,19 @@ func.func @saved_mean_used(%x: tensor<1x1x4x4xf32>) -> (tensor<1x2x2x2xf32>, ten
 }
 
 // CHECK-NOT: _folded
+
+// A running statistic written in place through a view of it (`bn.running_var.view(2).add_(1)`):
+// it is not a constant, so the conv's weight cannot absorb it.
+// CHECK-LABEL: func.func @statistic_written_through_a_view(
+// CHECK:         aten.op "conv2d.default"(%x, %w)
+// CHECK:         aten.op "batch_norm.default"
+func.func @statistic_written_through_a_view(%x: tensor<2x1x4x4xf32>) -> tensor<2x2x2x2xf32> {
+  %w = aten.param parameter "conv.weight" = dense<0.5> : tensor<2x1x3x3xf32>
+  %m = aten.param buffer "bn.running_mean" = dense<1.0> : tensor<2xf32>
+  %v = aten.param buffer "bn.running_var" = dense<3.0> : tensor<2xf32>
+  %view = aten.op "view.default"(%v, [2]) : (tensor<2xf32>) -> tensor<2xf32>
+  %d = aten.op "add_.Scalar"(%view, 1.0) : (tensor<2xf32>) -> tensor<2xf32>
+  %c = aten.op "conv2d.default"(%x, %w) : (tensor<2x1x4x4xf32>, tensor<2x1x3x3xf32>) -> tensor<2x2x2x2xf32>
+  %y = aten.op "batch_norm.default"(%c, none, none, %m, %v, false, 0.1, 1.0e-05, false) : (tensor<2x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<2x2x2x2xf32>
+  func.return %y : tensor<2x2x2x2xf32>
+}
