@@ -1,4 +1,5 @@
-"""What several test files share: the backends to run on, and running as an AVX2 CPU.
+"""What several test files share: the backends to run on, running as an AVX2 CPU, and the tools
+in processes of their own.
 
 The SQNR and the torch peers are in `peers.py`; one-op cases for every backend in `backend_cases.py`.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 from importlib.metadata import entry_points
 
 import torch
@@ -45,3 +48,11 @@ def avx2_env() -> dict[str, str]:
 def x86_with_avx2() -> bool:
     """An x86 CPU with at least AVX2: one that can run as an AVX2 CPU."""
     return platform.machine().lower() in ("x86_64", "amd64") and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+
+
+def run_tool(tool: str, *args, stdin: str | None = None, env: dict | None = None,
+             timeout: float = 600) -> subprocess.CompletedProcess:
+    """`qir-opt`, `qir-translate` or `qir-quantize` (`tool` is its module: `qir_opt`, ...) in a
+    process of its own, as the console script runs it (each such process imports torch: ~2 s)."""
+    return subprocess.run([sys.executable, "-m", f"qir.tools.{tool}", *map(str, args)],
+                          input=stdin, capture_output=True, text=True, timeout=timeout, env=env)

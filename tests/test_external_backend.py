@@ -25,6 +25,7 @@ from torch import nn
 from xdsl.dialects.builtin import f32
 
 import qir
+from helpers import run_tool
 from peers import sqnr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,8 +169,7 @@ def test_accuracy_against_float(flow):
 
 
 def _qir_opt(*args) -> str:
-    result = subprocess.run([sys.executable, "-m", "qir.tools.qir_opt", *map(str, args)], capture_output=True,
-                            text=True, timeout=600)
+    result = run_tool("qir_opt", *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -15,13 +15,13 @@ import pytest
 import torch
 
 import qir
+from helpers import run_tool
 
 ONE_ERROR = re.compile(r"^(.+:\d+:\d+: error: |qir-opt: error: |qir-translate: error: )")
 
 
 def _run(tool: str, *args, stdin: str | None = None, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"qir.tools.{tool}", *map(str, args)],
-                          input=stdin, capture_output=True, text=True, timeout=300, env=env)
+    return run_tool(tool, *args, stdin=stdin, env=env, timeout=300)
 
 
 def _assert_one_error(result: subprocess.CompletedProcess, pattern: str = "") -> None:
