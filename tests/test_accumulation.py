@@ -157,6 +157,7 @@ def test_emulation_equals_the_kernels_run_as_on_an_avx2_cpu():
     assert max(e for _, e in worst.values()) > 1000  # the cases do saturate
 
 
+@pytest.mark.slow  # the AVX2 run above stays in the fast tier
 @pytest.mark.skipif(not x86_with_avx2() or torch.backends.cpu.get_cpu_capability() != "AVX512",
                     reason="needs an x86 CPU with AVX-512 (run as one without VNNI)")
 def test_emulation_equals_the_kernels_run_as_on_an_avx512_cpu_without_vnni():

@@ -179,8 +179,10 @@ sys.exit(main(sys.argv[1:]))
 
 @pytest.mark.parametrize("pipeline,pattern", [
     ("test-refuse-relu", r"m\.mlir:4:5: error: pass 'test-refuse-relu' failed: relu is not allowed here"),
-    ("test-break-ir", r"m\.mlir:4:5: error: pass 'test-break-ir' failed: left invalid IR: .*nosuch\.default"),
-    ("test-crash", r"m\.mlir:1:1: error: pass 'test-crash' failed: internal error: KeyError: 'boom'"),
+    pytest.param("test-break-ir", r"m\.mlir:4:5: error: pass 'test-break-ir' failed: left invalid IR: .*nosuch\.default",
+                 marks=pytest.mark.slow),
+    pytest.param("test-crash", r"m\.mlir:1:1: error: pass 'test-crash' failed: internal error: KeyError: 'boom'",
+                 marks=pytest.mark.slow),
 ])
 def test_failing_pass_is_located_at_its_op(tmp_path, pipeline, pattern):
     path = tmp_path / "m.mlir"
@@ -195,7 +197,7 @@ def test_failing_pass_is_located_at_its_op(tmp_path, pipeline, pattern):
 # -- weights beside files ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("pipeline", ["", "canonicalize"])
+@pytest.mark.parametrize("pipeline", [pytest.param("", marks=pytest.mark.slow), "canonicalize"])
 def test_weights_beside_files_give_bit_identical_outputs(tmp_path, pipeline):
     model, x = _model(), torch.randn(2, 3, 8, 8)
     program = qir.export(model, (x,))
@@ -262,6 +264,7 @@ def test_qir_translate_imports_a_pt2(tmp_path):
     assert torch.equal(qir.load(tmp_path / "m.mlir").to_fx()(x), model(x))
 
 
+@pytest.mark.slow  # a qir-translate process per bad input; test_qir_translate_imports_a_pt2 stays in the fast tier
 def test_qir_translate_errors(tmp_path):
     (tmp_path / "junk.pt2").write_bytes(b"not a zip at all")
     import zipfile
@@ -536,7 +539,8 @@ def _expected_weight_bytes(model: torch.nn.Module, scheme: str) -> int:
     return int(total)
 
 
-@pytest.mark.parametrize("scheme, kernel, min_db", [("weight-int8", "x86.weight_only_linear", 40),
+@pytest.mark.parametrize("scheme, kernel, min_db", [pytest.param("weight-int8", "x86.weight_only_linear", 40,
+                                                                 marks=pytest.mark.slow),
                                                     pytest.param("weight-int4", "x86.weight_only_linear", 20,
                                                                  marks=pytest.mark.slow),
                                                     pytest.param("weight-fp16", "x86.linear_fp16", 60,
