@@ -483,7 +483,8 @@ def test_numeric_debugger_sees_past_kept_modules():
     assert {"conv", "conv2", "fc"} <= {r.module for r in records}  # the ops after each kept module too
 
 
-@pytest.mark.parametrize("backend", QIR_BACKENDS)
+@pytest.mark.parametrize(
+    "backend", [pytest.param(b, marks=pytest.mark.slow) if b == "inductor" else b for b in QIR_BACKENDS])
 def test_every_backend_keeps_the_op(backend):
     """No backend has a rule of its own for `custom.call`: its operands and results are float,
     and every lowering leaves float ops as they are."""

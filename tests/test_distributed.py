@@ -273,11 +273,12 @@ def _activation_qparams(text: str) -> list[tuple[float, int]]:
     return [(float(scale), int(zp or 0)) for scale, zp in _SCALE.findall(text)]
 
 
-def test_split_minmax_calibration_gives_the_single_process_program(ranks):
+def test_split_minmax_calibration_gives_the_single_process_program(ranks):  # the fast tier's run of the ranks
     assert ranks[0]["minmax"] == ranks[1]["minmax"]
     assert ranks[0]["minmax"] == ranks[0]["single"]["minmax"]
 
 
+@pytest.mark.slow  # the ranks are processes
 def test_split_histogram_calibration_is_identical_on_the_ranks_and_close_to_one_process(ranks):
     assert ranks[0]["histogram"] == ranks[1]["histogram"]
     got, want = _activation_qparams(ranks[0]["histogram"]), _activation_qparams(ranks[0]["single"]["histogram"])
@@ -287,6 +288,7 @@ def test_split_histogram_calibration_is_identical_on_the_ranks_and_close_to_one_
         assert abs(zero_point - want_zero_point) <= 2
 
 
+@pytest.mark.slow  # the ranks are processes
 def test_synchronize_observers_looks_through_ddp(ranks):
     assert ranks[0]["tree"] == ranks[1]["tree"]
     assert ranks[0]["tree"]["count"] == 2
@@ -294,6 +296,7 @@ def test_synchronize_observers_looks_through_ddp(ranks):
     assert ranks[0]["tree"]["b"] == {"min": -1.5, "max": 1.0}  # the means of [-1, 0] and [-2, 2]
 
 
+@pytest.mark.slow  # the ranks are processes
 def test_ranks_with_other_observers_raise_the_same_error(ranks):
     assert ranks[0]["mismatch"] == ranks[1]["mismatch"]
     assert "'rank1' on rank 1 but 'rank0' on rank 0" in ranks[0]["mismatch"]
@@ -322,6 +325,7 @@ def test_the_first_difference_between_ranks_is_named():
 # -- QAT under DistributedDataParallel ----------------------------------------------------------
 
 
+@pytest.mark.slow  # the ranks are processes
 def test_qat_under_ddp_converts_to_the_same_program_on_every_rank(ranks):
     first, second = ranks[0]["qat"], ranks[1]["qat"]
     assert first["synchronized"] == second["synchronized"]
@@ -332,6 +336,7 @@ def test_qat_under_ddp_converts_to_the_same_program_on_every_rank(ranks):
     assert first["synchronized"] not in (first["unsynchronized"], first["observers_only"])
 
 
+@pytest.mark.slow  # the ranks are processes
 def test_synchronize_averages_batch_norm_statistics_over_the_ranks(ranks):
     first, second = ranks[0]["qat"], ranks[1]["qat"]
     for key in ("mean", "var"):
@@ -345,11 +350,13 @@ def test_synchronize_averages_batch_norm_statistics_over_the_ranks(ranks):
     assert first["observers"] > 0
 
 
+@pytest.mark.slow  # the ranks are processes
 def test_the_program_synchronized_under_ddp_computes_what_the_eval_module_does(ranks):
     for rank in ranks:
         assert rank["qat"]["sqnr"] > 35
 
 
+@pytest.mark.slow  # the ranks are processes
 def test_synchronize_refuses_ranks_whose_parameters_differ(ranks):
     assert ranks[0]["parameter_mismatch"] == ranks[1]["parameter_mismatch"]
     assert "parameter 'weight' differs between rank 0 and rank 1" in ranks[0]["parameter_mismatch"]

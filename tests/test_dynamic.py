@@ -349,6 +349,7 @@ print(worst)
 """
 
 
+@pytest.mark.slow  # a fresh process run as an AVX2 CPU (test_accumulation keeps one in the fast tier)
 @pytest.mark.skipif(not x86_with_avx2(), reason="needs an x86 CPU with AVX2")
 def test_x86_on_a_cpu_without_vnni_computes_what_the_reference_says():
     """Run as an AVX2 CPU (oneDNN and fbgemm told so): quantized for that host, with weights
@@ -397,7 +398,7 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(nn.functional.cosine_similarity(a.flatten().double(), b.flatten().double(), dim=0))
 
 
-@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+@pytest.mark.parametrize("cls", [pytest.param(nn.LSTM, marks=pytest.mark.slow), nn.GRU])
 def test_decomposed_rnn_is_quantized_like_quantize_dynamic_and_closer_to_float(cls):
     """Exported with `run_decompositions()`, an RNN's projections are linears: every `W_ih` and
     `W_hh` becomes int8 (as `quantize_dynamic` makes them), the outputs stay closer to float than

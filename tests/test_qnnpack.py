@@ -442,7 +442,7 @@ def _flat(out) -> list[torch.Tensor]:
     return [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor) and t.is_floating_point()]
 
 
-@pytest.mark.parametrize("name", sorted(ZOO))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "mobilenet_dw" else n for n in sorted(ZOO)])
 def test_zoo_quantized_for_qnnpack(name):
     entry = ZOO[name]
     model = entry.make_model()
