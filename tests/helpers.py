@@ -12,6 +12,7 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
+import pytest
 import torch
 
 from qir.registry import available_backends
@@ -56,3 +57,13 @@ def run_tool(tool: str, *args, stdin: str | None = None, env: dict | None = None
     process of its own, as the console script runs it (each such process imports torch: ~2 s)."""
     return subprocess.run([sys.executable, "-m", f"qir.tools.{tool}", *map(str, args)],
                           input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+FAST_ZOO = ("cnn_bn_residual", "split_cat", "transformer_encoder")
+"""The zoo models (`zoo.models.ZOO`) a test run over the whole zoo keeps in the fast tier: convs with
+a folded BatchNorm and a residual add, data movement, attention. The rest are marked `slow`."""
+
+
+def zoo_params(names) -> list:
+    """`names` for `pytest.mark.parametrize`, those not in `FAST_ZOO` marked `slow`."""
+    return [name if name in FAST_ZOO else pytest.param(name, marks=pytest.mark.slow) for name in names]

@@ -16,7 +16,7 @@ from torch.utils._pytree import tree_flatten
 
 import qir
 from backend_cases import CASES
-from helpers import KERNEL_BACKENDS
+from helpers import KERNEL_BACKENDS, zoo_params
 from peers import calibration_batches, fit_weights_to_host, sqnr
 from qir.quantizer import X86Quantizer
 from qir.registry import get_backend
@@ -88,7 +88,7 @@ def converted():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", sorted(ZOO))
+@pytest.mark.parametrize("name", zoo_params(sorted(ZOO)))
 def test_zoo_model_lowers_as_accurately_as_reference(converted, backend, name):
     """Over five batches the calibration did not see (one sample's ten logits are too few for an
     SQNR to tell a kernel's one-step roundings from a wrong kernel). Kernels may round one step

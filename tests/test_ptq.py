@@ -11,6 +11,7 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 import qir
+from helpers import zoo_params
 from peers import calibration_batches, count_quantize_ops, sqnr, torchao_available, torchao_x86
 from qir.quantizer import X86Quantizer, XNNPACKQuantizer
 from zoo.models import ZOO
@@ -53,7 +54,7 @@ def test_quantized_model_tracks_float(name):
 
 
 @pytest.mark.skipif(not torchao_available(), reason="torchao is not installed")
-@pytest.mark.parametrize("name", QUANTIZABLE)
+@pytest.mark.parametrize("name", zoo_params(QUANTIZABLE))
 def test_parity_with_torchao_x86(name):
     """Same calibration batches: qir's SQNR at most 1 dB below torchao's, and at least as
     many activations quantized."""

@@ -21,6 +21,7 @@ from torch.utils._pytree import tree_flatten
 
 import qir
 from backend_cases import Builder, Case, _avg_pool, _binary, per_channel, tensor_type, u8
+from helpers import zoo_params
 from peers import calibration_batches, sqnr
 from qir.dialects.quant import UniformQuantizedPerAxisType, UniformQuantizedType
 from qir.lowering.qnnpack.emit import clamp_qnnpack
@@ -442,7 +443,7 @@ def _flat(out) -> list[torch.Tensor]:
     return [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor) and t.is_floating_point()]
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "mobilenet_dw" else n for n in sorted(ZOO)])
+@pytest.mark.parametrize("name", zoo_params(sorted(ZOO)))
 def test_zoo_quantized_for_qnnpack(name):
     entry = ZOO[name]
     model = entry.make_model()

@@ -30,6 +30,7 @@ from xdsl.dialects.builtin import DYNAMIC_INDEX as DYN
 from xdsl.dialects.builtin import TensorType
 
 import qir
+from helpers import zoo_params
 from peers import calibration_batches, sqnr
 from qir.dialects import ref
 from qir.dialects.quant import QuantizeCastOp, UniformQuantizedPerAxisType, UniformQuantizedType
@@ -1117,7 +1118,7 @@ def _float_leaves(out) -> list[torch.Tensor]:
     return [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor) and t.is_floating_point()]
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", zoo_params(ZOO_NAMES) + sorted(LOCAL))
 def test_reference_activations_within_one_step_of_q_dq(name, flows):
     entry, program, reference, _ = flows(name)
     qdq, qdq_names = _emitted(program)
@@ -1141,7 +1142,7 @@ def test_reference_activations_within_one_step_of_q_dq(name, flows):
 SQNR_REPORT: dict[str, tuple[float, float]] = {}
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", zoo_params(ZOO_NAMES) + sorted(LOCAL))
 def test_reference_sqnr_matches_q_dq(name, flows):
     """Against float over 16 fresh inputs: the reference module is not worse than the Q/DQ module
     by more than 0.5 dB (they differ by rare one-step roundings, which propagate: on one input
@@ -1180,7 +1181,7 @@ EXPECTED_REWRITES = {
 }
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", zoo_params(ZOO_NAMES) + sorted(LOCAL))
 def test_interesting_ops_were_rewritten(name, flows):
     _, program, reference, counts = flows(name)
     for kind, n in EXPECTED_REWRITES.get(name, {}).items():
