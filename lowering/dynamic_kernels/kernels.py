@@ -13,15 +13,9 @@ torch's eager kernels do (it rewrites none of them, and builds without unsafe ma
 128 after rounding (to an integer in [-127, 127]) is exact, where adding it before would round
 ties differently. `tests/test_dynamic.py` checks both against the `quantized_decomposed` ops.
 
-Measured on an AMD EPYC with AVX-512 VNNI, 2 threads, load 1.6-1.9, interleaved: a 16 x 32 x 384
-activation takes 104 us (fastest; median 118) against 120 (132) for the eager calls and the xor;
-all-MiniLM-L6-v2 on 16 x 32 tokens (`bench/dynamic_minilm.py`, 37 linears) 27.9 ms median
-(fastest 27.1) against 29.2 (27.9). Of the 104 us, the generated kernel is 59; the rest is
-dynamo's guards and the call around it.
-
-The kernel is compiled once per row length and thread count (`torch.compile`: about 7 s per row
-length in each new process on that host, so MiniLM's first call takes 15 s), with the number of
-rows dynamic, so a new batch or sequence length does not compile again. Its generated code is not taken from inductor's
+The kernel is compiled once per row length and thread count (`torch.compile`, a few seconds the
+first time, less once its C++ is in inductor's cache), with the number of rows dynamic, so a new
+batch or sequence length does not compile again. Its generated code is not taken from inductor's
 FX graph cache: that cache's key leaves out the vector ISA `ATEN_CPU_CAPABILITY` selects, and a
 kernel cached by a process told `avx2` (as the tests tell one) gave other numbers, or corrupted
 the heap, in a process using AVX-512, and the reverse (torch 2.13, AMD EPYC); its C++ build
