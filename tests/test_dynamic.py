@@ -145,44 +145,6 @@ def test_runtime_per_token_is_the_decomposed_ops_bit_for_bit():
                            D.quantize_per_token(xt, s, z, -128, 127, torch.int8))
 
 
-
-def test_fused_rows_are_the_decomposed_ops_bit_for_bit():
-    """The one kernel of a per-token linear's input (`choose_quantize_rows`, compiled by inductor,
-    and its eager fallback): `choose_qparams_per_token` and `quantize_per_token` into [-127, 127]
-    exactly, ties included, the storage shifted to uint8 `q + 128`; other row counts and one row
-    take the kernel compiled for the first (rows are a dynamic size)."""
-    from torch._dynamo.utils import counters
-
-    from qir.lowering.dynamic_kernels import kernels
-
-    def shifted(q):
-        return (q.to(torch.int16) + 128).to(torch.uint8)
-
-    for i, x in enumerate([*_tensors(3), _x(4, (512, 384)), _x(5, (9, 384), 50.0), _x(6, (1, 384))]):
-        scale, zero_point = D.choose_qparams_per_token(x, torch.int8)
-        xt = _with_ties(x, scale, i, -127, 127)
-        scale, zero_point = D.choose_qparams_per_token(xt, torch.int8)
-        expected = shifted(D.quantize_per_token(xt, scale, zero_point, -127, 127, torch.int8))
-        graphs = counters["stats"]["unique_graphs"]
-        s, z, q = kernels.choose_quantize_rows(xt)
-        if x.shape == (9, 384):
-            assert counters["stats"]["unique_graphs"] == graphs, "a new row count compiled again"
-        assert s.dtype == torch.float32 and torch.equal(s, scale) and torch.equal(z, zero_point.to(torch.int64))
-        assert q.dtype == torch.uint8 and torch.equal(q, expected), (i, x.shape)
-        eager_scale, eager_q = kernels._rows(xt.reshape(-1, x.shape[-1]))
-        assert torch.equal(eager_scale.reshape(s.shape), scale) and torch.equal(eager_q.reshape(q.shape), expected)
-
-
-def test_x86_quantizes_a_linear_input_in_one_call():
-    """A per-token linear's input is chosen and quantized by one call writing oneDNN's uint8
-    `q + 128` (no int8 intermediate, no sign-bit flip); an affine per-token one keeps its calls."""
-    lowered = qir.lower(_quantized(DynamicQuantizer(per_token=True, target="host")), "x86")
-    code = lowered.code
-    assert code.count("choose_quantize_rows(") == 3
-    assert "quantize_per_token" not in code and "choose_qparams_per_token" not in code
-    affine = qir.lower(_quantized(DynamicQuantizer(per_token=True, symmetric=False, target="host")), "x86").code
-    assert "choose_quantize_rows" not in affine and affine.count("quantize_per_token(") == 3
-
 # -- specs, quantizer, passes -------------------------------------------------------------------
 
 

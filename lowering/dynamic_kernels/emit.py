@@ -5,27 +5,17 @@ covers them with its other ops); `EMITTERS` gives them to a backend with an emis
 own (onednn). Weights are packed once, when the module is built; the running module calls
 `qir.dynamic_runtime` for the parameters and the storage, then one int8 kernel and the float
 rescale of its int32 accumulator.
-
-A symmetric per-token choice whose one quantize feeds dynamic linears only is emitted as one call
-of `kernels.choose_quantize_rows`: its scales, zero points and the int8 storage written as the
-uint8 `q + 128` oneDNN is given (`_fused_rows`). The IR is unchanged (the quantize's type still
-says int8, which its values are); only their torch representation differs, and `linear_rows`,
-the one reader, takes either.
 """
 
 from __future__ import annotations
 
-import operator
-
 import torch
-from xdsl.dialects.builtin import Float32Type
 
 from qir import dynamic_runtime as rt
 from qir.dialects import ref
 from qir.dialects.quant import ChooseQParamsOp
 from qir.emitter import Emitter
 from qir.errors import QirError
-from qir.lowering.dynamic_kernels import kernels
 from qir.lowering.dynamic_kernels import ops as d
 from qir.lowering.quantized_kernels.emit import _rule
 
@@ -54,35 +44,9 @@ def _symmetric_rows(op: d.DynamicQuantize) -> bool:
             and qtype.storage_min <= -127 and qtype.storage_max >= 127)
 
 
-def _fused_rows(op: d.ChooseQParams) -> d.DynamicQuantize | None:
-    """The quantize emitted with `op` as one `kernels.choose_quantize_rows`: `op`'s one quantize,
-    of float32 rows with `op`'s symmetric scales into int8 (`_symmetric_rows`), whose every
-    user is a per-token dynamic linear reading it as its input (`linear_rows`, given uint8 `q + 128`)."""
-    quantizes = {use.operation for result in op.results for use in result.uses
-                 if isinstance(use.operation, d.DynamicQuantize)}
-    if len(quantizes) != 1:
-        return None
-    (quantize,) = quantizes
-    if (not _symmetric_rows(quantize) or _dtype(quantize.quantized_type) != torch.int8
-            or quantize.input.type.element_type != Float32Type()):
-        return None
-    users = quantize.result.uses
-    if users and all(isinstance(use.operation, d.DynamicLinear) and use.index == 0 for use in users):
-        return quantize
-    return None
-
-
 @_rule("choose_qparams")
 def _emit_choose_qparams(em: Emitter, op: d.ChooseQParams) -> None:
     qtype = op.quantized_type
-    quantize = _fused_rows(op)
-    if quantize is not None:
-        node = em.call(kernels.choose_quantize_rows, (em.node(op.input),),
-                       name=f"{op.scale.name_hint or 'x'}_quantized")
-        em.bind(op, node, multiple=True)
-        em.nodes[quantize.result] = em.graph.call_function(operator.getitem, (node, 2),
-                                                           name=quantize.result.name_hint or "q")
-        return
     if op.per_token:
         node = em.call(rt.choose_qparams_per_token, (em.node(op.input), op.is_symmetric),
                        name=f"{op.scale.name_hint or 'x'}_qparams")
@@ -95,8 +59,6 @@ def _emit_choose_qparams(em: Emitter, op: d.ChooseQParams) -> None:
 
 @_rule("dynamic_quantize")
 def _emit_dynamic_quantize(em: Emitter, op: d.DynamicQuantize) -> None:
-    if op.result in em.nodes:  # computed with its scales (`_fused_rows`)
-        return
     qtype = op.quantized_type
     args = (em.node(op.input), em.node(op.scale), em.node(op.zero_point), qtype.storage_min, qtype.storage_max,
             _dtype(qtype))
@@ -112,11 +74,9 @@ def _emit_dynamic_quantize(em: Emitter, op: d.DynamicQuantize) -> None:
 def linear_rows(q: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, packed: torch.Tensor,
                 weight_scales: torch.Tensor, weight_zero_points: torch.Tensor, bias: torch.Tensor,
                 corrections: torch.Tensor | None) -> torch.Tensor:
-    """An int8 input `q` (or its storage already shifted to uint8 `q + 128`, as
-    `kernels.choose_quantize_rows` writes it) with its own scale per row (or one for the tensor):
-    oneDNN's int8 linear with a scale of 1 gives `sum(q * w) * sw`; then, in float32, less
-    `z * sum(w) * sw` when the zero points may be nonzero (`corrections`), times the rows' `s`,
-    plus the bias.
+    """An int8 input with its own scale per row (or one for the tensor): oneDNN's int8 linear with
+    a scale of 1 gives `sum(q * w) * sw`; then, in float32, less `z * sum(w) * sw` when the zero
+    points may be nonzero (`corrections`), times the rows' `s`, plus the bias.
 
     The kernel is given `q + 128` as uint8 (the sign bit flipped, one cheap pass) with a zero point
     of 128: oneDNN has fast int8 matmuls for uint8 sources only, and sends an int8 source to its
@@ -124,7 +84,7 @@ def linear_rows(q: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, 
     AVX-512 VNNI host). Without VNNI the shifted pairs may saturate in int16; the quantizer fits
     such weights to inputs up to 255 (`DynamicQuantizer`), so the sums stay exact."""
     shifted = q.view(torch.uint8).bitwise_xor(128) if q.dtype == torch.int8 else q
-    y = _onednn.qlinear_pointwise.default(shifted, 1.0, 128, packed, weight_scales,
+    y = _onednn.qlinear_pointwise.default(shifted, 1.0, 128 if shifted is not q else 0, packed, weight_scales,
                                           weight_zero_points, None, 1.0, 0, torch.float32, "none", [], "")
     if corrections is not None:
         y.addcmul_(zero_point.to(torch.float32), corrections, value=-1.0)
