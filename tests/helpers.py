@@ -10,6 +10,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from importlib.metadata import entry_points
 
 import pytest
@@ -42,8 +43,12 @@ AVX2 CPU without VNNI."""
 
 
 def avx2_env() -> dict[str, str]:
-    """This process's environment with `AVX2_ENV`, for a subprocess."""
-    return dict(os.environ, **AVX2_ENV)
+    """This process's environment with `AVX2_ENV`, for a subprocess, with inductor's cache of its
+    own: inductor keys its compiled kernels without `ATEN_CPU_CAPABILITY`, so a kernel compiled
+    for this CPU's widest vectors would otherwise be loaded by the AVX2 process (and the other way
+    round), which a real AVX2 CPU never does."""
+    cache = os.path.join(tempfile.gettempdir(), f"qir-torchinductor-avx2-{os.getuid()}")
+    return dict(os.environ, **AVX2_ENV, TORCHINDUCTOR_CACHE_DIR=cache)
 
 
 def x86_with_avx2() -> bool:
