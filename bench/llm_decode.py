@@ -52,6 +52,7 @@ SCHEMES = {
     "int4": dict(bits=4, group_size=32),
     "int4-g64": dict(bits=4, group_size=64),
     "int4-g128": dict(bits=4, group_size=128),
+    "int4-g128-emb4": dict(bits=4, group_size=128, embedding_bits=4),  # the embedding table 4-bit too
     "int4-sym": dict(bits=4, group_size=32, symmetric=True),
     "fp16": dict(dtype=torch.float16),
 }
