@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import platform
 import sys
 import time
 import warnings
@@ -40,12 +39,11 @@ import warnings
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from timing import latencies_ms  # noqa: E402
+from timing import latencies_ms, machine  # noqa: E402
 
 import qir  # noqa: E402
 from qir.blockwise import weight_bytes  # noqa: E402
 from qir.quantizer import WeightOnlyQuantizer  # noqa: E402
-from qir.target import host  # noqa: E402
 
 SCHEMES = {
     "int8": dict(bits=8),
@@ -56,17 +54,6 @@ SCHEMES = {
     "int4-sym": dict(bits=4, group_size=32, symmetric=True),
     "fp16": dict(dtype=torch.float16),
 }
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build(hidden: int, layers: int, cache: int, seed: int = 0):
@@ -158,8 +145,7 @@ def main() -> None:
 
     model = build(args.hidden, args.layers, args.cache)
     params = sum(p.numel() for p in model.parameters())
-    print(f"CPU: {cpu_name()}; qir target {host()}; torch {torch.__version__} (ATen capability "
-          f"{torch.backends.cpu.get_cpu_capability()}), {args.threads} threads")
+    print(machine(args.threads))
     print(f"LlamaForCausalLM: hidden {args.hidden}, {args.layers} layers, vocab 32000, {params / 1e6:.0f}M parameters, "
           f"static KV cache of {args.cache}; one decoding step (1 token)\n")
 

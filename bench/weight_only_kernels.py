@@ -21,28 +21,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from timing import latencies_ms  # noqa: E402
+from timing import latencies_ms, machine  # noqa: E402
 
 from qir.lowering.weight_only_kernels import kernels as woq  # noqa: E402
-from qir.target import host  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def quantize_rows(w: torch.Tensor, bits: int):
@@ -83,8 +70,7 @@ def main() -> None:
     torch.manual_seed(0)
     n = k = args.size
     weights = [torch.randn(n, k) / k ** 0.5 for _ in range(args.layers)]
-    print(f"CPU: {cpu_name()}; qir target {host()}; torch {torch.__version__} "
-          f"(ATen capability {torch.backends.cpu.get_cpu_capability()}), {args.threads} threads")
+    print(machine(args.threads))
     print(f"{args.layers} chained {n}x{k} linears, no bias\n")
 
     schemes: dict[str, tuple] = {}  # name -> (reference weights, {kernel: layer fns})
