@@ -13,7 +13,7 @@ from torch.utils._pytree import tree_flatten
 import qir
 from helpers import zoo_params
 from peers import calibration_batches, count_quantize_ops, sqnr, torchao_available, torchao_x86
-from qir.quantizer import X86Quantizer, XNNPACKQuantizer
+from qir.quantizer import X86Quantizer, XNNPACKQuantizer, x86_config
 from zoo.models import ZOO
 
 
@@ -158,6 +158,47 @@ def test_set_object_type_changes_exactly_that_type():
     functional = _quantized_modules(
         _prepare_convert(model, X86Quantizer().set_object_type(torch.nn.functional.linear, None), x).qir_program)
     assert functional == partial
+
+
+class _Blocks(torch.nn.Module):
+    """Three blocks of two linears, as a transformer's layers repeat their roles."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.ModuleList(
+            torch.nn.ModuleDict({"inner": torch.nn.Linear(8, 8), "outer": torch.nn.Linear(8, 8)}) for _ in range(3))
+
+    def forward(self, x):
+        for block in self.layer:
+            x = block["outer"](torch.relu(block["inner"](x)))
+        return x
+
+
+def test_set_module_name_regex_configures_every_matching_path_and_nothing_else():
+    """As torch.ao's QConfigMapping: the whole path must match (`layer.1.inner`, not `layer.1.inner_x`),
+    a pattern naming a module covers its submodules, the first pattern set wins, and an exact
+    `set_module_name` path is more specific than any pattern."""
+    torch.manual_seed(0)
+    model, x = _Blocks().eval(), torch.randn(4, 8)
+    everything = {f"layer.{i}.{role}" for i in range(3) for role in ("inner", "outer")}
+    assert _quantized_modules(_prepare_convert(model, X86Quantizer(), x).qir_program) == everything
+
+    no_outer = X86Quantizer().set_module_name_regex(r"layer\.\d+\.outer", None)
+    assert _quantized_modules(_prepare_convert(model, no_outer, x).qir_program) == {
+        f"layer.{i}.inner" for i in range(3)}
+    prefix_only = X86Quantizer().set_module_name_regex(r"layer\.\d+\.out", None)  # matches no whole path
+    assert _quantized_modules(_prepare_convert(model, prefix_only, x).qir_program) == everything
+    a_block = X86Quantizer().set_module_name_regex(r"layer\.[02]", None)  # modules, with what is under them
+    assert _quantized_modules(_prepare_convert(model, a_block, x).qir_program) == {"layer.1.inner", "layer.1.outer"}
+
+    first_wins = (X86Quantizer().set_module_name_regex(r"layer\.2\..*", x86_config())
+                  .set_module_name_regex(r"layer\.\d+\..*", None))
+    assert _quantized_modules(_prepare_convert(model, first_wins, x).qir_program) == {"layer.2.inner", "layer.2.outer"}
+    exact_path_first = X86Quantizer().set_module_name_regex(r"layer\..*", None).set_module_name("layer.0.inner",
+                                                                                               x86_config())
+    assert _quantized_modules(_prepare_convert(model, exact_path_first, x).qir_program) == {"layer.0.inner"}
+    with pytest.raises(ValueError, match=r"set_module_name_regex: '\(' is not a regular expression"):
+        X86Quantizer().set_module_name_regex("(", None)
 
 
 def test_xnnpack_style_quantizer_uses_int8_activations():

@@ -8,11 +8,15 @@ annotates nothing since torch 2.10, pytorch/ao#3914).
 
 Configuration follows PT2E: `set_global`, `set_object_type` (a module class or
 a functional such as `torch.nn.functional.linear`), `set_module_name` (a
-module path; `None` leaves that part in float), most specific first.
+module path; `None` leaves that part in float), most specific first; and, as
+torch.ao's `QConfigMapping.set_module_name_regex`, `set_module_name_regex` (every
+module whose path matches a pattern: one recipe for all of a model's layers of one
+role, `r"encoder\.layer\.\d+\.intermediate\.dense"`).
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -97,13 +101,15 @@ _FUNCTIONAL_OPS = {
 
 
 class ConfigurableQuantizer(Quantizer):
-    """A quantizer configured per module path, per module/functional type, and globally.
-    A custom module's boundary takes the config that applies to it (`custom_module_config`)."""
+    """A quantizer configured per module path, per path pattern, per module/functional type, and
+    globally, in that order of precedence (torch.ao's `QConfigMapping` order). A custom module's
+    boundary takes the config that applies to it (`custom_module_config`)."""
 
     def __init__(self, global_config: QuantizationConfig | None = None):
         self.global_config = global_config
         self.object_type_configs: dict[str, QuantizationConfig | None] = {}
         self.module_name_configs: dict[str, QuantizationConfig | None] = {}
+        self.module_name_regex_configs: dict[re.Pattern, QuantizationConfig | None] = {}
 
     def set_global(self, config: QuantizationConfig | None):
         self.global_config = config
@@ -128,6 +134,18 @@ class ConfigurableQuantizer(Quantizer):
         self.module_name_configs[module_name] = config
         return self
 
+    def set_module_name_regex(self, pattern: str, config: QuantizationConfig | None):
+        """Configure every op under a module whose whole path matches `pattern` (`re.fullmatch`):
+        `r"encoder\.layer\.\d+\.output\.dense"` names that linear in every layer. Patterns are
+        tried in the order they were set, the first match wins; a `set_module_name` path is more
+        specific than any pattern, a pattern more than a type. None leaves the matched parts float."""
+        try:
+            compiled = re.compile(pattern)
+        except re.error as err:
+            raise ValueError(f"set_module_name_regex: {pattern!r} is not a regular expression: {err}") from None
+        self.module_name_regex_configs[compiled] = config
+        return self
+
     def custom_module_config(self, op: Operation) -> QuantizationConfig | None:
         return self.config_for(op)
 
@@ -142,6 +160,10 @@ class ConfigurableQuantizer(Quantizer):
                         best = name
             if best is not None:
                 return self.module_name_configs[best]
+        if path is not None and self.module_name_regex_configs:
+            for pattern, config in self.module_name_regex_configs.items():
+                if any(pattern.fullmatch(prefix) for prefix in _prefixes(path)):
+                    return config
         module_type = _str_attr(op, "module_type")
         if module_type is not None:
             for key in ("module:" + module_type, "module:" + _public_name(module_type)):
@@ -152,6 +174,13 @@ class ConfigurableQuantizer(Quantizer):
                 if key.startswith("fn:") and op.op_name in _FUNCTIONAL_OPS[key[3:]]:
                     return config
         return self.global_config
+
+
+def _prefixes(path: str) -> list[str]:
+    """`a.b.c` → `a.b.c`, `a.b`, `a`: the modules an op at `path` is under, innermost first (a
+    pattern naming a module configures the ops of its submodules too, as a path does)."""
+    parts = path.split(".")
+    return [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
 
 
 def _public_name(qualified: str) -> str:
