@@ -175,11 +175,27 @@ def _parse_scale(parser: AttrParser) -> float:
     return float(parser.parse_number(context_msg=" for the scale"))
 
 
-@functools.lru_cache(maxsize=1024)
-def _int_attr(value: int) -> IntAttr:
-    """One IntAttr per value: a per-axis type repeats its zero point per channel (attributes
-    are immutable, and building one verifies it: 64 channels cost 64 of them)."""
-    return IntAttr(value)
+def _table(element: Attribute, values: Sequence | bytes, typecode: str,
+           shape: Sequence[int]) -> DenseIntOrFPElementsAttr:
+    """A dense table of `shape` holding `values` (numbers, or their native bytes already):
+    how per-axis and sub-channel types keep their scales (`f64`, typecode `d`) and zero
+    points (`i64`, typecode `q`): bytes, not an attribute per entry."""
+    data = values if isinstance(values, bytes) else array.array(typecode, values).tobytes()
+    return DenseIntOrFPElementsAttr(_table_type(element, tuple(shape)), BytesAttr(data))
+
+
+@functools.lru_cache(maxsize=256)
+def _table_type(element: Attribute, shape: tuple[int, ...]) -> TensorType:
+    """One TensorType per table shape (building one verifies it; 800 weights share a few)."""
+    return TensorType(element, shape)
+
+
+def _verify_scales(scales: array.array, expressed: Attribute) -> None:
+    """Every scale positive, finite and within `expressed`'s range, checked with two
+    comparisons per scale; the first bad one is reported as `_verify_scale` words it."""
+    low, high = _SCALE_RANGE[type(expressed)]
+    if not all(low <= s <= high for s in scales):  # NaN fails both comparisons
+        _verify_scale(next(s for s in scales if not low <= s <= high), expressed)
 
 
 def _verify_scale(scale: float, expressed: Attribute) -> None:
@@ -287,6 +303,10 @@ class QuantizedType(ParametrizedAttribute, TypeAttribute):
                 f"[{self.storage_min}, {self.storage_max}]"
             )
 
+    def _verify_zero_points(self, zero_points: array.array) -> None:
+        if min(zero_points) < self.storage_min or max(zero_points) > self.storage_max:
+            self._verify_zero_point(next(z for z in zero_points if not self.storage_min <= z <= self.storage_max))
+
     def _storage_spelling(self) -> str:
         return f"{'i' if self.is_signed else 'u'}{self.storage_width}"
 
@@ -351,13 +371,10 @@ class UniformQuantizedSubChannelType(QuantizedType):
         row-major order, as numbers or as the raw bytes of float64 scales and int64 zero
         points (what `torch.Tensor.numpy().tobytes()` gives)."""
         shape = [int(d) for d in table_shape]
-        scale_bytes = scales if isinstance(scales, bytes) else array.array("d", [float(s) for s in scales]).tobytes()
-        zero_bytes = (zero_points if isinstance(zero_points, bytes)
-                      else array.array("q", [int(z) for z in zero_points]).tobytes())
         return cls(
             *cls._storage_parameters(storage, storage_min, storage_max, expressed),
-            DenseIntOrFPElementsAttr(TensorType(f64, shape), BytesAttr(scale_bytes)),
-            DenseIntOrFPElementsAttr(TensorType(i64, shape), BytesAttr(zero_bytes)),
+            _table(f64, scales, "d", shape),
+            _table(i64, zero_points, "q", shape),
             ArrayAttr(IntAttr(int(d)) for d in block_sizes),
             ArrayAttr(IntAttr(int(b)) for b in block_sizes.values()),
         )
@@ -418,15 +435,8 @@ class UniformQuantizedSubChannelType(QuantizedType):
                 raise VerifyException(f"illegal quantized dimension: {dim} (the table has rank {len(shape)})")
             if block < 1:
                 raise VerifyException(f"illegal block size {block} for dimension {dim}")
-        scales = array.array("d", self.scales_bytes)
-        low, high = _SCALE_RANGE[type(self.expressed_type)]
-        if not all(low <= s <= high for s in scales):  # NaN fails both comparisons
-            bad = next(s for s in scales if not low <= s <= high)
-            _verify_scale(bad, self.expressed_type)
-        zero_points = array.array("q", self.zero_points_bytes)
-        if min(zero_points) < self.storage_min or max(zero_points) > self.storage_max:
-            bad = next(z for z in zero_points if not self.storage_min <= z <= self.storage_max)
-            self._verify_zero_point(bad)
+        _verify_scales(array.array("d", self.scales_bytes), self.expressed_type)
+        self._verify_zero_points(array.array("q", self.zero_points_bytes))
 
     def verify_container(self, container: Attribute) -> None:
         """The tensor holding values of this type: of the table's rank, each dimension the
@@ -528,9 +538,9 @@ class UniformQuantizedType(QuantizedType):
         # name to one class, and its parser builds every parsed type with that class's
         # `new`: this is where parsed per-axis parameters (an array of scales where the
         # per-tensor type has a single scale) become the per-axis type.
-        if isinstance(params[5], ArrayAttr):
-            return UniformQuantizedPerAxisType.new(params)
         if isinstance(params[5], DenseIntOrFPElementsAttr):
+            if len(params) == 8:  # two tables and an axis
+                return UniformQuantizedPerAxisType.new(params)
             return UniformQuantizedSubChannelType.new(params)
         return super().new(params)
 
@@ -588,13 +598,12 @@ class UniformQuantizedType(QuantizedType):
                 parser.raise_error("expected '{' for sub-channel scales", table_pos, parser.pos)
             pairs, shape = _parse_nested_table(parser, parse_scale_zero)
             try:
-                scale_bytes = array.array("d", [scale for scale, _ in pairs]).tobytes()
-                zero_bytes = array.array("q", [zero_point for _, zero_point in pairs]).tobytes()
+                tables = (_table(f64, [scale for scale, _ in pairs], "d", shape),
+                          _table(i64, [zero_point for _, zero_point in pairs], "q", shape))
             except OverflowError:
                 parser.raise_error("zero point out of range", table_pos, parser.pos)
             quant_params = (
-                DenseIntOrFPElementsAttr(TensorType(f64, shape), BytesAttr(scale_bytes)),
-                DenseIntOrFPElementsAttr(TensorType(i64, shape), BytesAttr(zero_bytes)),
+                *tables,
                 ArrayAttr(IntAttr(dim) for dim, _ in blocks),
                 ArrayAttr(IntAttr(size) for _, size in blocks),
             )
@@ -602,14 +611,15 @@ class UniformQuantizedType(QuantizedType):
             scale, zero_point = parse_scale_zero()
             quant_params = (FloatData(scale), IntAttr(zero_point))
         else:
+            table_pos = parser.pos
             pairs = parser.parse_comma_separated_list(
                 parser.Delimiter.BRACES, parse_scale_zero, " for per-axis scales"
             )
-            quant_params = (
-                ArrayAttr(FloatData(scale) for scale, _ in pairs),
-                ArrayAttr(IntAttr(zero_point) for _, zero_point in pairs),
-                IntAttr(axis),
-            )
+            try:
+                tables = _per_axis_tables([scale for scale, _ in pairs], [zero_point for _, zero_point in pairs])
+            except OverflowError:
+                parser.raise_error("zero point out of range", table_pos, parser.pos)
+            quant_params = (*tables, IntAttr(axis))
         end = parser.pos
         parser.parse_punctuation(">")
         params = (
@@ -642,22 +652,24 @@ class UniformQuantizedPerAxisType(QuantizedType):
     `!quant.uniform<i8:f32:0, {1.000000e-01,2.000000e-01:1}>`
 
     It shares the name `quant.uniform` with `UniformQuantizedType`, which parses
-    both forms; only that class is registered with the dialect.
-    """
+    both forms; only that class is registered with the dialect. Like the sub-channel
+    type, it holds its scales and zero points as two dense 1-d tables (`f64`, `i64`):
+    a weight's type is built, verified, hashed and compared as bytes, not as an
+    attribute per channel (800 types of 64 channels were 100,000 attributes)."""
 
     name = "quant.uniform"
 
-    scales_attr: ArrayAttr[FloatData]
-    zero_points_attr: ArrayAttr[IntAttr]
+    scales_attr: DenseIntOrFPElementsAttr
+    zero_points_attr: DenseIntOrFPElementsAttr
     axis_attr: IntAttr
 
     @property
     def scales(self) -> tuple[float, ...]:
-        return tuple(scale.data for scale in self.scales_attr)
+        return tuple(array.array("d", self.scales_attr.data.data))
 
     @property
     def zero_points(self) -> tuple[int, ...]:
-        return tuple(zero_point.data for zero_point in self.zero_points_attr)
+        return tuple(array.array("q", self.zero_points_attr.data.data))
 
     @property
     def axis(self) -> int:
@@ -668,8 +680,8 @@ class UniformQuantizedPerAxisType(QuantizedType):
     def get(
         cls,
         storage: str,
-        scales: Sequence[float],
-        zero_points: Sequence[int],
+        scales: Sequence[float] | bytes,
+        zero_points: Sequence[int] | bytes,
         axis: int,
         *,
         storage_min: int | None = None,
@@ -677,35 +689,50 @@ class UniformQuantizedPerAxisType(QuantizedType):
         expressed: ExpressedType = f32,
     ) -> UniformQuantizedPerAxisType:
         """`get("i8", [0.1, 0.2], [0, 0], axis=0)` is
-        `!quant.uniform<i8:f32:0, {1.000000e-01,2.000000e-01}>`."""
+        `!quant.uniform<i8:f32:0, {1.000000e-01,2.000000e-01}>`; scales and zero points may
+        also be the native bytes of float64 and int64 values."""
         return cls(
             *cls._storage_parameters(storage, storage_min, storage_max, expressed),
-            ArrayAttr(FloatData(float(scale)) for scale in scales),
-            ArrayAttr(_int_attr(int(zero_point)) for zero_point in zero_points),
+            *_per_axis_tables(scales, zero_points),
             IntAttr(int(axis)),
         )
 
     def verify(self) -> None:
         super().verify()
-        if not self.scales_attr.data:
+        for table, element in ((self.scales_attr, f64), (self.zero_points_attr, i64)):
+            if table.get_element_type() != element or len(table.get_shape()) != 1:
+                raise VerifyException("a per-axis type holds 1-d tables of f64 scales and i64 zero points")
+        scales = array.array("d", self.scales_attr.data.data)
+        zero_points = array.array("q", self.zero_points_attr.data.data)
+        if not scales:
             raise VerifyException("per-axis type needs at least one scale")
-        if len(self.scales_attr) != len(self.zero_points_attr):
+        if len(scales) != len(zero_points):
             raise VerifyException(
-                f"per-axis type has {len(self.scales_attr)} scales "
-                f"but {len(self.zero_points_attr)} zero points"
+                f"per-axis type has {len(scales)} scales but {len(zero_points)} zero points"
             )
         if self.axis < 0:
             raise VerifyException(f"quantized dimension must be non-negative, got {self.axis}")
-        for scale in self.scales:
-            _verify_scale(scale, self.expressed_type)
-        for zero_point in dict.fromkeys(self.zero_points):  # mostly one value, repeated per channel
-            self._verify_zero_point(zero_point)
+        _verify_scales(scales, self.expressed_type)
+        self._verify_zero_points(zero_points)
 
     def print_parameters(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
             self._print_storage_and_expressed(printer)
             params = ",".join(map(_format_scale_zero, self.scales, self.zero_points))
             printer.print_string(f":{self.axis}, {{{params}}}")
+
+
+def _per_axis_tables(scales: Sequence[float] | bytes, zero_points: Sequence[int] | bytes
+                     ) -> tuple[DenseIntOrFPElementsAttr, DenseIntOrFPElementsAttr]:
+    """The dense scale and zero point tables of a per-axis type, each of its own length (the
+    verifier says when they differ)."""
+    return (_table(f64, scales, "d", [_entries(scales)]),
+            _table(i64, zero_points, "q", [_entries(zero_points)]))
+
+
+def _entries(values: Sequence | bytes) -> int:
+    """How many 8-byte values `values` holds (numbers, or their bytes)."""
+    return len(values) // 8 if isinstance(values, bytes) else len(values)
 
 
 @irdl_attr_definition

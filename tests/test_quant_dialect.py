@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
+    DenseIntOrFPElementsAttr,
     BFloat16Type,
     IntegerType,
     ModuleOp,
@@ -105,6 +106,48 @@ def test_per_axis_properties():
     assert t.scales == (0.1, 0.2) and t.zero_points == (0, 1) and t.axis == 1
     assert (t.storage_min, t.storage_max) == (-127, 127)
     assert t.expressed_dtype_name == "bfloat16"
+
+
+def test_per_axis_tables_are_dense():
+    # Scales and zero points are held as two dense tables, as the sub-channel type holds its
+    # own: a 64-channel type is a few attributes, not one per channel.
+    scales = [0.001 * (i + 1) for i in range(64)]
+    t = UniformQuantizedPerAxisType.get("i8", scales, [0] * 64, 0)
+    assert sum(1 for p in t.parameters if isinstance(p, DenseIntOrFPElementsAttr)) == 2
+    assert t.scales == tuple(scales) and t.zero_points == (0,) * 64
+    from_bytes = UniformQuantizedPerAxisType.get("i8", struct.pack("64d", *scales), struct.pack("64q", *[0] * 64), 0)
+    assert from_bytes == t and hash(from_bytes) == hash(t)
+
+
+def test_per_axis_types_compare_by_every_parameter():
+    a = UniformQuantizedPerAxisType.get("i8", [0.1, 0.2], [0, 1], 0)
+    same = UniformQuantizedPerAxisType.get("i8", [0.1, 0.2], [0, 1], 0)
+    assert a == same and hash(a) == hash(same)
+    for other in (UniformQuantizedPerAxisType.get("i8", [0.1, 0.3], [0, 1], 0),
+                  UniformQuantizedPerAxisType.get("i8", [0.1, 0.2], [0, 2], 0),
+                  UniformQuantizedPerAxisType.get("i8", [0.1, 0.2], [0, 1], 1),
+                  UniformQuantizedPerAxisType.get("i8", [0.1, 0.2, 0.3], [0, 1, 0], 0),
+                  UniformQuantizedPerAxisType.get("u8", [0.1, 0.2], [0, 1], 0),
+                  UniformQuantizedPerAxisType.get("i8", [0.1, 0.2], [0, 1], 0, expressed=f64)):
+        assert a != other
+    assert parse_type(str(a)) == a and hash(parse_type(str(a))) == hash(a)
+
+
+def test_per_axis_scales_round_trip_exactly():
+    rng = random.Random(1)
+    scales = [rng.uniform(1e-6, 1.0) for _ in range(32)]
+    zero_points = [rng.randint(-128, 127) for _ in range(32)]
+    t = UniformQuantizedPerAxisType.get("i8", scales, zero_points, 1)
+    again = parse_type(str(t))
+    assert again.scales == tuple(scales) and again.zero_points == tuple(zero_points)  # bit-exact
+    assert again == t and str(again) == str(t)
+
+
+def test_per_axis_tables_of_another_kind_do_not_verify():
+    good = UniformQuantizedPerAxisType.get("i8", [0.1, 0.2], [0, 0], 0)
+    wrong = DenseIntOrFPElementsAttr(TensorType(f32, [2]), good.scales_attr.data)
+    with pytest.raises(VerifyException, match="1-d tables of f64 scales and i64 zero points"):
+        UniformQuantizedPerAxisType.new((*good.parameters[:5], wrong, good.zero_points_attr, good.axis_attr))
 
 
 @pytest.mark.parametrize(
