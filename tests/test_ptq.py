@@ -187,7 +187,8 @@ def test_set_module_name_regex_configures_every_matching_path_and_nothing_else()
     assert _quantized_modules(_prepare_convert(model, no_outer, x).qir_program) == {
         f"layer.{i}.inner" for i in range(3)}
     prefix_only = X86Quantizer().set_module_name_regex(r"layer\.\d+\.out", None)  # matches no whole path
-    assert _quantized_modules(_prepare_convert(model, prefix_only, x).qir_program) == everything
+    with pytest.warns(UserWarning, match="names no module"):
+        assert _quantized_modules(_prepare_convert(model, prefix_only, x).qir_program) == everything
     a_block = X86Quantizer().set_module_name_regex(r"layer\.[02]", None)  # modules, with what is under them
     assert _quantized_modules(_prepare_convert(model, a_block, x).qir_program) == {"layer.1.inner", "layer.1.outer"}
 
@@ -199,6 +200,24 @@ def test_set_module_name_regex_configures_every_matching_path_and_nothing_else()
     assert _quantized_modules(_prepare_convert(model, exact_path_first, x).qir_program) == {"layer.0.inner"}
     with pytest.raises(ValueError, match=r"set_module_name_regex: '\(' is not a regular expression"):
         X86Quantizer().set_module_name_regex("(", None)
+
+
+def test_a_module_name_or_pattern_that_names_no_module_is_a_warning():
+    """A path written for a wrapper the exported model does not have (`model.layer...`) would
+    configure nothing; the warning says so and shows how the program's modules are named."""
+    torch.manual_seed(0)
+    model, x = _Blocks().eval(), torch.randn(4, 8)
+    quantizer = (X86Quantizer().set_module_name("model.layer.0", None).set_module_name("layer.1", None)
+                 .set_module_name_regex(r"model\.layer\.\d+\.outer", None).set_module_name_regex(r"layer\.2\..*", None))
+    with pytest.warns(UserWarning, match=r"X86Quantizer: 'model.layer.0', pattern r\"model\\.layer.*\" name no module "
+                                         r"of the program \(its modules are named like 'layer\.0\.inner'\)") as caught:
+        quantized = _prepare_convert(model, quantizer, x)
+    assert len([w for w in caught if "name no module" in str(w.message)]) == 1
+    assert _quantized_modules(quantized.qir_program) == {"layer.0.inner", "layer.0.outer"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _prepare_convert(model, X86Quantizer().set_module_name("layer.1", None)
+                         .set_module_name_regex(r"layer\.\d\.outer", None), x)
 
 
 def test_xnnpack_style_quantizer_uses_int8_activations():

@@ -149,6 +149,23 @@ class ConfigurableQuantizer(Quantizer):
     def custom_module_config(self, op: Operation) -> QuantizationConfig | None:
         return self.config_for(op)
 
+    def warn_unmatched(self, module: ModuleOp) -> None:
+        """Warn about each `set_module_name` path and pattern that names no module of the program:
+        a misspelt path (or one written for a wrapper the exported model does not have) would
+        otherwise configure nothing, silently. The warning shows a path the program has."""
+        if not (self.module_name_configs or self.module_name_regex_configs):
+            return
+        paths = {path for op in module.walk() if (path := _str_attr(op, "module")) is not None}
+        modules = {prefix for path in paths for prefix in _prefixes(path)}
+        missing = [repr(name) for name in self.module_name_configs if name and name not in modules]
+        missing += [f'pattern r"{p.pattern}"' for p in self.module_name_regex_configs
+                    if not any(p.fullmatch(m) for m in modules)]
+        if missing:
+            example = f" (its modules are named like {max(sorted(paths), key=len)!r})" if paths else ""
+            warnings.warn(f"{type(self).__name__}: {', '.join(missing)} name{'s' if len(missing) == 1 else ''} no "
+                          f"module of the program{example}: that configuration applies to nothing",
+                          UserWarning, stacklevel=4)
+
     def config_for(self, op: Operation) -> QuantizationConfig | None:
         """The config that applies to `op`, most specific first."""
         path = _str_attr(op, "module")

@@ -215,6 +215,7 @@ class PatternQuantizer(ConfigurableQuantizer):
                 "computation only and found nothing else to quantize (quantize `model.float()` "
                 "with float32 inputs)")
         warn_if_nothing(counts, self)
+        self.warn_unmatched(module)
         if not_float32:
             counts["left float: not float32"] = len(not_float32)
         return counts

@@ -149,6 +149,7 @@ class WeightOnlyQuantizer(ConfigurableQuantizer):
             set_annotation(op, "qin", qin)
             counts[pattern] += 1
         warn_if_nothing(Counter({k: v for k, v in counts.items() if not k.startswith("left")}), self)
+        self.warn_unmatched(module)
         return counts
 
     def validate(self, program) -> None:
