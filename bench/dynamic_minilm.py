@@ -12,6 +12,8 @@ Rows, all on the same batch of 16 sentences x 32 tokens, in eager mode:
   calibration (activations quantized per token at run time, int8 per-channel weights);
 * with `--per-tensor`, qir dynamic with one activation scale per tensor (uint8);
 * qir static x86: the X86 recipe calibrated on 4 batches of other sentences (bench/minilm.py's row);
+* qir mixed x86: the same, with each layer's feed-forward input linear dynamic per token
+  (bench/minilm.py's `mixed_quantizer`);
 * ONNX Runtime (when installed; `--no-ort` leaves it out): float, its dynamic per-channel flow and
   its static flow restricted to the linears (bench/minilm.py's `ort_rows`).
 
@@ -33,7 +35,7 @@ from functools import partial
 import torch
 
 import qir
-from minilm import batch, cosines, embed, load, ort_rows, sentences
+from minilm import batch, cosines, embed, load, mixed_quantizer, ort_rows, sentences
 from qir.quantizer import DynamicQuantizer
 from timing import Latency, latencies_ms, machine
 
@@ -43,7 +45,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--per-tensor", action="store_true", help="also qir dynamic with one scale per tensor")
-    parser.add_argument("--no-static", action="store_true", help="leave out the qir static x86 row")
+    parser.add_argument("--no-static", action="store_true", help="leave out the qir static and mixed x86 rows")
     parser.add_argument("--no-ort", action="store_true", help="leave out ONNX Runtime's rows")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -75,6 +77,10 @@ def main() -> None:
         start = time.perf_counter()
         static = qir.quantize(model, (), kwargs=inputs, calibration=calibration, backend="x86")
         rows.append(("qir static x86", static, time.perf_counter() - start, "4 calibration batches"))
+        start = time.perf_counter()
+        mixed = qir.quantize(model, (), quantizer=mixed_quantizer(), kwargs=inputs, calibration=calibration,
+                             backend="x86")
+        rows.append(("qir mixed x86", mixed, time.perf_counter() - start, "static + dynamic FFN input"))
     if not args.no_ort:
         calibration = [batch(tokenizer, sentences(7 * i)) for i in range(4)]
         rows += [(name, module, float("nan"), notes)
