@@ -22,6 +22,7 @@ from qir.gc_pause import paused_gc
 from qir.importer import import_program
 from qir.pass_manager import PassManager
 from qir.program import Program
+from qir.recurrent import decomposed_for
 from qir.quantizer import Quantizer
 from qir.registry import available_passes
 from qir.target import TargetError, parse_target
@@ -31,14 +32,16 @@ PREPARE_PIPELINE = ("canonicalize", "cse", "normalize-linear", "fold-constants",
 
 
 def _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training: bool = True,
-                custom_modules=None) -> Program:
+                custom_modules=None, quantizer: Quantizer | None = None) -> Program:
+    """The float program of `model`; RNN layers `quantizer` configures as their cells' linears
+    (`qir.recurrent`)."""
     if custom_modules and not isinstance(model, torch.nn.Module):
         raise TypeError("custom_modules names submodules of an nn.Module: give the module, not "
                         f"{type(model).__name__}")
     if isinstance(model, Program):
         return model
     if isinstance(model, torch.export.ExportedProgram):
-        return import_program(model)
+        return decomposed_for(model, import_program(model), quantizer)
     if isinstance(model, torch.nn.Module):
         training = [name or type(model).__name__ for name, m in model.named_modules() if m.training]
         if training and warn_training:
@@ -52,7 +55,7 @@ def _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training: bo
 
             return export(model, args, kwargs, dynamic_shapes, custom_modules)
         ep = torch.export.export(model, args, kwargs or {}, dynamic_shapes=dynamic_shapes)
-        return import_program(ep)
+        return decomposed_for(ep, import_program(ep), quantizer)
     raise TypeError(f"expected an nn.Module, an ExportedProgram or a qir.Program, got {type(model).__name__}")
 
 
@@ -66,10 +69,11 @@ def prepare(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwa
     are: in float, or replaced by the user's quantized form. `model` is never changed."""
     from qir.quantizer import X86Quantizer
 
-    program = _program_of(model, example_inputs, kwargs, dynamic_shapes, custom_modules=custom_modules)
+    quantizer = quantizer or X86Quantizer()
+    program = _program_of(model, example_inputs, kwargs, dynamic_shapes, custom_modules=custom_modules,
+                          quantizer=quantizer)
     annotate = available_passes()["annotate"]()  # by name: the core does not import passes
-    passes = [annotate(quantizer=quantizer or X86Quantizer()) if p == "annotate" else p
-              for p in PREPARE_PIPELINE]
+    passes = [annotate(quantizer=quantizer) if p == "annotate" else p for p in PREPARE_PIPELINE]
     prepared = PassManager(passes, timing=timing).run(program)
     gm = prepared.to_fx()
     return gm
@@ -94,14 +98,15 @@ def prepare_qat(model, example_inputs=(), quantizer: Quantizer | None = None, *,
     `model` is never changed."""
     from qir.quantizer import X86Quantizer, x86_config
 
+    quantizer = quantizer or X86Quantizer(x86_config(is_qat=True))
     if isinstance(model, torch.nn.Module):
         with _training(model):
             program = _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training=False,
-                                  custom_modules=custom_modules)
+                                  custom_modules=custom_modules, quantizer=quantizer)
     else:
-        program = _program_of(model, example_inputs, kwargs, dynamic_shapes, custom_modules=custom_modules)
+        program = _program_of(model, example_inputs, kwargs, dynamic_shapes, custom_modules=custom_modules,
+                              quantizer=quantizer)
     annotate = available_passes()["annotate"]()
-    quantizer = quantizer or X86Quantizer(x86_config(is_qat=True))
     passes = [annotate(quantizer=quantizer) if p == "annotate" else p for p in QAT_PIPELINE]
     prepared = PassManager(passes, timing=timing).run(program).to_fx()
     _start_learned(prepared, example_inputs, kwargs)

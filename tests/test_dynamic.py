@@ -10,6 +10,7 @@ so every CPU the suite runs on checks both. No test measures time.
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from qir.quantizer import (
     X86Quantizer,
     dynamic_config,
 )
+from qir.importer import import_program
 from qir.target import host
 
 D = torch.ops.quantized_decomposed
@@ -380,16 +382,18 @@ class _Recurrent(nn.Module):
 
 
 @pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
-def test_exported_rnn_is_one_op_left_float_with_a_warning(cls):
-    """torch.export keeps nn.LSTM / nn.GRU as one `aten.lstm.input` / `aten.gru.input` op (weights
-    in a list operand): the quantizer leaves it float and says so; the linear after it is quantized."""
+def test_an_rnn_given_as_ir_is_one_op_left_float_with_a_warning(cls):
+    """A program given as IR keeps an RNN as the one op torch.export makes (`aten.lstm.input`,
+    weights in a list operand): nothing to decompose it from, so the quantizer leaves it float and
+    says so; the linear after it is quantized."""
     torch.manual_seed(0)
     model = _Recurrent(cls).eval()
+    example = torch.randn(3, 7, 24)
+    program = import_program(torch.export.export(model, (example,)))
     with pytest.warns(UserWarning, match=rf'DynamicQuantizer: aten.op "{cls.__name__.lower()}.input" \(rnn\).* left '
-                                         r"float: .*run_decompositions\(\)"):
-        quantized = _quantized(DynamicQuantizer(), model, torch.randn(3, 7, 24))
-    program = quantized.qir_program
-    rnn = [op for op in program.module.walk() if op.name == "aten.op" and op.op_name == cls.__name__.lower()]
+                                         r"float: an RNN in IR is one op"):
+        quantized = qir.convert(qir.prepare(program, (example,), DynamicQuantizer()))
+    rnn = [op for op in quantized.qir_program.module.walk() if op.name == "aten.op" and op.op_name == cls.__name__.lower()]
     assert len(rnn) == 1 and not any(getattr(o.owner, "name", "").startswith("quant.") for o in rnn[0].operands)
     assert _ops(quantized, "quant.choose_qparams") == 1  # the linear's input only
 
@@ -398,22 +402,31 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(nn.functional.cosine_similarity(a.flatten().double(), b.flatten().double(), dim=0))
 
 
-@pytest.mark.parametrize("cls", [pytest.param(nn.LSTM, marks=pytest.mark.slow), nn.GRU])
-def test_decomposed_rnn_is_quantized_like_quantize_dynamic_and_closer_to_float(cls):
-    """Exported with `run_decompositions()`, an RNN's projections are linears: every `W_ih` and
-    `W_hh` becomes int8 (as `quantize_dynamic` makes them), the outputs stay closer to float than
-    `quantize_dynamic`'s (per-token activations against its per-tensor ones), and x86 computes
-    what the reference says."""
-    torch.manual_seed(0)
-    model = _Recurrent(cls).eval()
-    example = torch.randn(3, 7, 24)
-    exported = torch.export.export(model, (example,)).run_decompositions()
-    quantized = qir.convert(qir.prepare(exported, (example,), DynamicQuantizer()))
-    program = quantized.qir_program
+def _rnn_projections(program) -> None:
+    """Every `W_ih` and `W_hh` of both layers is an int8 parameter, and no float copy is left."""
     weights = {op.param_name for op in program.module.walk() if op.name == "aten.param"}
     projections = {f"rnn.weight_{kind}_l{layer}" for kind in ("ih", "hh") for layer in (0, 1)}
     assert {f"{name}_q" for name in projections} <= weights and not projections & weights
-    assert not any(op.name == "aten.op" and op.op_name in ("bmm", "addmm", "mm") for op in program.module.walk())
+
+
+@pytest.mark.parametrize("cls", [pytest.param(nn.LSTM, marks=pytest.mark.slow), nn.GRU])
+def test_an_rnn_is_quantized_like_quantize_dynamic_and_closer_to_float(cls):
+    """`qir.prepare` of the module imports the RNN as its cells' linears (torch's decomposition of
+    the RNN op alone): every `W_ih` and `W_hh` becomes int8 (as `quantize_dynamic` makes them), the
+    outputs stay closer to float than `quantize_dynamic`'s (per-token activations against its
+    per-tensor ones), and x86 computes what the reference says. The model is not changed."""
+    torch.manual_seed(0)
+    model = _Recurrent(cls).eval()
+    before = copy.deepcopy(model.state_dict())
+    example = torch.randn(3, 7, 24)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quantized = qir.convert(qir.prepare(model, (example,), DynamicQuantizer()))
+    assert not [w for w in caught if "left float" in str(w.message)]
+    program = quantized.qir_program
+    _rnn_projections(program)
+    assert not any(op.name == "aten.op" and op.op_name in ("lstm", "gru", "bmm", "addmm", "mm")
+                   for op in program.module.walk())
     reference, lowered = qir.lower(quantized, "reference"), qir.lower(quantized, "x86")
     assert _ops(lowered, "x86.dynamic_linear") == _ops(reference, "ref.dynamic_linear") > 2 * 7
     peer = torch.ao.quantization.quantize_dynamic(model, {cls, nn.Linear}, dtype=torch.qint8)
@@ -426,6 +439,29 @@ def test_decomposed_rnn_is_quantized_like_quantize_dynamic_and_closer_to_float(c
             _close(lowered(x), ours)
             assert _cosine(ours, expected) > 0.9999
             assert qir.debug.sqnr(expected, ours) > qir.debug.sqnr(expected, peer(x))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_an_rnn_left_float_keeps_its_one_op_and_configs_reach_its_linears():
+    """Decomposed only when the quantizer configures the RNN: `set_object_type(nn.GRU, None)` keeps
+    torch's one fused op (and no warning); a config for the RNN's path reaches its linears
+    (`set_module_name("rnn", per-tensor)`), and the static recipe quantizes them too."""
+    torch.manual_seed(0)
+    model = _Recurrent(nn.GRU).eval()
+    example = torch.randn(3, 7, 24)
+    kept = _quantized(DynamicQuantizer().set_object_type(nn.GRU, None), model, example).qir_program
+    assert sum(op.name == "aten.op" and op.op_name == "gru" for op in kept.module.walk()) == 1
+    per_tensor = _quantized(DynamicQuantizer().set_module_name("rnn", dynamic_config(per_token=False)), model,
+                            example).qir_program
+    chosen = [op.quantized_type.storage_dtype_name for op in per_tensor.module.walk()
+              if op.name == "quant.choose_qparams"]  # int8 per token, uint8 per tensor
+    assert chosen.count("int8") == 1 and chosen.count("uint8") >= 2 * 7  # fc; the RNN's steps
+    prepared = qir.prepare(model, (example,), X86Quantizer())
+    prepared(example)
+    static = qir.convert(prepared)
+    _rnn_projections(static.qir_program)
+    with torch.no_grad():
+        assert qir.debug.sqnr(model(example), static(example)) > 20
 
 
 # -- composing, configuring, text --------------------------------------------------------------

@@ -149,6 +149,11 @@ class ConfigurableQuantizer(Quantizer):
     def custom_module_config(self, op: Operation) -> QuantizationConfig | None:
         return self.config_for(op)
 
+    def configs(self) -> list[QuantizationConfig | None]:
+        """Every config set: the global one, per type, per path and per pattern."""
+        return [self.global_config, *self.object_type_configs.values(), *self.module_name_configs.values(),
+                *self.module_name_regex_configs.values()]
+
     def warn_unmatched(self, module: ModuleOp) -> None:
         """Warn about each `set_module_name` path and pattern that names no module of the program:
         a misspelt path (or one written for a wrapper the exported model does not have) would

@@ -15,17 +15,12 @@ run-time activation parameters); `quantize_dynamic` quantizes the same, and RNNs
 two activations (attention's `q @ k^T`) is not: both operands would need run-time parameters,
 for a small share of the work. A convolution has no dynamic kernel in torch.
 
-RNNs. `torch.export` (torch 2.13) keeps `nn.LSTM` / `nn.GRU` / `nn.RNN` as one op,
-`aten.lstm.input` (`gru.input`, `rnn_tanh.input`, ...), its weights a list operand: no linear
-to annotate, so the op stays float, and the quantizer warns, naming it. Its projections are
-linears once torch's own decomposition unrolls it: `torch.export.export(model, args)
-.run_decompositions()` gives, per layer, the input projection of every step as one `bmm` by the
-broadcast `W_ih` and, per time step, `addmm(b_hh, h, W_hh^T)`; `normalize-linear` makes both
-linears, so an RNN exported that way is quantized as `quantize_dynamic` quantizes it (every
-`W_ih` and `W_hh` int8, the activations at run time: per token here, so closer to float than
-`quantize_dynamic`'s per-tensor activations; `tests/test_dynamic.py`). The program is then
-unrolled for the example's sequence length (export's shapes), as any exported RNN is once
-decomposed. Rewriting the one op in qir (a decomposition pass) would give the same program.
+RNNs. `qir.prepare` imports an `nn.LSTM` / `nn.GRU` / `nn.RNN` this quantizer configures as its
+cells' linears (torch's decomposition of the RNN ops alone, `qir.recurrent`): every `W_ih` and
+`W_hh` int8, the activations at run time, per token here, so closer to float than
+`quantize_dynamic`'s per-tensor activations (`tests/test_dynamic.py`). A program given as IR keeps
+an RNN as the one op `torch.export` makes of it (`aten.lstm.input`, its weights a list operand):
+left float, with a warning naming it.
 
 Granularity: per token (the default): one scale per row of the activation, symmetric int8
 [-127, 127], which keeps a transformer within 0.995 of float where one scale per tensor does
@@ -49,10 +44,7 @@ from qir.dialects.aten import AtenOp
 from qir.errors import describe_op
 from qir.quantizer.patterns import PatternQuantizer
 from qir.quantizer.spec import QuantizationConfig, QuantizationSpec
-
-
-RNN_OPS = frozenset({"lstm", "gru", "rnn_tanh", "rnn_relu"})
-"""The ops `torch.export` keeps a recurrent layer as (see the module docstring)."""
+from qir.recurrent import RNN_OPS
 
 
 def dynamic_config(per_token: bool = True, symmetric: bool | None = None) -> QuantizationConfig:
@@ -95,9 +87,9 @@ class DynamicQuantizer(PatternQuantizer):
         for op in module.walk():
             if isinstance(op, AtenOp) and op.op_name in RNN_OPS and self.config_for(op) is not None:
                 counts[f"left float: {op.op_name}"] += 1
-                warnings.warn(f"{type(self).__name__}: {describe_op(op)} left float: torch.export keeps an RNN as one "
-                              "op; export it with torch.export.export(...).run_decompositions() to quantize its "
-                              "projections as linears", stacklevel=2)
+                warnings.warn(f"{type(self).__name__}: {describe_op(op)} left float: an RNN in IR is one op; "
+                              "qir.prepare of the nn.Module or ExportedProgram imports it as linears to "
+                              "quantize", stacklevel=2)
         return counts
 
     def _fitted_to_int16_pairs(self, weight, activation):

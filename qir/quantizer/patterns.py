@@ -159,9 +159,8 @@ class PatternQuantizer(ConfigurableQuantizer):
         from qir.errors import QirError, describe_op
 
         supported = self.supported_op_names()
-        config = self.global_config
-        storages = {s.to_attr().storage.data for s in (config.input_activation, config.output_activation,
-                                                         config.weight) if s is not None} if config else set()
+        storages = {s.to_attr().storage.data for config in self.configs() if config is not None
+                    for s in (config.input_activation, config.output_activation, config.weight) if s is not None}
         for op in program.module.walk():
             if not isinstance(op, AtenOp) or not is_annotated(op):
                 continue
