@@ -270,6 +270,20 @@ def test_generated_linear_computes_the_dequantized_matmul(case, rows):
     assert torch.equal(kernels.linear(x[None], packed, bias)[0], got)  # any leading dimensions
 
 
+def test_generated_linear_takes_strided_rows_after_contiguous_ones():
+    """A kernel is compiled for the first call's rows; a later input of the same shape that is a
+    strided view (ViT reads its class token as `hidden[:, 0]`: rows 17 x 64 floats apart) ran the
+    contiguous kernel and failed its stride check, and the other way round."""
+    n, k, bits, signed, group = KERNEL_CASES[2]
+    generator = torch.Generator().manual_seed(3)
+    storage, scales, zero_points, weight = _random_weight(n, k, bits, signed, group, generator)
+    packed = kernels.pack(storage, scales, zero_points, bits, signed, group)
+    tokens = torch.randn(2, 17, k, generator=generator)
+    first = tokens[:, 0]  # stride (17 * k, 1)
+    for x in (first.contiguous(), first, tokens.transpose(0, 1)[0]):
+        assert torch.equal(kernels.linear(x, packed), kernels.linear(first.clone(), packed))
+
+
 def test_embedding_lookup_is_the_reference_exactly():
     generator = torch.Generator().manual_seed(2)
     for bits, signed in ((8, False), (8, True), (4, False), (4, True)):

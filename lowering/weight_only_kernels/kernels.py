@@ -159,8 +159,8 @@ def linear(x: torch.Tensor, packed: PackedWeight, bias: torch.Tensor | None = No
     rows = x2.shape[0]
     if rows > GEMV_ROWS:
         y = torch.nn.functional.linear(x2, dequantize(packed), bias)
-    else:
-        args = [x2, packed.data, packed.scales, packed.zero_points] + ([bias] if bias is not None else [])
+    else:  # a kernel is compiled for contiguous rows: a strided view (`x[:, 0]`) is copied first
+        args = [x2.contiguous(), packed.data, packed.scales, packed.zero_points] + ([bias] if bias is not None else [])
         call = (rows, bias is not None, torch.get_num_threads())
         kernel = packed.calls.get(call)
         if kernel is None:
