@@ -65,6 +65,7 @@ class PassRecord:
     counts: dict[str, int] = field(default_factory=dict)
     ops_before: int = 0
     ops_after: int = 0
+    """Ops before and after the pass: counted only when the manager reports timing."""
 
 
 def parse_passes(pipeline: str | Sequence[ModulePass | str]) -> list[ModulePass]:
@@ -170,7 +171,7 @@ class PassManager:
 
     def _run_one(self, p: ModulePass, program: Program, ctx, verify: bool, dump: bool = True) -> None:
         ctx.stats = Counter()
-        before = _op_count(program)
+        before = _op_count(program) if self.timing else 0  # counting walks every op: only for the report
         start = time.perf_counter()
         try:
             p.apply(ctx, program.module)
@@ -192,7 +193,7 @@ class PassManager:
                 raise PassFailure(p.name, f"left invalid IR: {err}", _failing_op(program)) from err
         seconds = time.perf_counter() - start
         self.records.append(PassRecord(p.name, seconds, program.stage, dict(ctx.stats),
-                                       before, _op_count(program)))
+                                       before, _op_count(program) if self.timing else 0))
         if self.print_ir_after_all and dump:
             out = self.stream or sys.stderr
             out.write(f"// -----// IR Dump After {p.name} //----- //\n{program.text()}")

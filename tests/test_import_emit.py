@@ -171,3 +171,26 @@ def test_an_emitted_module_checks_its_inputs_against_the_program():
     batch = torch.export.Dim("batch")
     dynamic = qir.export(model, (x,), dynamic_shapes=({0: batch},)).to_fx()
     torch.testing.assert_close(dynamic(torch.ones(2, 4)), model(torch.ones(2, 4)))
+
+
+def test_an_emitted_module_generates_its_code_when_first_needed(monkeypatch):
+    """Emission builds the graph; its Python code is generated on the first call (or `.code`):
+    a Q/DQ module that is only lowered never pays for it."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU()).eval()
+    x = torch.randn(2, 4)
+    exported = torch.export.export(model, (x,))  # export generates code of its own graphs
+    generated = []
+    python_code = torch.fx.Graph.python_code
+    monkeypatch.setattr(torch.fx.Graph, "python_code", lambda self, *a, **k: generated.append(1) or python_code(self, *a, **k))
+    prepared = qir.prepare(exported, (x,))
+    assert generated == []
+    with torch.no_grad():
+        prepared(x)
+    assert generated == [1]
+    quantized = qir.convert(prepared)
+    lowered = qir.lower(quantized, "x86")
+    assert len(generated) == 1  # the Q/DQ module was only lowered
+    with torch.no_grad():
+        assert lowered(x).shape == (2, 4) and quantized(x).shape == (2, 4)
+    assert len(generated) == 3
+    assert "quantize_per_tensor" in quantized.code and len(generated) == 3  # generated once
