@@ -137,15 +137,17 @@ def _figures(reference: torch.Tensor, actual: torch.Tensor) -> tuple[float, floa
     return 10 * math.log10(signal / noise), max_error
 
 
-def compare(float_model, quantized, inputs) -> list[LayerRecord]:
+def compare(float_model, quantized, inputs=(), *, kwargs: dict | None = None) -> list[LayerRecord]:
     """Run `float_model` (an nn.Module, an ExportedProgram or a float-stage `qir.Program`) and
     `quantized` (what `qir.convert` returns, or a quantized-stage Program) on `inputs` (the
-    positional inputs of one call: a tuple, or one tensor); one record per quantized op, worst
-    `local_sqnr` first. See the module docstring for what is compared with what."""
+    positional inputs of one call: a tuple, or one tensor) and `kwargs` (its keyword inputs, as
+    a Hugging Face model takes `input_ids=...`); one record per quantized op, worst `local_sqnr`
+    first. See the module docstring for what is compared with what."""
     args = inputs if isinstance(inputs, tuple) else (inputs,)
+    kwargs = kwargs or {}
     q_program = _quantized_program(quantized)
     kept = sorted({op.callee.data for op in q_program.module.walk() if isinstance(op, CallOp)})
-    f_program = _float_program(float_model, args, kept)
+    f_program = _float_program(float_model, args, _in_program_order(q_program, kwargs), kept)
     matched = _match(f_program, q_program)
     if not any(_is_quantized(op) for op in matched):
         if any(_is_quantized(op) for op in q_program.forward.body.ops if isinstance(op, AtenOp)):
@@ -161,12 +163,13 @@ def compare(float_model, quantized, inputs) -> list[LayerRecord]:
             if isinstance(q_node, fx.Node) and isinstance(f_node, fx.Node):
                 pairs.append((q_node, f_node))
     chains = {q_op: _output_chain(q_op, q_em) for q_op in matched if _is_quantized(q_op) and q_op.results}
-    expected = _Recorder(f_em.gm, (f for _, f in pairs)).run(*args)
-    actual = _Recorder(q_em.gm, [*(q for q, _ in pairs), *(n for c in chains.values() for n in c)]).run(*args)
+    f_inputs, q_inputs = _flat_inputs(f_em.gm, args, kwargs), _flat_inputs(q_em.gm, args, kwargs)
+    expected = _Recorder(f_em.gm, (f for _, f in pairs)).run(*f_inputs)
+    actual = _Recorder(q_em.gm, [*(q for q, _ in pairs), *(n for c in chains.values() for n in c)]).run(*q_inputs)
     substitutes = {q: expected[f] for q, f in pairs
                    if isinstance(expected[f], torch.Tensor) and _same_kind(expected[f], actual[q])}
     isolated = _Recorder(q_em.gm, substitutes, substitutes)
-    computed = isolated.run(*args)
+    computed = isolated.run(*q_inputs)
 
     names = _printed_names(q_program)
     records = []
@@ -222,7 +225,38 @@ def _quantized_program(quantized) -> Program:
     return program
 
 
-def _float_program(model, args: tuple, kept: Sequence[str] = ()) -> Program:
+def _in_program_order(program: Program, kwargs: dict) -> dict:
+    """`kwargs` in the order of the program's keyword inputs: the float model is exported with
+    them, and the two programs' inputs correspond by position."""
+    from qir.pytree_text import spec_from_text
+
+    attr = program.forward.attributes.get("qir.in_spec")
+    spec = spec_from_text(attr.data) if isinstance(attr, StringAttr) and kwargs else None
+    if spec is None or len(spec.children_specs) != 2 or not isinstance(spec.children_specs[1].context, list):
+        return kwargs
+    order = [key for key in spec.children_specs[1].context if key in kwargs]
+    return {**{key: kwargs[key] for key in order}, **kwargs}
+
+
+def _flat_inputs(gm: fx.GraphModule, args: tuple, kwargs: dict) -> list:
+    """The values of `gm`'s placeholders for a call `gm(*args, **kwargs)`: the inputs flattened as
+    the program's calling convention says (`torch.export`'s input spec), or `args` as they are for
+    a program that has none (one parsed from text without it)."""
+    codegen = gm.graph._codegen
+    spec = getattr(getattr(codegen, "pytree_info", None), "in_spec", None)
+    if spec is None:
+        if kwargs:
+            raise QirError("the program has no calling convention for keyword inputs: pass them positionally")
+        return list(args)
+    import torch.fx._pytree as fx_pytree
+
+    try:
+        return fx_pytree.tree_flatten_spec((args, kwargs), spec)
+    except Exception as err:  # noqa: BLE001 - the inputs do not fit the program's signature
+        raise QirError(f"the inputs do not fit the program's signature ({type(err).__name__}: {err})") from None
+
+
+def _float_program(model, args: tuple, kwargs: dict, kept: Sequence[str] = ()) -> Program:
     """The float model as a program; the modules the quantized program keeps (`kept`: custom
     modules, each one `custom.call`) are kept in float as they are."""
     from qir.api import PREPARE_PIPELINE
@@ -237,7 +271,7 @@ def _float_program(model, args: tuple, kept: Sequence[str] = ()) -> Program:
     elif isinstance(model, torch.export.ExportedProgram):
         program = import_program(model)
     elif isinstance(model, torch.nn.Module):
-        program = export(model, args, custom_modules=CustomModules().keep_float(*kept) if kept else None)
+        program = export(model, args, kwargs, custom_modules=CustomModules().keep_float(*kept) if kept else None)
     else:
         raise QirError("compare expects the float model as an nn.Module, an ExportedProgram or a float-stage "
                        f"qir.Program, got {type(model).__name__}")
@@ -357,9 +391,10 @@ class _Recorder(fx.Interpreter):
         self.recorded: dict[fx.Node, Any] = {}
         self.written = _written_later(gm.graph)
 
-    def run(self, *args) -> dict[fx.Node, Any]:
+    def run(self, *inputs) -> dict[fx.Node, Any]:
+        """Run on the placeholders' values (`_flat_inputs`)."""
         with torch.no_grad():
-            super().run(*args)
+            super().run(*inputs, enable_io_processing=False)
         return self.recorded
 
     def run_node(self, node: fx.Node) -> Any:

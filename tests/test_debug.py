@@ -256,3 +256,36 @@ def test_what_compare_refuses(broken, test_input):
         qir.debug.compare(other, quantized, (test_input,))
     with pytest.raises(qir.QirError, match="needs the float model, got a program at stage 'quantized'"):
         qir.debug.compare(quantized.qir_program, quantized, (test_input,))
+
+
+class _Keyed(nn.Module):
+    """Called with keyword inputs, as Hugging Face models are (`model(input_ids=..., mask=...)`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = _net(broken=True)
+
+    def forward(self, x, *, offset=None, scale=None):
+        return self.net(x * scale + offset)
+
+
+def test_compare_takes_keyword_inputs_in_any_order():
+    """A model exported with keyword inputs is compared on keyword inputs (the broken conv2 comes
+    first), with the same records whatever the keywords' order; inputs that do not fit the
+    program's signature are an error saying so."""
+    x = _batches(1)[0]
+    extra = {"offset": torch.full((1, 3, 1, 1), 0.5), "scale": torch.full((1, 3, 1, 1), 2.0)}
+    model = _Keyed().eval()
+    prepared = qir.prepare(model, (x,), X86Quantizer(), kwargs=extra)
+    for batch in _batches(4):
+        prepared(batch, **extra)
+    quantized = qir.convert(prepared)
+    records = qir.debug.compare(model, quantized, (x,), kwargs=extra)
+    assert records[0].module == "net.conv2" and records[0].local_sqnr < 10
+    again = qir.debug.compare(model, quantized, (x,), kwargs=dict(reversed(extra.items())))
+    assert [(r.name, r.local_sqnr, r.sqnr) for r in again] == [(r.name, r.local_sqnr, r.sqnr) for r in records]
+    assert {"net.conv1", "net.conv3", "net.fc"} <= {r.module for r in records}
+    exported = torch.export.export(model, (x,), extra)
+    assert [r.name for r in qir.debug.compare(exported, quantized, (x,), kwargs=extra)] == [r.name for r in records]
+    with pytest.raises(qir.errors.QirError, match="do not fit the program's signature"):
+        qir.debug.compare(exported, quantized, (x,), kwargs={"offset": extra["offset"]})
