@@ -303,8 +303,9 @@ def test_backends_refuse_weights_whose_pairs_saturate_without_vnni(backend):
     """Quantized for a VNNI CPU (full-range weights), a dynamic linear whose weights have a pair
     that can overflow int16 is not lowered for x86-avx2 by x86 or onednn (which share the kernel):
     it stays in the Q/DQ form, float; for a VNNI target it is, and the program records that it
-    needs VNNI. Lowered as text only: on a host without VNNI a module lowered for one refuses to
-    be built."""
+    needs VNNI; quantized for x86-avx2 (by DynamicQuantizer, or by a dynamic config in the static
+    recipe) its weights are fitted and it is lowered. Lowered as text only: on a host without VNNI
+    a module lowered for one refuses to be built."""
     vnni = [f"reference-rewrite{{backend={backend} target=x86-avx512-vnni}}", f"lower-{backend}{{target=x86-avx512-vnni}}"]
     avx2 = [f"reference-rewrite{{backend={backend} target=x86-avx2}}", f"lower-{backend}{{target=x86-avx2}}"]
     model = nn.Linear(8, 4).eval()
@@ -319,6 +320,13 @@ def test_backends_refuse_weights_whose_pairs_saturate_without_vnni(backend):
     assert "qir.requires" not in for_avx2.module.attributes
     fitted = _quantized(DynamicQuantizer(target="x86-avx2"), model, torch.randn(3, 8))
     lowered = qir.PassManager(avx2).run(fitted.qir_program)
+    assert any(op.name == f"{backend}.dynamic_linear" for op in lowered.module.walk())
+    # a dynamic config inside the static recipe (a mixed recipe) is fitted alike
+    mixed = X86Quantizer(target="x86-avx2").set_object_type(nn.Linear, dynamic_config(symmetric=False))
+    x = torch.randn(3, 8)
+    prepared = qir.prepare(nn.Sequential(model), (x,), mixed)  # (the root module's ops have no module type)
+    prepared(x)
+    lowered = qir.PassManager(avx2).run(qir.convert(prepared).qir_program)
     assert any(op.name == f"{backend}.dynamic_linear" for op in lowered.module.walk())
 
 

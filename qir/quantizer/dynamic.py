@@ -91,14 +91,3 @@ class DynamicQuantizer(PatternQuantizer):
                               "qir.prepare of the nn.Module or ExportedProgram imports it as linears to "
                               "quantize", stacklevel=2)
         return counts
-
-    def _fitted_to_int16_pairs(self, weight, activation):
-        """An int8 input runs on x86's uint8 kernels as `q + 128` (`x86.dynamic_linear`
-        shifts it so): on a target without VNNI its weights are fitted to inputs up to
-        `qmax + 128`, as a uint8 input's are to `qmax`."""
-        if (self.int16_pairs and weight is not None and activation is not None and activation.is_dynamic
-                and activation.dtype == torch.int8 and weight.dtype == torch.int8 and not weight.int16_pairs):
-            from dataclasses import replace
-
-            return replace(weight, int16_pairs=(127 if activation.quant_max is None else activation.quant_max) + 128)
-        return super()._fitted_to_int16_pairs(weight, activation)

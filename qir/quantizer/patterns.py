@@ -274,11 +274,17 @@ class PatternQuantizer(ConfigurableQuantizer):
 
     def _fitted_to_int16_pairs(self, weight, activation):
         """`weight` with `int16_pairs` set to the activations' largest storage value, when this
-        quantizer fits weights to int16 pairs and the kernel multiplies uint8 by int8."""
-        if (not self.int16_pairs or weight is None or activation is None or weight.int16_pairs
-                or activation.dtype != torch.uint8 or weight.dtype != torch.int8):
+        quantizer fits weights to int16 pairs and the kernel multiplies uint8 by int8. A dynamic
+        int8 input runs on x86's uint8 kernels as `q + 128` (`x86.dynamic_linear` shifts it so):
+        its weights are fitted to inputs up to `qmax + 128`, whichever quantizer's config it is."""
+        if not self.int16_pairs or weight is None or activation is None or weight.int16_pairs \
+                or weight.dtype != torch.int8:
             return weight
-        return replace(weight, int16_pairs=activation.quant_max if activation.quant_max is not None else 255)
+        if activation.dtype == torch.uint8:
+            return replace(weight, int16_pairs=activation.quant_max if activation.quant_max is not None else 255)
+        if activation.dtype == torch.int8 and activation.is_dynamic:
+            return replace(weight, int16_pairs=(127 if activation.quant_max is None else activation.quant_max) + 128)
+        return weight
 
     # -- patterns -------------------------------------------------------------
 
