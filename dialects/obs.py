@@ -33,7 +33,7 @@ records nothing (the calibration module passes the value through) and `convert` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -97,11 +97,21 @@ def _verify_range(storage: str, qmin: int, qmax: int) -> None:
 
 class _GroupedSpec(ParametrizedAttribute):
     """A spec that propagation may give a group number (printed `, group N`); subclasses
-    declare `group: IntAttr` as their last parameter."""
+    declare a `group: IntAttr` parameter."""
 
     @property
     def group_id(self) -> int | None:
         return None if self.group.data == NO_GROUP else self.group.data
+
+    def with_group(self, group: int | None) -> Self:
+        """This spec in group `group` (None: in none). Its other parameters are this spec's own
+        attributes, not built and verified again: propagation regroups thousands of specs."""
+        number = NO_GROUP if group is None else group
+        if number == self.group.data:
+            return self
+        names = (name for name, _ in self.get_irdl_definition().parameters)
+        return type(self).new([IntAttr(number) if name == "group" else value
+                               for name, value in zip(names, self.parameters, strict=True)])
 
     def _print_group(self, printer: Printer) -> None:
         if self.group.data != NO_GROUP:
@@ -162,11 +172,6 @@ class QuantSpecAttr(_GroupedSpec):
     @property
     def signed(self) -> bool:
         return self.storage.data.startswith("i")
-
-    def with_group(self, group: int | None) -> QuantSpecAttr:
-        return QuantSpecAttr(self.storage.data, self.qmin.data, self.qmax.data, self.scheme.data,
-                             self.observer.data, self.channel_axis, self.is_dynamic, group,
-                             self.int16_pairs.data, self.per_token, self.block.data)
 
     def verify(self) -> None:
         _verify_range(self.storage.data, self.qmin.data, self.qmax.data)
@@ -257,10 +262,6 @@ class FixedQParamsAttr(_GroupedSpec):
     @property
     def signed(self) -> bool:
         return self.storage.data.startswith("i")
-
-    def with_group(self, group: int | None) -> FixedQParamsAttr:
-        return FixedQParamsAttr(self.storage.data, self.qmin.data, self.qmax.data, self.scale.data,
-                                self.zero_point.data, group)
 
     def verify(self) -> None:
         _verify_range(self.storage.data, self.qmin.data, self.qmax.data)

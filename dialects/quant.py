@@ -261,12 +261,15 @@ class QuantizedType(ParametrizedAttribute, TypeAttribute):
         return _EXPRESSED_DTYPE_NAME[type(self.expressed_type)]
 
     @staticmethod
+    @functools.lru_cache(maxsize=256)
     def _storage_parameters(
         storage: str,
         storage_min: int | None,
         storage_max: int | None,
         expressed: ExpressedType,
     ) -> tuple[IntegerType, SignednessAttr, ExpressedType, IntAttr, IntAttr]:
+        """The storage parameters of a type, built (and verified) once per storage, range and
+        expressed type: a program's thousands of types share a few."""
         width, signed = _read_storage(storage)
         full_min, full_max = integer_range(width, signed)
         return (
