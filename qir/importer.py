@@ -156,10 +156,10 @@ def _provenance(node: fx.Node) -> dict[str, Attribute]:
         return {}
     path, type_name = entries[-1]
     attrs: dict[str, Attribute] = {}
-    if path:
+    if path:  # the root module's own ops have no path, only its type (`set_object_type` of a bare nn.Linear)
         attrs["module"] = StringAttr(_clean_module_path(path))
-        attrs["module_type"] = StringAttr(type_name if isinstance(type_name, str) else
-                                          f"{type_name.__module__}.{type_name.__qualname__}")
+    attrs["module_type"] = StringAttr(type_name if isinstance(type_name, str) else
+                                      f"{type_name.__module__}.{type_name.__qualname__}")
     return attrs
 
 

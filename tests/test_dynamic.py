@@ -324,7 +324,7 @@ def test_backends_refuse_weights_whose_pairs_saturate_without_vnni(backend):
     # a dynamic config inside the static recipe (a mixed recipe) is fitted alike
     mixed = X86Quantizer(target="x86-avx2").set_object_type(nn.Linear, dynamic_config(symmetric=False))
     x = torch.randn(3, 8)
-    prepared = qir.prepare(nn.Sequential(model), (x,), mixed)  # (the root module's ops have no module type)
+    prepared = qir.prepare(model, (x,), mixed)
     prepared(x)
     lowered = qir.PassManager(avx2).run(qir.convert(prepared).qir_program)
     assert any(op.name == f"{backend}.dynamic_linear" for op in lowered.module.walk())

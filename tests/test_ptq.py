@@ -220,6 +220,16 @@ def test_a_module_name_or_pattern_that_names_no_module_is_a_warning():
                          .set_module_name_regex(r"layer\.\d\.outer", None), x)
 
 
+def test_set_object_type_reaches_the_root_modules_own_ops():
+    """A model that is itself an nn.Linear: its op has the root's type (and no path), so
+    `set_object_type(nn.Linear, ...)` configures it as it would the same layer inside a model."""
+    torch.manual_seed(0)
+    model, x = torch.nn.Linear(8, 4).eval(), torch.randn(3, 8)
+    assert "quant.dcast" in str(_prepare_convert(model, X86Quantizer(), x).qir_program)
+    kept = _prepare_convert(model, X86Quantizer().set_object_type(torch.nn.Linear, None), x)
+    assert "quant." not in str(kept.qir_program)
+
+
 def test_xnnpack_style_quantizer_uses_int8_activations():
     torch.manual_seed(0)
     model, x = _ConvConvLinear().eval(), torch.randn(2, 3, 12, 12)
