@@ -8,6 +8,14 @@ chose carry `qin`/`qout` lists of specs (see the `obs` dialect):
 From `qir-opt` the quantizer is named (`annotate{quantizer=x86}`, or a backend's
 own: `annotate{quantizer=onednn}`); from Python a Quantizer instance may be given
 directly (`Annotate(quantizer=my_quantizer)`).
+
+Recipes that mix quantizers are pipelines of annotate passes, as `ComposableQuantizer` is a
+list: each annotates what the ones before left alone, and `modules` restricts a named
+quantizer to the modules whose path matches a regular expression (what
+`set_module_name_regex` does in Python; the pipeline syntax has no backslash escapes, so a
+literal dot is `[.]`). MiniLM's mixed recipe as text:
+
+    annotate{quantizer=dynamic modules=".*[.]intermediate[.]dense"},annotate{quantizer=x86},...
 The number of units annotated per pattern is reported, and a quantizer that
 annotates nothing says so instead of leaving a silently float model. Custom modules
 with a quantized replacement (`custom.call custom`) get their boundary annotated with
@@ -28,7 +36,7 @@ from qir.program import Program
 @dataclass(frozen=True)
 class Annotate(QirPass):
     name = "annotate"
-    requires = ("float",)
+    requires = ("float", "annotated")
     leaves = "annotated"
 
     quantizer: str = "x86"
@@ -38,6 +46,10 @@ class Annotate(QirPass):
     target: str = ""
     """The CPU the program is quantized for (`qir.target`; the host when empty), for a named
     quantizer whose specs depend on it. Recorded on the module as `qir.target`."""
+
+    modules: str = ""
+    """A regular expression: the named quantizer annotates only the ops under a module whose
+    whole path matches it (`set_module_name_regex`); everything when empty."""
 
     def __post_init__(self) -> None:
         """An unknown quantizer or target name is a bad option, refused before any pass runs."""
@@ -50,21 +62,38 @@ class Annotate(QirPass):
             raise ValueError(f"unknown quantizer {self.quantizer!r} (available: {', '.join(available_quantizers())})")
         if self.target:
             parse_target(self.target)
+        if self.modules:
+            if isinstance(self.quantizer, Quantizer):
+                raise ValueError("modules= restricts a named quantizer; configure a Quantizer instance with "
+                                 "set_module_name_regex instead")
+            import re
+
+            try:
+                re.compile(self.modules)
+            except re.error as err:
+                raise ValueError(f"modules={self.modules!r} is not a regular expression: {err}") from None
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        from qir.quantizer import Quantizer, quantizer_by_name
-        from qir.quantizer.base import annotate_custom_modules
+        from qir.quantizer import ConfigurableQuantizer, Quantizer, quantizer_by_name
+        from qir.quantizer.base import annotate_custom_modules, is_annotated, validate_owned
+        from qir.errors import QirError
         from qir.target import parse_target, record_target
 
         if isinstance(self.quantizer, Quantizer):
             quantizer = self.quantizer
         else:
             quantizer = quantizer_by_name(self.quantizer, self.target or None)
+            if self.modules:
+                if not isinstance(quantizer, ConfigurableQuantizer):
+                    raise QirError(f"annotate: modules= needs a quantizer configurable per module, and "
+                                   f"{self.quantizer!r} is not")
+                quantizer.set_module_name_regex(self.modules, quantizer.global_config).set_global(None)
+        before = {o for o in op.walk() if is_annotated(o)}  # what an annotate pass before this one wrote
         for pattern, n in sorted(quantizer.annotate_module(op).items()):
             count(ctx, pattern, n)
         custom = annotate_custom_modules(quantizer, op)  # the boundaries of custom modules
         if custom:
             count(ctx, "custom modules", custom)
-        quantizer.validate(Program(op))
+        validate_owned(quantizer, Program(op), {o for o in op.walk() if is_annotated(o)} - before)
         if self.target or getattr(quantizer, "int16_pairs", False):  # the specs depend on the target
             record_target(op, getattr(quantizer, "target", None) or parse_target(self.target))

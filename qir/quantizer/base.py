@@ -246,15 +246,8 @@ class ComposableQuantizer(Quantizer):
             for q in self.quantizers:
                 q.validate(program)
             return
-        annotated = [op for op in program.module.walk() if is_annotated(op)]
         for q, owned in zip(self.quantizers, self._annotated[1]):
-            hidden = {op: {k: op.attributes.pop(k) for k in ("qin", "qout") if k in op.attributes}
-                      for op in annotated if op not in owned}
-            try:
-                q.validate(program)
-            finally:
-                for op, attrs in hidden.items():
-                    op.attributes.update(attrs)
+            validate_owned(q, program, owned)
 
     def custom_module_config(self, op: Operation) -> QuantizationConfig | None:
         return next((c for q in self.quantizers if (c := q.custom_module_config(op)) is not None), None)
@@ -265,6 +258,18 @@ class ComposableQuantizer(Quantizer):
             for pattern in q.get_supported_operators():
                 seen.setdefault(pattern.name, pattern)
         return list(seen.values())
+
+
+def validate_owned(quantizer: Quantizer, program, owned: set[Operation]) -> None:
+    """`quantizer.validate(program)` over the annotations of the `owned` ops only: the others,
+    written by another quantizer (a composition), are hidden while it looks."""
+    hidden = {op: {k: op.attributes.pop(k) for k in ("qin", "qout") if k in op.attributes}
+              for op in program.module.walk() if is_annotated(op) and op not in owned}
+    try:
+        quantizer.validate(program)
+    finally:
+        for op, attrs in hidden.items():
+            op.attributes.update(attrs)
 
 
 def annotate_custom_modules(quantizer: Quantizer, module: ModuleOp) -> int:
