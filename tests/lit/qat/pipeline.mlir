@@ -1,4 +1,4 @@
-// RUN: qir-opt %s -p 'set-training{mode=module},annotate{quantizer=x86-qat},propagate-annotations,insert-observers{fake-quant=true},simulate-bn' | filecheck %s
+// RUN: qir-opt %s -p 'set-training{mode=module},annotate{quantizer=x86-qat target=x86-avx512-vnni},propagate-annotations,insert-observers{fake-quant=true},simulate-bn' | filecheck %s
 
 // The QAT passes on a conv + batch norm + relu and a dropout exported in training mode.
 
@@ -18,7 +18,7 @@ builtin.module attributes {qir.stage = "float"} {
   }
 }
 
-// CHECK:      builtin.module attributes {qir.stage = "observed"}
+// CHECK:      builtin.module attributes {qir.stage = "observed", qir.target = "x86-avx512-vnni"}
 // CHECK:      %[[X:.*]] = obs.fake_quant %x {id = "obs0", spec = #obs.spec<u8[0:255], affine, moving_minmax, group 0>}
 // The factor gamma / sqrt(running_var + eps) scales the weight before its fake quantization:
 // CHECK-NEXT: %[[VE:.*]] = aten.op "add.Tensor"(%v, 1.0e-05)
