@@ -810,3 +810,23 @@ def test_quantize_survives_mutated_mlir(models):
                 assert not (Path(folder) / "out").exists()
 
     check()
+
+
+def test_quantize_dynamic_modules_mixes_schemes(tmp_path):
+    """`--dynamic-modules REGEX`: the linears under matching modules (the transformer example's
+    four `ffn1`) run per token on the dynamic kernel, the rest as the scheme says (static here),
+    the report says which; the written program holds exactly those four; a bad pattern is one
+    error line."""
+    code, out, err = _quantize("transformer", "--dynamic-modules", "layers[.][0-9]+[.]ffn1", "--report", "json",
+                               "-o", tmp_path)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["quantizer"] == ("the x86 backend's own, with DynamicQuantizer per token for modules matching "
+                                   "'layers[.][0-9]+[.]ffn1'")
+    program = (tmp_path / "model.mlir").read_text()
+    dynamic = [line for line in program.splitlines() if "x86.dynamic_linear" in line]
+    assert len(dynamic) == 4 and all("ffn1" in line for line in dynamic)
+    assert "x86.linear_fp32" in program  # the other linears, static
+    assert report["sqnr"]["x86"] > 30
+    _assert_quantize_error(_quantize("transformer", "--dynamic-modules", "layers[.]("),
+                           r"'layers\[\.\]\(' is not a regular expression")

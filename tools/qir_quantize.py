@@ -19,7 +19,10 @@ activations and weights int8, activation ranges from calibration); `dynamic`
 token, its weight int8 per channel); `weight-int8`, `weight-int4`, `weight-fp16`
 (`qir.quantizer.WeightOnlyQuantizer`: linears' weights int8 per output channel, int4 per group
 of 32 inputs, or float16, embedding tables per row; activations stay float). Only `static`
-calibrates.
+calibrates. `--dynamic-modules REGEX` mixes schemes: the linears under modules whose whole path
+matches REGEX read their input quantized per token at run time (affine int8, as
+`dynamic_config(symmetric=False)`), and the rest is quantized as the scheme says (MiniLM's mixed
+recipe: `--dynamic-modules '.*intermediate[.]dense'`).
 
 Calibration: `--calibration FILE` is a list of input tuples saved with
 `torch.save` (or of tensors, for a model with one input), checked against the
@@ -136,6 +139,9 @@ def _arguments() -> argparse.ArgumentParser:
                                                             "scheme's)")
     parser.add_argument("--target", metavar="CPU", help="the CPU to quantize and lower for: host (default), x86-avx2, "
                                                       "x86-avx512, x86-avx512-vnni, x86-amx, ... (see the README)")
+    parser.add_argument("--dynamic-modules", metavar="REGEX",
+                        help="the linears under modules whose path matches REGEX quantized dynamically per token, "
+                             "the rest as the scheme says (a mixed recipe)")
     parser.add_argument("--calibration", metavar="FILE", help="input batches saved with torch.save")
     parser.add_argument("--batches", type=int, metavar="N", help=f"calibration batches (default: the file's, or {RANDOM_BATCHES})")
     parser.add_argument("-o", "--output-dir", metavar="DIR", help="write DIR/model.mlir (and weights), DIR/model.pt2")
@@ -244,6 +250,9 @@ def _run(args: argparse.Namespace) -> Report:
             quantizer = quantizer_by_name(args.quantizer, args.target)
         else:
             quantizer = scheme.quantizer(args.target) if scheme.quantizer is not None else None
+        if args.dynamic_modules:
+            quantizer = _mixed(args.dynamic_modules, quantizer or backend.quantizer(parse_target(args.target)),
+                               args.target)
     except (KeyError, ValueError) as err:
         raise InputError(err.args[0]) from None
     out_dir = Path(args.output_dir) if args.output_dir else None
@@ -269,6 +278,15 @@ def _run(args: argparse.Namespace) -> Report:
     return report
 
 
+def _mixed(pattern: str, rest, target):
+    """`--dynamic-modules`: the linears under modules matching `pattern` dynamic per token (affine
+    int8), everything else as `rest` quantizes it."""
+    from qir.quantizer import ComposableQuantizer, DynamicQuantizer, dynamic_config
+
+    dynamic = DynamicQuantizer(target=target).set_global(None)
+    return ComposableQuantizer([dynamic.set_module_name_regex(pattern, dynamic_config(symmetric=False)), rest])
+
+
 def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report: Report) -> tuple:
     """prepare → calibrate → convert → lower, then measure and compare against float."""
     from tqdm import tqdm
@@ -278,7 +296,10 @@ def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report:
 
     scheme = SCHEMES[args.scheme]
     report.quantizer = args.quantizer or (f"the {backend.name} backend's own" if scheme.quantizer is None
-                                          else f"{type(quantizer).__name__} (--scheme {args.scheme})")
+                                          else f"{type(quantizer.quantizers[-1] if args.dynamic_modules else quantizer).__name__}"
+                                               f" (--scheme {args.scheme})")
+    if args.dynamic_modules:
+        report.quantizer += f", with DynamicQuantizer per token for modules matching {args.dynamic_modules!r}"
     report.scheme = args.scheme
     if not scheme.calibrates:
         batches = (load_calibration(args.calibration, model.program, 1) if args.calibration
