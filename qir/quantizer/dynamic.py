@@ -30,8 +30,12 @@ on them as `q + 128`), the weights are fitted so that no pair can overflow, as f
 quantization.
 
 Composable with the static quantizers: `ComposableQuantizer([DynamicQuantizer(...),
-X86Quantizer()])` quantizes the linears dynamically and the rest statically; `set_module_name`
-and `set_object_type` take dynamic configs (`dynamic_config()`) or None (left float).
+X86Quantizer()])` quantizes the linears dynamically and the rest statically; `set_module_name`,
+`set_module_name_regex` and `set_object_type` of any quantizer take dynamic configs
+(`dynamic_config()`) or None (left float). A mixed recipe, static but for one role of linear
+read per token (MiniLM's: `X86Quantizer().set_module_name_regex(r".*intermediate\.dense",
+dynamic_config(symmetric=False))`), is the same as text (`annotate{quantizer=dynamic
+modules=...},annotate{quantizer=x86}`) and from `qir-quantize --dynamic-modules REGEX`.
 """
 
 from __future__ import annotations
