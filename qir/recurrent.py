@@ -39,11 +39,11 @@ def rnn_decompositions() -> dict:
 
 def configures(quantizer, op) -> bool:
     """Whether `quantizer` gives `op` a config (a quantizer without per-op configs: no)."""
-    parts = getattr(quantizer, "quantizers", None)
-    if parts is not None:  # ComposableQuantizer
-        return any(configures(q, op) for q in parts)
-    config_for = getattr(quantizer, "config_for", None)
-    return config_for is not None and config_for(op) is not None
+    from qir.quantizer import ComposableQuantizer, ConfigurableQuantizer
+
+    if isinstance(quantizer, ComposableQuantizer):
+        return any(configures(q, op) for q in quantizer.quantizers)
+    return isinstance(quantizer, ConfigurableQuantizer) and quantizer.config_for(op) is not None
 
 
 def decomposed_for(ep: ExportedProgram, program: Program, quantizer) -> Program:

@@ -295,9 +295,9 @@ def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report:
     import qir.debug
 
     scheme = SCHEMES[args.scheme]
+    chosen = quantizer.quantizers[-1] if args.dynamic_modules else quantizer  # `_mixed` puts the scheme's last
     report.quantizer = args.quantizer or (f"the {backend.name} backend's own" if scheme.quantizer is None
-                                          else f"{type(quantizer.quantizers[-1] if args.dynamic_modules else quantizer).__name__}"
-                                               f" (--scheme {args.scheme})")
+                                          else f"{type(chosen).__name__} (--scheme {args.scheme})")
     if args.dynamic_modules:
         report.quantizer += f", with DynamicQuantizer per token for modules matching {args.dynamic_modules!r}"
     report.scheme = args.scheme

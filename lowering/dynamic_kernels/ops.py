@@ -43,7 +43,6 @@ from qir.dialects.quant import (
     ChooseQParamsOp,
     DynamicQuantizeCastOp,
     QuantizedType,
-    is_per_token,
     verify_choose_qparams,
 )
 from qir.dialects.ref import DynamicLinearOp, verify_dynamic_linear
@@ -73,9 +72,7 @@ class DynamicQuantize(KernelOp):
     zero_point = operand_def(TensorType)
     result = result_def(TensorType)
 
-    @property
-    def per_token(self) -> bool:
-        return is_per_token(self.scale.type)
+    per_token = DynamicQuantizeCastOp.per_token
 
     @property
     def quantized_type(self) -> QuantizedType | None:
