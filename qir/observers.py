@@ -394,10 +394,12 @@ def qparams(spec: ObserverSpec, stats: dict) -> tuple[float, int] | tuple[list[f
 
 def qparams_many(observed: list[tuple[ObserverSpec, dict]]) -> list[tuple | ValueError]:
     """`qparams` of each `(spec, stats)`, or the ValueError it raises, in order. The histograms'
-    range searches run side by side (`_l2_range_searches`): many observers at once cost little
-    more than one."""
+    range searches run side by side (`_l2_range_searches`), and the parameters of every range
+    whose spec asks the same arithmetic come from one `_calculate_qparams` call: many observers
+    at once cost little more than one (its operations are elementwise, so each observer's
+    parameters are bit for bit those it gets alone)."""
     results: list = [None] * len(observed)
-    ranges: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    ranges: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (index, min, max), float32
     histograms: list[tuple[int, tuple]] = []
     for index, (spec, stats) in enumerate(observed):
         try:
@@ -405,22 +407,31 @@ def qparams_many(observed: list[tuple[ObserverSpec, dict]]) -> list[tuple | Valu
                 raise ValueError("the observer saw no data: run the calibration module on representative "
                                  "inputs (with finite floating-point values) before convert")
             if spec.observer in _PER_CHANNEL:
-                ranges[index] = tuple(bound.float() for bound in _channel_stats(stats))
+                ranges.append((index, *(bound.float() for bound in _channel_stats(stats))))
             elif spec.observer == "histogram":
                 histograms.append((index, (*_histogram_stats(spec, stats), _storage_levels(spec))))
             else:
-                ranges[index] = tuple(torch.tensor([v], dtype=torch.float32) for v in _scalar_range(stats))
+                ranges.append((index, *torch.tensor(_scalar_range(stats), dtype=torch.float32).split(1)))
         except ValueError as err:
             results[index] = err
-    searched = _l2_range_searches([histogram for _, histogram in histograms])
-    ranges.update(zip((index for index, _ in histograms), searched))
-    for index, (lo, hi) in ranges.items():
-        spec = observed[index][0]
-        scale, zero_point = _calculate_qparams(spec, lo, hi)
-        if spec.observer in _PER_CHANNEL:
-            results[index] = scale.tolist(), zero_point.tolist()
-        else:
-            results[index] = scale.item(), zero_point.item()
+    if histograms:
+        lo, hi = _l2_range_searches([histogram for _, histogram in histograms])
+        ranges.extend(zip((index for index, _ in histograms), lo.split(1), hi.split(1)))
+    arithmetic: dict[tuple, list[tuple[int, torch.Tensor, torch.Tensor]]] = {}
+    for entry in ranges:
+        spec = observed[entry[0]][0]
+        arithmetic.setdefault((spec.qmin, spec.qmax, spec.symmetric, spec.signed, spec.eps), []).append(entry)
+    for members in arithmetic.values():
+        scale, zero_point = _calculate_qparams(observed[members[0][0]][0], torch.cat([lo for _, lo, _ in members]),
+                                               torch.cat([hi for _, _, hi in members]))
+        scales, zero_points = scale.tolist(), zero_point.tolist()
+        at = 0
+        for index, lo, _ in members:
+            if observed[index][0].observer in _PER_CHANNEL:
+                results[index] = scales[at:at + lo.numel()], zero_points[at:at + lo.numel()]
+            else:
+                results[index] = scales[at], zero_points[at]
+            at += lo.numel()
     return results
 
 
@@ -494,10 +505,11 @@ def _calculate_qparams(spec: ObserverSpec, min_val: torch.Tensor,
     return scale, zero_point
 
 
-def _l2_range_searches(histograms: list[tuple[float, float, torch.Tensor, int]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _l2_range_searches(histograms: list[tuple[float, float, torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """The clipping range of each histogram `(lo, hi, counts, levels)` that (approximately)
     minimises the L2 quantization error with `levels` levels: torch.ao's
-    `_non_linear_param_search`.
+    `_non_linear_param_search`, as two float32 tensors (the mins, the maxes), one entry per
+    histogram.
 
     The range shrinks greedily, one quantile step (1e-5) at a time from the
     side that sheds more bins, while the error decreases. Quantile thresholds
@@ -507,19 +519,21 @@ def _l2_range_searches(histograms: list[tuple[float, float, torch.Tensor, int]])
     The searches run side by side: each round, every histogram still searching proposes its
     next range and one batched evaluation gives all their errors (`_quantization_errors`), so
     800 observers cost a few dozen tensor operations a round instead of a dozen each. Which
-    ranges are proposed never depends on the errors, only when a search stops does."""
-    ranges: list = [None] * len(histograms)
+    ranges are proposed never depends on the errors, only when a search stops does. The
+    proposals bisect the cumulative counts in place (a memoryview of the tensor: only the
+    entries probed become Python floats), and the ranges found are computed together, by the
+    same elementwise float32 operations as one at a time."""
+    lo32 = torch.tensor([lo for lo, *_ in histograms], dtype=torch.float32)
+    hi32 = torch.tensor([hi for _, hi, *_ in histograms], dtype=torch.float32)
+    bounds = [(0, counts.numel() - 1) for _, _, counts, _ in histograms]  # the whole range, where width is 0
     searching = []  # [index, proposals, counts, width, levels, best error, start, end]
-    for index, (lo, hi, counts, levels) in enumerate(histograms):
-        lo32, hi32 = torch.tensor([lo], dtype=torch.float32), torch.tensor([hi], dtype=torch.float32)
+    for index, ((_, _, counts, levels), low, high) in enumerate(zip(histograms, lo32.tolist(), hi32.tolist())):
         nbins = counts.numel()
-        width = (hi32.item() - lo32.item()) / nbins
-        if width == 0.0:
-            ranges[index] = lo32, hi32  # every candidate range is [lo, lo]
-            continue
-        # a sequential sum on the CPU, as itertools.accumulate's
-        proposals = _proposed_ranges(counts.cumsum(0).tolist(), nbins)
-        searching.append([index, proposals, counts, width, levels, math.inf, 0, nbins - 1])
+        width = (high - low) / nbins
+        if width != 0.0:  # else every candidate range is [lo, lo]
+            # a sequential sum on the CPU, as itertools.accumulate's
+            proposals = _proposed_ranges(memoryview(counts.cumsum(0).numpy()), nbins)
+            searching.append([index, proposals, counts, width, levels, math.inf, 0, nbins - 1])
     done = []
     while searching:
         proposed = []
@@ -537,12 +551,21 @@ def _l2_range_searches(histograms: list[tuple[float, float, torch.Tensor, int]])
             else:
                 search[5:] = error, start, end
                 searching.append(search)
-    for index, _, counts, _, _, _, start, end in done:
-        lo, hi = histograms[index][:2]
-        lo32, hi32 = torch.tensor([lo], dtype=torch.float32), torch.tensor([hi], dtype=torch.float32)
-        bin_width = (hi32 - lo32) / counts.numel()
-        ranges[index] = lo32 + bin_width * start, lo32 + bin_width * (end + 1)
-    return ranges
+    for index, *_, start, end in done:
+        bounds[index] = start, end
+    found_lo, found_hi = torch.empty_like(lo32), torch.empty_like(hi32)
+    by_size: dict[int, list[int]] = {}
+    for index, (_, _, counts, _) in enumerate(histograms):
+        by_size.setdefault(counts.numel(), []).append(index)
+    for nbins, rows in by_size.items():
+        rows_t = torch.tensor(rows)
+        start, after_end = torch.tensor([(bounds[i][0], bounds[i][1] + 1) for i in rows], dtype=torch.float32).T
+        lo, hi = lo32[rows_t], hi32[rows_t]
+        bin_width = (hi - lo) / nbins
+        unsearched = lo == hi  # torch.ao's range [lo, hi] as it is
+        found_lo[rows_t] = torch.where(unsearched, lo, lo + bin_width * start)
+        found_hi[rows_t] = torch.where(unsearched, hi, lo + bin_width * after_end)
+    return found_lo, found_hi
 
 
 def _proposed_ranges(cumulative: list[float], nbins: int) -> Iterator[tuple[int, int]]:

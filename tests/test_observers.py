@@ -682,11 +682,12 @@ def test_range_searches_side_by_side_give_the_ranges_of_one_at_a_time_bit_for_bi
     from qir.observers import _l2_range_searches
 
     histograms = _random_histograms(120, seed=11)
-    together = _l2_range_searches([(lo, hi, torch.tensor(c, dtype=torch.float64), levels)
-                                   for lo, hi, c, levels in histograms])
-    for (lo, hi, counts, levels), (got_lo, got_hi) in zip(histograms, together):
+    found_lo, found_hi = _l2_range_searches([(lo, hi, torch.tensor(c, dtype=torch.float64), levels)
+                                             for lo, hi, c, levels in histograms])
+    assert found_lo.dtype == found_hi.dtype == torch.float32
+    for (lo, hi, counts, levels), got_lo, got_hi in zip(histograms, found_lo.split(1), found_hi.split(1)):
         want_lo, want_hi = _reference_l2_range_search(lo, hi, counts, levels=levels)
-        assert got_lo.dtype == torch.float32 and torch.equal(got_lo, want_lo) and torch.equal(got_hi, want_hi)
+        assert torch.equal(got_lo, want_lo) and torch.equal(got_hi, want_hi)
 
 
 def test_qparams_many_gives_each_observers_qparams_and_errors_in_place():
@@ -699,3 +700,22 @@ def test_qparams_many_gives_each_observers_qparams_and_errors_in_place():
     results = qparams_many(observed)
     assert results[0] == qparams(*observed[0]) and results[2] == qparams(*observed[2])
     assert isinstance(results[1], ValueError) and "saw no data" in str(results[1])
+
+
+def test_qparams_many_computes_each_observer_as_alone_bit_for_bit():
+    """Observers of every kind and scheme at once, their parameters computed together (one
+    `_calculate_qparams` per arithmetic), give each the parameters it gets alone."""
+    from qir.observers import qparams_many
+
+    g = torch.Generator().manual_seed(5)
+    observed = []
+    for index in range(60):
+        scheme = sorted(SCHEMES)[index % len(SCHEMES)]
+        kind = ("minmax", "moving_minmax", "histogram", "per_channel_minmax")[index % 4]
+        spec = _spec(kind, scheme, **({"axis": 0} if kind == "per_channel_minmax" else {}))
+        observer = make_observer(spec)
+        observer(torch.randn(8, 16, generator=g) * (index + 1) + index % 3)
+        observed.append((spec, observer.stats()))
+    together = qparams_many(observed)
+    assert together == [qparams(spec, stats) for spec, stats in observed]
+    assert all(type(s) is float and type(z) is int for s, z in together if not isinstance(s, list))
