@@ -14,6 +14,8 @@ internal error (perhaps tripping on what an earlier pass broke), the pipeline
 runs again from the untouched input with verification after every pass, and
 the first pass that left invalid IR is the one reported. `verify_each=True`
 verifies after every pass from the start, as mlir-opt's `-verify-each`.
+Verification makes xDSL's checks, each op definition's compiled once
+(`qir.verification`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from qir.errors import OpError, PassFailure, PipelineError, QirError, describe_o
 from qir.gc_pause import paused_gc
 from qir.program import STAGES, Program
 from qir.registry import available_passes
+from qir.verification import verify
 
 
 class QirPass(ModulePass):
@@ -216,7 +219,7 @@ def _op_count(program: Program) -> int:
 
 
 def _verify(program: Program) -> None:
-    program.module.verify()
+    verify(program.module)
 
 
 def _failing_op(program: Program) -> str | None:

@@ -96,7 +96,9 @@ class Program:
         return Program(self.module.clone(), self.params.copy(), dict(self.modules))
 
     def verify(self) -> None:
-        self.module.verify()
+        from qir.verification import verify
+
+        verify(self.module)
 
     # -- conversions ------------------------------------------------------
 
