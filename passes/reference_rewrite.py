@@ -70,7 +70,7 @@ removed at the end. Counts: one per ref op kind (`ref.conv`, ...),
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -284,26 +284,27 @@ class _Rewriter:
         """Whether the backend (if any) runs `op` on the target, its constants in the context's store."""
         return self.backend is None or self.backend.accepts(op, self.target, params_of(self.ctx))
 
-    def apply(self, rewriter: PatternRewriter, candidates: Sequence[_Build]) -> bool:
-        """Put in the first candidate the backend accepts (all, without a backend). A candidate
-        its verifier rejects (shapes the ref op does not take) is never offered."""
-        chosen = None
+    def apply(self, rewriter: PatternRewriter, candidates: Iterable[_Build | None]) -> bool:
+        """Put in the first candidate the backend accepts (the first, without a backend). A
+        candidate its verifier rejects (shapes the ref op does not take) is never offered; None
+        is one that could not be built. `candidates` may build each when it is asked for (a
+        generator): the fallbacks after the one chosen are then never built."""
         for build in candidates:
-            if chosen is None and _valid(build.op) and self._accepted(build.op):
-                chosen = build
+            if build is None:
                 continue
-            if chosen is None and _valid(build.op) and (build.anchor, build.op.name) not in self.refused:
-                self.refused.add((build.anchor, build.op.name))
-                count(self.ctx, "refused by backend")
+            if _valid(build.op):
+                if self._accepted(build.op):
+                    rewriter.insert(build.ops, _before(build.anchor))
+                    rewriter.replace_all_uses_with(build.replaces, build.op.results[0])
+                    for op in build.erase:
+                        rewriter.erase(op)
+                    count(self.ctx, build.op.name)
+                    return True
+                if (build.anchor, build.op.name) not in self.refused:
+                    self.refused.add((build.anchor, build.op.name))
+                    count(self.ctx, "refused by backend")
             build.discard()
-        if chosen is None:
-            return False
-        rewriter.insert(chosen.ops, _before(chosen.anchor))
-        rewriter.replace_all_uses_with(chosen.replaces, chosen.op.results[0])
-        for op in chosen.erase:
-            rewriter.erase(op)
-        count(self.ctx, chosen.op.name)
-        return True
+        return False
 
 
 def _before(op: Operation) -> InsertPoint:
@@ -414,6 +415,10 @@ class FoldCastPairs(RewritePattern):
 
     shared: _Rewriter
 
+    @staticmethod
+    def roots(op: Operation) -> bool:
+        return isinstance(op, QuantizeCastOp)
+
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: QuantizeCastOp, rewriter: PatternRewriter, /):
         source = qdq.dequantized(op.input)
@@ -436,10 +441,14 @@ class SinkDequantize(RewritePattern):
 
     shared: _Rewriter
 
+    @staticmethod
+    def roots(op: Operation) -> bool:
+        return isinstance(op, AtenOp) and op.op_name in DATA_MOVEMENT
+
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
         name = op.op_name
-        if name not in DATA_MOVEMENT or not op.operands or not op.results:
+        if not op.operands or not op.results:
             return
         source = op.arg(0)
         quantized = qdq.per_tensor_dequantized(source)
@@ -507,18 +516,24 @@ def _max_pool1d_on_storage(op: AtenOp, quantized: SSAValue, result_type: TensorT
     return [up, pool, down], [down.results[0]]
 
 
+def _is_linear(op: AtenOp) -> bool:
+    return op.op_name in LINEAR and op.target.data == "linear.default"
+
+
 @dataclass
 class ConvOrLinear(RewritePattern):
     """conv / linear (+ add) (+ relu or hardtanh) (+ quantize) → `ref.conv`, `ref.conv_add`, `ref.linear`."""
 
     shared: _Rewriter
 
+    @staticmethod
+    def roots(op: Operation) -> bool:
+        return isinstance(op, AtenOp) and (_is_linear(op) or op.op_name in CONV or op.op_name in CONV_TRANSPOSE
+                                           or op.target.data == "convolution.default")
+
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
-        name = op.op_name
-        is_linear = name in LINEAR and op.target.data == "linear.default"
-        if not (is_linear or name in CONV or name in CONV_TRANSPOSE or op.target.data == "convolution.default"):
-            return
+        is_linear = _is_linear(op)
         if len(op.results) != 1 or not isinstance(op.results[0].type, TensorType):
             return
         x = qdq.per_tensor_dequantized(op.arg("input"))
@@ -545,14 +560,14 @@ class ConvOrLinear(RewritePattern):
         result = op.results[0]
         tail = qdq.tail(result, allow_add=not is_linear and not form.transposed)
 
-        candidates: list[_Build | None] = []
-        if tail.quantize is not None:
-            candidates.append(self._build(op, x, weight, out_channels, form, tail, tail.quantize.result))
-        # The fallback, for a backend that refuses the fusion: the same op with a float result.
-        candidates.append(self._build(op, x, weight, out_channels, form, qdq.Tail(), result))
-        candidates = [c for c in candidates if c is not None]
-        if candidates:
-            self.shared.apply(rewriter, candidates)
+
+        def candidates() -> Iterator[_Build | None]:
+            if tail.quantize is not None:
+                yield self._build(op, x, weight, out_channels, form, tail, tail.quantize.result)
+            # The fallback, for a backend that refuses the fusion: the same op with a float result.
+            yield self._build(op, x, weight, out_channels, form, qdq.Tail(), result)
+
+        self.shared.apply(rewriter, candidates())
 
     def _build(self, op: AtenOp, x: SSAValue, weight: SSAValue, channels: int, form: _ConvForm | None,
                tail: qdq.Tail, replaces: SSAValue) -> _Build | None:
@@ -585,9 +600,13 @@ class DynamicLinear(RewritePattern):
 
     shared: _Rewriter
 
+    @staticmethod
+    def roots(op: Operation) -> bool:
+        return isinstance(op, AtenOp) and op.target.data == "linear.default"
+
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
-        if op.target.data != "linear.default" or len(op.results) != 1:
+        if len(op.results) != 1:
             return
         dcast = qdq.dynamically_dequantized(op.arg("input"))
         weight_value = op.arg("weight")
@@ -614,10 +633,13 @@ class Matmul(RewritePattern):
 
     shared: _Rewriter
 
+    @staticmethod
+    def roots(op: Operation) -> bool:
+        return isinstance(op, AtenOp) and op.op_name in MATMUL \
+            and op.target.data in ("matmul.default", "bmm.default", "mm.default")
+
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
-        if op.op_name not in MATMUL or op.target.data not in ("matmul.default", "bmm.default", "mm.default"):
-            return
         if len(op.operands) != 2 or len(op.results) != 1:
             return
         lhs, rhs = (qdq.per_tensor_dequantized(v) for v in op.operands)
@@ -625,14 +647,17 @@ class Matmul(RewritePattern):
             return
         result = op.results[0]
         quantize = qdq.only_quantize(result)
-        candidates = []
-        if quantize is not None:
-            new = self.shared.make(ref.MatmulOp, [lhs, rhs], quantize.result.type, {}, op, quantize.result.name_hint)
-            candidates.append(_Build([new], quantize.result, [quantize, op], quantize))
-        if quantize is None or self.shared.backend is not None:
-            new = self.shared.make(ref.MatmulOp, [lhs, rhs], result.type, {}, op, result.name_hint)
-            candidates.append(_Build([new], result, [op], op))
-        self.shared.apply(rewriter, candidates)
+
+        def candidates() -> Iterator[_Build]:
+            if quantize is not None:
+                new = self.shared.make(ref.MatmulOp, [lhs, rhs], quantize.result.type, {}, op,
+                                       quantize.result.name_hint)
+                yield _Build([new], quantize.result, [quantize, op], quantize)
+            if quantize is None or self.shared.backend is not None:
+                new = self.shared.make(ref.MatmulOp, [lhs, rhs], result.type, {}, op, result.name_hint)
+                yield _Build([new], result, [op], op)
+
+        self.shared.apply(rewriter, candidates())
 
 
 @dataclass
@@ -641,19 +666,20 @@ class AddOrMul(RewritePattern):
 
     shared: _Rewriter
 
+    @staticmethod
+    def roots(op: Operation) -> bool:
+        return isinstance(op, AtenOp) and (op.target.data in qdq.ADD or op.target.data in _MUL)
+
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
-        target = op.target.data
-        if target in qdq.ADD:
+        if op.target.data in qdq.ADD:
             cls = ref.AddOp
             if not qdq.plain_add(op):
                 return
-        elif target in _MUL:
+        else:
             cls = ref.MulOp
             if len(op.operands) != 2 or len(op.args.data) != 2 or op.kwargs is not None:
                 return
-        else:
-            return
         if len(op.results) != 1 or not qdq.in_place_ok(op):
             return
         lhs, rhs = (qdq.per_tensor_dequantized(v) for v in op.operands)
@@ -675,9 +701,13 @@ class Cat(RewritePattern):
 
     shared: _Rewriter
 
+    @staticmethod
+    def roots(op: Operation) -> bool:
+        return isinstance(op, AtenOp) and op.target.data in _CAT
+
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
-        if op.target.data not in _CAT or len(op.results) != 1 or not op.operands:
+        if len(op.results) != 1 or not op.operands:
             return
         tensors = op.arg("tensors")
         dim = op.arg("dim", 0)
@@ -699,11 +729,13 @@ class AvgPool(RewritePattern):
 
     shared: _Rewriter
 
+    @staticmethod
+    def roots(op: Operation) -> bool:
+        return isinstance(op, AtenOp) and (op.target.data in _AVG_POOLS or op.target.data in _ADAPTIVE_POOLS)
+
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
         target = op.target.data
-        if target not in _AVG_POOLS and target not in _ADAPTIVE_POOLS:
-            return
         if len(op.results) != 1 or len(op.operands) != 1:
             return
         x = qdq.per_tensor_dequantized(op.operands[0])
@@ -759,9 +791,13 @@ class Lookup(RewritePattern):
 
     shared: _Rewriter
 
+    @staticmethod
+    def roots(op: Operation) -> bool:
+        return isinstance(op, AtenOp) and elementwise_unary(op.target.data)
+
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
-        if len(op.operands) != 1 or len(op.results) != 1 or not elementwise_unary(op.target.data):
+        if len(op.operands) != 1 or len(op.results) != 1:
             return
         x = qdq.per_tensor_dequantized(op.operands[0])
         if x is None or op.arg(0) is not op.operands[0] or not qdq.in_place_ok(op):
@@ -862,19 +898,22 @@ class WeightOnly(RewritePattern):
 
     shared: _Rewriter
 
+    @staticmethod
+    def roots(op: Operation) -> bool:
+        return isinstance(op, AtenOp) and op.target.data in ("linear.default", "embedding.default")
+
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
         if len(op.results) != 1:
             return
-        target = op.target.data
-        if target == "linear.default":
+        if op.target.data == "linear.default":
             weight = _weight_only_source(op.arg("weight"))
             x, bias = op.arg("input"), op.arg("bias")
             if weight is None or not _float_activation(x) or not (bias is None or _float_activation(bias)):
                 return
             operands = [x, weight] + ([bias] if bias is not None else [])
             cls = ref.WeightOnlyLinearOp
-        elif target == "embedding.default":
+        else:
             weight = _weight_only_source(op.arg("weight"))
             indices = op.arg("indices")
             # padding_idx, scale_grad_by_freq and sparse change gradients only
@@ -882,11 +921,30 @@ class WeightOnly(RewritePattern):
                 return
             operands = [weight, indices]
             cls = ref.WeightOnlyEmbeddingOp
-        else:
-            return
         result = op.results[0]
         new = self.shared.make(cls, operands, result.type, {}, op, result.name_hint)
         self.shared.apply(rewriter, [_Build([new], result, [op], op)])
+
+
+@dataclass
+class _ByKind(RewritePattern):
+    """The patterns, tried in order on each op, but only those that can match its kind: its
+    class, and an ATen op's overload (each pattern's `roots`, asked once per kind). A module has
+    many ops of few kinds, and most kinds match one pattern or none: each op is offered to those
+    rather than to all ten."""
+
+    patterns: Sequence[RewritePattern]
+    by_kind: dict[Any, tuple[RewritePattern, ...]] = field(default_factory=dict)
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
+        kind = (AtenOp, op.target.data) if isinstance(op, AtenOp) else type(op)
+        patterns = self.by_kind.get(kind)
+        if patterns is None:
+            patterns = self.by_kind[kind] = tuple(p for p in self.patterns if p.roots(op))
+        for pattern in patterns:
+            pattern.match_and_rewrite(op, rewriter)
+            if rewriter.has_done_action:
+                return
 
 
 # --------------------------------------------------------------------------
@@ -930,10 +988,10 @@ class ReferenceRewrite(QirPass):
             record_target(op, target)
         shared = _Rewriter(ctx, backend, target)
         PatternRewriteWalker(
-            GreedyRewritePatternApplier([
+            GreedyRewritePatternApplier([_ByKind([
                 FoldCastPairs(shared), SinkDequantize(shared), ConvOrLinear(shared), DynamicLinear(shared), Matmul(shared),
                 AddOrMul(shared), Cat(shared), AvgPool(shared), Lookup(shared), WeightOnly(shared),
-            ]),
+            ])]),
             walk_reverse=False,
         ).rewrite_module(op)
         PatternRewriteWalker(RemoveDeadOps(ctx, Mutations.of(op)), walk_reverse=True).rewrite_module(op)
