@@ -211,7 +211,7 @@ def _read_observers(module: torch.nn.Module, program: Program, changed: set[str]
     from qir.dialects.aten import ParamOp
     from qir.dialects.obs import FakeQuantOp, ObserveOp, QuantSpecAttr
     from qir.observation import observer_spec, stats_to_attr
-    from qir.observers import make_observer
+    from qir.observers import Observer, make_observer
     from qir.params import param_tensor
 
     observers = getattr(module, "observers", None)
@@ -230,9 +230,10 @@ def _read_observers(module: torch.nn.Module, program: Program, changed: set[str]
                 continue
             weight = make_observer(observer_spec(op.spec))  # a weight's statistics are its own
             weight(param_tensor(op.input.owner, program.params))
-            stats = weight.stats()
+            stats = weight.stats(tensors=True)
         elif isinstance(op, FakeQuantOp) or op.stats is None:
-            stats = observer.stats() if observer is not None else {}
+            stats = {} if observer is None else (
+                observer.stats(tensors=True) if isinstance(observer, Observer) else observer.stats())
         else:
             continue
         if stats:

@@ -28,9 +28,13 @@ def observer_spec(spec: QuantSpecAttr) -> ObserverSpec:
 
 
 def stats_to_attr(stats: dict) -> DictionaryAttr:
+    """The `stats` dictionary of an op; lists (or 1-d float64 tensors, taken as their bytes) as
+    f64 arrays."""
     entries: dict[str, Attribute] = {}
     for key, value in stats.items():
-        if isinstance(value, list | tuple):
+        if isinstance(value, torch.Tensor):
+            entries[key] = DenseArrayBase(f64, BytesAttr(_tensor_f64_bytes(value)))
+        elif isinstance(value, list | tuple):
             entries[key] = DenseArrayBase(f64, BytesAttr(_f64_bytes(value)))
         else:
             entries[key] = FloatAttr(float(value), f64)
@@ -51,6 +55,13 @@ def stats_from_attr(attr: DictionaryAttr | None) -> dict:
         else:
             stats[key] = float(value.value.data)
     return stats
+
+
+def _tensor_f64_bytes(values: torch.Tensor) -> bytes:
+    """`_f64_bytes` of a 1-d tensor's values, copied as they are where the layout is xDSL's."""
+    if sys.byteorder != "little":
+        return _f64_bytes(values.tolist())
+    return values.detach().double().contiguous().numpy().tobytes()
 
 
 def _f64_bytes(values) -> bytes:

@@ -132,8 +132,11 @@ class Observer(nn.Module):
             self._observe(x.detach())
         return x
 
-    def stats(self) -> dict:
-        """The statistics so far, as plain Python data; `{}` before any data."""
+    def stats(self, *, tensors: bool = False) -> dict:
+        """The statistics so far, as plain Python data; `{}` before any data. With `tensors`,
+        lists come as 1-d float64 tensors of their own (what `load_stats` and
+        `qir.observation.stats_to_attr` also take: a histogram's thousands of bins need not
+        become Python floats on their way into the IR)."""
         raise NotImplementedError
 
     def load_stats(self, stats: dict) -> None:
@@ -191,7 +194,7 @@ class MinMaxObserver(Observer):
         else:
             self._min, self._max = min(self._min, lo), max(self._max, hi)
 
-    def stats(self) -> dict:
+    def stats(self, *, tensors: bool = False) -> dict:
         return {} if self._min is None else {"min": self._min, "max": self._max}
 
     def load_stats(self, stats: dict) -> None:
@@ -255,10 +258,11 @@ class HistogramObserver(Observer):
             x = x.float()  # histc counts in the input's dtype: float16 counts are exact only up to 2048
         self.histogram.add_(torch.histc(x, self.spec.bins, min=lo, max=hi))
 
-    def stats(self) -> dict:
+    def stats(self, *, tensors: bool = False) -> dict:
         if self._min is None:
             return {}
-        return {"min": self._min, "max": self._max, "bins": self.histogram.tolist()}
+        return {"min": self._min, "max": self._max,
+                "bins": self.histogram.clone() if tensors else self.histogram.tolist()}
 
     def load_stats(self, stats: dict) -> None:
         if not stats:
@@ -307,12 +311,12 @@ class PerChannelMinMaxObserver(Observer):
         torch.minimum(self.min_val, lo, out=self.min_val)
         torch.maximum(self.max_val, hi, out=self.max_val)
 
-    def stats(self) -> dict:
+    def stats(self, *, tensors: bool = False) -> dict:
         seen = self.min_val <= self.max_val  # a channel without a finite value reports [0, 0]
         if not bool(seen.any()):
             return {}
-        return {"min": torch.where(seen, self.min_val, 0.0).tolist(),
-                "max": torch.where(seen, self.max_val, 0.0).tolist()}
+        lo, hi = torch.where(seen, self.min_val, 0.0), torch.where(seen, self.max_val, 0.0)
+        return {"min": lo, "max": hi} if tensors else {"min": lo.tolist(), "max": hi.tolist()}
 
     def load_stats(self, stats: dict) -> None:
         lo, hi = _channel_stats(stats) if stats else (torch.empty(0, dtype=torch.float64),) * 2

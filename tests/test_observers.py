@@ -719,3 +719,21 @@ def test_qparams_many_computes_each_observer_as_alone_bit_for_bit():
     together = qparams_many(observed)
     assert together == [qparams(spec, stats) for spec, stats in observed]
     assert all(type(s) is float and type(z) is int for s, z in together if not isinstance(s, list))
+
+
+@pytest.mark.parametrize("kind", ["minmax", "histogram", "per_channel_minmax", "per_group_minmax"])
+def test_statistics_as_tensors_are_the_same_statistics(kind):
+    """`stats(tensors=True)` gives the lists as float64 tensors, which become the same IR
+    attribute and load as the same statistics."""
+    from qir.observation import stats_to_attr
+
+    options = {"per_channel_minmax": {"axis": 0}, "per_group_minmax": {"axis": 0, "group_size": 4}}.get(kind, {})
+    observer = make_observer(_spec(kind, "i8_symmetric", **options))
+    observer(torch.randn(6, 8, generator=torch.Generator().manual_seed(3)))
+    as_tensors = observer.stats(tensors=True)
+    assert all(isinstance(v, float) or (isinstance(v, torch.Tensor) and v.dtype == torch.float64)
+               for v in as_tensors.values())
+    assert stats_to_attr(as_tensors) == stats_to_attr(observer.stats())
+    again = make_observer(observer.spec)
+    again.load_stats(as_tensors)
+    assert again.stats() == observer.stats()
