@@ -667,12 +667,22 @@ class UniformQuantizedPerAxisType(QuantizedType):
     axis_attr: IntAttr
 
     @property
+    def scales_bytes(self) -> bytes:
+        """The scales as native float64 bytes (`torch.frombuffer(..., dtype=float64)`)."""
+        return self.scales_attr.data.data
+
+    @property
+    def zero_points_bytes(self) -> bytes:
+        """The zero points as native int64 bytes."""
+        return self.zero_points_attr.data.data
+
+    @property
     def scales(self) -> tuple[float, ...]:
-        return tuple(array.array("d", self.scales_attr.data.data))
+        return tuple(array.array("d", self.scales_bytes))
 
     @property
     def zero_points(self) -> tuple[int, ...]:
-        return tuple(array.array("q", self.zero_points_attr.data.data))
+        return tuple(array.array("q", self.zero_points_bytes))
 
     @property
     def axis(self) -> int:
@@ -874,10 +884,10 @@ def _verify_per_axis(quantized: QuantizedType, container: Attribute) -> None:
             f"quantized dimension {quantized.axis} out of range for tensor of rank {rank}"
         )
     size = container.get_shape()[quantized.axis]
-    if size != DYNAMIC_INDEX and size != len(quantized.scales):
+    scales = len(quantized.scales_bytes) // 8
+    if size != DYNAMIC_INDEX and size != scales:
         raise VerifyException(
-            f"per-axis type has {len(quantized.scales)} scales "
-            f"but dimension {quantized.axis} has size {size}"
+            f"per-axis type has {scales} scales but dimension {quantized.axis} has size {size}"
         )
 
 

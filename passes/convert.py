@@ -75,6 +75,7 @@ from qir.dialects.quant import (
 from qir.errors import OpError
 from qir.observation import quantized_types, stats_from_attr
 from qir.params import new_param, param_tensor
+from qir.tensors import per_axis_tables
 from qir.pass_manager import QirPass, count
 from qir.qdq import dequantized, quantize_reading
 from qir.quantizer.base import annotation
@@ -97,9 +98,8 @@ def quantize_tensor(tensor: torch.Tensor, qtype: Attribute) -> torch.Tensor:
 
         return quantize(x, qtype)
     if isinstance(qtype, UniformQuantizedPerAxisType):
-        scales = torch.tensor(qtype.scales, dtype=torch.float32)
-        zero_points = torch.tensor(qtype.zero_points, dtype=torch.int64)
-        return ops.quantize_per_channel.default(x, scales, zero_points, qtype.axis, qtype.storage_min,
+        scales, zero_points = per_axis_tables(qtype)
+        return ops.quantize_per_channel.default(x, scales.float(), zero_points, qtype.axis, qtype.storage_min,
                                                 qtype.storage_max, storage)
     return ops.quantize_per_tensor.default(x, qtype.scale, qtype.zero_point, qtype.storage_min,
                                            qtype.storage_max, storage)
@@ -122,10 +122,12 @@ def _quantize_weights(weights: list[tuple[ParamOp, Attribute]], store) -> list[t
         else:
             quantized[index] = quantize_tensor(tensor, qtype)
     for (_, qmin, qmax, _), members in stacks.items():
-        scales = torch.tensor([s for _, qtype, _ in members for s in qtype.scales], dtype=torch.float32)
-        zero_points = torch.tensor([z for _, qtype, _ in members for z in qtype.zero_points], dtype=torch.int64)
+        scales = torch.frombuffer(bytearray(b"".join(qtype.scales_bytes for _, qtype, _ in members)),
+                                  dtype=torch.float64)
+        zero_points = torch.frombuffer(bytearray(b"".join(qtype.zero_points_bytes for _, qtype, _ in members)),
+                                       dtype=torch.int64)
         stacked = _decomposed_ops().quantize_per_channel.default(
-            torch.cat([tensor.detach() for _, _, tensor in members]), scales, zero_points, 0, qmin, qmax,
+            torch.cat([tensor.detach() for _, _, tensor in members]), scales.float(), zero_points, 0, qmin, qmax,
             getattr(torch, members[0][1].container_dtype_name))
         parts = stacked.split([tensor.shape[0] for _, _, tensor in members])
         for (index, _, _), part in zip(members, parts):

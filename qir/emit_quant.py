@@ -29,6 +29,7 @@ from qir.dialects.quant import (
 from qir.emitter import Emitter, emits, folds
 from qir.observation import observer_spec, stats_from_attr
 from qir.observers import make_observer
+from qir.tensors import per_axis_tables
 
 _decomposed = torch.ops.quantized_decomposed
 
@@ -39,9 +40,9 @@ def _qparams_args(em: Emitter, qtype, name: str) -> tuple:
     dtype = getattr(torch, qtype.container_dtype_name)
     if isinstance(qtype, UniformQuantizedPerAxisType):
         name = f"{name}_{len(em.attrs)}"  # one pair of tensors per call: names never collide
-        scales = em.get_attr(f"{name}.scales", torch.tensor(qtype.scales, dtype=torch.float32), "constant")
-        zero_points = em.get_attr(f"{name}.zero_points",
-                                  torch.tensor(qtype.zero_points, dtype=torch.int64), "constant")
+        scales, zero_points = per_axis_tables(qtype)
+        scales = em.get_attr(f"{name}.scales", scales.float(), "constant")
+        zero_points = em.get_attr(f"{name}.zero_points", zero_points, "constant")
         return (scales, zero_points, qtype.axis, qtype.storage_min, qtype.storage_max, dtype)
     return (qtype.scale, qtype.zero_point, qtype.storage_min, qtype.storage_max, dtype)
 

@@ -121,8 +121,7 @@ def _type_of(spec: QuantSpecAttr | FixedQParamsAttr, parameters: tuple | None,
                 torch.tensor(zero_point, dtype=torch.int64).numpy().tobytes(), table,
                 {0: 1, 1: spec.block.data}, storage_min=qmin, storage_max=qmax)
         if spec.channel_axis is not None:
-            return UniformQuantizedPerAxisType.get(storage, [float(s) for s in scale],
-                                                   [int(z) for z in zero_point], spec.channel_axis,
+            return UniformQuantizedPerAxisType.get(storage, scale, zero_point, spec.channel_axis,
                                                    storage_min=qmin, storage_max=qmax)
         return UniformQuantizedType.get(storage, float(scale), int(zero_point), storage_min=qmin,
                                         storage_max=qmax)

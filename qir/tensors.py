@@ -58,6 +58,13 @@ def dense_to_tensor(value: DenseIntOrFPElementsAttr) -> torch.Tensor:
     return tensor.reshape(shape)
 
 
+def per_axis_tables(qtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The scales (float64) and zero points (int64) of a per-axis quantized type as 1-d tensors
+    read from the bytes of its tables: no Python number per channel."""
+    return (torch.frombuffer(bytearray(qtype.scales_bytes), dtype=torch.float64),
+            torch.frombuffer(bytearray(qtype.zero_points_bytes), dtype=torch.int64))
+
+
 def type_of(tensor: torch.Tensor) -> TensorType:
     """The IR tensor type of a (static-shaped) tensor."""
     return TensorType(element_type(tensor.dtype), tuple(tensor.shape))

@@ -502,3 +502,18 @@ def test_lit_invalid(first_line: int, chunk: str):
             assert failing.split(" = ")[0].strip() == source.split(" = ")[0].strip()
     else:
         pytest.fail(f"chunk at line {first_line} of invalid.mlir did not fail")
+
+
+def test_per_axis_tables_as_tensors_are_its_scales_and_zero_points():
+    """`qir.tensors.per_axis_tables` reads a per-axis type's tables as tensors from their bytes:
+    the scales and zero points the type holds, exactly."""
+    import torch
+
+    from qir.tensors import per_axis_tables
+
+    scales, zero_points = [0.1, 2.5e-07, 3.0, 1 / 3], [0, -3, 7, 127]
+    qtype = UniformQuantizedPerAxisType.get("i8", scales, zero_points, 0)
+    got_scales, got_zero_points = per_axis_tables(qtype)
+    assert got_scales.dtype == torch.float64 and got_scales.tolist() == scales
+    assert got_zero_points.dtype == torch.int64 and got_zero_points.tolist() == zero_points
+    assert torch.equal(got_scales.float(), torch.tensor(qtype.scales, dtype=torch.float32))
