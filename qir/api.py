@@ -74,7 +74,11 @@ def prepare(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwa
                           quantizer=quantizer)
     annotate = available_passes()["annotate"]()  # by name: the core does not import passes
     passes = [annotate(quantizer=quantizer) if p == "annotate" else p for p in PREPARE_PIPELINE]
-    prepared = PassManager(passes, timing=timing).run(program)
+    # a program imported here is the passes' to rewrite (imported again only to blame a failure)
+    fresh = None if isinstance(model, Program) else (
+        lambda: _program_of(model, example_inputs, kwargs, dynamic_shapes, warn_training=False,
+                            custom_modules=custom_modules, quantizer=quantizer))
+    prepared = PassManager(passes, timing=timing).run(program, fresh=fresh)
     gm = prepared.to_fx()
     return gm
 

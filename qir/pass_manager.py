@@ -3,7 +3,8 @@
 Every qir pass declares the stages it accepts (`requires`) and the stage it
 leaves (`leaves`); the manager walks the whole pipeline before running
 anything, so a misordered pipeline fails up front, naming the pass and the
-stage. Passes run on a copy of the program: a failure leaves the caller's
+stage. Passes run on a copy of the program (or on one the caller gives away,
+with a way to make it again: a fresh import): a failure leaves the caller's
 program as it was and names the pass, the op and its location.
 
 The IR is verified once, after the last pass: verifying every op after every
@@ -130,19 +131,25 @@ class PassManager:
         self.records: list[PassRecord] = []
         self._setup: Callable[[Program], None] | None = None
 
-    def run(self, program: Program, *, setup: Callable[[Program], None] | None = None) -> Program:
+    def run(self, program: Program, *, setup: Callable[[Program], None] | None = None,
+            fresh: Callable[[], Program] | None = None) -> Program:
         """Run every pass on a copy of `program`; the argument is never changed. `setup` is called
         on that copy before the first pass (convert reads the calibration module's statistics into
-        it, rather than into a copy of its own that would be copied again)."""
+        it, rather than into a copy of its own that would be copied again).
+
+        `fresh` makes `program` again (a new import of the same model): given it, the caller keeps
+        no other reference to `program`, the passes rewrite it in place (copying 3,000 ops cost
+        as much as a pass), and `fresh()` is called only after a failure, for the untouched input
+        that finding the pass to blame needs."""
         check_stages(self.passes, program.stage)
         self._setup = setup
         with paused_gc():  # passes build many small objects and free none: collections only cost time
-            result = self._run_all(program, self.passes, self.verify_each)
+            result = self._run_all(program, self.passes, self.verify_each, fresh=fresh)
             if self.verify and not self.verify_each:
                 try:
                     _verify(result)
                 except VerifyException as err:
-                    self._blame(program, len(self.passes))
+                    self._blame(program if fresh is None else fresh(), len(self.passes))
                     raise PassFailure(self.passes[-1].name if self.passes else "(no pass)",
                                       f"left invalid IR: {err}", _failing_op(result)) from err
         if self.timing:
@@ -150,10 +157,11 @@ class PassManager:
         return result
 
     def _run_all(self, program: Program, passes: Sequence[ModulePass], verify_each: bool,
-                 dump: bool = True) -> Program:
-        """`passes` run on a copy of `program`. A pass failing with an internal error may have
-        tripped on IR an earlier one broke: unless every pass was verified, that one is blamed."""
-        result = program.clone()
+                 dump: bool = True, fresh: Callable[[], Program] | None = None) -> Program:
+        """`passes` run on a copy of `program`, or on `program` itself when `fresh` can make it
+        again. A pass failing with an internal error may have tripped on IR an earlier one broke:
+        unless every pass was verified, that one is blamed (on the untouched input)."""
+        result = program.clone() if fresh is None else program
         if self._setup is not None:
             self._setup(result)
         ctx = make_context(result.params)
@@ -163,7 +171,7 @@ class PassManager:
                 self._run_one(p, result, ctx, verify_each, dump)
             except PassFailure as failure:
                 if failure.internal and self.verify and not verify_each:
-                    self._blame(program, index)
+                    self._blame(program if fresh is None else fresh(), index)
                 raise
         return result
 

@@ -80,6 +80,24 @@ def test_the_pass_that_breaks_the_ir_is_named_whether_or_not_each_pass_is_verifi
     assert program.text(debuginfo=True) == before
 
 
+@pytest.mark.parametrize("after", [[], [_Crashes()]])
+def test_a_program_given_away_is_rewritten_in_place_and_a_failure_still_blamed(after):
+    """With `fresh` (how to make the program again) the passes rewrite the program itself, and
+    the pass that broke the IR is found by running again on a fresh one."""
+    program = _program()
+    assert qir.PassManager(["canonicalize"]).run(program, fresh=_program) is program
+    made = []
+
+    def fresh():
+        made.append(_program())
+        return made[-1]
+
+    with pytest.raises(qir.PassFailure) as failure:
+        qir.PassManager(["canonicalize", _BreaksIR(), *after]).run(_program(), fresh=fresh)
+    assert failure.value.pass_name == "breaks-ir" and "nosuch.default" in str(failure.value)
+    assert len(made) == 1
+
+
 def test_a_pass_failing_on_valid_ir_is_named_with_its_own_error():
     with pytest.raises(qir.PassFailure, match="pass 'crashes' failed: internal error: KeyError: 'boom'"):
         qir.PassManager(["canonicalize", _Crashes()]).run(_program())
