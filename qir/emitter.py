@@ -211,7 +211,9 @@ class Emitter:
         self.attrs: dict[str, tuple[Any, str]] = {}  # target -> (constant, kind), copied when the module is built
         self.modules: dict[str, torch.nn.Module] = {}
         self.graph = fx.Graph()
-        self.nodes: dict[SSAValue, Any] = {}
+        self.nodes: dict[SSAValue, Any] = _Nodes(self._read_param)
+        self.unread: dict[SSAValue, ParamOp] = {}
+        """Parameters walked over but not read as values yet (see `_Nodes`)."""
         self._attr_names: dict[str, str] = {}
         self._constants: dict[SSAValue, Any] = {}
         self._once: dict[Any, Any] = {}
@@ -295,6 +297,15 @@ class Emitter:
                 result = self._fold(owner.name)(self, owner, inputs)
         self._constants[value] = result
         return result
+
+    def _read_param(self, value: SSAValue) -> fx.Node:
+        """The `get_attr` node of a parameter read for the first time (KeyError for a value that
+        is not an unread parameter, as from any dict)."""
+        op = self.unread.pop(value)
+        kind = op.kind.data
+        if kind == "parameter" and FROZEN in op.attributes:
+            kind = "frozen parameter"
+        return self.get_attr(op.param_name, self.program.tensor(op), kind)
 
     def _fold(self, op_name: str) -> FoldRule | None:
         if op_name not in self._folds:
@@ -414,13 +425,24 @@ def _read_kept_modules(module: fx.GraphModule, program) -> None:
         read_modules(module, program)
 
 
+class _Nodes(dict):
+    """Each SSA value's FX node (or the Python value it was emitted as), where a parameter's
+    `get_attr` node is made when the parameter is first read (`make`): a lowered program reads
+    most of its weights only while it is emitted, as constants to prepack (`Emitter.constant`),
+    and a node made for each where the parameter stands would be erased again, unread."""
+
+    def __init__(self, make: Callable[[SSAValue], Any]):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, value: SSAValue) -> Any:
+        node = self[value] = self._make(value)
+        return node
+
+
 @emits("aten.param")
 def _emit_param(em: Emitter, op: ParamOp) -> None:
-    tensor = em.program.tensor(op)
-    kind = op.kind.data
-    if kind == "parameter" and FROZEN in op.attributes:
-        kind = "frozen parameter"
-    em.nodes[op.result] = em.get_attr(op.param_name, tensor, kind)
+    em.unread[op.result] = op
 
 
 FROZEN = "frozen"
@@ -454,6 +476,9 @@ def _emit_aten(em: Emitter, op: AtenOp) -> None:
 @emits("aten.param_update")
 def _emit_param_update(em: Emitter, op: ParamUpdateOp) -> None:
     name = op.sym.data
+    unread = next((value for value, param in em.unread.items() if param.param_name == name), None)
+    if unread is not None:
+        em.node(unread)  # registered as its aten.param says
     if name in em._attr_names:
         buffer = em.graph.get_attr(em._attr_names[name])
     elif name in em.program.params:  # written but never read: registered here
