@@ -60,16 +60,21 @@ class OpCapability:
     patterns: tuple[Any, ...] | None = None
 
     def accepts(self, op: Operation) -> bool:
-        for value in list(op.operands) + list(op.results):
+        weight = getattr(op, "weight", None)
+        for value in op.operands:
             qtype = ref.quantized(value)
             if qtype is None:
-                if value in op.results and ref.element(value) is not None and not self.float_output:
-                    return False
                 continue
-            is_weight = value is getattr(op, "weight", None)
-            if is_weight:
+            if value is weight:
                 scheme = "per_channel" if isinstance(qtype, UniformQuantizedPerAxisType) else "per_tensor"
                 if _storage(qtype) not in self.weights or scheme not in self.weight_schemes:
+                    return False
+            elif _storage(qtype) not in self.activations:
+                return False
+        for value in op.results:
+            qtype = ref.quantized(value)
+            if qtype is None:
+                if ref.element(value) is not None and not self.float_output:
                     return False
             elif _storage(qtype) not in self.activations:
                 return False

@@ -29,7 +29,7 @@ def _symmetric_weight(op) -> bool:
     from qir.dialects.ref import quantized
 
     qtype = quantized(op.weight)
-    return all(z == 0 for z in getattr(qtype, "zero_points", (getattr(qtype, "zero_point", 0),)))
+    return not any(getattr(qtype, "zero_points", (getattr(qtype, "zero_point", 0),)))
 
 
 def _fbgemm_transposed(op) -> bool:
