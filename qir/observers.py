@@ -612,7 +612,13 @@ def _quantization_errors(ranges: list[tuple[torch.Tensor, float, int, int, int]]
     `width`, uniform density within each) on `levels` levels spanning bins `start..end`, values
     outside clipped. Histograms of one size are evaluated together, one row each: every
     operation is elementwise, or a sum along a row, so each error is bit for bit the one a
-    histogram alone gives."""
+    histogram alone gives.
+
+    Where most bins are empty (a histogram of a few batches: 256 values in 2048 bins), only
+    the bins holding counts are evaluated: their products are put in their places in a row of
+    zeros, which is summed as the whole row is. An empty bin's product is a zero either way
+    (its sign aside, which only an error of exactly zero could show, and errors are only
+    compared), so the errors, and the ranges chosen, are the same."""
     errors = [0.0] * len(ranges)
     by_size: dict[int, list[int]] = {}
     for index, (counts, *_) in enumerate(ranges):
@@ -627,18 +633,32 @@ def _quantization_errors(ranges: list[tuple[torch.Tensor, float, int, int, int]]
             step = width * (end - start + 1) / levels
             half = step / 2
             columns.append((start, width, step, levels - 1, half ** 3, 2 * half ** 3))
-        start, width, step, top, half_cubed, level_cubes = torch.tensor(columns, dtype=torch.float64).T[:, :, None]
-        begin = (torch.arange(nbins, dtype=torch.float64) - start) * width
-        finish = begin + width
-        first = torch.clamp(torch.floor(begin / step), min=0).minimum(top)  # the level of each bin's begin
-        last = torch.clamp(torch.floor(finish / step), min=0).minimum(top)
-        to_begin = begin - (first + 0.5) * step  # offsets from the levels' centres
-        to_finish = finish - (last + 0.5) * step
-        # ∫x² over [to_begin, half], over whole levels strictly between, and over [-half, to_finish]
-        cubes = (half_cubed - to_begin ** 3) + (last - first - 1) * level_cubes + (to_finish ** 3 + half_cubed)
-        for i, total in zip(rows, (hist * cubes).sum(1).tolist()):
+        parameters = torch.tensor(columns, dtype=torch.float64).T
+        row, position = hist.nonzero(as_tuple=True)
+        if 2 * row.numel() < hist.numel():
+            products = torch.zeros_like(hist)
+            products[row, position] = hist[row, position] * _bin_cubes(position.double(), *parameters[:, row])
+        else:
+            products = hist * _bin_cubes(torch.arange(nbins, dtype=torch.float64), *parameters[:, :, None])
+        for i, total in zip(rows, products.sum(1).tolist()):
             errors[i] = total / (3 * ranges[i][1])
     return errors
+
+
+def _bin_cubes(position: torch.Tensor, start: torch.Tensor, width: torch.Tensor, step: torch.Tensor,
+               top: torch.Tensor, half_cubed: torch.Tensor, level_cubes: torch.Tensor) -> torch.Tensor:
+    """For bins at `position` (float64 bin indices; the other arguments, one value per bin or
+    one per row, broadcast) of a histogram quantized on levels of `step` from bin `start`: the
+    integral of x² over each bin, x the offset from the centre of the level each value falls in
+    (times 3, and per unit of density)."""
+    begin = (position - start) * width
+    finish = begin + width
+    first = torch.clamp(torch.floor(begin / step), min=0).minimum(top)  # the level of each bin's begin
+    last = torch.clamp(torch.floor(finish / step), min=0).minimum(top)
+    to_begin = begin - (first + 0.5) * step  # offsets from the levels' centres
+    to_finish = finish - (last + 0.5) * step
+    # ∫x² over [to_begin, half], over whole levels strictly between, and over [-half, to_finish]
+    return (half_cubed - to_begin ** 3) + (last - first - 1) * level_cubes + (to_finish ** 3 + half_cubed)
 
 
 def _rebin(hist: torch.Tensor, lo: float, hi: float, new_lo: float, new_hi: float) -> torch.Tensor:

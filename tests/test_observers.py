@@ -737,3 +737,24 @@ def test_statistics_as_tensors_are_the_same_statistics(kind):
     again = make_observer(observer.spec)
     again.load_stats(as_tensors)
     assert again.stats() == observer.stats()
+
+
+@pytest.mark.parametrize("values", [40, 100_000])
+def test_errors_of_sparse_and_dense_histograms_are_those_of_every_bin(values):
+    """Histograms of few values (most bins empty: only occupied bins are evaluated) and of many
+    (every bin evaluated) give the errors of evaluating every bin of each histogram alone."""
+    from qir.observers import _bin_cubes, _quantization_errors
+
+    g = torch.Generator().manual_seed(7)
+    ranges = []
+    for index in range(40):
+        x = torch.randn(values, generator=g, dtype=torch.float64) * (index + 1)
+        counts = torch.histc(x, 2048, min=float(x.min()), max=float(x.max()))
+        start, end = index * 7, 2047 - index * 5
+        ranges.append((counts, float(x.max() - x.min()) / 2048, start, end, 256 if index % 3 else 65536))
+    for (counts, width, start, end, levels), got in zip(ranges, _quantization_errors(ranges)):
+        step = width * (end - start + 1) / levels
+        columns = torch.tensor([(start, width, step, levels - 1, (step / 2) ** 3, 2 * (step / 2) ** 3)],
+                               dtype=torch.float64).T[:, :, None]
+        every_bin = (counts * _bin_cubes(torch.arange(2048, dtype=torch.float64), *columns)).sum(1).item()
+        assert got == every_bin / (3 * width)
