@@ -667,22 +667,12 @@ class UniformQuantizedPerAxisType(QuantizedType):
     axis_attr: IntAttr
 
     @property
-    def scales_bytes(self) -> bytes:
-        """The scales as native float64 bytes (`torch.frombuffer(..., dtype=float64)`)."""
-        return self.scales_attr.data.data
-
-    @property
-    def zero_points_bytes(self) -> bytes:
-        """The zero points as native int64 bytes."""
-        return self.zero_points_attr.data.data
-
-    @property
     def scales(self) -> tuple[float, ...]:
-        return tuple(array.array("d", self.scales_bytes))
+        return tuple(array.array("d", self.scales_attr.data.data))
 
     @property
     def zero_points(self) -> tuple[int, ...]:
-        return tuple(array.array("q", self.zero_points_bytes))
+        return tuple(array.array("q", self.zero_points_attr.data.data))
 
     @property
     def axis(self) -> int:
@@ -884,7 +874,7 @@ def _verify_per_axis(quantized: QuantizedType, container: Attribute) -> None:
             f"quantized dimension {quantized.axis} out of range for tensor of rank {rank}"
         )
     size = container.get_shape()[quantized.axis]
-    scales = len(quantized.scales_bytes) // 8
+    scales = len(quantized.scales_attr.data.data) // 8  # float64 entries
     if size != DYNAMIC_INDEX and size != scales:
         raise VerifyException(
             f"per-axis type has {scales} scales but dimension {quantized.axis} has size {size}"

@@ -122,10 +122,8 @@ def _quantize_weights(weights: list[tuple[ParamOp, Attribute]], store) -> list[t
         else:
             quantized[index] = quantize_tensor(tensor, qtype)
     for (_, qmin, qmax, _), members in stacks.items():
-        scales = torch.frombuffer(bytearray(b"".join(qtype.scales_bytes for _, qtype, _ in members)),
-                                  dtype=torch.float64)
-        zero_points = torch.frombuffer(bytearray(b"".join(qtype.zero_points_bytes for _, qtype, _ in members)),
-                                       dtype=torch.int64)
+        tables = [per_axis_tables(qtype) for _, qtype, _ in members]
+        scales, zero_points = torch.cat([s for s, _ in tables]), torch.cat([z for _, z in tables])
         stacked = _decomposed_ops().quantize_per_channel.default(
             torch.cat([tensor.detach() for _, _, tensor in members]), scales.float(), zero_points, 0, qmin, qmax,
             getattr(torch, members[0][1].container_dtype_name))

@@ -60,9 +60,9 @@ def dense_to_tensor(value: DenseIntOrFPElementsAttr) -> torch.Tensor:
 
 def per_axis_tables(qtype) -> tuple[torch.Tensor, torch.Tensor]:
     """The scales (float64) and zero points (int64) of a per-axis quantized type as 1-d tensors
-    read from the bytes of its tables: no Python number per channel."""
-    return (torch.frombuffer(bytearray(qtype.scales_bytes), dtype=torch.float64),
-            torch.frombuffer(bytearray(qtype.zero_points_bytes), dtype=torch.int64))
+    read from the bytes of its dense tables: no Python number per channel."""
+    return (torch.frombuffer(bytearray(qtype.scales_attr.data.data), dtype=torch.float64),
+            torch.frombuffer(bytearray(qtype.zero_points_attr.data.data), dtype=torch.int64))
 
 
 def type_of(tensor: torch.Tensor) -> TensorType:
