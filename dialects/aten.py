@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, ClassVar
 
 from xdsl.dialects.builtin import (
@@ -215,12 +215,27 @@ class Schema:
     pure: bool
     """No argument is written to and the op is not random: dead copies may go, equal ones merge."""
 
-    @property
+    # A schema is built once per overload (`schema_of`) and read for every argument every pass
+    # asks about (`AtenOp.arg`): what it derives from its arguments is derived once.
+
+    @cached_property
     def positional(self) -> tuple[SchemaArg, ...]:
         return tuple(a for a in self.args if not a.kwarg_only)
 
+    @cached_property
+    def _by_name(self) -> dict[str, SchemaArg]:
+        return {a.name: a for a in self.args}
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {a.name: i for i, a in enumerate(self.positional)}
+
     def arg(self, name: str) -> SchemaArg | None:
-        return next((a for a in self.args if a.name == name), None)
+        return self._by_name.get(name)
+
+    def position(self, name: str) -> int | None:
+        """The index of the positional argument `name`, or None (keyword-only, or no such argument)."""
+        return self._positions.get(name)
 
     @property
     def variadic_results(self) -> bool:
@@ -430,6 +445,12 @@ def _kind_accepts(kind: str, value: Attribute, operand_type: Attribute | None) -
 # --------------------------------------------------------------------------
 
 
+@cache
+def _op_name(target: str) -> str:
+    """`conv2d` for `conv2d.default`, `foo` for `ns::foo.bar`: every pass asks, for every op."""
+    return target.split("::")[-1].rpartition(".")[0] or target
+
+
 @irdl_op_definition
 class AtenOp(IRDLOperation):
     """One call of a torch operator, checked against the operator's schema."""
@@ -453,19 +474,24 @@ class AtenOp(IRDLOperation):
         result_types: Sequence[Attribute] = (),
         attributes: Mapping[str, Attribute] | None = None,
     ):
-        """Build from Python-level arguments: SSA values become operands, the rest attributes."""
+        """Build from Python-level arguments: SSA values become operands, the rest attributes.
+
+        The op has one variadic operand list and one variadic result list, so IRDL's generic
+        builder would only check and flatten them: the op is built directly, as
+        `Operation.create` builds it (import and every rewrite build thousands)."""
         operands: list[SSAValue] = []
         arg_attrs = [to_attr(a, operands) for a in args]
         kw_attrs = {k: to_attr(v, operands) for k, v in (kwargs or {}).items()}
-        super().__init__(
-            operands=[operands],
-            result_types=[list(result_types)],
+        Operation.__init__(
+            self,
+            operands=operands,
+            result_types=result_types,
             properties={
                 "target": StringAttr(target),
                 "args": ArrayAttr(arg_attrs),
                 **({"kwargs": DictionaryAttr(kw_attrs)} if kw_attrs else {}),
             },
-            attributes=dict(attributes or {}),
+            attributes={k: v for k, v in (attributes or {}).items() if v is not None},
         )
 
     # -- Python view of the arguments ------------------------------------
@@ -473,7 +499,7 @@ class AtenOp(IRDLOperation):
     @property
     def op_name(self) -> str:
         """The operator without overload: `conv2d` for `conv2d.default`."""
-        return self.target.data.split("::")[-1].rpartition(".")[0] or self.target.data
+        return _op_name(self.target.data)
 
     @property
     def schema(self) -> Schema | None:
@@ -485,17 +511,15 @@ class AtenOp(IRDLOperation):
 
     def arg(self, name_or_index: str | int, default: Any = None) -> Any:
         """An argument by schema name or position, as `value()` gives it; `default` if absent."""
-        schema = self.schema
         index = name_or_index
         if isinstance(name_or_index, str):
-            if self.kwargs is not None and name_or_index in self.kwargs.data:
-                return self.value(self.kwargs.data[name_or_index])
-            if schema is None:
+            kwargs = self.kwargs
+            if kwargs is not None and name_or_index in kwargs.data:
+                return self.value(kwargs.data[name_or_index])
+            schema = self.schema
+            index = schema.position(name_or_index) if schema is not None else None
+            if index is None:
                 return default
-            names = [a.name for a in schema.positional]
-            if name_or_index not in names:
-                return default
-            index = names.index(name_or_index)
         assert isinstance(index, int)
         if index < len(self.args.data):
             return self.value(self.args.data[index])
@@ -728,11 +752,13 @@ class ParamOp(IRDLOperation):
     def __init__(self, name: str, type_: Attribute, kind: str = "parameter",
                  value: DenseIntOrFPElementsAttr | None = None,
                  attributes: Mapping[str, Attribute] | None = None):
-        super().__init__(
+        # One result and no operand: built directly, as `AtenOp` is (one op per weight).
+        Operation.__init__(
+            self,
             result_types=[type_],
             properties={"name": StringAttr(name), "kind": StringAttr(kind),
                         **({"value": value} if value is not None else {})},
-            attributes=dict(attributes or {}),
+            attributes={k: v for k, v in (attributes or {}).items() if v is not None},
         )
 
     @property
@@ -804,7 +830,7 @@ def to_attr(value: Any, operands: list[SSAValue]) -> Attribute:
     """A Python argument as an attribute; SSA values are appended to `operands`."""
     if isinstance(value, SSAValue | Operation):
         operands.append(SSAValue.get(value))
-        return OperandAttr(len(operands) - 1)
+        return _operand_attr(len(operands) - 1)
     if isinstance(value, Attribute):
         return value
     if value is None:
@@ -823,6 +849,12 @@ def to_attr(value: Any, operands: list[SSAValue]) -> Attribute:
 
 
 _NONE = NoneAttr()
+
+
+@cache
+def _operand_attr(index: int) -> OperandAttr:
+    """Attributes are immutable values: every op's first operand can be the same `#aten.operand<0>`."""
+    return OperandAttr(index)
 
 
 @cache

@@ -156,6 +156,7 @@ _DROPOUTS = {"dropout.default", "feature_dropout.default", "alpha_dropout.defaul
              "feature_alpha_dropout.default"}
 _COPIES = {"clone.default", "_to_copy.default", "lift_fresh_copy.default"}
 _CONVERSIONS = {"to.dtype", "to.dtype_layout", "type_as.default"}
+_IDENTITY_CANDIDATES = _ALIAS_IDENTITIES | _DROPOUTS | _COPIES | _CONVERSIONS | {"contiguous.default"}
 
 
 @dataclass
@@ -170,7 +171,7 @@ class FoldIdentities(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
         target = op.target.data
-        if not op.operands or len(op.results) != 1:
+        if target not in _IDENTITY_CANDIDATES or not op.operands or len(op.results) != 1:
             return
         source = op.arg(0)
         if not isinstance(source, SSAValue) or source.type != op.results[0].type:
@@ -214,6 +215,8 @@ class FoldIdentities(RewritePattern):
 _SAME_SHAPE_VIEWS = {"view.default", "reshape.default", "_unsafe_view.default", "expand.default",
                      "flatten.using_ints", "squeeze.default", "squeeze.dim", "squeeze.dims",
                      "unflatten.int", "expand_as.default", "view_as.default", "reshape_as.default"}
+_PERMUTATIONS = {"t.default", "transpose.int", "permute.default"}
+"""The targets `_permutation` knows."""
 
 
 @dataclass
@@ -226,7 +229,8 @@ class FoldSameShapeViews(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
         target = op.target.data
-        if len(op.results) != 1 or not op.operands:
+        if target not in _SAME_SHAPE_VIEWS and target not in _PERMUTATIONS \
+                or len(op.results) != 1 or not op.operands:
             return
         source = op.arg(0)
         if not isinstance(source, SSAValue):
@@ -278,10 +282,10 @@ class FoldViewChains(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
-        if len(op.results) != 1 or not op.operands:
+        target = op.target.data
+        if target not in _ORDER_VIEWS and target not in _PERMUTATIONS or len(op.results) != 1 or not op.operands:
             return
         result = op.results[0]
-        target = op.target.data
         if target in _ORDER_VIEWS and _static(result.type):
             # The farthest value up the chain of order-keeping views with this very type.
             found, value = None, op.arg(0)

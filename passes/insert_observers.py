@@ -94,11 +94,12 @@ class InsertObservers(QirPass):
 
         for block in _blocks(op):
             for o in list(block.ops):
-                if isinstance(o, ObserveOp | FakeQuantOp):
-                    continue
-                if isinstance(o, CallOp) and o.form_name == "custom" and is_annotated(o):
+                if not is_annotated(o) or isinstance(o, ObserveOp | FakeQuantOp):
+                    continue  # weights, float ops: half the program, nothing to observe
+                if isinstance(o, CallOp) and o.form_name == "custom":
                     o.set_form("observed")  # a custom module observed at its boundary runs its observed form
-                for i, spec in enumerate(annotation(o, "qin")):
+                qin = annotation(o, "qin")
+                for i, spec in enumerate(qin):
                     if spec is None or isinstance(spec, DerivedSpecAttr):
                         continue
                     value = o.operands[i]
@@ -112,8 +113,7 @@ class InsertObservers(QirPass):
                     obs_value = observe(result, spec, InsertPoint.after(o), o)
                     result.replace_uses_with_if(obs_value, lambda use: use.operation is not obs_value.owner)
                 o.attributes.pop("qout", None)
-                set_annotation(o, "qin", [e if isinstance(e, DerivedSpecAttr) else None
-                                          for e in annotation(o, "qin")])
+                set_annotation(o, "qin", [e if isinstance(e, DerivedSpecAttr) else None for e in qin])
 
 
 def _blocks(module: ModuleOp) -> list[Block]:

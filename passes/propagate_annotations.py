@@ -61,6 +61,8 @@ class PropagateAnnotations(QirPass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         ops = [o for o in op.walk() if "qin" in o.attributes or "qout" in o.attributes]
+        qins = {o: annotation(o, "qin") for o in ops}
+        qouts = {o: annotation(o, "qout") for o in ops}
         graph = nx.Graph()
         order: dict[Node, int] = {}
         concrete: dict[Node, Attribute] = {}
@@ -76,7 +78,7 @@ class PropagateAnnotations(QirPass):
         def operand_node(o: Operation, index: int) -> Node:
             if index >= len(o.operands):
                 raise OpError(o, f"shared spec refers to operand {index}, the op has {len(o.operands)}")
-            if annotation(o, "qin")[index] is not None:
+            if qins[o][index] is not None:
                 return ("in", o, index)
             node = ("out", o.operands[index])
             add(node, None)
@@ -93,17 +95,17 @@ class PropagateAnnotations(QirPass):
 
         # Nodes first (in program order, so group numbers are deterministic), then shared links.
         for o in ops:
-            for i, spec in enumerate(annotation(o, "qin")):
+            for i, spec in enumerate(qins[o]):
                 if isinstance(spec, DerivedSpecAttr):
                     derived.append((o, i, spec))
                 elif spec is not None:
                     add(("in", o, i), None if isinstance(spec, SharedSpecAttr) else _plain(spec))
-            for i, spec in enumerate(annotation(o, "qout")):
+            for i, spec in enumerate(qouts[o]):
                 if spec is not None:
                     add(("out", o.results[i]), None if isinstance(spec, SharedSpecAttr) else _plain(spec))
         for o in ops:
-            for key, make in (("qout", lambda i: ("out", o.results[i])), ("qin", lambda i: ("in", o, i))):
-                for i, spec in enumerate(annotation(o, key)):
+            for entries, make in ((qouts[o], lambda i: ("out", o.results[i])), (qins[o], lambda i: ("in", o, i))):
+                for i, spec in enumerate(entries):
                     if isinstance(spec, SharedSpecAttr):
                         graph.add_edge(make(i), shared_target(o, spec))
 
@@ -125,25 +127,23 @@ class PropagateAnnotations(QirPass):
                 graph.add_edge(node, producer)
 
         spec_of = self._component_specs(graph, concrete, order, ctx)
-        group_ids: dict[Node, int] = {}
+        grouped: dict[Node, Attribute] = {}
+        """Each node's spec with its group number: one attribute per group, shared by its nodes."""
         components = sorted(nx.connected_components(graph), key=lambda c: min(order[n] for n in c))
         next_group = 0
         for component in components:
             spec = spec_of(next(iter(component)))
+            if spec is None:
+                continue
+            spec = spec.with_group(next_group)
+            next_group += 1
             for n in component:
-                group_ids[n] = next_group if spec is not None else -1
-            if spec is not None:
-                next_group += 1
-
-        def resolved(node: Node) -> Attribute | None:
-            group = group_ids.get(node, -1)
-            return None if group < 0 else spec_of(node).with_group(group)
+                grouped[n] = spec
 
         for o in ops:
-            qout = [resolved(("out", r)) if e is not None else None
-                    for r, e in zip(o.results, annotation(o, "qout"))]
-            qin = [resolved(("in", o, i)) if e is not None and not isinstance(e, DerivedSpecAttr) else e
-                   for i, e in enumerate(annotation(o, "qin"))]
+            qout = [grouped.get(("out", r)) if e is not None else None for r, e in zip(o.results, qouts[o])]
+            qin = [grouped.get(("in", o, i)) if e is not None and not isinstance(e, DerivedSpecAttr) else e
+                   for i, e in enumerate(qins[o])]
             set_annotation(o, "qout", qout)
             set_annotation(o, "qin", qin)
         for o, i, spec in derived:

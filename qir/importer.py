@@ -126,11 +126,10 @@ def _target_name(node: fx.Node) -> str:
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 
 
-def _location(node: fx.Node) -> FileLineColLoc | None:
-    """The innermost frame of the node's stack trace outside torch itself (the user's model code,
+def _location(trace: str | None) -> FileLineColLoc | None:
+    """The innermost frame of a node's stack trace outside torch itself (the user's model code,
     not `torch/nn/modules/conv.py`), as an MLIR file:line:col location; torch's frame when the
     op was written nowhere else."""
-    trace = node.meta.get("stack_trace")
     if not trace:
         return None
     frames = _FRAME.findall(trace)
@@ -148,7 +147,9 @@ def _in_torch(file: str) -> bool:
     return file.startswith(_TORCH_DIR)
 
 
-def _provenance(node: fx.Node) -> dict[str, Attribute]:
+def _provenance(node: fx.Node, strings: dict[str, StringAttr]) -> dict[str, Attribute]:
+    """The `module` and `module_type` attributes of `node`'s op; `strings` holds the ones built
+    so far (every layer of a kind has the same module type)."""
     stack = node.meta.get("nn_module_stack") or {}
     entries = [v for v in stack.values() if isinstance(v, tuple) and len(v) == 2]
     entries = [(p, t) for p, t in entries if p != "_empty_nn_module_stack_from_metadata_hook"]
@@ -158,16 +159,22 @@ def _provenance(node: fx.Node) -> dict[str, Attribute]:
     attrs: dict[str, Attribute] = {}
     if path:  # the root module's own ops have no path, only its type (`set_object_type` of a bare nn.Linear)
         attrs["module"] = StringAttr(_clean_module_path(path))
-    attrs["module_type"] = StringAttr(type_name if isinstance(type_name, str) else
-                                      f"{type_name.__module__}.{type_name.__qualname__}")
+    type_text = type_name if isinstance(type_name, str) else f"{type_name.__module__}.{type_name.__qualname__}"
+    if type_text not in strings:
+        strings[type_text] = StringAttr(type_text)
+    attrs["module_type"] = strings[type_text]
     return attrs
+
+
+_SELF_PREFIX = re.compile(r"^L\['self'\]\.?")
+_INDEX = re.compile(r"\[(\d+)\]")
+_KEY = re.compile(r"\['([^']+)'\]")
 
 
 def _clean_module_path(path: str) -> str:
     """`L['self'].layer1[0].conv1` or `layer1.0.conv1` → `layer1.0.conv1`."""
-    path = re.sub(r"^L\['self'\]\.?", "", path)
-    path = re.sub(r"\[(\d+)\]", r".\1", path)
-    path = re.sub(r"\['([^']+)'\]", r".\1", path)
+    if "[" in path:
+        path = _KEY.sub(r".\1", _INDEX.sub(r".\1", _SELF_PREFIX.sub("", path)))
     return path.strip(".")
 
 
@@ -176,6 +183,9 @@ class _Importer:
         self.ep = ep
         self.values: dict[fx.Node, Any] = {}
         self.params = ParamStore()
+        self.locations: dict[str, FileLineColLoc | None] = {}
+        """Locations by stack trace: the layers of a loop or an `nn.Sequential` share theirs."""
+        self.strings: dict[str, StringAttr] = {}
 
     def run(self) -> Program:
         ep = self.ep
@@ -277,14 +287,20 @@ class _Importer:
         result_types = [tensor_type(v, where) for v in vals]
         args = [self._arg(a, where) for a in node.args]
         kwargs = {k: self._arg(v, where) for k, v in node.kwargs.items()}
-        op = AtenOp(target, args, kwargs, result_types, _provenance(node))
-        location = _location(node)
+        op = AtenOp(target, args, kwargs, result_types, _provenance(node, self.strings))
+        location = self._location(node)
         if location is not None:
             op.location = location
         for r in op.results:
             r.name_hint = _valid_name(node.name)
         block.add_op(op)
         self.values[node] = list(op.results) if multiple else (op.results[0] if op.results else None)
+
+    def _location(self, node: fx.Node) -> FileLineColLoc | None:
+        trace = node.meta.get("stack_trace")
+        if trace not in self.locations:
+            self.locations[trace] = _location(trace)
+        return self.locations[trace]
 
     def _import_kept_module_call(self, node: fx.Node, block: Block) -> None:
         """A call of a module the user keeps as it is (`qir.CustomModules`): one `custom.call`."""
@@ -293,8 +309,8 @@ class _Importer:
         where = f"node {node.name!r} (a call of a kept module)"
         values = [self._arg(v, where) for v in node.args[1]]
         result_types = [tensor_type(v, where) for v in node.meta.get("val") or []]
-        op = import_call(node, values, result_types, _provenance(node))
-        location = _location(node)
+        op = import_call(node, values, result_types, _provenance(node, self.strings))
+        location = self._location(node)
         if location is not None:
             op.location = location
         for r in op.results:
@@ -356,5 +372,8 @@ def _verify_imported(program: Program) -> None:
             raise UnsupportedError(f"{describe_op(op)}: {err}") from None
 
 
+_NOT_WORD = re.compile(r"\W")
+
+
 def _valid_name(name: str) -> str:
-    return re.sub(r"\W", "_", name)
+    return _NOT_WORD.sub("_", name)

@@ -77,7 +77,10 @@ def set_annotation(op: Operation, key: str, entries: Sequence[Attribute | None])
     if all(e is None for e in entries):
         op.attributes.pop(key, None)
     else:
-        op.attributes[key] = ArrayAttr([NoneAttr() if e is None else e for e in entries])
+        op.attributes[key] = ArrayAttr([_NONE if e is None else e for e in entries])
+
+
+_NONE = NoneAttr()
 
 
 def is_annotated(op: Operation) -> bool:

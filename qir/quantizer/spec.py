@@ -10,6 +10,7 @@ than an FX node, because annotations live on the op in the IR.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 from xdsl.ir import Attribute
@@ -160,7 +161,14 @@ Spec = QuantizationSpec | SharedQuantizationSpec | DerivedQuantizationSpec | Fix
 
 
 def spec_attr(spec: Spec | None) -> Attribute | None:
-    return None if spec is None else spec.to_attr()
+    return None if spec is None else _attr_of(spec)
+
+
+@lru_cache(maxsize=1024)
+def _attr_of(spec: Spec) -> Attribute:
+    """A quantizer asks for the attributes of the same few specs at every op it annotates; specs
+    are frozen and attributes immutable values, so each is built (and verified) once."""
+    return spec.to_attr()
 
 
 @dataclass(frozen=True)
