@@ -170,7 +170,15 @@ class Convert(QirPass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         store = params_of(ctx)
-        observers = [o for o in op.walk() if isinstance(o, ObserveOp | FakeQuantOp)]
+        observers, annotated, calls = [], [], []  # one walk finds what each step rewrites
+        for o in op.walk():
+            if isinstance(o, ObserveOp | FakeQuantOp):
+                observers.append(o)
+                continue
+            if "qin" in o.attributes:
+                annotated.append(o)
+            if isinstance(o, CallOp) and o.form_name == "observed":
+                calls.append(o)
         computed = self._quantized_types(observers)
         types: dict[str, Attribute] = {}
         quantized = []  # (observer, its type), in order
@@ -205,14 +213,14 @@ class Convert(QirPass):
                 self._replace_dynamic(obs)
                 count(ctx, "dynamic")
 
-        for o in list(op.walk()):
+        for o in annotated:
             for index, spec in enumerate(annotation(o, "qin")):
                 if isinstance(spec, DerivedSpecAttr):
                     self._derive(o, index, spec, store)
                     count(ctx, "derived")
-            o.attributes.pop("qin", None)
+            o.attributes.pop("qin")
 
-        for call in [o for o in op.walk() if isinstance(o, CallOp) and o.form_name == "observed"]:
+        for call in calls:
             self._quantize_custom(call)
             count(ctx, "custom modules")
 
