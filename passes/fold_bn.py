@@ -320,6 +320,8 @@ class FoldBatchNorm(QirPass):
     requires = ("float", "observed")
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if not any(isinstance(o, AtenOp) and o.op_name in BATCH_NORMS for o in op.walk()):
+            return  # nothing to fold: no rewrite walk, no aliasing analysis (most converted programs)
         PatternRewriteWalker(
             FoldBatchNormPattern(params_of(ctx), ctx, Mutations.of(op)),
             walk_reverse=False,

@@ -33,6 +33,7 @@ Each fold counts as `folded`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from xdsl.context import Context
@@ -65,16 +66,19 @@ def _bytes(types) -> int:
 class _Folder:
     store: ParamStore
     ctx: Context
-    mutations: Mutations
+    module: ModuleOp
+
+    @cached_property
+    def mutations(self) -> Mutations:
+        """What is written in place: analysed at the first op that reads only parameters, before
+        anything is folded (a program may have none such)."""
+        return Mutations.of(self.module)
 
     def sources(self, op: AtenOp) -> list[ParamOp] | None:
         """The constant `aten.param`s `op` reads, or None when it reads anything else."""
-        sources = []
-        for value in op.operands:
-            owner = value.owner
-            if not isinstance(owner, ParamOp) or self.mutations.written(value):
-                return None
-            sources.append(owner)
+        sources = [value.owner for value in op.operands]
+        if not all(isinstance(s, ParamOp) for s in sources) or any(self.mutations.written(v) for v in op.operands):
+            return None
         return sources
 
     def foldable(self, op: AtenOp, sources: list[ParamOp]) -> bool:
@@ -131,7 +135,7 @@ class FoldConstants(QirPass):
     requires = ("float",)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        folder = _Folder(params_of(ctx), ctx, Mutations.of(op))
+        folder = _Folder(params_of(ctx), ctx, op)
         for candidate in list(op.walk()):
             if isinstance(candidate, AtenOp) and candidate.parent is not None:
                 sources = folder.sources(candidate)

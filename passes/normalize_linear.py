@@ -608,8 +608,9 @@ class NormalizeLinear(QirPass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         state = _State(params_of(ctx), ctx, Mutations.of(op), self.keep_tied)
         for inner in op.walk():  # in program order, so that no dimension's key recurses deeply
-            for result in inner.results:
-                state.dims.keys.setdefault(result, state.dims.compute(result))
+            for result in inner.results:  # (a static shape's keys are its sizes: no recursion)
+                if isinstance(result.type, TensorType) and not result.type.has_static_shape():
+                    state.dims.keys.setdefault(result, state.dims.compute(result))
         PatternRewriteWalker(
             GreedyRewritePatternApplier([LayerForms(state), BroadcastWeight(state), BiasAdd(state),
                                          LeadingDims(state)]),

@@ -101,6 +101,11 @@ def _aliasing(target: str) -> _Aliasing:
     return _Aliasing(tuple(sources), written)
 
 
+def _writes_nothing(op: AtenOp) -> bool:
+    """Whether `op` writes no operand, by its schema, without looking at its arguments."""
+    return _aliasing(op.target.data).written == () and op.op_name not in _HIDDEN_WRITES
+
+
 def _values(arg: object) -> Iterator[SSAValue]:
     if isinstance(arg, SSAValue):
         yield arg
@@ -162,14 +167,19 @@ class Mutations:
     @classmethod
     def of(cls, module: ModuleOp) -> Mutations:
         found = cls()
-        ops = list(module.walk())
-        for op in ops:
+        params: list[ParamOp] = []
+        for op in module.walk():
+            if isinstance(op, AtenOp) and _writes_nothing(op):
+                continue  # nearly every op: a pass runs this on every op of the program
+            if isinstance(op, ParamOp):
+                params.append(op)
+                continue
             if isinstance(op, ParamUpdateOp):
                 found.updated_params.add(op.sym.data)
             for value in written_values(op):
                 found.roots.add(storage_root(value))
-        for op in ops:
-            if isinstance(op, ParamOp) and op.param_name in found.updated_params:
+        for op in params:
+            if op.param_name in found.updated_params:
                 found.roots.add(op.result)
         return found
 
