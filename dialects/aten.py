@@ -614,7 +614,7 @@ class AtenOp(IRDLOperation):
         schema = schema_of(target)
         if schema is None:
             raise VerifyException(f"aten.op {target!r}: torch has no such operator overload")
-        self._verify_args(schema)
+        self._verify_args(schema, self.operands)  # `operands` builds a tuple: once per op
         self._verify_results(schema)
         self._verify_annotations()
 
@@ -653,7 +653,7 @@ class AtenOp(IRDLOperation):
                 except VerifyException as err:
                     raise VerifyException(f"{where}: {err}") from None
 
-    def _verify_args(self, schema: Schema) -> None:
+    def _verify_args(self, schema: Schema, operands: Sequence[SSAValue]) -> None:
         positional = schema.positional
         if len(self.args.data) > len(positional):
             raise VerifyException(
@@ -674,31 +674,12 @@ class AtenOp(IRDLOperation):
                         f"aten.op {schema.target!r}: missing argument {arg.name!r}"
                     )
                 continue
-            if not self._accepts(arg, given[arg.name]):
+            if not _accepts(arg, given[arg.name], operands):
                 raise VerifyException(
                     f"aten.op {schema.target!r}: argument {arg.name!r} expects "
                     f"{arg.kind}{'[]' if arg.is_list else ''}{'?' if arg.optional else ''}, "
-                    f"got {_describe(given[arg.name], self.operands)}"
+                    f"got {_describe(given[arg.name], operands)}"
                 )
-
-    def _accepts(self, arg: SchemaArg, value: Attribute) -> bool:
-        if isinstance(value, NoneAttr):
-            return arg.optional or arg.has_default
-        if arg.is_list:
-            if not isinstance(value, ArrayAttr):
-                # `int[2] stride=1` style: one int stands for the whole list.
-                return arg.kind == "int" and isinstance(value, IntegerAttr)
-            return all(
-                (arg.list_of_optional and isinstance(v, NoneAttr)) or self._accepts_one(arg.kind, v)
-                for v in value.data
-            )
-        return self._accepts_one(arg.kind, value)
-
-    def _accepts_one(self, kind: str, value: Attribute) -> bool:
-        operand_type = (
-            self.operands[value.index.data].type if isinstance(value, OperandAttr) else None
-        )
-        return _kind_accepts(kind, value, operand_type)
 
     def _verify_results(self, schema: Schema) -> None:
         if schema.variadic_results:
@@ -708,6 +689,25 @@ class AtenOp(IRDLOperation):
                 f"aten.op {schema.target!r}: {len(self.results)} results, the schema returns "
                 f"{len(schema.returns)}"
             )
+
+
+def _accepts(arg: SchemaArg, value: Attribute, operands: Sequence[SSAValue]) -> bool:
+    if isinstance(value, NoneAttr):
+        return arg.optional or arg.has_default
+    if arg.is_list:
+        if not isinstance(value, ArrayAttr):
+            # `int[2] stride=1` style: one int stands for the whole list.
+            return arg.kind == "int" and isinstance(value, IntegerAttr)
+        return all(
+            (arg.list_of_optional and isinstance(v, NoneAttr)) or _accepts_one(arg.kind, v, operands)
+            for v in value.data
+        )
+    return _accepts_one(arg.kind, value, operands)
+
+
+def _accepts_one(kind: str, value: Attribute, operands: Sequence[SSAValue]) -> bool:
+    operand_type = operands[value.index.data].type if isinstance(value, OperandAttr) else None
+    return _kind_accepts(kind, value, operand_type)
 
 
 def _parse_optional_keyword(parser: Parser) -> str | None:
@@ -842,7 +842,7 @@ def to_attr(value: Any, operands: list[SSAValue]) -> Attribute:
     if isinstance(value, int):
         return _int_attr(value)
     if isinstance(value, float):
-        return _float_attr(value)
+        return _float_attr(value, math.copysign(1.0, value))
     if isinstance(value, str):
         return StringAttr(value)
     if isinstance(value, list | tuple):
@@ -870,7 +870,9 @@ def _int_attr(value: int) -> IntegerAttr:
 
 
 @cache
-def _float_attr(value: float) -> FloatAttr:
+def _float_attr(value: float, sign: float) -> FloatAttr:
+    """Cached by sign too: the cache takes -0.0 for 0.0 (they are equal), the program may not
+    (`x + -0.0` keeps a -0.0 in `x`, `x + 0.0` does not)."""
     return FloatAttr(value, f64)
 
 

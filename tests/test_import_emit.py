@@ -194,3 +194,15 @@ def test_an_emitted_module_generates_its_code_when_first_needed(monkeypatch):
         assert lowered(x).shape == (2, 4) and quantized(x).shape == (2, 4)
     assert len(generated) == 3
     assert "quantize_per_tensor" in quantized.code and len(generated) == 3  # generated once
+
+
+def test_negative_zero_arguments_stay_negative():
+    """Argument attributes are shared by value, and -0.0 == 0.0: the sign must still count
+    (`x + -0.0` keeps a -0.0 in `x`, `x + 0.0` does not)."""
+    import math
+
+    from qir.dialects.aten import to_attr
+
+    assert math.copysign(1.0, to_attr(0.0, []).value.data) == 1.0
+    assert math.copysign(1.0, to_attr(-0.0, []).value.data) == -1.0
+    assert math.copysign(1.0, to_attr(0.0, []).value.data) == 1.0
