@@ -704,9 +704,85 @@ class WeightOnlyEmbeddingOp(KernelOp):
                                   f"shape {list(expected)}, not {self.output.type}")
 
 
+EMBEDDING_BAG_MODES = ("sum", "mean", "max")
+"""`ref.weight_only_embedding_bag`'s reductions, in the order of ATen's `mode` integer."""
+
+
+def embedding_bag_args(op) -> tuple:
+    """`aten.embedding_bag.padding_idx`'s arguments after the table, indices and offsets, from
+    the properties of `op` (a `ref.weight_only_embedding_bag` or a backend's op copying them;
+    `scale_grad_by_freq` and `sparse` change gradients only, so both are false)."""
+    last = op.include_last_offset is not None and op.include_last_offset.value.data
+    padding_idx = op.padding_idx.value.data if op.padding_idx is not None else None
+    return False, EMBEDDING_BAG_MODES.index(op.mode.data), False, last, padding_idx
+
+
+@irdl_op_definition
+class WeightOnlyEmbeddingBagOp(KernelOp):
+    """Bags of rows of a table whose weights alone are quantized (per tensor or per row), or
+    stored in float16 / bfloat16: `torch.nn.functional.embedding_bag` of the dequantized table
+    `W[r, c] = (float32(q[r, c]) - zp) * s`, exactly as ATen computes it on that float table (the
+    rows of a bag added in their order, a mean divided by the bag's count, a maximum per column).
+
+    `indices` and `offsets` are 1-D integer tensors (bag `b` holds `indices[offsets[b]:offsets[b+1]]`;
+    with `include_last_offset` the last offset ends the last bag instead of starting one);
+    `per_sample_weights` (`mode = "sum"` only) scales each looked-up row; an index equal to
+    `padding_idx` adds nothing to its bag nor to its count. The result is float32 `[bags, D]`.
+
+        %b = ref.weight_only_embedding_bag(%w, %ids, %offsets) {mode = "mean"}
+               : (tensor<1000x64x!quant.uniform<u8:f32:0, {...}>>, tensor<40xi64>, tensor<8xi64>) -> tensor<8x64xf32>
+    """
+
+    name = "ref.weight_only_embedding_bag"
+
+    weight = operand_def(TensorType)
+    indices = operand_def(TensorType)
+    offsets = operand_def(TensorType)
+    per_sample_weights = opt_operand_def(TensorType)
+    output = result_def(TensorType)
+
+    mode = prop_def(StringAttr)
+    include_last_offset = opt_prop_def(BoolAttr)
+    padding_idx = opt_prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        from qir.dialects.quant import UniformQuantizedSubChannelType
+
+        _verify_weight_only(self, self.weight, "table")
+        if isinstance(element(self.weight), UniformQuantizedSubChannelType):
+            raise VerifyException(f"{self.name}: a table is quantized per tensor or per row, not in blocks")
+        if self.mode.data not in EMBEDDING_BAG_MODES:
+            raise VerifyException(f"{self.name}: mode is one of {', '.join(EMBEDDING_BAG_MODES)}, "
+                                  f"not {self.mode.data!r}")
+        for value, what in ((self.indices, "indices"), (self.offsets, "offsets")):
+            if not isinstance(element(value), IntegerType) or value.type.get_num_dims() != 1:
+                raise VerifyException(f"{self.name}: the {what} must be a 1-D integer tensor, got {value.type}")
+        rows, width = self.weight.type.get_shape()
+        if self.per_sample_weights is not None:
+            if self.mode.data != "sum":
+                raise VerifyException(f"{self.name}: per_sample_weights scale the rows of sums only, "
+                                      f"not of a {self.mode.data}")
+            _weight_only_element_check(self, self.per_sample_weights, "per_sample_weights")
+            if self.per_sample_weights.type.get_shape() != self.indices.type.get_shape():
+                raise VerifyException(f"{self.name}: one per-sample weight per index: "
+                                      f"{self.per_sample_weights.type} for {self.indices.type}")
+        if self.padding_idx is not None and not 0 <= self.padding_idx.value.data < rows:
+            raise VerifyException(f"{self.name}: padding_idx {self.padding_idx.value.data} is not a row of "
+                                  f"a {self.weight.type} table")
+        _weight_only_element_check(self, self.output, "result")
+        (offsets,) = self.offsets.type.get_shape()
+        last = self.include_last_offset is not None and self.include_last_offset.value.data
+        bags = offsets - 1 if last and offsets >= 0 else offsets
+        shape = tuple(self.output.type.get_shape())
+        if len(shape) != 2 or shape[1] != width or -1 not in (bags, shape[0]) and shape[0] != bags:
+            raise VerifyException(f"{self.name}: {self.offsets.type} offsets in a {self.weight.type} table give "
+                                  f"[{bags}, {width}] bags, not {self.output.type}")
+
+
 Ref = Dialect(
     "ref",
     [ConvOp, ConvAddOp, LinearOp, DynamicLinearOp, MatmulOp, AddOp, MulOp, CatOp, RequantizeOp, AvgPoolOp,
-     AdaptiveAvgPoolOp, LookupOp, WeightOnlyLinearOp, WeightOnlyEmbeddingOp],
+     AdaptiveAvgPoolOp, LookupOp, WeightOnlyLinearOp, WeightOnlyEmbeddingOp,
+     WeightOnlyEmbeddingBagOp],
     [],
 )

@@ -44,7 +44,8 @@ What is recognised (target-independently, by op identity and dataflow, the chain
 * weight-only: `linear` of a float input (not a dequantized activation) by a dequantized
   constant weight (a quantized `aten.param` of any granularity, sub-channel included, through
   `quant.dcast`; or a float16 / bfloat16 one through `_to_copy` to float32), with a float bias
-  or none → `ref.weight_only_linear`; `embedding` in such a table → `ref.weight_only_embedding`.
+  or none → `ref.weight_only_linear`; `embedding` in such a table → `ref.weight_only_embedding`,
+  `embedding_bag` (its bags read, nothing else it returns) → `ref.weight_only_embedding_bag`.
 * `matmul` / `bmm` / `mm` of two dequantized tensors → `ref.matmul` (quantized or float).
 * `add` / `mul` of two dequantized tensors [+ relu] + quantize → `ref.add` / `ref.mul`.
 * `cat` of dequantized tensors + quantize → `ref.cat`.
@@ -79,6 +80,7 @@ import torch
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
     ArrayAttr,
+    BoolAttr,
     DenseIntOrFPElementsAttr,
     FloatAttr,
     IntegerAttr,
@@ -890,23 +892,30 @@ def _float_activation(value: Any) -> bool:
             and not qdq.is_dequantized(value))
 
 
+_EMBEDDING_BAGS = ("embedding_bag.default", "embedding_bag.padding_idx", "_embedding_bag.default")
+
+
 @dataclass
 class WeightOnly(RewritePattern):
     """A linear of a float input by a dequantized constant weight (`quant.dcast` of a quantized
     parameter, or a float16 parameter widened) → `ref.weight_only_linear`; an embedding in such a
-    table → `ref.weight_only_embedding`."""
+    table → `ref.weight_only_embedding`, its bags → `ref.weight_only_embedding_bag`."""
 
     shared: _Rewriter
 
     @staticmethod
     def roots(op: Operation) -> bool:
-        return isinstance(op, AtenOp) and op.target.data in ("linear.default", "embedding.default")
+        return isinstance(op, AtenOp) and op.target.data in ("linear.default", "embedding.default", *_EMBEDDING_BAGS)
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter, /):
+        target = op.target.data
+        if target in _EMBEDDING_BAGS:
+            self._embedding_bag(op, rewriter)
+            return
         if len(op.results) != 1:
             return
-        if op.target.data == "linear.default":
+        if target == "linear.default":
             weight = _weight_only_source(op.arg("weight"))
             x, bias = op.arg("input"), op.arg("bias")
             if weight is None or not _float_activation(x) or not (bias is None or _float_activation(bias)):
@@ -921,8 +930,34 @@ class WeightOnly(RewritePattern):
                 return
             operands = [weight, indices]
             cls = ref.WeightOnlyEmbeddingOp
+        self._replace(op, cls, operands, {}, rewriter)
+
+    def _embedding_bag(self, op: AtenOp, rewriter: PatternRewriter) -> None:
+        """`embedding_bag` in a weight-only table, when only its bags are read (not the
+        bookkeeping results ATen returns beside them: which bag each index went to, the bags'
+        sizes, the rows a maximum came from)."""
+        weight = _weight_only_source(op.arg("weight"))
+        indices, offsets = op.arg("indices"), op.arg("offsets")
+        per_sample_weights = op.arg("per_sample_weights", None)
+        mode, include_last_offset = op.arg("mode", 0), op.arg("include_last_offset", False)
+        padding_idx = op.arg("padding_idx", None if op.target.data == "embedding_bag.padding_idx" else -1)
+        if (weight is None or not isinstance(indices, SSAValue) or not isinstance(offsets, SSAValue)
+                or any(r.uses for r in op.results[1:]) or mode not in range(len(ref.EMBEDDING_BAG_MODES))
+                or not isinstance(include_last_offset, bool) or not (padding_idx is None or isinstance(padding_idx, int))
+                or not (per_sample_weights is None or _float_activation(per_sample_weights))):
+            return
+        properties: dict[str, Attribute] = {"mode": StringAttr(ref.EMBEDDING_BAG_MODES[mode])}
+        if include_last_offset:
+            properties["include_last_offset"] = BoolAttr.from_bool(True)
+        if padding_idx is not None and padding_idx >= 0:  # `_embedding_bag` says none with -1
+            properties["padding_idx"] = IntegerAttr(padding_idx, i64)
+        operands = [weight, indices, offsets] + ([per_sample_weights] if per_sample_weights is not None else [])
+        self._replace(op, ref.WeightOnlyEmbeddingBagOp, operands, properties, rewriter)
+
+    def _replace(self, op: AtenOp, cls: type[Operation], operands: list[SSAValue], properties: dict[str, Attribute],
+                 rewriter: PatternRewriter) -> None:
         result = op.results[0]
-        new = self.shared.make(cls, operands, result.type, {}, op, result.name_hint)
+        new = self.shared.make(cls, operands, result.type, properties, op, result.name_hint)
         self.shared.apply(rewriter, [_Build([new], result, [op], op)])
 
 

@@ -23,6 +23,7 @@ on the batch size: the shapes are the tensors' own at run time.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import getitem
 from typing import Any
 
 import torch
@@ -458,3 +459,13 @@ def _emit_weight_only_linear(em: Emitter, op: ref.WeightOnlyLinearOp) -> None:
 def _emit_weight_only_embedding(em: Emitter, op: ref.WeightOnlyEmbeddingOp) -> None:
     call = _Call(em, op)
     em.bind(op, call(_aten.embedding.default, _weight_only_weight(call, op.weight), call.node(op.indices)))
+
+
+@emits("ref.weight_only_embedding_bag")
+def _emit_weight_only_embedding_bag(em: Emitter, op: ref.WeightOnlyEmbeddingBagOp) -> None:
+    call = _Call(em, op)
+    scale_grad, mode, sparse, last, padding_idx = ref.embedding_bag_args(op)
+    weights = call.node(op.per_sample_weights) if op.per_sample_weights is not None else None
+    bags = call(_aten.embedding_bag.padding_idx, _weight_only_weight(call, op.weight), call.node(op.indices),
+                call.node(op.offsets), scale_grad, mode, sparse, weights, last, padding_idx, what="bags")
+    em.bind(op, call(getitem, bags, 0))

@@ -30,7 +30,7 @@ CAPABILITIES = table(
     OpCapability("ref.conv", transposed=True, **_ANY),
     # weight-only: float activations, any weight with its parameters (sub-channel too) or float16
     *(OpCapability(name, activations=(), weights=("i8", "u8", "i4", "u4"), float_output=True)
-      for name in ("ref.weight_only_linear", "ref.weight_only_embedding")),
+      for name in ("ref.weight_only_linear", "ref.weight_only_embedding", "ref.weight_only_embedding_bag")),
     *(OpCapability(name, **_ANY) for name in (
         "ref.conv_add", "ref.linear", "ref.dynamic_linear", "ref.matmul", "ref.add", "ref.mul", "ref.cat", "ref.requantize",
         "ref.avg_pool", "ref.adaptive_avg_pool", "ref.lookup")),

@@ -255,3 +255,21 @@ def embedding(indices: torch.Tensor, table: PackedTable) -> torch.Tensor:
     zp = torch.nn.functional.embedding(indices, table.zero_points[:, None])
     s = torch.nn.functional.embedding(indices, table.scales[:, None])
     return (rows.float() - zp) * s
+
+
+def embedding_bag(indices: torch.Tensor, offsets: torch.Tensor, per_sample_weights: torch.Tensor | None,
+                  table: PackedTable, mode: int, include_last_offset: bool, padding_idx: int | None) -> torch.Tensor:
+    """`embedding_bag` of the dequantized table (`mode` 0 sum, 1 mean, 2 max), dequantizing only
+    the rows its bags read: those rows gathered in the order of `indices` (`embedding`), then
+    bagged by ATen's kernel as a table of one row per index. Each bag adds the same rows in the
+    same order as over the whole dequantized table, so the result is the same to the bit. An
+    index equal to `padding_idx` points at an extra zero row, the gathered table's padding row."""
+    rows = embedding(indices, table)
+    count = indices.numel()
+    positions = torch.arange(count, dtype=indices.dtype)
+    if padding_idx is not None:
+        rows = torch.cat([rows, rows.new_zeros(1, rows.shape[-1])])
+        positions = torch.where(indices == padding_idx, count, positions)
+        padding_idx = count
+    return torch.ops.aten.embedding_bag.padding_idx(rows, positions, offsets, False, mode, False, per_sample_weights,
+                                                    include_last_offset, padding_idx)[0]

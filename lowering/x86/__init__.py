@@ -68,7 +68,7 @@ CAPABILITIES = table(
     OpCapability("ref.dynamic_linear", activations=("u8", "i8"), float_output=True, check=_dynamic_kernel_takes),
     # weight-only: float activations; int8/int4 weights on inductor's generated kernels, float16 on fbgemm's
     *(OpCapability(name, activations=(), weights=("i8", "u8", "i4", "u4"), float_output=True, check=weight_only_kernel_takes)
-      for name in ("ref.weight_only_linear", "ref.weight_only_embedding")),
+      for name in ("ref.weight_only_linear", "ref.weight_only_embedding", "ref.weight_only_embedding_bag")),
     OpCapability("ref.matmul"),
     OpCapability("ref.add", posts=(None, "relu")),
     OpCapability("ref.mul", posts=(None, "relu")),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from qir.dialects.quant import UniformQuantizedPerAxisType, UniformQuantizedSubChannelType
-from qir.dialects.ref import element
+from qir.dialects.ref import element, embedding_bag_args
 from qir.emitter import Emitter
 from qir.errors import QirError
 from qir.lowering.quantized_kernels.emit import _rule
@@ -92,3 +92,11 @@ def _emit_embedding_pack(em: Emitter, op: w.EmbeddingPack) -> None:
 @_rule("embedding_lookup")
 def _emit_embedding_lookup(em: Emitter, op: w.EmbeddingLookup) -> None:
     em.bind(op, em.call(kernels.embedding, (em.node(op.indices), em.node(op.table)), name=op.output.name_hint))
+
+
+@_rule("embedding_bag_lookup")
+def _emit_embedding_bag_lookup(em: Emitter, op: w.EmbeddingBagLookup) -> None:
+    _, mode, _, last, padding_idx = embedding_bag_args(op)
+    weights = em.node(op.per_sample_weights) if op.per_sample_weights is not None else None
+    em.bind(op, em.call(kernels.embedding_bag, (em.node(op.indices), em.node(op.offsets), weights, em.node(op.table),
+                                                mode, last, padding_idx), name=op.output.name_hint))

@@ -9,6 +9,8 @@
 
     %t = x86.embedding_pack(%w) : (tensor<32000x2048x!quant.uniform<u8:f32:0, {...}>>) -> !x86.packed_embedding
     %e = x86.embedding_lookup(%t, %ids) : (!x86.packed_embedding, tensor<1x1xi64>) -> tensor<1x1x2048xf32>
+    %b = x86.embedding_bag_lookup(%t, %ids, %offsets) {mode = "sum"} : (!x86.packed_embedding, tensor<40xi64>,
+           tensor<8xi64>) -> tensor<8x2048xf32>
 
 What each runs, chosen by measuring on this project's CPUs (`bench/weight_only_kernels.py`: 8
 chained 2048x2048 linears, one row, 2 threads, AMD EPYC with AVX-512 VNNI and the same in AVX2
@@ -21,7 +23,9 @@ weight widened exactly, float32 sums): the fastest there is for float16 weights.
 `ref.weight_only_linear` up to the rounding of float32 sums.
 
 `x86.embedding_lookup` gathers the rows first and dequantizes only them, `(float32(q) - zp) * s`,
-which is `ref.weight_only_embedding` exactly (4-bit tables keep two values per byte). fbgemm's
+which is `ref.weight_only_embedding` exactly (4-bit tables keep two values per byte);
+`x86.embedding_bag_lookup` then bags those rows with ATen's own `embedding_bag`, the same rows
+added in the same order as in the dequantized table, so `ref.weight_only_embedding_bag` exactly. fbgemm's
 `quantized.embedding_byte` / `embedding_4bit` compute `q * s + b` with a float `b = -zp * s`
 instead: a different rounding (up to a unit in the last place), for no speed-up on a lookup of a
 few rows.
@@ -31,9 +35,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from xdsl.dialects.builtin import BFloat16Type, Float16Type, TensorType
+from xdsl.dialects.builtin import BFloat16Type, BoolAttr, Float16Type, IntegerAttr, StringAttr, TensorType
 from xdsl.ir import Operation, ParametrizedAttribute, TypeAttribute
-from xdsl.irdl import irdl_attr_definition, irdl_op_definition, operand_def, opt_operand_def, result_def
+from xdsl.irdl import (
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    opt_operand_def,
+    opt_prop_def,
+    prop_def,
+    result_def,
+)
 from xdsl.utils.exceptions import VerifyException
 
 from qir.dialects.kernel import KernelOp
@@ -91,13 +103,13 @@ def packable(weight) -> bool:
 
 
 def kernel_takes(op) -> bool:
-    """The capability check of `ref.weight_only_linear` / `ref.weight_only_embedding` on x86:
+    """The capability check of `ref.weight_only_linear` / `ref.weight_only_embedding[_bag]` on x86:
     a linear's weight packable (see `packable`) or float16 (fbgemm has no bfloat16 kernel); a
     table per tensor or per row, of at most 8 bits, or float16 / bfloat16."""
     weight = op.weight
     if isinstance(element(weight), Float16Type):
         return True
-    if op.name == "ref.weight_only_embedding":
+    if op.name in ("ref.weight_only_embedding", "ref.weight_only_embedding_bag"):
         qtype = element(weight)
         return isinstance(qtype, BFloat16Type) or (packable(weight) and not isinstance(qtype, UniformQuantizedSubChannelType))
     return packable(weight)
@@ -191,5 +203,27 @@ class EmbeddingLookup(KernelOp):
         _float_tensor(self, self.output, "result")
 
 
-WEIGHT_ONLY_OPS = [WeightOnlyPack, WeightOnlyLinear, LinearPrepackFp16, LinearFp16, EmbeddingPack, EmbeddingLookup]
+@irdl_op_definition
+class EmbeddingBagLookup(KernelOp):
+    """`ref.weight_only_embedding_bag` (its properties too): the rows of `indices` gathered and
+    dequantized, then bagged."""
+
+    name = "x86.embedding_bag_lookup"
+
+    table = operand_def(PackedEmbeddingType)
+    indices = operand_def(TensorType)
+    offsets = operand_def(TensorType)
+    per_sample_weights = opt_operand_def(TensorType)
+    output = result_def(TensorType)
+
+    mode = prop_def(StringAttr)
+    include_last_offset = opt_prop_def(BoolAttr)
+    padding_idx = opt_prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        _float_tensor(self, self.output, "result")
+
+
+WEIGHT_ONLY_OPS = [WeightOnlyPack, WeightOnlyLinear, LinearPrepackFp16, LinearFp16, EmbeddingPack, EmbeddingLookup,
+                   EmbeddingBagLookup]
 WEIGHT_ONLY_TYPES = [PackedWeightOnlyType, PackedLinearFp16Type, PackedEmbeddingType]

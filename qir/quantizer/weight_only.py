@@ -5,8 +5,8 @@
 `torch.export` gives it: `normalize-linear` makes `addmm`, `mm` and `matmul` with a constant
 weight a `linear`) keeps its input, bias and result in float and reads its weight dequantized
 from int8 per output channel, int4 per group of inputs (a sub-channel type, `group_size` 32, 64
-or 128), or float16; embedding tables are stored per row (int8 or int4, one scale and zero
-point per row). Nothing is observed at run time, so nothing needs calibrating: the weights'
+or 128), or float16; embedding tables (`nn.Embedding` and the bags of `nn.EmbeddingBag`) are stored per row
+(int8 or int4, one scale and zero point per row). Nothing is observed at run time, so nothing needs calibrating: the weights'
 observers run when the program is prepared.
 
     quantized = qir.quantize(model, example_inputs, quantizer=WeightOnlyQuantizer(bits=4, group_size=32),
@@ -56,7 +56,8 @@ from qir.quantizer.base import (
 )
 from qir.quantizer.spec import QuantizationConfig, QuantizationSpec
 
-EMBEDDINGS = {"embedding"}
+EMBEDDINGS = {"embedding", "embedding_bag", "_embedding_bag"}
+"""The ATen ops reading a table by row: a lookup, and the sums, means or maxima of bags of rows."""
 
 
 def weight_only_config(bits: int = 8, group_size: int | None = None, symmetric: bool | None = None,
@@ -122,7 +123,8 @@ class WeightOnlyQuantizer(ConfigurableQuantizer):
     def get_supported_operators(self) -> list[OperatorPattern]:
         patterns = [OperatorPattern("linear", ("linear",))]
         if self.embeddings:
-            patterns.append(OperatorPattern("embedding", ("embedding",)))
+            patterns += [OperatorPattern("embedding", ("embedding",)),
+                         OperatorPattern("embedding_bag", ("embedding_bag", "_embedding_bag"))]
         return patterns
 
     def annotate_module(self, module: ModuleOp) -> Counter:
@@ -141,7 +143,7 @@ class WeightOnlyQuantizer(ConfigurableQuantizer):
                 index, pattern = 1, "linear"
             elif op.op_name in EMBEDDINGS and self.embeddings and _constant_float(op, 0):
                 spec = _row_spec(config.weight, self.embedding_bits)
-                index, pattern = 0, "embedding"
+                index, pattern = 0, op.op_name.lstrip("_")
             else:
                 continue
             qin = annotation(op, "qin")

@@ -56,3 +56,27 @@ func.func @table_in_blocks(%w: tensor<4x64x!quant.uniform<u4:f32:{0:1, 1:32}, {{
   %e = ref.weight_only_embedding(%w, %i) : (tensor<4x64x!quant.uniform<u4:f32:{0:1, 1:32}, {{0.1, 0.1}, {0.1, 0.1}, {0.1, 0.1}, {0.1, 0.1}}>>, tensor<3xi64>) -> tensor<3x64xf32>
   func.return
 }
+
+// -----
+
+func.func @bag_mode(%ids: tensor<6xi64>, %offsets: tensor<2xi64>, %t: tensor<3x4x!quant.uniform<u8:f32:0, {0.1,0.1,0.1}>>) {
+  // expected-error@+1 {{ref.weight_only_embedding_bag: mode is one of sum, mean, max, not 'prod'}}
+  %b = ref.weight_only_embedding_bag(%t, %ids, %offsets) {mode = "prod"} : (tensor<3x4x!quant.uniform<u8:f32:0, {0.1,0.1,0.1}>>, tensor<6xi64>, tensor<2xi64>) -> tensor<2x4xf32>
+  func.return
+}
+
+// -----
+
+func.func @weighted_mean(%ids: tensor<6xi64>, %offsets: tensor<2xi64>, %w: tensor<6xf32>, %t: tensor<3x4x!quant.uniform<u8:f32:0, {0.1,0.1,0.1}>>) {
+  // expected-error@+1 {{ref.weight_only_embedding_bag: per_sample_weights scale the rows of sums only, not of a mean}}
+  %b = ref.weight_only_embedding_bag(%t, %ids, %offsets, %w) {mode = "mean"} : (tensor<3x4x!quant.uniform<u8:f32:0, {0.1,0.1,0.1}>>, tensor<6xi64>, tensor<2xi64>, tensor<6xf32>) -> tensor<2x4xf32>
+  func.return
+}
+
+// -----
+
+func.func @bag_count(%ids: tensor<6xi64>, %offsets: tensor<3xi64>, %t: tensor<3x4x!quant.uniform<u8:f32:0, {0.1,0.1,0.1}>>) {
+  // expected-error@+1 {{ref.weight_only_embedding_bag: tensor<3xi64> offsets in a tensor<3x4x!quant.uniform<u8:f32:0, {1.000000e-01,1.000000e-01,1.000000e-01}>> table give [2, 4] bags, not tensor<3x4xf32>}}
+  %b = ref.weight_only_embedding_bag(%t, %ids, %offsets) {mode = "sum", include_last_offset = true} : (tensor<3x4x!quant.uniform<u8:f32:0, {0.1,0.1,0.1}>>, tensor<6xi64>, tensor<3xi64>) -> tensor<3x4xf32>
+  func.return
+}
