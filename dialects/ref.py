@@ -713,7 +713,8 @@ def embedding_bag_args(op) -> tuple:
     the properties of `op` (a `ref.weight_only_embedding_bag` or a backend's op copying them;
     `scale_grad_by_freq` and `sparse` change gradients only, so both are false)."""
     last = op.include_last_offset is not None and op.include_last_offset.value.data
-    padding_idx = op.padding_idx.value.data if op.padding_idx is not None else None
+    padding = getattr(op, "padding_idx", None)  # ops that take no padding row lack the property
+    padding_idx = padding.value.data if padding is not None else None
     return False, EMBEDDING_BAG_MODES.index(op.mode.data), False, last, padding_idx
 
 
@@ -721,8 +722,10 @@ def embedding_bag_args(op) -> tuple:
 class WeightOnlyEmbeddingBagOp(KernelOp):
     """Bags of rows of a table whose weights alone are quantized (per tensor or per row), or
     stored in float16 / bfloat16: `torch.nn.functional.embedding_bag` of the dequantized table
-    `W[r, c] = (float32(q[r, c]) - zp) * s`, exactly as ATen computes it on that float table (the
-    rows of a bag added in their order, a mean divided by the bag's count, a maximum per column).
+    `W[r, c] = (float32(q[r, c]) - zp) * s` (the rows of a bag added, a mean divided by the bag's
+    count, a maximum per column). The integers, scales and zero points are exact; the float32
+    operations' rounding is left to the kernel, as for any float sum (a kernel may read a row as
+    `q * s + (-zp * s)`); the reference backend computes ATen's bags of the dequantized table.
 
     `indices` and `offsets` are 1-D integer tensors (bag `b` holds `indices[offsets[b]:offsets[b+1]]`;
     with `include_last_offset` the last offset ends the last bag instead of starting one);

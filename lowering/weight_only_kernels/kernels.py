@@ -257,19 +257,76 @@ def embedding(indices: torch.Tensor, table: PackedTable) -> torch.Tensor:
     return (rows.float() - zp) * s
 
 
+
+def _bags(indices: torch.Tensor, offsets: torch.Tensor, include_last_offset: bool,
+          padding_idx: int | None) -> tuple[torch.Tensor, int]:
+    """The bag of each index (`bags` for one no bag counts: a padding index, or one after the
+    last offset when that offset ends the last bag) and the number of bags."""
+    starts = offsets[:-1] if include_last_offset else offsets
+    bags = starts.numel()
+    positions = torch.arange(indices.numel(), dtype=offsets.dtype)
+    bag_of = torch.searchsorted(starts, positions, right=True) - 1
+    if include_last_offset:
+        bag_of.masked_fill_(positions >= offsets[-1], bags)
+    if padding_idx is not None:
+        bag_of.masked_fill_(indices == padding_idx, bags)
+    return bag_of, bags
+
+
+def _means(sums: torch.Tensor, bag_of: torch.Tensor, bags: int) -> torch.Tensor:
+    """Each bag's sum divided by its size (the indices it counts); an empty bag's mean is 0."""
+    sizes = torch.bincount(bag_of, minlength=bags + 1)[:bags].clamp_(min=1)
+    return sums.div_(sizes.to(sums.dtype)[:, None])
+
+
 def embedding_bag(indices: torch.Tensor, offsets: torch.Tensor, per_sample_weights: torch.Tensor | None,
                   table: PackedTable, mode: int, include_last_offset: bool, padding_idx: int | None) -> torch.Tensor:
     """`embedding_bag` of the dequantized table (`mode` 0 sum, 1 mean, 2 max), dequantizing only
-    the rows its bags read: those rows gathered in the order of `indices` (`embedding`), then
-    bagged by ATen's kernel as a table of one row per index. Each bag adds the same rows in the
-    same order as over the whole dequantized table, so the result is the same to the bit. An
-    index equal to `padding_idx` points at an extra zero row, the gathered table's padding row."""
+    the rows its bags read (`embedding`). Sums and means add those rows with ATen's sum over a
+    table of one row per index (a padding index's row zeroed); maxima reduce them per bag
+    (`scatter_reduce`). ATen's own bags with a padding row, and its maxima, leave its fast
+    kernel (`bench/embedding_bag.py`)."""
     rows = embedding(indices, table)
-    count = indices.numel()
-    positions = torch.arange(count, dtype=indices.dtype)
+    bag_of, bags = _bags(indices, offsets, include_last_offset, padding_idx)
+    if mode == 2:
+        maxima = rows.new_zeros(bags + 1, rows.shape[-1])  # an empty bag's maximum is 0, as ATen's
+        return maxima.scatter_reduce_(0, bag_of[:, None].expand_as(rows), rows, "amax", include_self=False)[:bags]
     if padding_idx is not None:
-        rows = torch.cat([rows, rows.new_zeros(1, rows.shape[-1])])
-        positions = torch.where(indices == padding_idx, count, positions)
-        padding_idx = count
-    return torch.ops.aten.embedding_bag.padding_idx(rows, positions, offsets, False, mode, False, per_sample_weights,
-                                                    include_last_offset, padding_idx)[0]
+        rows.masked_fill_((indices == padding_idx)[:, None], 0.0)
+    positions = torch.arange(indices.numel(), dtype=indices.dtype)
+    sums = torch.ops.aten.embedding_bag.padding_idx(rows, positions, offsets, False, 0, False, per_sample_weights,
+                                                    include_last_offset, None)[0]
+    return sums if mode == 0 else _means(sums, bag_of, bags)
+
+def pack_rows_for_fbgemm(storage: torch.Tensor, scales: torch.Tensor, zero_points: torch.Tensor,
+                         signed: bool) -> torch.Tensor:
+    """A table of 8-bit rows in fbgemm's rowwise layout (`quantized.embedding_bag_byte_prepack`'s):
+    each row its uint8 values, then its float32 scale and bias, so that the row is `q * s + b`;
+    here `b = -zp * s` (rounded to float32 once), so the row is the table's `(q - zp) * s` up to
+    float32 rounding. Signed rows are stored `q + 128` with `zp + 128`, the same values."""
+    rows = storage.shape[0]
+    values = storage.to(torch.int16)
+    zp = zero_points.reshape(-1).expand(rows).to(torch.float32)
+    if signed:
+        values, zp = values + 128, zp + 128
+    s = scales.reshape(-1).expand(rows).to(torch.float32)
+    bias = -zp * s
+    return torch.cat([values.to(torch.uint8), s[:, None].contiguous().view(torch.uint8),
+                      bias[:, None].contiguous().view(torch.uint8)], 1)
+
+
+def embedding_bag_rowwise(indices: torch.Tensor, offsets: torch.Tensor, per_sample_weights: torch.Tensor | None,
+                          packed: torch.Tensor, mode: int, include_last_offset: bool,
+                          padding_idx: int | None) -> torch.Tensor:
+    """Sums (`mode` 0) or means (1) of bags of a table packed by `pack_rows_for_fbgemm`, by
+    fbgemm's fused rowwise kernel (each looked-up row dequantized in registers, nothing gathered
+    into memory). The kernel only adds (its means and padding are not ATen's): a padding index is
+    given a weight of 0, and a mean is the sum divided by the bag's size."""
+    if padding_idx is not None:
+        kept = (indices != padding_idx).to(torch.float32)
+        per_sample_weights = kept if per_sample_weights is None else per_sample_weights * kept
+    sums = torch.ops.quantized.embedding_bag_byte_rowwise_offsets(packed, indices, offsets, False, 0, False,
+                                                                  per_sample_weights, None, include_last_offset)
+    if mode == 0:
+        return sums
+    return _means(sums, *_bags(indices, offsets, include_last_offset, padding_idx))

@@ -100,3 +100,20 @@ def _emit_embedding_bag_lookup(em: Emitter, op: w.EmbeddingBagLookup) -> None:
     weights = em.node(op.per_sample_weights) if op.per_sample_weights is not None else None
     em.bind(op, em.call(kernels.embedding_bag, (em.node(op.indices), em.node(op.offsets), weights, em.node(op.table),
                                                 mode, last, padding_idx), name=op.output.name_hint))
+
+
+@_rule("embedding_rows_pack")
+def _emit_embedding_rows_pack(em: Emitter, op: w.EmbeddingRowsPack) -> None:
+    qtype = element(op.weight)
+    storage = _constant(em, op, op.weight, "table")
+    scales, zero_points, _ = _parameters(qtype, storage.shape)
+    _register(em, op, "rows", kernels.pack_rows_for_fbgemm(storage, scales, zero_points, qtype.is_signed))
+
+
+@_rule("embedding_bag_rowwise")
+def _emit_embedding_bag_rowwise(em: Emitter, op: w.EmbeddingBagRowwise) -> None:
+    _, mode, _, last, padding_idx = embedding_bag_args(op)
+    weights = em.node(op.per_sample_weights) if op.per_sample_weights is not None else None
+    em.bind(op, em.call(kernels.embedding_bag_rowwise, (em.node(op.indices), em.node(op.offsets), weights,
+                                                        em.node(op.table), mode, last, padding_idx),
+                        name=op.output.name_hint))

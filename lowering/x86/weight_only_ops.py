@@ -25,10 +25,13 @@ weight widened exactly, float32 sums): the fastest there is for float16 weights.
 `x86.embedding_lookup` gathers the rows first and dequantizes only them, `(float32(q) - zp) * s`,
 which is `ref.weight_only_embedding` exactly (4-bit tables keep two values per byte);
 `x86.embedding_bag_lookup` then bags those rows with ATen's own `embedding_bag`, the same rows
-added in the same order as in the dequantized table, so `ref.weight_only_embedding_bag` exactly. fbgemm's
-`quantized.embedding_byte` / `embedding_4bit` compute `q * s + b` with a float `b = -zp * s`
-instead: a different rounding (up to a unit in the last place), for no speed-up on a lookup of a
-few rows.
+added in the same order as in the dequantized table, so `ref.weight_only_embedding_bag` exactly.
+Sums and means of 8-bit tables run on fbgemm's fused rowwise kernel instead
+(`x86.embedding_bag_rowwise`: rows read as `q * s + b`, `b = -zp * s`, the reference's rows up
+to float32 rounding), which dequantizes in registers: at 2048 bags of 20 rows of 64 it took
+0.11 ms where gathering took 3.8 ms and the float table 0.19 ms. For single lookups fbgemm's
+`quantized.embedding_byte` / `embedding_4bit` give no speed-up on a lookup of a few rows, so
+lookups keep the exact gather.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from xdsl.dialects.builtin import BFloat16Type, BoolAttr, Float16Type, IntegerAttr, StringAttr, TensorType
-from xdsl.ir import Operation, ParametrizedAttribute, TypeAttribute
+from xdsl.ir import Operation, ParametrizedAttribute, SSAValue, TypeAttribute
 from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
@@ -70,6 +73,13 @@ class PackedLinearFp16Type(ParametrizedAttribute, TypeAttribute):
     """A float16 weight packed by fbgemm (`quantized.linear_prepack_fp16`)."""
 
     name = "x86.packed_linear_fp16"
+
+
+@irdl_attr_definition
+class PackedEmbeddingRowsType(ParametrizedAttribute, TypeAttribute):
+    """An 8-bit table in fbgemm's rowwise layout (`weight_only_kernels.pack_rows_for_fbgemm`)."""
+
+    name = "x86.packed_embedding_rows"
 
 
 @irdl_attr_definition
@@ -224,6 +234,54 @@ class EmbeddingBagLookup(KernelOp):
         _float_tensor(self, self.output, "result")
 
 
+def rowwise_bags(value: SSAValue) -> bool:
+    """Whether fbgemm's rowwise kernel computes the `ref.weight_only_embedding_bag` defining
+    `value`: sums or means (it has no maximum) of an 8-bit table per row or per tensor."""
+    op = value.owner
+    qtype = element(op.weight)
+    return (op.mode.data in ("sum", "mean")
+            and isinstance(qtype, UniformQuantizedPerAxisType | UniformQuantizedType) and packable(op.weight)
+            and qtype.storage_width == 8)
+
+
+@irdl_op_definition
+class EmbeddingRowsPack(KernelOp):
+    """An 8-bit table packed once in fbgemm's rowwise layout, for `embedding_bag_rowwise`."""
+
+    READS_STORAGE: ClassVar[bool] = True
+    name = "x86.embedding_rows_pack"
+
+    weight = operand_def(TensorType)
+    output = result_def(PackedEmbeddingRowsType)
+
+
+@irdl_op_definition
+class EmbeddingBagRowwise(KernelOp):
+    """`ref.weight_only_embedding_bag`'s sums and means on fbgemm's rowwise kernel
+    (`quantized.embedding_bag_byte_rowwise_offsets`): each row read as `q * s + (-zp * s)`, the
+    reference's rows up to float32 rounding."""
+
+    name = "x86.embedding_bag_rowwise"
+
+    table = operand_def(PackedEmbeddingRowsType)
+    indices = operand_def(TensorType)
+    offsets = operand_def(TensorType)
+    per_sample_weights = opt_operand_def(TensorType)
+    output = result_def(TensorType)
+
+    mode = prop_def(StringAttr)
+    include_last_offset = opt_prop_def(BoolAttr)
+    padding_idx = opt_prop_def(IntegerAttr)
+
+    def verify_(self) -> None:
+        _float_tensor(self, self.output, "result")
+        if self.mode.data not in ("sum", "mean"):
+            raise VerifyException(f"{self.name}: fbgemm's rowwise bags are sums or means, not {self.mode.data!r}")
+
+
+FUNCTIONS = {"rowwise_bags": rowwise_bags}
+"""The rule functions of x86's weight-only rules."""
+
 WEIGHT_ONLY_OPS = [WeightOnlyPack, WeightOnlyLinear, LinearPrepackFp16, LinearFp16, EmbeddingPack, EmbeddingLookup,
-                   EmbeddingBagLookup]
-WEIGHT_ONLY_TYPES = [PackedWeightOnlyType, PackedLinearFp16Type, PackedEmbeddingType]
+                   EmbeddingBagLookup, EmbeddingRowsPack, EmbeddingBagRowwise]
+WEIGHT_ONLY_TYPES = [PackedWeightOnlyType, PackedLinearFp16Type, PackedEmbeddingType, PackedEmbeddingRowsType]
