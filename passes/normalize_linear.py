@@ -32,6 +32,9 @@ What is rewritten (each counted under its own name):
   the weight and bias would round differently. The bias must be a constant of
   shape `(N)` (or `(1, N)`, reshaped into a new parameter).
 * `mm(x, W)`: `linear(x, W')`.
+* `einsum` of `x` and `W` whose equation is a linear layer's: `x`'s last subscript contracted
+  with one of `W`'s two, the output `x`'s other subscripts (or `...`) in order then `W`'s other
+  one (`"bsk,nk->bsn"`, `"...k,kn->...n"`): `linear(x, W')`.
 * `matmul(x, W)` with `x` of rank >= 2 and `W` 2-D: `linear(x, W')`.
 * `linear(x, W)` whose weight is a transposed view of a constant: `linear(x, W')`.
 * `view(linear(view(x, [-1, K]), W, b), [d0, ..., N])`, when the two views only
@@ -82,6 +85,7 @@ its layer stays as it was.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import DYNAMIC_INDEX as DYNAMIC, AnyFloat, ModuleOp, TensorType
@@ -236,7 +240,30 @@ class _State:
         return row.result
 
 
-_LAYER_OPS = {"addmm", "mm", "matmul", "linear"}
+_LAYER_OPS = {"addmm", "mm", "matmul", "linear", "einsum"}
+
+
+def _einsum_weight_layout(equation: Any) -> bool | None:
+    """How the equation of an `einsum` of `x` and `W` reads `W` when it is a linear layer:
+    True for `(out, in)` (`"...k,nk->...n"`), False for `(in, out)` (`"...k,kn->...n"`); None
+    when it is anything else (a contraction over other subscripts, a diagonal, a transpose of
+    the output, a sum over a subscript)."""
+    if not isinstance(equation, str) or equation.count("->") != 1:
+        return None
+    inputs, output = equation.replace(" ", "").split("->")
+    operands = inputs.split(",")
+    if len(operands) != 2:
+        return None
+    x, w = operands
+    if len(w) != 2 or w[0] == w[1] or not w.isalpha() or not x or x[-1] not in w:
+        return None
+    inner, leading = x[-1], x[:-1]
+    out = w.replace(inner, "")
+    letters = leading.replace("...", "", 1)
+    if (output != leading + out or not all(c.isalpha() for c in letters) or len(set(letters)) != len(letters)
+            or inner in letters or out in letters):
+        return None
+    return w == out + inner
 
 
 def _linear(x: SSAValue, weight: SSAValue, bias: SSAValue | None, result_type, source: AtenOp) -> AtenOp:
@@ -284,6 +311,11 @@ class LayerForms(RewritePattern):
                 b = None
         elif name == "linear":
             x, w, b = op.arg("input"), op.arg("weight"), op.arg("bias")
+        elif name == "einsum":
+            tensors, layout = op.arg("tensors"), _einsum_weight_layout(op.arg("equation"))
+            if layout is None or not isinstance(tensors, list | tuple) or len(tensors) != 2:
+                return
+            (x, w), b = tensors, None
         else:
             x, w, b = op.arg("self"), op.arg("mat2" if name == "mm" else "other"), None
         if not isinstance(x, SSAValue) or not isinstance(w, SSAValue) or _tensor(x) is None:
@@ -297,7 +329,7 @@ class LayerForms(RewritePattern):
         matrix = self.state.matrix(w, dtype)
         if matrix is None or (name == "linear" and not matrix.views):
             return
-        out_in = name == "linear"
+        out_in = name == "linear" or (name == "einsum" and layout)
         out, inner = matrix.param.result.type.get_shape()
         if matrix.transposed == out_in:
             out, inner = inner, out  # the parameter is laid out (in, out)

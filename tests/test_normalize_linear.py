@@ -44,6 +44,8 @@ class _Forms(nn.Module):
             x @ self.p.t(),
             torch.matmul(x, self.p.transpose(0, 1)),
             F.linear(x2, self.w.t(), self.b),  # a linear of a transposed view
+            torch.einsum("bsk,nk->bsn", x, self.p) + self.b,  # einsum by an (out, in) weight, then add
+            torch.einsum("...k,kn->...n", x2, self.w),  # by an (in, out) weight
         )
 
 
@@ -63,9 +65,9 @@ def test_every_form_becomes_a_linear_computing_the_same_values():
     normalized = qir.PassManager(["canonicalize", "normalize-linear"]).run(program)
     assert program.text() == before  # the input program is left as it was
     ops = _ops(normalized)
-    assert ops["linear"] == 7
-    assert not {"addmm", "mm", "matmul", "t", "transpose", "add"} & set(ops), ops
-    # One transposed copy of `w` serves its five layers; `p` is used as it is.
+    assert ops["linear"] == 9
+    assert not {"addmm", "mm", "matmul", "einsum", "t", "transpose", "add"} & set(ops), ops
+    # One transposed copy of `w` serves its six layers; `p` is used as it is.
     params = {op.param_name: op for op in normalized.module.walk() if isinstance(op, ParamOp)}
     assert set(params) == {"w_t", "p", "b"}
     assert torch.equal(normalized.params["w_t"], model.w.detach().t())
@@ -135,7 +137,7 @@ def test_the_forms_are_quantized_as_linears(backend):
         warnings.simplefilter("ignore")
         lowered = qir.quantize(model, _inputs(), calibration=[_inputs(s) for s in range(4)], backend=backend)
     text = lowered.qir_program.text()
-    for name in ("addmm", "mm", "matmul"):
+    for name in ("addmm", "mm", "matmul", "einsum"):
         assert f'aten.op "{name}.' not in text, name
     # Every weight is stored as integers: no float `w`, `w_t` or `p` is left.
     assert not any(op.param_name in ("w", "w_t", "p") and "!quant" not in str(op.result.type)
