@@ -481,3 +481,19 @@ def test_x86_float_convs_run_as_onednn_kernels_and_match_the_reference():
         expected, got = reference(x), lowered(x)
         assert sqnr(model(x), got) > 25
     assert sqnr(expected, got) > 40, sqnr(expected, got)
+
+
+def test_residual_summed_in_place_runs_with_autograd_on():
+    """x86 adds a linear into its residual's buffer (oneDNN's in-place sum); a module called
+    without `torch.no_grad()` has residuals computed from trainable float parameters (a layer
+    norm's), which autograd tracks and an in-place write refuses: the kernel is given the buffer
+    detached (the int8 sum has no gradient), and computes the same as under no_grad."""
+    torch.manual_seed(0)
+    model = torch.nn.TransformerEncoderLayer(16, 2, 32, batch_first=True, dropout=0.0).eval()
+    x = torch.randn(2, 5, 16)
+    lowered = qir.quantize(model, (x,), calibration=[(torch.randn(2, 5, 16),) for _ in range(4)], backend="x86")
+    assert "x86.linear_add_fp32" in {op.name for op in lowered.qir_program.module.walk()}
+    got = lowered(x)
+    with torch.no_grad():
+        assert torch.equal(got, lowered(x))
+        assert sqnr(model(x), got) > 30

@@ -272,6 +272,8 @@ def _emit_linear_fp32(em: Emitter, op) -> None:
         # oneDNN reads a float addend as if it were contiguous (a transposed view comes out wrong).
         addend = em.call(_aten.contiguous.default, (em.node(op.addend),))
         binary = "sum" if _may_sum_into(em, op.addend, op) else "add"
+        if binary == "sum":  # written in place, which a tensor autograd tracks refuses; the int8 sum has no gradient
+            addend = em.call(_aten.detach.default, (addend,))
         _call(em, op, torch.ops.onednn.qlinear_pointwise.binary,
               (*x, addend, bias, 1.0, 0, torch.float32, 1.0, 0, binary, 1.0, "none", [], ""))
         return
