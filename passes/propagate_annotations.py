@@ -14,7 +14,9 @@ index). Shared specs are edges of that graph. An input edge also joins its
 producer's output when both want the same spec, which is how consecutive ops
 come to share one observer (PT2E's rule), and when the producer's range is fixed
 (a softmax feeding a matmul: the matmul reads it with the softmax's parameters,
-where PT2E would observe and requantize it again). A group is a connected
+where PT2E would observe and requantize it again). Input edges reading one
+constant with the same spec are joined too (a layer applied twice, ALBERT's
+shared layers): the weight is observed and stored once. A group is a connected
 component.
 
 A component holding two different concrete specs is a conflict. It is
@@ -32,8 +34,9 @@ from typing import Any
 import networkx as nx
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Attribute, Operation
+from xdsl.ir import Attribute, Operation, SSAValue
 
+from qir.dialects.aten import ParamOp
 from qir.dialects.obs import DerivedSpecAttr, FixedQParamsAttr, QuantSpecAttr, SharedSpecAttr
 from qir.errors import OpError, describe_op
 from qir.pass_manager import QirPass, count
@@ -125,6 +128,15 @@ class PropagateAnnotations(QirPass):
             elif _takes_fixed(spec_of(producer), spec_of(node)) and graph.degree(node) == 0:
                 concrete.pop(node, None)
                 graph.add_edge(node, producer)
+
+        # Input edges reading one constant with the same spec are one group: a layer applied
+        # twice, or layers sharing weights (ALBERT's), store their weight quantized once.
+        readers: dict[tuple[SSAValue, Attribute], Node] = {}
+        for node in order:
+            if node[0] == "in" and isinstance(node[1].operands[node[2]].owner, ParamOp) and spec_of(node) is not None:
+                first = readers.setdefault((node[1].operands[node[2]], spec_of(node)), node)
+                if first is not node:
+                    graph.add_edge(node, first)
 
         spec_of = self._component_specs(graph, concrete, order, ctx)
         grouped: dict[Node, Attribute] = {}

@@ -483,3 +483,69 @@ def test_weights_quantized_together_equal_each_quantized_alone():
         alone = quantize_tensor(store[param.param_name], qtype)
         assert got.dtype == alone.dtype and torch.equal(got, alone)
         assert got.untyped_storage().nbytes() == got.numel() * got.element_size()  # not a view of the stack
+
+
+def _calibrated(model, x, batches, backend):
+    from qir.registry import get_backend
+
+    prepared = qir.prepare(model, (x,), get_backend(backend).quantizer())
+    with torch.no_grad():
+        for batch in batches:
+            prepared(*batch)
+    return prepared
+
+
+class _SharedLayers(torch.nn.Module):
+    """One linear applied `depth` times (ALBERT shares its layers across depth this way)."""
+
+    def __init__(self, depth: int = 4):
+        super().__init__()
+        torch.manual_seed(0)
+        self.layer = torch.nn.Linear(64, 64)
+        self.depth = depth
+
+    def forward(self, x):
+        for _ in range(self.depth):
+            x = torch.relu(self.layer(x))
+        return x
+
+
+@pytest.mark.parametrize("scheme", ["static", "static-qnnpack", "weight-int8", "qat"])
+def test_a_weight_shared_by_layers_is_quantized_and_stored_once(scheme):
+    """Each application's output has its own parameters, and the kernels still compute their
+    reference (a GRU's unrolled steps, which share one packing op, are `test_unseen_models`'
+    recurrent family: x86 then mixes float-output and requantizing kernels on one packing, and
+    QNNPACK packs once per output scale)."""
+    from qir.blockwise import weight_bytes
+    from qir.dialects.aten import ParamOp
+    from qir.quantizer import WeightOnlyQuantizer
+
+    model = _SharedLayers().eval()
+    x = torch.randn(8, 64)
+    batches = [(torch.randn(8, 64),) for _ in range(4)]
+    if scheme == "qat":
+        prepared = qir.prepare_qat(model, (x,), X86Quantizer(x86_config(is_qat=True)))
+        observers = [op for op in prepared.qir_program.module.walk()
+                     if op.name == "obs.fake_quant" and isinstance(op.operands[0].owner, ParamOp)
+                     and op.operands[0].owner.param_name == "layer.weight"]
+        assert len(observers) == 1  # trained once, as the weight is one parameter
+        prepared.train()
+        with torch.no_grad():
+            for batch in batches:
+                prepared(*batch)
+        lowered = qir.lower(qir.convert(prepared), "x86")
+    elif scheme.startswith("static"):
+        backend = "qnnpack" if scheme.endswith("qnnpack") else "x86"
+        converted = qir.convert(_calibrated(model, x, batches, backend))
+        lowered = qir.lower(converted, backend)
+        assert any(op.name == f"{backend}.linear_relu" for op in lowered.qir_program.module.walk())
+        with torch.no_grad():
+            assert sqnr(qir.lower(converted, "reference")(x), lowered(x)) > 40
+    else:
+        lowered = qir.quantize(model, (x,), quantizer=WeightOnlyQuantizer(bits=8), backend="x86")
+    program = lowered.qir_program
+    weights = [op.param_name for op in program.module.walk() if isinstance(op, ParamOp) and "weight" in op.param_name]
+    assert weights == ["layer.weight_q"], weights
+    assert weight_bytes(program) < 64 * 64 * 4 / 3  # int8 once, not four copies (float: 16 KiB)
+    with torch.no_grad():
+        assert sqnr(model(x), lowered(x)) > 25

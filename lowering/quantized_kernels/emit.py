@@ -148,8 +148,12 @@ def _packed(em: Emitter, op, packed) -> None:
 
 @_rule("conv_prepack")
 def _emit_conv_prepack(em: Emitter, op: k.ConvPrepack) -> None:
-    if _packed_for_pointwise(op):
-        return  # the float-output kernels that read it pack it themselves (`_emit_conv_fp32`)
+    if _packed_for_pointwise(op) or _packed_per_output(op):
+        return  # its readers pack it (`_emit_conv_fp32`, `_emit_requantizing`)
+    _packed(em, op, _pack_conv(em, op))
+
+
+def _pack_conv(em: Emitter, op: k.ConvPrepack):
     weight = to_qtensor(_constant(em, op, op.weight, "weight"), quantized(op.weight))
     bias = _float_bias(em, op)
     spatial = weight.dim() - 2
@@ -160,22 +164,35 @@ def _emit_conv_prepack(em: Emitter, op: k.ConvPrepack) -> None:
         if transposed:
             output_padding = list(op.output_padding.get_values()) if op.output_padding is not None else [0] * spatial
             prepack = getattr(_quantized, f"conv_transpose{spatial}d_prepack")
-            packed = prepack(weight, bias, stride, padding, output_padding, dilation, groups)
-        else:
-            prepack = getattr(_quantized, f"conv{spatial}d_prepack")
-            packed = prepack(weight, bias, stride, padding, dilation, groups)
-    _packed(em, op, packed)
+            return prepack(weight, bias, stride, padding, output_padding, dilation, groups)
+        prepack = getattr(_quantized, f"conv{spatial}d_prepack")
+        return prepack(weight, bias, stride, padding, dilation, groups)
 
 
 @_rule("linear_prepack")
 def _emit_linear_prepack(em: Emitter, op: k.LinearPrepack) -> None:
-    if _packed_for_pointwise(op):
-        return  # the float-output kernels that read it pack it themselves (`_emit_linear_fp32`)
+    if _packed_for_pointwise(op) or _packed_per_output(op):
+        return  # its readers pack it (`_emit_linear_fp32`, `_emit_requantizing`)
+    _packed(em, op, _pack_linear(em, op))
+
+
+def _pack_linear(em: Emitter, op: k.LinearPrepack):
     weight = to_qtensor(_constant(em, op, op.weight, "weight"), quantized(op.weight))
     bias = _float_bias(em, op)
     with packing_for(op.engine.data):
-        packed = _quantized.linear_prepack(weight, bias)
-    _packed(em, op, packed)
+        return _quantized.linear_prepack(weight, bias)
+
+
+def _packed_per_output(prepack) -> bool:
+    """Whether `prepack`'s readers need a packing each per output scale and zero point: QNNPACK's
+    packed weights keep the requantization of the first kernel that ran them (torch recomputes
+    it when the input scale changes, not the output's), so a weight shared by layers whose
+    outputs are quantized differently (a recurrent cell's steps) is packed once per output."""
+    if prepack.engine.data != "qnnpack":
+        return False
+    outputs = {_output_qparams(use.operation) for use in prepack.output.uses
+               if quantized(use.operation.results[0]) is not None}
+    return len(outputs) > 1
 
 
 def _call(em: Emitter, op, target, args: tuple) -> None:
@@ -213,7 +230,16 @@ _REQUANTIZING = {
 
 def _emit_requantizing(em: Emitter, op) -> None:
     # Operands are declared in each kernel's own order: (qx, [qaccum,] packed) or (qa, qb).
-    _call_kernel(em, op, _REQUANTIZING[k.kernel_name(op)], (*_nodes(em, op), *_output_qparams(op)))
+    nodes = [_packed_for_output(em, v.owner, op) if isinstance(v.owner, k.LinearPrepack | k.ConvPrepack)
+             and _packed_per_output(v.owner) else em.node(v) for v in op.operands]
+    _call_kernel(em, op, _REQUANTIZING[k.kernel_name(op)], (*nodes, *_output_qparams(op)))
+
+
+def _packed_for_output(em: Emitter, prepack, op) -> Node:
+    """`prepack`'s weights packed for the kernels whose output parameters are `op`'s (`_packed_per_output`)."""
+    pack = _pack_linear if isinstance(prepack, k.LinearPrepack) else _pack_conv
+    name = (prepack.weight.name_hint or "weight").removeprefix("p_")
+    return em.once((prepack, _output_qparams(op)), lambda: em.new_attr(f"packed.{name}", pack(em, prepack)))
 
 
 _rule(*_REQUANTIZING)(_emit_requantizing)
@@ -259,7 +285,7 @@ def _emit_linear_fp32(em: Emitter, op) -> None:
     scale, zero_point = op.input_scale.value.data, op.input_zero_point.value.data
     post = k.kernel_name(op).removeprefix("linear").removesuffix("_fp32").lstrip("_") or "none"
     prepack = op.packed.owner
-    if not _packed_for_pointwise(prepack):
+    if not _onednn_packed(prepack):
         if post in ("gelu", "add"):
             raise QirError(f"{op.name}: a fused {post} needs oneDNN-packed weights (engine \"onednn\")")
         kernel = (_quantized.linear_with_input_q_dq_qweight_dq_relu_output_fp32 if post == "relu"
@@ -288,12 +314,12 @@ def _quantized_result(op) -> tuple[float, int] | None:
     float-output kernel of its kind (linear or conv) that quantizes it, as its input, with those
     parameters (FFN2 reading FFN1's gelu, a conv reading a conv + silu): `op` then leaves that
     uint8 storage itself, rounded once as torch's quantize rounds, and no float tensor is made."""
-    if isinstance(op, k.LinearAddFloatKernel) or not _packed_for_pointwise(op.packed.owner):
+    if isinstance(op, k.LinearAddFloatKernel) or not _onednn_packed(op.packed.owner):
         return None  # (a residual add's result may be its addend's buffer: float, as that one is)
     kind = k.ConvFloatKernel if isinstance(op, k.ConvFloatKernel) else (k.LinearFloatKernel, k.LinearAddFloatKernel)
     readers = [use.operation for use in op.output.uses]
     if not readers or not all(use.index == 0 and isinstance(use.operation, kind)
-                              and _packed_for_pointwise(use.operation.packed.owner) for use in op.output.uses):
+                              and _onednn_packed(use.operation.packed.owner) for use in op.output.uses):
         return None
     params = {(r.input_scale.value.data, r.input_zero_point.value.data) for r in readers}
     if len(params) != 1:
@@ -329,11 +355,17 @@ def _fresh(op: AtenOp) -> bool:
     return overload is not None and all(r.alias_info is None for r in overload._schema.returns)
 
 
+def _onednn_packed(prepack) -> bool:
+    """Whether a float-output kernel reading `prepack` runs as oneDNN's `qlinear_pointwise` /
+    `qconv*_pointwise` (weights packed oneDNN's way, once per prepack: `_pointwise_weights`)."""
+    return isinstance(prepack, k.LinearPrepack | k.ConvPrepack) and prepack.engine.data == "onednn"
+
+
 def _packed_for_pointwise(prepack) -> bool:
-    """Whether oneDNN-packed weights feed only float-output kernels, which then run as oneDNN's
-    `qlinear_pointwise` / `qconv*_pointwise` (their own packing) rather than `quantized.*`."""
-    return (isinstance(prepack, k.LinearPrepack | k.ConvPrepack) and prepack.engine.data == "onednn"
-            and all(isinstance(use.operation, k.FloatKernel) for use in prepack.output.uses))
+    """Whether oneDNN-packed weights feed only float-output kernels, so that `quantized.*`'s own
+    packing is never needed. A weight shared by layers may feed both kinds (a recurrent cell's
+    last step is read in float, its others requantized): both packings are made then."""
+    return _onednn_packed(prepack) and all(isinstance(use.operation, k.FloatKernel) for use in prepack.output.uses)
 
 
 def _geometry(prepack: k.ConvPrepack) -> list:
@@ -345,7 +377,7 @@ def _geometry(prepack: k.ConvPrepack) -> list:
 def _emit_conv_fp32(em: Emitter, op: k.ConvFloatKernel) -> None:
     """oneDNN's convolution with a float32 result, reading its input's storage (`_storage`)."""
     prepack = op.packed.owner
-    if not _packed_for_pointwise(prepack):
+    if not _onednn_packed(prepack):
         raise QirError(f"{op.name}: needs oneDNN-packed weights (an x86.conv_prepack with engine \"onednn\")")
     scale, zero_point = op.input_scale.value.data, op.input_zero_point.value.data
     weight, scales, zero_points, bias = _pointwise_weights(em, prepack, scale, zero_point)
@@ -396,7 +428,7 @@ def _quantized_source(linear):
     """The quantized tensor a oneDNN float-output kernel's input is the dequantization of, when
     it has the kernel's input parameters: the kernel then reads its storage as it is."""
     source = linear.input.owner
-    if not isinstance(source, k.Dequantize) or not _packed_for_pointwise(linear.packed.owner):
+    if not isinstance(source, k.Dequantize) or not _onednn_packed(linear.packed.owner):
         return None
     qtype = per_tensor(source.input)
     if qtype is None or qtype.storage_dtype_name != "uint8" or (qtype.scale, qtype.zero_point) != (
