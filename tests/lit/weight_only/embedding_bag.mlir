@@ -5,12 +5,13 @@
 
 // The bags of an `nn.EmbeddingBag` (`aten.embedding_bag.padding_idx`, as torch.export gives
 // it) read a table stored per row, as an embedding's does: the table is annotated, observed
-// and stored uint8 with a scale and zero point per row; reference-rewrite writes the bags as
-// `ref.weight_only_embedding_bag` (the mode, `include_last_offset`, `padding_idx` and the
-// per-sample weights carried over). x86 runs sums and means of 8-bit tables on fbgemm's
-// rowwise kernel (the table packed in its layout), and other bags (here a max) by gathering
-// and dequantizing only the rows looked up before bagging them. A bag whose bookkeeping results are read too (which bag each index
-// went to) keeps the dequantized table and ATen's op.
+// and stored uint8 with a scale and zero point per row, once (every bag reads it with one
+// spec). reference-rewrite writes the bags as `ref.weight_only_embedding_bag` (the mode,
+// `include_last_offset`, `padding_idx` and the per-sample weights carried over). x86 runs
+// sums and means of 8-bit tables on fbgemm's rowwise kernel (the table packed in its layout),
+// and other bags (here a max) by gathering and dequantizing only the rows looked up before
+// bagging them. A bag whose bookkeeping results are read too (which bag each index went to)
+// keeps the dequantized table and ATen's op.
 
 builtin.module {
   func.func @forward(%ids: tensor<6xi64>, %offsets: tensor<3xi64>, %w: tensor<6xf32>) -> (tensor<3x4xf32>, tensor<2x4xf32>, tensor<3x4xf32>, tensor<3x4xf32>, tensor<6xi64>) {
@@ -28,11 +29,12 @@ builtin.module {
 // ANNOTATE:      aten.op "embedding_bag.padding_idx"(%table, %ids, %offsets, false, 2, false, none, false, none) {qin = [#obs.spec<u8[0:255], affine, per_channel_minmax, axis 0>, none, none]}
 // ANNOTATE:      aten.op "_embedding_bag.default"(%table, %ids, %offsets, false, 2) {qin = [#obs.spec<u8[0:255], affine, per_channel_minmax, axis 0>, none, none]}
 
-// REF:      %mean = ref.weight_only_embedding_bag(%{{.*}}, %ids, %offsets) {mode = "mean", padding_idx = 2 : i64} : (tensor<3x4x!quant.uniform<u8:f32:0, {{.*}}>>, tensor<6xi64>, tensor<3xi64>) -> tensor<3x4xf32>
-// REF:      %sum = ref.weight_only_embedding_bag(%{{.*}}, %ids, %offsets, %w) {mode = "sum", include_last_offset = true} : ({{.*}}, tensor<6xi64>, tensor<3xi64>, tensor<6xf32>) -> tensor<2x4xf32>
-// REF:      %max = ref.weight_only_embedding_bag(%{{.*}}, %ids, %offsets) {mode = "max"}
-// REF:      %[[D:.*]] = quant.dcast %{{.*}}
-// REF:      %kept, %bag_of, %{{.*}}, %{{.*}} = aten.op "_embedding_bag.default"(%[[D]], %ids, %offsets, false, 2)
+// REF:      %[[T:.*]] = aten.param constant "table_q" : tensor<3x4x!quant.uniform<u8:f32:0, {{.*}}>>
+// REF-NEXT: %[[D:.*]] = quant.dcast %[[T]]
+// REF-NEXT: %mean = ref.weight_only_embedding_bag(%[[T]], %ids, %offsets) {mode = "mean", padding_idx = 2 : i64} : (tensor<3x4x!quant.uniform<u8:f32:0, {{.*}}>>, tensor<6xi64>, tensor<3xi64>) -> tensor<3x4xf32>
+// REF-NEXT: %sum = ref.weight_only_embedding_bag(%[[T]], %ids, %offsets, %w) {mode = "sum", include_last_offset = true} : ({{.*}}, tensor<6xi64>, tensor<3xi64>, tensor<6xf32>) -> tensor<2x4xf32>
+// REF-NEXT: %max = ref.weight_only_embedding_bag(%[[T]], %ids, %offsets) {mode = "max"}
+// REF-NEXT: %kept, %bag_of, %{{.*}}, %{{.*}} = aten.op "_embedding_bag.default"(%[[D]], %ids, %offsets, false, 2)
 // REF:      func.return %mean, %sum, %max, %kept, %bag_of
 
 // X86:      %[[T:.*]] = x86.embedding_rows_pack(%{{.*}}) : (tensor<3x4x!quant.uniform<u8:f32:0, {{.*}}>>) -> !x86.packed_embedding_rows
