@@ -23,15 +23,16 @@ weight widened exactly, float32 sums): the fastest there is for float16 weights.
 `ref.weight_only_linear` up to the rounding of float32 sums.
 
 `x86.embedding_lookup` gathers the rows first and dequantizes only them, `(float32(q) - zp) * s`,
-which is `ref.weight_only_embedding` exactly (4-bit tables keep two values per byte);
-`x86.embedding_bag_lookup` then bags those rows with ATen's own `embedding_bag`, the same rows
-added in the same order as in the dequantized table, so `ref.weight_only_embedding_bag` exactly.
-Sums and means of 8-bit tables run on fbgemm's fused rowwise kernel instead
-(`x86.embedding_bag_rowwise`: rows read as `q * s + b`, `b = -zp * s`, the reference's rows up
-to float32 rounding), which dequantizes in registers: at 2048 bags of 20 rows of 64 it took
-0.11 ms where gathering took 3.8 ms and the float table 0.19 ms. For single lookups fbgemm's
-`quantized.embedding_byte` / `embedding_4bit` give no speed-up on a lookup of a few rows, so
-lookups keep the exact gather.
+which is `ref.weight_only_embedding` exactly (4-bit tables keep two values per byte); fbgemm's
+`quantized.embedding_byte` / `embedding_4bit` give no speed-up on a lookup of a few rows.
+`x86.embedding_bag_lookup` gathers and dequantizes the rows its bags read the same way, then
+adds them (ATen's sum over one row per index) or takes their maxima (`scatter_reduce`). Sums
+and means of 8-bit tables run on fbgemm's fused rowwise kernel instead
+(`x86.embedding_bag_rowwise`: rows read as `q * s + b`, `b = -zp * s`), which dequantizes in
+registers. Both compute `ref.weight_only_embedding_bag` up to float32 rounding.
+`bench/embedding_bag.py` (three 200000 x 64 tables, 2048 bags of 20, 2 threads, AMD EPYC with
+AVX-512 VNNI): a sum, a padded mean and a max in 5.3 ms, against 26.1 ms for the float tables
+(ATen's padded and max bags leave its fast kernel).
 """
 
 from __future__ import annotations
