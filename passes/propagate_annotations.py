@@ -133,8 +133,11 @@ class PropagateAnnotations(QirPass):
         # twice, or layers sharing weights (ALBERT's), store their weight quantized once.
         readers: dict[tuple[SSAValue, Attribute], Node] = {}
         for node in order:
-            if node[0] == "in" and isinstance(node[1].operands[node[2]].owner, ParamOp) and spec_of(node) is not None:
-                first = readers.setdefault((node[1].operands[node[2]], spec_of(node)), node)
+            if node[0] != "in":
+                continue
+            value = node[1].operands[node[2]]
+            if isinstance(value.owner, ParamOp) and spec_of(node) is not None:
+                first = readers.setdefault((value, spec_of(node)), node)
                 if first is not node:
                     graph.add_edge(node, first)
 

@@ -149,22 +149,23 @@ def _compiled(op_def: OpDef) -> Callable[[Operation], None] | None:
             constraint.verify(types[index], context)
         if op.regions or op.successors:
             raise _Invalid
-        for name, constraint, optional in properties:
-            if name in op.properties:
-                constraint.verify(op.properties[name], context)
-            elif not optional:
-                raise _Invalid
+        _check_entries(op.properties, properties, context)
         if any(name not in defined for name in op.properties):
             raise _Invalid
-        for name, constraint, optional in attributes:
-            if name in op.attributes:
-                constraint.verify(op.attributes[name], context)
-            elif not optional:
-                raise _Invalid
+        _check_entries(op.attributes, attributes, context)
         for trait in traits:
             trait.verify(op)
 
     return check
+
+
+def _check_entries(present: dict, entries: Sequence[tuple], context: VerificationContext) -> None:
+    """The properties or attributes `present` against their definitions `(name, constraint, optional)`."""
+    for name, constraint, optional in entries:
+        if name in present:
+            constraint.verify(present[name], context)
+        elif not optional:
+            raise _Invalid
 
 
 def _split(defs: Sequence[tuple[str, object]]) -> Callable[[list], list[tuple]] | None:

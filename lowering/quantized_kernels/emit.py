@@ -141,9 +141,14 @@ def _float_bias(em: Emitter, op) -> torch.Tensor:
     return (bias.double() * op.input_scale.value.data * scales).float()
 
 
-def _packed(em: Emitter, op, packed) -> None:
+def _packed_attr(em: Emitter, op, packed) -> Node:
+    """A packing of `op`'s weight, registered on the module under the weight's name."""
     name = (op.weight.name_hint or "weight").removeprefix("p_")
-    em.nodes[op.output] = em.new_attr(f"packed.{name}", packed)
+    return em.new_attr(f"packed.{name}", packed)
+
+
+def _packed(em: Emitter, op, packed) -> None:
+    em.nodes[op.output] = _packed_attr(em, op, packed)
 
 
 @_rule("conv_prepack")
@@ -230,16 +235,18 @@ _REQUANTIZING = {
 
 def _emit_requantizing(em: Emitter, op) -> None:
     # Operands are declared in each kernel's own order: (qx, [qaccum,] packed) or (qa, qb).
-    nodes = [_packed_for_output(em, v.owner, op) if isinstance(v.owner, k.LinearPrepack | k.ConvPrepack)
-             and _packed_per_output(v.owner) else em.node(v) for v in op.operands]
+    nodes = [_kernel_operand(em, value, op) for value in op.operands]
     _call_kernel(em, op, _REQUANTIZING[k.kernel_name(op)], (*nodes, *_output_qparams(op)))
 
 
-def _packed_for_output(em: Emitter, prepack, op) -> Node:
-    """`prepack`'s weights packed for the kernels whose output parameters are `op`'s (`_packed_per_output`)."""
+def _kernel_operand(em: Emitter, value, op) -> Node:
+    """The node `op` reads for `value`: for a weight packed per output (`_packed_per_output`), the
+    packing made for `op`'s output parameters, once for every kernel with those."""
+    prepack = value.owner
+    if not isinstance(prepack, k.LinearPrepack | k.ConvPrepack) or not _packed_per_output(prepack):
+        return em.node(value)
     pack = _pack_linear if isinstance(prepack, k.LinearPrepack) else _pack_conv
-    name = (prepack.weight.name_hint or "weight").removeprefix("p_")
-    return em.once((prepack, _output_qparams(op)), lambda: em.new_attr(f"packed.{name}", pack(em, prepack)))
+    return em.once((prepack, _output_qparams(op)), lambda: _packed_attr(em, prepack, pack(em, prepack)))
 
 
 _rule(*_REQUANTIZING)(_emit_requantizing)

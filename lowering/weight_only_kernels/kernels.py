@@ -257,7 +257,6 @@ def embedding(indices: torch.Tensor, table: PackedTable) -> torch.Tensor:
     return (rows.float() - zp) * s
 
 
-
 def _bags(indices: torch.Tensor, offsets: torch.Tensor, include_last_offset: bool,
           padding_idx: int | None) -> tuple[torch.Tensor, int]:
     """The bag of each index (`bags` for one no bag counts: a padding index, or one after the
@@ -287,8 +286,8 @@ def embedding_bag(indices: torch.Tensor, offsets: torch.Tensor, per_sample_weigh
     (`scatter_reduce`). ATen's own bags with a padding row, and its maxima, leave its fast
     kernel (`bench/embedding_bag.py`)."""
     rows = embedding(indices, table)
-    bag_of, bags = _bags(indices, offsets, include_last_offset, padding_idx)
     if mode == 2:
+        bag_of, bags = _bags(indices, offsets, include_last_offset, padding_idx)
         maxima = rows.new_zeros(bags + 1, rows.shape[-1])  # an empty bag's maximum is 0, as ATen's
         return maxima.scatter_reduce_(0, bag_of[:, None].expand_as(rows), rows, "amax", include_self=False)[:bags]
     if padding_idx is not None:
@@ -296,7 +295,8 @@ def embedding_bag(indices: torch.Tensor, offsets: torch.Tensor, per_sample_weigh
     positions = torch.arange(indices.numel(), dtype=indices.dtype)
     sums = torch.ops.aten.embedding_bag.padding_idx(rows, positions, offsets, False, 0, False, per_sample_weights,
                                                     include_last_offset, None)[0]
-    return sums if mode == 0 else _means(sums, bag_of, bags)
+    return sums if mode == 0 else _means(sums, *_bags(indices, offsets, include_last_offset, padding_idx))
+
 
 def pack_rows_for_fbgemm(storage: torch.Tensor, scales: torch.Tensor, zero_points: torch.Tensor,
                          signed: bool) -> torch.Tensor:

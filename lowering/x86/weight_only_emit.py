@@ -94,14 +94,6 @@ def _emit_embedding_lookup(em: Emitter, op: w.EmbeddingLookup) -> None:
     em.bind(op, em.call(kernels.embedding, (em.node(op.indices), em.node(op.table)), name=op.output.name_hint))
 
 
-@_rule("embedding_bag_lookup")
-def _emit_embedding_bag_lookup(em: Emitter, op: w.EmbeddingBagLookup) -> None:
-    _, mode, _, last, padding_idx = embedding_bag_args(op)
-    weights = em.node(op.per_sample_weights) if op.per_sample_weights is not None else None
-    em.bind(op, em.call(kernels.embedding_bag, (em.node(op.indices), em.node(op.offsets), weights, em.node(op.table),
-                                                mode, last, padding_idx), name=op.output.name_hint))
-
-
 @_rule("embedding_rows_pack")
 def _emit_embedding_rows_pack(em: Emitter, op: w.EmbeddingRowsPack) -> None:
     qtype = element(op.weight)
@@ -110,10 +102,14 @@ def _emit_embedding_rows_pack(em: Emitter, op: w.EmbeddingRowsPack) -> None:
     _register(em, op, "rows", kernels.pack_rows_for_fbgemm(storage, scales, zero_points, qtype.is_signed))
 
 
-@_rule("embedding_bag_rowwise")
-def _emit_embedding_bag_rowwise(em: Emitter, op: w.EmbeddingBagRowwise) -> None:
+_BAG_KERNELS = {w.EmbeddingBagLookup: kernels.embedding_bag, w.EmbeddingBagRowwise: kernels.embedding_bag_rowwise}
+"""The two kernels of bags take the same arguments: indices, offsets, per-sample weights, the
+packed table, then the mode, `include_last_offset` and `padding_idx`."""
+
+
+@_rule("embedding_bag_lookup", "embedding_bag_rowwise")
+def _emit_embedding_bag(em: Emitter, op: w.EmbeddingBagLookup | w.EmbeddingBagRowwise) -> None:
     _, mode, _, last, padding_idx = embedding_bag_args(op)
     weights = em.node(op.per_sample_weights) if op.per_sample_weights is not None else None
-    em.bind(op, em.call(kernels.embedding_bag_rowwise, (em.node(op.indices), em.node(op.offsets), weights,
-                                                        em.node(op.table), mode, last, padding_idx),
-                        name=op.output.name_hint))
+    args = (em.node(op.indices), em.node(op.offsets), weights, em.node(op.table), mode, last, padding_idx)
+    em.bind(op, em.call(_BAG_KERNELS[type(op)], args, name=op.output.name_hint))

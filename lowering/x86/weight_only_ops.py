@@ -214,14 +214,10 @@ class EmbeddingLookup(KernelOp):
         _float_tensor(self, self.output, "result")
 
 
-@irdl_op_definition
-class EmbeddingBagLookup(KernelOp):
-    """`ref.weight_only_embedding_bag` (its properties too): the rows of `indices` gathered and
-    dequantized, then bagged."""
+class _EmbeddingBag(KernelOp):
+    """What x86's embedding-bag kernels take besides their packed table: the operands and
+    properties of `ref.weight_only_embedding_bag` (`ref.embedding_bag_args` reads them)."""
 
-    name = "x86.embedding_bag_lookup"
-
-    table = operand_def(PackedEmbeddingType)
     indices = operand_def(TensorType)
     offsets = operand_def(TensorType)
     per_sample_weights = opt_operand_def(TensorType)
@@ -233,6 +229,15 @@ class EmbeddingBagLookup(KernelOp):
 
     def verify_(self) -> None:
         _float_tensor(self, self.output, "result")
+
+
+@irdl_op_definition
+class EmbeddingBagLookup(_EmbeddingBag):
+    """`ref.weight_only_embedding_bag`: the rows of `indices` gathered and dequantized, then bagged."""
+
+    name = "x86.embedding_bag_lookup"
+
+    table = operand_def(PackedEmbeddingType)
 
 
 def rowwise_bags(value: SSAValue) -> bool:
@@ -257,7 +262,7 @@ class EmbeddingRowsPack(KernelOp):
 
 
 @irdl_op_definition
-class EmbeddingBagRowwise(KernelOp):
+class EmbeddingBagRowwise(_EmbeddingBag):
     """`ref.weight_only_embedding_bag`'s sums and means on fbgemm's rowwise kernel
     (`quantized.embedding_bag_byte_rowwise_offsets`): each row read as `q * s + (-zp * s)`, the
     reference's rows up to float32 rounding."""
@@ -265,17 +270,9 @@ class EmbeddingBagRowwise(KernelOp):
     name = "x86.embedding_bag_rowwise"
 
     table = operand_def(PackedEmbeddingRowsType)
-    indices = operand_def(TensorType)
-    offsets = operand_def(TensorType)
-    per_sample_weights = opt_operand_def(TensorType)
-    output = result_def(TensorType)
-
-    mode = prop_def(StringAttr)
-    include_last_offset = opt_prop_def(BoolAttr)
-    padding_idx = opt_prop_def(IntegerAttr)
 
     def verify_(self) -> None:
-        _float_tensor(self, self.output, "result")
+        super().verify_()
         if self.mode.data not in ("sum", "mean"):
             raise VerifyException(f"{self.name}: fbgemm's rowwise bags are sums or means, not {self.mode.data!r}")
 
