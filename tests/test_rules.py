@@ -902,6 +902,24 @@ def test_conditions_on_the_target(target, applied):
     assert {line.split(" = ")[1].split("(")[0] for line in body_text(m)[:-1]} == {"toy.qadd"}
 
 
+@pytest.mark.parametrize("target, scale", [("x86-avx512-vnni", 1.0), ("x86-avx2", 2.0), ("arm64", 3.0)])
+def test_a_function_taking_target_is_given_it(target, scale):
+    seen = []
+
+    def by_cpu(a, *, target):
+        seen.append(target.name)
+        return 1.0 if target.has("avx512_vnni") else 2.0 if target.has("avx2") else 3.0
+
+    rs = rules("rule add { match { %y = ref.add(%a, %b) } replace { %y = toy.qadd(%a, %b) {scale = by_cpu(%a)} } }",
+               functions={"by_cpu": by_cpu})
+    assert rs.uses_target and rs["add"].uses_target
+    assert rs.apply(adds_module(), target=target) == {"add": 4}
+    assert set(seen) == {target}
+    m = adds_module()
+    rs.apply(m, target=target)
+    assert all(f"scale = {scale:e} : f64" in line for line in body_text(m)[:-1])
+
+
 def test_the_target_defaults_to_the_one_the_module_records():
     from qir.target import record_target, parse_target
 

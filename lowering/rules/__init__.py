@@ -157,7 +157,10 @@ of them for a variadic `%vs`, the bound `Attribute` (or None) for `$c`, an
 `Attribute` for a literal. Results are attributes or plain Python (int →
 `i64`, float → `f64`, str, bool, lists of ints or floats → `array<...>`,
 None); see `functions.to_attribute`. A function that raises while rules run
-is reported as a `qir.errors.OpError` naming the op, the rule and the call.
+is reported as a `qir.errors.OpError` naming the op, the rule and the call. A
+function with a keyword-only parameter `target` is also given the target (as
+`target has F` sees it), so a choice such as the engine to pack for can
+depend on the CPU (`qir.lowering.x86.engines.linear_engine`).
 
 **API.** `RuleSet.from_file(path, functions, ctx, dialects=, ops=)` (compiled
 once per path, modification time and arguments) or `RuleSet.from_text(text,

@@ -32,7 +32,7 @@ from xdsl.utils.mlir_lexer import MLIRTokenKind
 from qir.errors import ParseFailure
 from qir.lowering.rules import syntax as ast
 from qir.lowering.rules.expand import Location, Mapped, SourceFile, expand_rules
-from qir.lowering.rules.functions import aten_argument, arity, comparable, entry, truth
+from qir.lowering.rules.functions import aten_argument, arity, comparable, entry, takes_target, truth
 from qir.lowering.rules.matcher import (
     ANY,
     ATTR_ABSENT,
@@ -142,6 +142,7 @@ class RuleCompiler:
         return compiled
 
     def compile_rule(self, rule: ast.RuleSyntax) -> Rule:
+        self._uses_target = any(c.kind in ("target_has", "target_lacks") for c in rule.where)
         bindings: dict[str, _Binding] = {}
         caps: dict[str, ast.Pos] = {}
         matchers = [self._match_op(i, op, bindings, caps) for i, op in enumerate(rule.match)]
@@ -158,8 +159,7 @@ class RuleCompiler:
         statements = self._replace(rule, root, bindings, caps)
         at = self.where(rule.pos)
         return Rule(rule.name, rule.benefit, at.filename, at.line, at.column, tuple(matchers), conditions,
-                    statements, self.verify, provenance,
-                    any(c.kind in ("target_has", "target_lacks") for c in rule.where))
+                    statements, self.verify, provenance, self._uses_target)
 
     def _provenance(self, ref: ast.ValueRef, bindings: dict[str, _Binding]) -> str:
         binding = bindings.get(ref.name)
@@ -364,11 +364,13 @@ class RuleCompiler:
         args = tuple(self.expression(a, names, caps) for a in call.args)
         at = self.where(call.pos)
         name, line, column, filename = call.name, at.line, at.column, at.filename
+        wants_target = takes_target(fn)
+        self._uses_target |= wants_target
 
         def evaluate(values: Values, caps_: Caps) -> Any:
             arguments = [a(values, caps_) for a in args]
             try:
-                return fn(*arguments)
+                return fn(*arguments, target=_target(values)) if wants_target else fn(*arguments)
             except RuleFailure:
                 raise
             except Exception as err:
@@ -426,12 +428,7 @@ class RuleCompiler:
         name, wanted = feature.name, condition.kind == "target_has"
 
         def holds(values: Values, caps_: Caps) -> bool:
-            target = values.get(TARGET)
-            if target is None:
-                from qir.target import host
-
-                target = host()
-            return (name in target.features) == wanted  # type: ignore[union-attr]
+            return (name in _target(values).features) == wanted
 
         return holds
 
@@ -550,6 +547,17 @@ class RuleCompiler:
         return OpBuilder(op_class, build.op.name, build.op.target, tuple(r.name for r in build.results),
                          tuple(redefines), operands, tuple(properties), tuple(attributes), tuple(kwargs),
                          result_types, at.line, at.column, at.filename)
+
+
+def _target(values: Values):
+    """The target a rule is applied for (`target has F`, a function taking `target=`): the one
+    bound when the rule set was applied, else the host."""
+    target = values.get(TARGET)
+    if target is None:
+        from qir.target import host
+
+        target = host()
+    return target
 
 
 def _show(value: Any) -> str:

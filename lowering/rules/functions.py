@@ -435,6 +435,15 @@ def arity(fn: Callable[..., Any]) -> Arity | None:
     return Arity(least, most)
 
 
+def takes_target(fn: Callable[..., Any]) -> bool:
+    """Whether `fn` takes the target the rules are applied for, as a keyword-only `target`."""
+    try:
+        parameter = inspect.signature(fn).parameters.get("target")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind == parameter.KEYWORD_ONLY
+
+
 def function_table(functions: Mapping[str, Callable[..., Any]] | None) -> dict[str, Callable[..., Any]]:
     """The built-ins with `functions` added; names must be identifiers, values callables."""
     table = dict(BUILTINS)

@@ -18,6 +18,7 @@ from pathlib import Path
 from qir.lowering.backend import Backend
 from qir.lowering.capabilities import OpCapability, table
 from qir.lowering.quantized_kernels.functions import FUNCTIONS
+from qir.lowering.x86.engines import FUNCTIONS as ENGINE_FUNCTIONS
 from qir.lowering.x86.weight_only_ops import FUNCTIONS as WEIGHT_ONLY_FUNCTIONS
 from qir.lowering.x86.weight_only_ops import kernel_takes as weight_only_kernel_takes
 from qir.lowering.quantized_kernels.patterns import lowering_patterns
@@ -87,7 +88,7 @@ BACKEND = Backend(
     capabilities=CAPABILITIES,
     dialects=(X86,),
     rules=(Path(__file__).with_name("x86.rules"),),
-    functions={**FUNCTIONS, **WEIGHT_ONLY_FUNCTIONS},
+    functions={**FUNCTIONS, **ENGINE_FUNCTIONS, **WEIGHT_ONLY_FUNCTIONS},
     patterns=lowering_patterns(X86),
     emission=EMISSION,
     # `x86` and `x86-qat` name qir's own X86 recipe (`qir.quantizer.X86Quantizer`, torchao's

@@ -2,8 +2,8 @@
 // Weights: linear.safetensors beside this file (random, seeded; lowering reads none of their values).
 
 // ref.linear to a quantized result: quantized.linear (inputs of any rank) with weights prepacked
-// by oneDNN (10-25% faster than the x86 engine's choice at BERT's shapes), relu fused; a fused
-// hardtanh is the linear and then a clamp of its output.
+// for the engine chosen for the product (fbgemm for one this small; linear_engine.mlir shows the
+// choice), relu fused; a fused hardtanh is the linear and then a clamp of its output.
 
 !x = !quant.uniform<u8:f32, 2.000000e-02:128>
 !y = !quant.uniform<u8:f32, 1.000000e-02:7>
@@ -13,9 +13,9 @@ builtin.module attributes {qir.stage = "reference"} {
   // CHECK-LABEL: func.func @linears(
   // CHECK-NEXT:    %[[W:.*]] = aten.param parameter "fc.weight_q"
   // CHECK-NEXT:    %[[B:.*]] = aten.param parameter "fc.bias"
-  // CHECK-NEXT:    %[[P:.*]] = x86.linear_prepack(%[[W]], %[[B]]) {engine = "onednn", input_scale = 2.000000e-02 : f64, module = "fc"} : (tensor<3x8x!quant.uniform<i8:f32:0, {{.*}}>>, tensor<3xf32>) -> !x86.packed_linear
+  // CHECK-NEXT:    %[[P:.*]] = x86.linear_prepack(%[[W]], %[[B]]) {engine = "fbgemm", input_scale = 2.000000e-02 : f64, module = "fc"} : (tensor<3x8x!quant.uniform<i8:f32:0, {{.*}}>>, tensor<3xf32>) -> !x86.packed_linear
   // CHECK-NEXT:    %[[L:.*]] = x86.linear(%x, %[[P]]) {module = "fc"} : (tensor<2x5x8x!quant.uniform<u8:f32, 2.000000e-02:128>>, !x86.packed_linear) -> tensor<2x5x3x!quant.uniform<u8:f32, 1.000000e-02:7>>
-  // CHECK-NEXT:    %[[P2:.*]] = x86.linear_prepack(%[[W]], %[[B]]) {engine = "onednn", input_scale = 2.000000e-02 : f64}
+  // CHECK-NEXT:    %[[P2:.*]] = x86.linear_prepack(%[[W]], %[[B]]) {engine = "fbgemm", input_scale = 2.000000e-02 : f64}
   // CHECK-NEXT:    %[[R:.*]] = x86.linear_relu(%x, %[[P2]])
   // CHECK-NEXT:    %[[P3:.*]] = x86.linear_prepack(%[[W]], %[[B]])
   // CHECK-NEXT:    %[[H:.*]] = x86.linear(%x, %[[P3]]) : ({{.*}}) -> tensor<2x5x3x!quant.uniform<u8:f32, 1.000000e-02:7>>
