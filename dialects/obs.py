@@ -518,10 +518,13 @@ class _ObserverLike(IRDLOperation):
 
     def __init__(self, input: SSAValue | Operation, spec: Attribute, obs_id: str,
                  stats: DictionaryAttr | None = None):
+        """One operand, one result of its type, no variadics for IRDL's generic builder to
+        check or flatten: the op is built directly, as `Operation.create` builds it
+        (`insert-observers` builds thousands; the verifier checks them once)."""
         value = SSAValue.get(input)
-        super().__init__(operands=[value], result_types=[value.type],
-                         properties={"id": StringAttr(obs_id), "spec": spec,
-                                     **({"stats": stats} if stats is not None else {})})
+        Operation.__init__(self, operands=[value], result_types=[value.type],
+                           properties={"id": StringAttr(obs_id), "spec": spec,
+                                       **({"stats": stats} if stats is not None else {})})
 
     def verify_(self) -> None:
         verify_spec_fits(self.spec, self.input.type)

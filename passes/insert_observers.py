@@ -11,9 +11,10 @@ edge. After, `obs.observe` ops stand on those values, one id per group:
 An output is observed right after its producer, and every consumer reads the
 observed value. An input edge whose group differs from its producer's gets an
 observer of its own just before the consumer (a requantization, after
-convert). Weights are constants: their observers run here, at compile time,
-and carry their statistics from the start; activation observers get theirs
-from calibration. Fixed-range specs get an `obs.observe` too (it needs no
+convert). Weights are constants: they are observed here, at compile time (the
+weights of one spec together, `qir.observers.observe_each`), and their
+observers carry their statistics from the start; activation observers get
+theirs from calibration. Fixed-range specs get an `obs.observe` too (it needs no
 statistics); derived specs (an int32 bias) stay on the op for `convert`.
 
 With `fake-quant` (QAT), the ops are `obs.fake_quant` instead: the same
@@ -44,7 +45,7 @@ from qir.dialects.custom import CallOp
 from qir.dialects.obs import DerivedSpecAttr, FakeQuantOp, ObserveOp, QuantSpecAttr
 from qir.errors import OpError
 from qir.observation import observer_spec, stats_to_attr
-from qir.observers import make_observer
+from qir.observers import ObserverSpec, observe_each
 from qir.params import param_tensor
 from qir.pass_manager import QirPass, count
 from qir.quantizer.base import annotation, is_annotated, set_annotation
@@ -60,8 +61,8 @@ class InsertObservers(QirPass):
     """Insert `obs.fake_quant` ops (quantization-aware training) rather than `obs.observe`."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        store = params_of(ctx)
         observed: dict[tuple[SSAValue, int], SSAValue] = {}
+        weights: list[_Weight] = []
 
         def observe(value: SSAValue, spec: Attribute, where: InsertPoint, anchor: Operation) -> SSAValue:
             group = spec.group_id
@@ -74,19 +75,12 @@ class InsertObservers(QirPass):
             if dynamic and self.fake_quant:
                 raise OpError(anchor, "a dynamic spec has no fake quantization: its parameters are chosen "
                                       "at run time, from each tensor (quantize for training with static specs)")
-            stats = None
-            if isinstance(value.owner, ParamOp) and isinstance(spec, QuantSpecAttr):
-                observer = make_observer(observer_spec(spec))
-                try:
-                    observer(param_tensor(value.owner, store))
-                except ValueError as err:  # the spec does not fit the tensor (a per-channel axis)
-                    raise OpError(anchor, f"cannot observe {value.owner.param_name!r}: {err}") from err
-                stats = stats_to_attr(observer.stats())
-                count(ctx, "weights observed")
             if dynamic:
                 count(ctx, "dynamic")
-            obs = (FakeQuantOp if self.fake_quant else ObserveOp)(value, spec, f"obs{group}", stats)
+            obs = (FakeQuantOp if self.fake_quant else ObserveOp)(value, spec, f"obs{group}")
             obs.output.name_hint = f"{value.name_hint or 'v'}_obs"
+            if isinstance(value.owner, ParamOp) and isinstance(spec, QuantSpecAttr):
+                weights.append(_Weight(obs, value.owner, anchor))
             Rewriter.insert_op(obs, where)
             observed[key] = obs.output
             count(ctx, "observers")
@@ -114,6 +108,37 @@ class InsertObservers(QirPass):
                     result.replace_uses_with_if(obs_value, lambda use: use.operation is not obs_value.owner)
                 o.attributes.pop("qout", None)
                 set_annotation(o, "qin", [e if isinstance(e, DerivedSpecAttr) else None for e in qin])
+        if weights:
+            _observe_weights(weights, params_of(ctx))
+            count(ctx, "weights observed", len(weights))
+
+
+@dataclass(frozen=True)
+class _Weight:
+    """A weight's observer, waiting for its statistics; `anchor` is the op blamed when the spec
+    does not fit the weight."""
+
+    observer: ObserveOp | FakeQuantOp
+    param: ParamOp
+    anchor: Operation
+
+
+def _observe_weights(weights: list[_Weight], store) -> None:
+    """Give each weight's observer its statistics, the weights of one spec observed together
+    (`qir.observers.observe_each`); the first weight in program order that its spec does not
+    fit (a per-channel axis) is the error."""
+    by_spec: dict[ObserverSpec, list[int]] = {}
+    for index, weight in enumerate(weights):
+        by_spec.setdefault(observer_spec(weight.observer.spec), []).append(index)
+    found: list[dict | ValueError] = [{}] * len(weights)
+    for spec, indices in by_spec.items():
+        tensors = [param_tensor(weights[i].param, store) for i in indices]
+        for index, stats in zip(indices, observe_each(spec, tensors)):
+            found[index] = stats
+    for weight, stats in zip(weights, found):
+        if isinstance(stats, ValueError):
+            raise OpError(weight.anchor, f"cannot observe {weight.param.param_name!r}: {stats}") from stats
+        weight.observer.properties["stats"] = stats_to_attr(stats)
 
 
 def _blocks(module: ModuleOp) -> list[Block]:

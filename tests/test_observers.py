@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import warnings
 
 import pytest
@@ -26,6 +27,7 @@ from qir.observers import (
     ObserverSpec,
     PerChannelMinMaxObserver,
     make_observer,
+    observe_each,
     qparams,
 )
 
@@ -758,3 +760,64 @@ def test_errors_of_sparse_and_dense_histograms_are_those_of_every_bin(values):
                                dtype=torch.float64).T[:, :, None]
         every_bin = (counts * _bin_cubes(torch.arange(2048, dtype=torch.float64), *columns)).sum(1).item()
         assert got == every_bin / (3 * width)
+
+
+# -- observe_each: weights observed together ------------------------------------------------
+
+
+def _bits(value) -> object:
+    """A statistic as its exact bits: a float's (the sign of a zero counts), a tensor's bytes."""
+    if isinstance(value, torch.Tensor):
+        return (value.dtype, tuple(value.shape), value.numpy().tobytes())
+    return struct.pack("<d", value)
+
+
+def _alone(spec: ObserverSpec, x: torch.Tensor):
+    observer = make_observer(spec)
+    try:
+        observer(x)
+    except ValueError as err:
+        return ("error", str(err))
+    return {key: _bits(value) for key, value in observer.stats(tensors=True).items()}
+
+
+def _weights() -> list[torch.Tensor]:
+    """Weights of several shapes and dtypes, some alike (stacked together), with the cases the
+    batch hands to an observer of their own: non-finite values, zero extremes of either sign,
+    empty and integer tensors."""
+    g = torch.Generator().manual_seed(0)
+    weights = [torch.randn(shape, generator=g) for shape in [(8, 16)] * 4 + [(6, 4, 3, 3)] * 3 + [(5,)] * 2 + [()]]
+    weights += [torch.randn(8, 16, generator=g).to(dtype) for dtype in (torch.float16, torch.bfloat16, torch.float64)]
+    weights += [torch.randn(8, 16, generator=g, dtype=torch.float64)]
+    odd = [torch.randn(8, 16, generator=g) for _ in range(5)]
+    odd[0][2, 3] = math.nan
+    odd[1][4, 0] = -math.inf
+    odd[2][1] = odd[2][1].abs()
+    odd[2][1, :3] = 0.0  # a channel whose minimum is zero
+    odd[3].zero_()
+    odd[3][0, :4] = -0.0  # zeros of both signs: which one a reduction keeps depends on its order
+    odd[4][:, 0] = -odd[4][:, 0].abs() - 1
+    odd[4][0] = -odd[4][0].abs()
+    odd[4][0, 5] = -0.0  # a channel whose maximum is a negative zero
+    return weights + odd + [torch.empty(0, 16), torch.arange(12).reshape(3, 4)]
+
+
+@pytest.mark.parametrize("observer, options", [
+    ("minmax", {}), ("moving_minmax", {}), ("learned", {}), ("histogram", dict(bins=64)),
+    ("per_channel_minmax", dict(axis=0)), ("per_channel_minmax", dict(axis=1)),
+    ("per_channel_minmax", dict(axis=-1)), ("per_group_minmax", dict(axis=0, group_size=4)),
+])
+def test_observe_each_records_what_each_observer_records(observer, options):
+    """Statistics computed for many weights together are bit for bit those a fresh observer
+    records from each weight alone, or the same error, or the same warning."""
+    spec = _spec(observer, "i8_symmetric", **options)
+    weights = _weights()
+    with warnings.catch_warnings(record=True) as alone_warnings:
+        warnings.simplefilter("always")
+        expected = [_alone(spec, w) for w in weights]
+    with warnings.catch_warnings(record=True) as batch_warnings:
+        warnings.simplefilter("always")
+        found = observe_each(spec, weights)
+    got = [("error", str(s)) if isinstance(s, ValueError) else {k: _bits(v) for k, v in s.items()} for s in found]
+    assert got == expected
+    assert [str(w.message) for w in batch_warnings] == [str(w.message) for w in alone_warnings]
