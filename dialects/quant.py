@@ -897,7 +897,9 @@ class _CastOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` type($input) `to` type($result)"
 
     def __init__(self, input: SSAValue | Operation, result_type: Attribute):
-        super().__init__(operands=[input], result_types=[result_type])
+        # One operand and one result: built directly, as `Operation.create` builds it (convert
+        # builds one or two per observer; IRDL's generic builder would only check the counts).
+        Operation.__init__(self, operands=[SSAValue.get(input)], result_types=[result_type])
 
 
 @irdl_op_definition

@@ -147,7 +147,8 @@ def _why_no_data(obs: ObserveOp) -> str:
 
 
 def _with_element(type_: TensorType, element: Attribute) -> TensorType:
-    return TensorType(element, type_.get_shape())
+    """`type_` holding `element`s: its shape attribute reused, not rebuilt from integers."""
+    return TensorType.new((type_.shape, element, type_.encoding))
 
 
 def _element(dtype: torch.dtype) -> Attribute:

@@ -256,12 +256,18 @@ def convert(prepared: torch.nn.Module, *, timing: bool = False) -> fx.GraphModul
     """The Q/DQ module: `quantized_decomposed` quantize/dequantize around float ATen ops,
     weights stored as integers, from a calibrated (`prepare`) or trained (`prepare_qat`)
     module: for inference, trained batch norms folded as PTQ folds them. Its program stays
-    reachable as `.qir_program`."""
+    reachable as `.qir_program`; its FX graph is built when the module is first used
+    (`qir.emitter.DeferredModule`), so a module that is only lowered never builds one (unless it
+    calls custom modules, whose quantized forms are made as it is built, here)."""
+    from qir.emitter import DeferredModule
+
     module, observed = _calibrated(prepared)
     # the statistics are read into the pass manager's own copy: one copy of the program, not two
     program = PassManager(list(CONVERT_PIPELINE), timing=timing).run(
         observed, setup=lambda copy: _read_calibration(module, copy))
-    return program.to_fx()
+    if program.modules:  # custom modules' quantized forms are made when the module is built: now
+        return program.to_fx()
+    return DeferredModule(program)
 
 
 def _quantized_program(quantized) -> Program:
