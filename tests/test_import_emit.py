@@ -196,6 +196,82 @@ def test_an_emitted_module_generates_its_code_when_first_needed(monkeypatch):
     assert "quantize_per_tensor" in quantized.code and len(generated) == 3  # generated once
 
 
+def _quantized_linear():
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU()).eval()
+    x = torch.randn(3, 8)
+    prepared = qir.prepare(torch.export.export(model, (x,)), (x,))
+    with torch.no_grad():
+        prepared(x)
+    return prepared, x
+
+
+@pytest.mark.parametrize("first_use", ["call", "graph", "state_dict", "print", "deepcopy", "save", "setattr"])
+def test_a_converted_module_is_built_when_first_used(monkeypatch, first_use):
+    """convert's Q/DQ module builds its FX graph on first use; lowering it reads only its program.
+    Whatever the first use, the module then is the one emission builds: the same graph, buffers
+    and outputs as the program emitted directly."""
+    import io
+
+    from qir import emitter
+
+    prepared, x = _quantized_linear()
+    built = []
+    emit = emitter.emit
+    monkeypatch.setattr(emitter, "emit", lambda program: built.append(program) or emit(program))
+    quantized = qir.convert(prepared)
+    program = quantized.qir_program
+    lowered = qir.lower(quantized, "x86")
+    assert built == [lowered.qir_program] or built == []  # only the lowered program was emitted
+    built.clear()
+    use = {"call": lambda m: m(x), "graph": lambda m: m.graph, "state_dict": lambda m: m.state_dict(),
+           "print": repr, "deepcopy": copy.deepcopy, "save": lambda m: torch.save(m, io.BytesIO()),
+           "setattr": lambda m: setattr(m, "tag", 1)}[first_use]
+    with torch.no_grad():
+        use(quantized)
+    assert built == [program] and isinstance(quantized, emitter.QirModule)
+    assert not isinstance(quantized, emitter.DeferredModule) and quantized.qir_program is program
+    with torch.no_grad():
+        result = quantized(x)
+    assert len(built) == 1  # built once
+    direct = emit(program)
+    assert str(quantized.graph) == str(direct.graph)
+    assert quantized.state_dict().keys() == direct.state_dict().keys()
+    with torch.no_grad():
+        assert torch.equal(result, direct(x))
+
+
+def test_program_copies_equal_xdsls_clone(exported):
+    """`Program.clone` maps operands in one walk (`qir.program.clone_ops`): the copy prints as
+    xDSL's own clone does, verifies, and shares no op or value with the original."""
+    _, _, ep = exported
+    program = qir.import_program(ep)
+    copy_ = program.clone()
+    assert str(copy_.module) == str(program.module.clone())
+    copy_.module.verify()
+    originals = {id(v) for op in program.module.walk() for v in (*op.results, *op.operands)}
+    assert not any(id(v) in originals for op in copy_.module.walk() for v in (*op.results, *op.operands))
+
+
+def test_program_copies_keep_reads_before_definitions():
+    """In a graph region a value may be read before the op defining it: the copy reads the copy."""
+    from xdsl.context import Context
+    from xdsl.dialects.builtin import Builtin
+    from xdsl.dialects.test import Test
+    from xdsl.parser import Parser
+
+    from qir.program import clone_ops
+
+    ctx = Context(allow_unregistered=True)
+    ctx.load_dialect(Builtin)
+    ctx.load_dialect(Test)
+    module = Parser(ctx, """builtin.module {
+      %0 = "test.op"(%1) : (i32) -> i32
+      %1 = "test.op"(%0) : (i32) -> i32
+    }""").parse_module()
+    first, second = clone_ops(module).ops
+    assert first.operands[0] is second.results[0] and second.operands[0] is first.results[0]
+
+
 def test_negative_zero_arguments_stay_negative():
     """Argument attributes are shared by value, and -0.0 == 0.0: the sign must still count
     (`x + -0.0` keeps a -0.0 in `x`, `x + 0.0` does not)."""
