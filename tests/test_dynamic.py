@@ -128,7 +128,8 @@ def test_runtime_per_tensor_is_the_decomposed_ops_bit_for_bit(qmin, qmax, dtype)
 
 def test_runtime_per_token_is_the_decomposed_ops_bit_for_bit():
     """Per token: `choose_qparams_per_token` (symmetric) and `..._asymmetric` (scales as float32),
-    and `quantize_per_token`, exactly; the symmetric quantize leaves out a clamp and an addition
+    and `quantize_per_token`, exactly, also as the shifted uint8 storage x86 gives its linears
+    (rounded by a float32 addition); the symmetric quantize leaves out a clamp and an addition
     that cannot change a value, which this checks on ties too."""
     for i, x in enumerate(_tensors(2)):
         scale, zero_point = D.choose_qparams_per_token(x, torch.int8)
@@ -137,14 +138,21 @@ def test_runtime_per_token_is_the_decomposed_ops_bit_for_bit():
         assert torch.equal(got[1], zero_point.to(torch.int64))
         xt = _with_ties(x, scale, i, -127, 127)
         s, z = rt.choose_qparams_per_token(xt, True)
-        assert torch.equal(rt.quantize_per_token(xt, s, z, -127, 127, torch.int8, symmetric=True),
-                           D.quantize_per_token(xt, s, z, -127, 127, torch.int8))
+        expected = D.quantize_per_token(xt, s, z, -127, 127, torch.int8)
+        assert torch.equal(rt.quantize_per_token(xt, s, z, -127, 127, torch.int8, symmetric=True), expected)
+        assert torch.equal(rt.quantize_per_token_shifted(xt, s, z, -127, 127, symmetric=True), _shifted(expected))
         scale, zero_point = D.choose_qparams_per_token_asymmetric(x, torch.int8)
         s, z = rt.choose_qparams_per_token(x, False)
         assert torch.equal(s, scale.float()) and torch.equal(z, zero_point)
         xt = _with_ties(x, s, i, -128, 127)
-        assert torch.equal(rt.quantize_per_token(xt, s, z, -128, 127, torch.int8),
-                           D.quantize_per_token(xt, s, z, -128, 127, torch.int8))
+        expected = D.quantize_per_token(xt, s, z, -128, 127, torch.int8)
+        assert torch.equal(rt.quantize_per_token(xt, s, z, -128, 127, torch.int8), expected)
+        assert torch.equal(rt.quantize_per_token_shifted(xt, s, z, -128, 127), _shifted(expected))
+
+
+def _shifted(q: torch.Tensor) -> torch.Tensor:
+    """int8 storage as oneDNN's uint8 `q + 128`, in exact integer arithmetic."""
+    return (q.to(torch.int32) + 128).to(torch.uint8)
 
 
 # -- specs, quantizer, passes -------------------------------------------------------------------
@@ -250,7 +258,8 @@ def test_reference_is_exact_integer_arithmetic(per_token):
 def test_x86_computes_what_the_reference_says(config):
     """Lowered to x86 for this host, every linear runs as an int8 kernel (its weights fitted to the
     host's int16 pairs when it has no VNNI) and equals the reference up to float32 rounding, on
-    inputs of other sizes and ranges than the example's."""
+    inputs of other sizes and ranges than the example's; a per-token quantize read by its linear
+    only is made as the uint8 `q + 128` the kernel takes."""
     model = _model()
     example = _x()
     batch = torch.export.Dim("batch")
@@ -261,6 +270,8 @@ def test_x86_computes_what_the_reference_says(config):
     reference = qir.lower(quantized, "reference")
     assert _ops(lowered, "x86.dynamic_linear") == 3
     assert _ops(lowered, "x86.choose_qparams") == 3 and _ops(lowered, "quant.choose_qparams") == 0
+    shifted = sum(node.target is rt.quantize_per_token_shifted for node in lowered.graph.nodes)
+    assert shifted == (3 if CONFIGS[config]["per_token"] else 0)  # read by its linear only: made as q + 128
     with torch.no_grad():
         for seed, shape, scale in [(1, (2, 5, 32), 1.0), (2, (7, 5, 32), 30.0), (3, (1, 5, 32), 0.01)]:
             x = _x(seed, shape, scale)

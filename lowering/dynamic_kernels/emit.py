@@ -57,16 +57,32 @@ def _emit_choose_qparams(em: Emitter, op: d.ChooseQParams) -> None:
     em.bind(op, node, multiple=True)
 
 
+def _read_by_kernels_only(op: d.DynamicQuantize) -> bool:
+    """Whether every reader of a quantize's storage is a dynamic linear taking it as its input:
+    then the storage may be emitted as oneDNN's shifted uint8 (`linear_rows`), nothing else
+    seeing it."""
+    uses = list(op.result.uses)
+    return bool(uses) and all(isinstance(use.operation, d.DynamicLinear) and use.index == 0 for use in uses)
+
+
 @_rule("dynamic_quantize")
 def _emit_dynamic_quantize(em: Emitter, op: d.DynamicQuantize) -> None:
+    """Per token, read by dynamic linears only (MiniLM's 25 quantizes, 12 of them read by three
+    linears each), the storage is made as uint8 `q + 128` in the quantize itself
+    (`rt.quantize_per_token_shifted`), once for all its linears; otherwise as int8 or uint8, the
+    type's storage."""
     qtype = op.quantized_type
-    args = (em.node(op.input), em.node(op.scale), em.node(op.zero_point), qtype.storage_min, qtype.storage_max,
-            _dtype(qtype))
-    if op.per_token:
-        node = em.call(rt.quantize_per_token, (*args, _symmetric_rows(op)),
-                       name=op.result.name_hint or "q")
+    x, s, z = em.node(op.input), em.node(op.scale), em.node(op.zero_point)
+    name = op.result.name_hint or "q"
+    if op.per_token and qtype.storage_dtype_name == "int8" and _read_by_kernels_only(op):
+        node = em.call(rt.quantize_per_token_shifted, (x, s, z, qtype.storage_min, qtype.storage_max,
+                                                       _symmetric_rows(op)), name=name)
+    elif op.per_token:
+        node = em.call(rt.quantize_per_token, (x, s, z, qtype.storage_min, qtype.storage_max, _dtype(qtype),
+                                               _symmetric_rows(op)), name=name)
     else:
-        node = em.call(rt.quantize_per_tensor, args, name=op.result.name_hint or "q")
+        node = em.call(rt.quantize_per_tensor, (x, s, z, qtype.storage_min, qtype.storage_max, _dtype(qtype)),
+                       name=name)
     em.bind(op, node)
 
 
@@ -78,14 +94,16 @@ def linear_rows(q: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, 
     a scale of 1 gives `sum(q * w) * sw`; then, in float32, less `z * sum(w) * sw` when the zero
     points may be nonzero (`corrections`), times the rows' `s`, plus the bias.
 
-    The kernel is given `q + 128` as uint8 (the sign bit flipped, one cheap pass) with a zero point
-    of 128: oneDNN has fast int8 matmuls for uint8 sources only, and sends an int8 source to its
-    reference implementation, thousands of times slower (3.3 s against 0.8 ms for one
-    512x384x1536 product on an AVX-512 VNNI host). Without VNNI the shifted pairs may saturate in int16; the quantizer fits
+    The kernel is given `q + 128` as uint8 with a zero point of 128: oneDNN has fast int8 matmuls
+    for uint8 sources only, and sends an int8 source to its reference implementation, thousands
+    of times slower (3.3 s against 0.8 ms for one 512x384x1536 product on an AVX-512 VNNI host).
+    `q` is that uint8 storage when its quantize made it so (`rt.quantize_per_token_shifted`; a
+    per-token input is int8 otherwise, so uint8 here always means shifted), or int8, whose sign
+    bit is flipped here. Without VNNI the shifted pairs may saturate in int16; the quantizer fits
     such weights to inputs up to 255 (`DynamicQuantizer`), so the sums stay exact."""
     shifted = q.view(torch.uint8).bitwise_xor(128) if q.dtype == torch.int8 else q
-    y = _onednn.qlinear_pointwise.default(shifted, 1.0, 128 if shifted is not q else 0, packed, weight_scales,
-                                          weight_zero_points, None, 1.0, 0, torch.float32, "none", [], "")
+    y = _onednn.qlinear_pointwise.default(shifted, 1.0, 128, packed, weight_scales, weight_zero_points, None, 1.0,
+                                          0, torch.float32, "none", [], "")
     if corrections is not None:
         y.addcmul_(zero_point.to(torch.float32), corrections, value=-1.0)
     return torch.addcmul(bias, y, scale.to(torch.float32), out=y)
