@@ -105,13 +105,17 @@ class _GroupedSpec(ParametrizedAttribute):
 
     def with_group(self, group: int | None) -> Self:
         """This spec in group `group` (None: in none). Its other parameters are this spec's own
-        attributes, not built and verified again: propagation regroups thousands of specs."""
+        attributes, and no check looks at the group, so the copy is made as xDSL's
+        `ParametrizedAttribute.new` makes it, less the verification (`__post_init__`) that
+        would check this spec again: propagation regroups thousands of specs."""
         number = NO_GROUP if group is None else group
         if number == self.group.data:
             return self
-        names = (name for name, _ in self.get_irdl_definition().parameters)
-        return type(self).new([IntAttr(number) if name == "group" else value
-                               for name, value in zip(names, self.parameters, strict=True)])
+        copy = type(self).__new__(type(self))
+        for name, _ in self.get_irdl_definition().parameters:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "group", IntAttr(number))
+        return copy
 
     def _print_group(self, printer: Printer) -> None:
         if self.group.data != NO_GROUP:

@@ -8,9 +8,9 @@ group number, and `#obs.shared` is gone:
   becomes
     %v = aten.op "view.default"(%r, [1, -1]) {qout = [#obs.spec<u8[0:255], affine, histogram, group 3>]}
 
-The places a spec can stand are the nodes of an undirected `networkx` graph:
-the output of a value ("out", value) and each annotated input edge ("in", op,
-index). Shared specs are edges of that graph. An input edge also joins its
+The places a spec can stand are the nodes of an undirected graph: the output
+of a value ("out", value) and each annotated input edge ("in", op, index).
+Shared specs are edges of that graph. An input edge also joins its
 producer's output when both want the same spec, which is how consecutive ops
 come to share one observer (PT2E's rule), and when the producer's range is fixed
 (a softmax feeding a matmul: the matmul reads it with the softmax's parameters,
@@ -31,7 +31,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Attribute, Operation, SSAValue
@@ -66,15 +65,14 @@ class PropagateAnnotations(QirPass):
         ops = [o for o in op.walk() if "qin" in o.attributes or "qout" in o.attributes]
         qins = {o: annotation(o, "qin") for o in ops}
         qouts = {o: annotation(o, "qout") for o in ops}
-        graph = nx.Graph()
+        links = _Links()
         order: dict[Node, int] = {}
         concrete: dict[Node, Attribute] = {}
         derived: list[tuple[Operation, int, DerivedSpecAttr]] = []
 
         def add(node: Node, spec: Attribute | None) -> None:
             if node not in order:
-                order[node] = len(order)
-                graph.add_node(node)
+                order[node] = links.add()
             if spec is not None:
                 concrete[node] = spec
 
@@ -110,13 +108,13 @@ class PropagateAnnotations(QirPass):
             for entries, make in ((qouts[o], lambda i: ("out", o.results[i])), (qins[o], lambda i: ("in", o, i))):
                 for i, spec in enumerate(entries):
                     if isinstance(spec, SharedSpecAttr):
-                        graph.add_edge(make(i), shared_target(o, spec))
+                        links.link(order[make(i)], order[shared_target(o, spec)])
 
         # An input edge joins its producer's output when their components want the same spec, or
         # when the producer's range is fixed (sigmoid, softmax) and the edge only asks for a plain
         # per-tensor spec of the same storage: the consumer takes any parameters, so the fixed
         # ones serve it as they are, with no requantization between.
-        spec_of = self._component_specs(graph, concrete, order, ctx)
+        spec_of = self._component_specs(links, concrete, order, ctx)
         for node in list(order):
             if node[0] != "in":
                 continue
@@ -124,10 +122,10 @@ class PropagateAnnotations(QirPass):
             if producer not in order:
                 continue
             if None in (spec_of(producer), spec_of(node)) or spec_of(producer) == spec_of(node):
-                graph.add_edge(node, producer)
-            elif _takes_fixed(spec_of(producer), spec_of(node)) and graph.degree(node) == 0:
+                links.link(order[node], order[producer])
+            elif _takes_fixed(spec_of(producer), spec_of(node)) and not links.is_linked(order[node]):
                 concrete.pop(node, None)
-                graph.add_edge(node, producer)
+                links.link(order[node], order[producer])
 
         # Input edges reading one constant with the same spec are one group: a layer applied
         # twice, or layers sharing weights (ALBERT's), store their weight quantized once.
@@ -139,21 +137,21 @@ class PropagateAnnotations(QirPass):
             if isinstance(value.owner, ParamOp) and spec_of(node) is not None:
                 first = readers.setdefault((value, spec_of(node)), node)
                 if first is not node:
-                    graph.add_edge(node, first)
+                    links.link(order[node], order[first])
 
-        spec_of = self._component_specs(graph, concrete, order, ctx)
+        spec_of = self._component_specs(links, concrete, order, ctx)
+        nodes = list(order)
         grouped: dict[Node, Attribute] = {}
         """Each node's spec with its group number: one attribute per group, shared by its nodes."""
-        components = sorted(nx.connected_components(graph), key=lambda c: min(order[n] for n in c))
         next_group = 0
-        for component in components:
-            spec = spec_of(next(iter(component)))
+        for component in links.components():
+            spec = spec_of(nodes[component[0]])
             if spec is None:
                 continue
             spec = spec.with_group(next_group)
             next_group += 1
             for n in component:
-                grouped[n] = spec
+                grouped[nodes[n]] = spec
 
         for o in ops:
             qout = [grouped.get(("out", r)) if e is not None else None for r, e in zip(o.results, qouts[o])]
@@ -169,11 +167,12 @@ class PropagateAnnotations(QirPass):
         count(ctx, "groups", next_group)
 
     @staticmethod
-    def _component_specs(graph: nx.Graph, concrete: dict[Node, Attribute], order: dict[Node, int], ctx):
+    def _component_specs(links: _Links, concrete: dict[Node, Attribute], order: dict[Node, int], ctx):
         """A function node → the one concrete spec of its component (conflicts resolved)."""
+        nodes = list(order)
         chosen: dict[Node, Attribute | None] = {}
-        for component in nx.connected_components(graph):
-            members = sorted(component, key=order.__getitem__)
+        for component in links.components():
+            members = [nodes[n] for n in component]
             specs = [concrete[n] for n in members if n in concrete]
             spec = None
             if specs:
@@ -191,3 +190,43 @@ class PropagateAnnotations(QirPass):
                 chosen[n] = spec
         return lambda node: chosen.get(node)
 
+
+
+class _Links:
+    """The nodes, numbered in program order, and the links between them: a union-find whose
+    components are the graph's connected components (as networkx would find them, without
+    building a graph of thousands of nodes twice)."""
+
+    def __init__(self) -> None:
+        self._parent: list[int] = []
+        self._linked: set[int] = set()
+
+    def add(self) -> int:
+        """A new node: its number."""
+        self._parent.append(len(self._parent))
+        return len(self._parent) - 1
+
+    def link(self, a: int, b: int) -> None:
+        self._linked.update((a, b))
+        a, b = self._root(a), self._root(b)
+        if a != b:
+            self._parent[max(a, b)] = min(a, b)  # a component's root is its first node
+
+    def is_linked(self, node: int) -> bool:
+        """Whether any link touches `node` (its degree is not 0)."""
+        return node in self._linked
+
+    def components(self) -> list[list[int]]:
+        """Each component's nodes in program order, the components in the order of their
+        first nodes."""
+        members: dict[int, list[int]] = {}
+        for node in range(len(self._parent)):
+            members.setdefault(self._root(node), []).append(node)
+        return list(members.values())
+
+    def _root(self, node: int) -> int:
+        parent = self._parent
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]  # halve the path
+            node = parent[node]
+        return node
