@@ -279,6 +279,26 @@ def test_x86_computes_what_the_reference_says(config):
                 _close(got, want)
 
 
+def test_linear_rows_takes_int8_or_its_shifted_storage():
+    """x86's per-token linear reads int8 storage (its sign bit flipped for oneDNN) or the uint8
+    `q + 128` a quantize read by linears only makes, with the same results: the exact integer
+    products, rescaled. Weights within [-63, 63], so no int16 pair saturates in AVX2 mode."""
+    from qir.lowering.dynamic_kernels.emit import linear_rows
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(6, 40, generator=g) * 3
+    s, z = rt.choose_qparams_per_token(x, True)
+    q = D.quantize_per_token(x, s, z, -127, 127, torch.int8)
+    w = torch.randint(-63, 64, (24, 40), generator=g, dtype=torch.int8)
+    w_scales, bias = torch.rand(24, generator=g) * 0.01 + 1e-3, torch.randn(24, generator=g)
+    args = (s, z, torch.ops.onednn.qlinear_prepack(w, None), w_scales, torch.zeros(24, dtype=torch.int64), bias, None)
+    from_int8 = linear_rows(q, *args)
+    assert torch.equal(linear_rows(rt.quantize_per_token_shifted(x, s, z, -127, 127, symmetric=True), *args),
+                       from_int8)
+    exact = (q.to(torch.int64) @ w.to(torch.int64).t()).double() * (s.double() * w_scales.double()) + bias.double()
+    _close(from_int8, exact.float())
+
+
 @pytest.mark.parametrize("backend, kernel", [("onednn", "onednn.dynamic_linear"), ("qnnpack", None)])
 @pytest.mark.parametrize("config", CONFIGS)
 def test_other_backends_compute_what_the_reference_says(backend, kernel, config):
