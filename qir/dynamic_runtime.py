@@ -104,8 +104,10 @@ def quantize_per_token_shifted(x: torch.Tensor, scale: torch.Tensor, zero_point:
     The rounding and the shift are one float32 addition (`_ROUND_SHIFTED`), whose bits' low byte
     is the result: three passes over the activation (multiply, add, narrow int32 to uint8) where
     `quantize_per_token` and a shift made four, and the shift is made once for every linear
-    reading the activation instead of once per linear. (Narrowing float32 to uint8 directly is
-    slow on torch 2.13: quantizing 512 x 384 that way took 81 us, to int8 27 us.)"""
+    reading the activation instead of once per linear. On MiniLM (16 x 32 tokens, AMD EPYC, one
+    thread, CPU time, the fastest of 50-80 calls under load) a call went from 44.2 to 42.4 ms,
+    and from 75.6 to 71.9 ms in AVX2 mode. (Narrowing float32 to uint8 directly is slow on torch
+    2.13: quantizing 512 x 384 that way took 81 us, to int8 27 us.)"""
     y = torch.mul(x, scale.reciprocal())
     if not symmetric:
         y.add_(zero_point).round_().clamp_(qmin, qmax)
