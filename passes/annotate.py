@@ -94,6 +94,8 @@ class Annotate(QirPass):
         custom = annotate_custom_modules(quantizer, op)  # the boundaries of custom modules
         if custom:
             count(ctx, "custom modules", custom)
-        validate_owned(quantizer, Program(op), {o for o in op.walk() if is_annotated(o)} - before)
+        # with nothing annotated before, every annotation is this quantizer's own: none to hide
+        owned = {o for o in op.walk() if is_annotated(o)} - before if before else None
+        validate_owned(quantizer, Program(op), owned)
         if self.target or getattr(quantizer, "int16_pairs", False):  # the specs depend on the target
             record_target(op, getattr(quantizer, "target", None) or parse_target(self.target))

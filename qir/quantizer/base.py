@@ -263,11 +263,13 @@ class ComposableQuantizer(Quantizer):
         return list(seen.values())
 
 
-def validate_owned(quantizer: Quantizer, program, owned: set[Operation]) -> None:
+def validate_owned(quantizer: Quantizer, program, owned: set[Operation] | None) -> None:
     """`quantizer.validate(program)` over the annotations of the `owned` ops only: the others,
-    written by another quantizer (a composition), are hidden while it looks."""
-    hidden = {op: {k: op.attributes.pop(k) for k in ("qin", "qout") if k in op.attributes}
-              for op in program.module.walk() if is_annotated(op) and op not in owned}
+    written by another quantizer (a composition), are hidden while it looks. `owned` None: all
+    of them are its own (nothing to hide, no walk over the program to find what)."""
+    hidden = {} if owned is None else {
+        op: {k: op.attributes.pop(k) for k in ("qin", "qout") if k in op.attributes}
+        for op in program.module.walk() if is_annotated(op) and op not in owned}
     try:
         quantizer.validate(program)
     finally:
