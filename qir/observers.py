@@ -404,11 +404,24 @@ def observe_each(spec: ObserverSpec, tensors: list[torch.Tensor]) -> list[dict |
             if _stackable(spec, x):
                 batches.setdefault((x.shape, x.dtype, x.device), []).append(index)
         for rows in batches.values():
-            with torch.no_grad():
-                stacked = torch.stack([tensors[i] for i in rows])
-            for index, stats in zip(rows, reduce(spec, stacked)):
-                results[index] = stats
+            for chunk in _chunks(rows, tensors[rows[0]]):
+                with torch.no_grad():
+                    stacked = torch.stack([tensors[i] for i in chunk]) if len(chunk) > 1 else \
+                        tensors[chunk[0]].detach().unsqueeze(0)
+                for index, stats in zip(chunk, reduce(spec, stacked)):
+                    results[index] = stats
     return [_observe_alone(spec, x) if stats is None else stats for x, stats in zip(tensors, results)]
+
+
+_STACKED_BYTES = 1 << 24
+"""The most bytes of tensors `observe_each` stacks at once: a stack is a copy, and a model's
+same-shaped weights can be gigabytes (a lone weight is reduced where it is, not copied)."""
+
+
+def _chunks(rows: list[int], like: torch.Tensor) -> list[list[int]]:
+    """`rows`, tensors shaped as `like`, in runs of at most `_STACKED_BYTES`."""
+    size = max(1, _STACKED_BYTES // max(1, like.numel() * like.element_size()))
+    return [rows[start:start + size] for start in range(0, len(rows), size)]
 
 
 def _observe_alone(spec: ObserverSpec, x: torch.Tensor) -> dict | ValueError:

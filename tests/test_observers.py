@@ -821,3 +821,20 @@ def test_observe_each_records_what_each_observer_records(observer, options):
     got = [("error", str(s)) if isinstance(s, ValueError) else {k: _bits(v) for k, v in s.items()} for s in found]
     assert got == expected
     assert [str(w.message) for w in batch_warnings] == [str(w.message) for w in alone_warnings]
+
+
+@pytest.mark.filterwarnings("ignore:a per_channel_minmax observer ignored:RuntimeWarning")
+def test_observe_each_stacks_a_bounded_number_of_bytes(monkeypatch):
+    """Same-shaped weights are stacked in runs of a bounded size (a stack is a copy): split into
+    runs, or each weight alone, the statistics are the same."""
+    import qir.observers as observers
+
+    spec = _spec("per_channel_minmax", "i8_symmetric", axis=0)
+    weights = _weights()
+    whole = [{k: _bits(v) for k, v in s.items()} if isinstance(s, dict) else str(s)
+             for s in observe_each(spec, weights)]
+    for limit in (8 * 16 * 4 * 3, 1):  # three 8x16 float32 weights a run; one
+        monkeypatch.setattr(observers, "_STACKED_BYTES", limit)
+        runs = [{k: _bits(v) for k, v in s.items()} if isinstance(s, dict) else str(s)
+                for s in observe_each(spec, weights)]
+        assert runs == whole
