@@ -5,7 +5,8 @@
 The model is a chain of Linear(64, 64) + ReLU blocks: 800 blocks export to 3200 nodes
 (two ATen ops and two parameters each). qir's flow is timed stage by stage — export,
 prepare (import, canonicalize, fold-bn, annotate, propagate, observers, emit), one
-calibration batch (the calibration module's first call, which generates its code), convert,
+calibration batch (the calibration module's first call, which generates its code), convert
+(the Q/DQ program; its module's FX graph is built on first use, which this flow never makes),
 lower (reference-rewrite, lower-<backend>, emit, and the lowered module's first call) — and
 torchao's `prepare_pt2e` + one batch + `convert_pt2e` on the same exported graph with
 X86InductorQuantizer. Printed: seconds per stage, ms per node, the ratio to torchao,
