@@ -713,8 +713,7 @@ def embedding_bag_args(op) -> tuple:
     the properties of `op` (a `ref.weight_only_embedding_bag` or a backend's op copying them;
     `scale_grad_by_freq` and `sparse` change gradients only, so both are false)."""
     last = op.include_last_offset is not None and op.include_last_offset.value.data
-    padding = getattr(op, "padding_idx", None)  # ops that take no padding row lack the property
-    padding_idx = padding.value.data if padding is not None else None
+    padding_idx = op.padding_idx.value.data if op.padding_idx is not None else None
     return False, EMBEDDING_BAG_MODES.index(op.mode.data), False, last, padding_idx
 
 

@@ -31,6 +31,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+from networkx.utils import UnionFind
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Attribute, Operation, SSAValue
@@ -191,26 +192,24 @@ class PropagateAnnotations(QirPass):
         return lambda node: chosen.get(node)
 
 
-
 class _Links:
-    """The nodes, numbered in program order, and the links between them: a union-find whose
-    components are the graph's connected components (as networkx would find them, without
-    building a graph of thousands of nodes twice)."""
+    """The nodes, numbered in program order, and the links between them, kept in networkx's
+    union-find: its sets are the graph's connected components, found without building a graph
+    of thousands of nodes twice."""
 
     def __init__(self) -> None:
-        self._parent: list[int] = []
+        self._sets = UnionFind()
+        self._count = 0
         self._linked: set[int] = set()
 
     def add(self) -> int:
         """A new node: its number."""
-        self._parent.append(len(self._parent))
-        return len(self._parent) - 1
+        self._count += 1
+        return self._count - 1
 
     def link(self, a: int, b: int) -> None:
         self._linked.update((a, b))
-        a, b = self._root(a), self._root(b)
-        if a != b:
-            self._parent[max(a, b)] = min(a, b)  # a component's root is its first node
+        self._sets.union(a, b)
 
     def is_linked(self, node: int) -> bool:
         """Whether any link touches `node` (its degree is not 0)."""
@@ -220,13 +219,6 @@ class _Links:
         """Each component's nodes in program order, the components in the order of their
         first nodes."""
         members: dict[int, list[int]] = {}
-        for node in range(len(self._parent)):
-            members.setdefault(self._root(node), []).append(node)
+        for node in range(self._count):
+            members.setdefault(self._sets[node], []).append(node)
         return list(members.values())
-
-    def _root(self, node: int) -> int:
-        parent = self._parent
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]  # halve the path
-            node = parent[node]
-        return node

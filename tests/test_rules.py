@@ -918,6 +918,9 @@ def test_a_function_taking_target_is_given_it(target, scale):
     m = adds_module()
     rs.apply(m, target=target)
     assert all(f"scale = {scale:e} : f64" in line for line in body_text(m)[:-1])
+    with pytest.raises(ParseFailure, match="by_cpu takes"):  # its arity is checked without the target
+        rules("rule add { match { %y = ref.add(%a, %b) } replace { %y = toy.qadd(%a, %b) {scale = by_cpu(%a, %b)} } }",
+              functions={"by_cpu": by_cpu})
 
 
 def test_the_target_defaults_to_the_one_the_module_records():

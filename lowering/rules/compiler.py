@@ -110,6 +110,8 @@ class RuleCompiler:
         self.verify = verify
         self._literals: dict[tuple[str, str], Attribute | None] = {}
         self._arities: dict[str, Any] = {}
+        self._uses_target = False
+        """Whether the rule being compiled asks about the target (a condition or a function)."""
 
     # -- errors --
 

@@ -430,7 +430,8 @@ def arity(fn: Callable[..., Any]) -> Arity | None:
                 least += 1
         elif parameter.kind == parameter.VAR_POSITIONAL:
             return Arity(least, None)
-        elif parameter.kind == parameter.KEYWORD_ONLY and parameter.default is parameter.empty:
+        elif (parameter.kind == parameter.KEYWORD_ONLY and parameter.default is parameter.empty
+              and parameter.name != "target"):  # the target is given to a function taking it
             return None  # needs a keyword a rule cannot give: let the call fail and say so
     return Arity(least, most)
 
