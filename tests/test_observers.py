@@ -13,6 +13,7 @@ import json
 import math
 import struct
 import warnings
+from functools import partial
 
 import pytest
 import torch
@@ -702,6 +703,37 @@ def test_qparams_many_gives_each_observers_qparams_and_errors_in_place():
     results = qparams_many(observed)
     assert results[0] == qparams(*observed[0]) and results[2] == qparams(*observed[2])
     assert isinstance(results[1], ValueError) and "saw no data" in str(results[1])
+
+
+def test_qparams_many_refuses_each_invalid_statistic_as_qparams_does():
+    """The values are checked all at once: each invalid one among valid ones still gets the
+    error `qparams` gives it alone, and the valid ones their parameters."""
+    from qir.observers import qparams_many
+
+    histogram, per_channel = _spec("histogram", "u8_affine"), _spec("per_channel_minmax", "i8_symmetric", axis=0)
+    observer = make_observer(histogram)
+    observer(torch.randn(64, 64, generator=torch.Generator().manual_seed(2)))
+    good = observer.stats(tensors=True)
+    bins = good["bins"]
+    tensor = partial(torch.tensor, dtype=torch.float64)
+    bad_histograms = [dict(good, bins=bins.clone().index_fill_(0, torch.tensor([3]), -1.0)),
+                      dict(good, bins=torch.zeros_like(bins)),
+                      dict(good, bins=bins.clone().index_fill_(0, torch.tensor([0]), math.inf))]
+    bad_channels = [{"min": tensor([-1.0, 3.0]), "max": tensor([1.0, 2.0])},
+                    {"min": tensor([-1.0, 0.0]), "max": tensor([1.0, 1e39])},
+                    {"min": tensor([1.0 + 1e-12]), "max": tensor([1.0])}]  # equal in float32 only
+    observed = [(histogram, good), *((histogram, b) for b in bad_histograms),
+                (per_channel, {"min": tensor([-1.0, 0.0]), "max": tensor([1.0, 2.0])}),
+                *((per_channel, b) for b in bad_channels)]
+    results = qparams_many(observed)
+    for (spec, stats), result in zip(observed, results):
+        try:
+            alone = qparams(spec, stats)
+        except ValueError as err:
+            assert isinstance(result, ValueError) and str(result) == str(err)
+        else:
+            assert result == alone
+    assert sum(isinstance(r, ValueError) for r in results) == 6
 
 
 def test_qparams_many_computes_each_observer_as_alone_bit_for_bit():
