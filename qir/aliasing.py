@@ -32,7 +32,8 @@ from functools import cache
 
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, OpResult, SSAValue
-from xdsl.traits import IsTerminator, MemoryEffectKind, get_effects
+from xdsl.irdl import IRDLOperation
+from xdsl.traits import IsTerminator, MemoryEffect, MemoryEffectKind, NoMemoryEffect, get_effects
 from xdsl.transforms.dead_code_elimination import would_be_trivially_dead
 
 from qir.dialects.aten import AtenOp, ParamOp, ParamUpdateOp, is_pure, resolve_overload
@@ -106,6 +107,20 @@ def _writes_nothing(op: AtenOp) -> bool:
     return _aliasing(op.target.data).written == () and op.op_name not in _HIDDEN_WRITES
 
 
+@cache
+def _declared_effect_free(cls: type[Operation]) -> bool:
+    """Whether every op of class `cls` writes nothing by its definition: it has no regions, and
+    its memory-effect traits all declare none (`NoMemoryEffect`, `Pure`). xDSL's traits belong to
+    the class, so `get_effects` gives each such op the empty set."""
+    if not issubclass(cls, IRDLOperation):
+        return False
+    op_def = cls.get_irdl_definition()
+    effects = [trait for trait in op_def.traits if isinstance(trait, MemoryEffect)]
+    declares_none = NoMemoryEffect.get_effects.__func__
+    return not op_def.regions and bool(effects) and all(
+        isinstance(trait, NoMemoryEffect) and type(trait).get_effects.__func__ is declares_none for trait in effects)
+
+
 def _values(arg: object) -> Iterator[SSAValue]:
     if isinstance(arg, SSAValue):
         yield arg
@@ -176,6 +191,8 @@ class Mutations:
                 continue
             if isinstance(op, ParamUpdateOp):
                 found.updated_params.add(op.sym.data)
+            elif _declared_effect_free(type(op)):
+                continue  # the Q/DQ casts and ref/kernel ops: a class lookup, not a trait query per op
             for value in written_values(op):
                 found.roots.add(storage_root(value))
         for op in params:

@@ -101,3 +101,28 @@ def test_a_layer_computed_twice_quantizes_as_computed_once():
     with torch.no_grad():
         expected = twice(x)
     assert (outputs[0] - expected).abs().max() < 0.05 * expected.abs().max()
+
+
+def test_ops_declared_effect_free_write_nothing():
+    """`Mutations.of` skips ops whose class declares no memory effects without asking each op's
+    traits: on the programs of every stage, each such op indeed writes no operand, and every
+    other kind of op is still asked."""
+    from qir.aliasing import Mutations, _declared_effect_free, storage_root, written_values
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 5)).eval()
+    x = torch.randn(2, 3, 6, 6)
+    prepared = qir.prepare(torch.export.export(model, (x,)), (x,))
+    prepared(x)
+    converted = qir.convert(prepared)
+    lowered = qir.lower(converted, "x86")
+    skipped = set()
+    for module in (prepared.qir_program.module, converted.qir_program.module, lowered.qir_program.module):
+        for op in module.walk():
+            if _declared_effect_free(type(op)):
+                skipped.add(op.name)
+                assert not list(written_values(op)), op.name
+        asked = {storage_root(value) for op in module.walk() for value in written_values(op)}
+        assert Mutations.of(module).roots == asked  # no aten.param_update here
+    assert {"quant.qcast", "quant.dcast"} <= skipped
+    assert not _declared_effect_free(type(lowered.qir_program.module))  # regions: its ops' effects are its own
