@@ -36,6 +36,7 @@ from qir.dialects.aten import (
 )
 from qir.errors import QirError
 from qir.gc_pause import paused_gc
+from qir.graph_runner import INTERPRETED_CALLS, GraphRunner
 from qir.pytree_text import spec_from_text
 from qir.torch_values import torch_argument
 
@@ -365,6 +366,11 @@ class Emitter:
         return gm
 
 
+def _tracing() -> bool:
+    """Whether a tracer (dynamo, FX, TorchScript) is running the module: it reads its code."""
+    return torch.compiler.is_compiling() or fx._symbolic_trace.is_fx_symbolic_tracing() or torch.jit.is_tracing()
+
+
 class QirModule(_LazyGraphModule):
     """The module `emit` builds. A lowered one holds what its backend packed for its kernels
     (oneDNN's opaque weight tensors, QNNPACK's packed parameters), which neither `copy.deepcopy`
@@ -375,6 +381,30 @@ class QirModule(_LazyGraphModule):
     Its Python code is generated when first needed (torch's lazy GraphModule: the first call,
     `.code`, printing, pickling), not when it is built: a Q/DQ module that is only lowered
     never runs, and generating and compiling its code was a fifth of the flow on 3200 nodes."""
+
+    def _lazy_forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The first `INTERPRETED_CALLS` calls since the graph was last set run it through a
+        `GraphRunner`, without generating its code; later calls (and calls under a tracer,
+        which reads the code) generate it, as torch's lazy module does."""
+        cls = type(self)
+        runs = cls.__dict__.get("_qir_runs", 0)
+        if runs < INTERPRETED_CALLS and not _tracing():
+            runner = cls.__dict__.get("_qir_runner")
+            if runner is None:
+                runner = cls._qir_runner = GraphRunner.of(self) or False
+            inputs = runner.inputs_of(args, kwargs) if runner else None
+            if inputs is not None:
+                cls._qir_runs = runs + 1
+                return runner.run(self, inputs)
+        return super()._lazy_forward(*args, **kwargs)
+
+    forward = _lazy_forward
+
+    @classmethod
+    def recompile(cls) -> None:
+        """The graph changed (or was set): its runner is made again, and its code when needed."""
+        cls._qir_runner, cls._qir_runs = None, 0
+        super().recompile()
 
     def _lowered_program(self):
         program = getattr(self, "qir_program", None)

@@ -174,8 +174,11 @@ def test_an_emitted_module_checks_its_inputs_against_the_program():
 
 
 def test_an_emitted_module_generates_its_code_when_first_needed(monkeypatch):
-    """Emission builds the graph; its Python code is generated on the first call (or `.code`):
-    a Q/DQ module that is only lowered never pays for it."""
+    """Emission builds the graph; its Python code is generated when first needed: `.code`, or
+    the call after the first `INTERPRETED_CALLS`, which run the graph node by node. A Q/DQ
+    module that is only lowered, and a module calibrated on one batch, never pay for it."""
+    from qir.graph_runner import INTERPRETED_CALLS
+
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU()).eval()
     x = torch.randn(2, 4)
     exported = torch.export.export(model, (x,))  # export generates code of its own graphs
@@ -185,6 +188,9 @@ def test_an_emitted_module_generates_its_code_when_first_needed(monkeypatch):
     prepared = qir.prepare(exported, (x,))
     assert generated == []
     with torch.no_grad():
+        for _ in range(INTERPRETED_CALLS):
+            prepared(x)
+        assert generated == []
         prepared(x)
     assert generated == [1]
     quantized = qir.convert(prepared)
@@ -192,8 +198,12 @@ def test_an_emitted_module_generates_its_code_when_first_needed(monkeypatch):
     assert len(generated) == 1  # the Q/DQ module was only lowered
     with torch.no_grad():
         assert lowered(x).shape == (2, 4) and quantized(x).shape == (2, 4)
-    assert len(generated) == 3
-    assert "quantize_per_tensor" in quantized.code and len(generated) == 3  # generated once
+    assert len(generated) == 1
+    assert "quantize_per_tensor" in quantized.code and len(generated) == 2  # generated once
+    with torch.no_grad():
+        for _ in range(INTERPRETED_CALLS + 1):
+            quantized(x)
+    assert len(generated) == 2
 
 
 def _quantized_linear():
