@@ -891,17 +891,16 @@ def _invalid_channels(channels: list[tuple[int, torch.Tensor, torch.Tensor]]) ->
 
 def _invalid_histograms(histograms: list[tuple[int, tuple]]) -> set[int]:
     """The indices of the `(index, (lo, hi, counts, levels))` whose counts `_histogram_stats`
-    refuses (finite in float32, non-negative, not all zero), histograms of one size checked as
-    the rows of one tensor."""
-    invalid = set()
-    by_size: dict[int, list[tuple[int, torch.Tensor]]] = {}
-    for index, (_, _, counts, _) in histograms:
-        by_size.setdefault(counts.numel(), []).append((index, counts))
-    for rows in by_size.values():
-        counts = torch.stack([row for _, row in rows])
-        valid = torch.isfinite(counts.float()).all(1) & (counts >= 0).all(1) & counts.ne(0).any(1)
-        invalid.update(index for (index, _), ok in zip(rows, valid.tolist()) if not ok)
-    return invalid
+    refuses (finite in float32, non-negative, not all zero), from each histogram's smallest and
+    largest count: counts are all non-negative when the smallest is (a NaN makes both NaN), and
+    then all finite in float32, and not all zero, when the largest is (rounding to float32 is
+    monotonic). One reduction per histogram, its checks made for all at once."""
+    if not histograms:
+        return set()
+    extremes = torch.stack([torch.stack(torch.aminmax(counts)) for _, (_, _, counts, _) in histograms])
+    smallest, largest = extremes.unbind(1)
+    valid = (smallest >= 0) & (largest > 0) & torch.isfinite(largest.float())
+    return {index for (index, _), ok in zip(histograms, valid.tolist()) if not ok}
 
 
 def _channel_range(x: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:

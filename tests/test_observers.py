@@ -718,7 +718,9 @@ def test_qparams_many_refuses_each_invalid_statistic_as_qparams_does():
     tensor = partial(torch.tensor, dtype=torch.float64)
     bad_histograms = [dict(good, bins=bins.clone().index_fill_(0, torch.tensor([3]), -1.0)),
                       dict(good, bins=torch.zeros_like(bins)),
-                      dict(good, bins=bins.clone().index_fill_(0, torch.tensor([0]), math.inf))]
+                      dict(good, bins=bins.clone().index_fill_(0, torch.tensor([0]), math.inf)),
+                      dict(good, bins=bins.clone().index_fill_(0, torch.tensor([5]), 1e39)),  # inf in float32
+                      dict(good, bins=bins.clone().index_fill_(0, torch.tensor([7]), math.nan))]
     bad_channels = [{"min": tensor([-1.0, 3.0]), "max": tensor([1.0, 2.0])},
                     {"min": tensor([-1.0, 0.0]), "max": tensor([1.0, 1e39])},
                     {"min": tensor([1.0 + 1e-12]), "max": tensor([1.0])}]  # equal in float32 only
@@ -733,7 +735,7 @@ def test_qparams_many_refuses_each_invalid_statistic_as_qparams_does():
             assert isinstance(result, ValueError) and str(result) == str(err)
         else:
             assert result == alone
-    assert sum(isinstance(r, ValueError) for r in results) == 6
+    assert sum(isinstance(r, ValueError) for r in results) == 8
 
 
 def test_qparams_many_computes_each_observer_as_alone_bit_for_bit():
