@@ -33,7 +33,8 @@ from functools import cache
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, OpResult, SSAValue
 from xdsl.irdl import IRDLOperation
-from xdsl.traits import IsTerminator, MemoryEffect, MemoryEffectKind, NoMemoryEffect, get_effects
+from xdsl.traits import (IsTerminator, MemoryEffect, MemoryEffectKind, NoMemoryEffect, SymbolOpInterface,
+                         get_effects)
 from xdsl.transforms.dead_code_elimination import would_be_trivially_dead
 
 from qir.dialects.aten import AtenOp, ParamOp, ParamUpdateOp, is_pure, resolve_overload
@@ -70,6 +71,8 @@ def removable(op: Operation) -> bool:
         return bool(op.results) and is_pure(op) and not _is_check(op) and not _hidden_writes(op)
     if isinstance(op, ParamUpdateOp) or op.regions:
         return False
+    if _dead_when_unused(type(op)):
+        return bool(op.results)
     return bool(op.results) and would_be_trivially_dead(op)
 
 
@@ -119,6 +122,14 @@ def _declared_effect_free(cls: type[Operation]) -> bool:
     declares_none = NoMemoryEffect.get_effects.__func__
     return not op_def.regions and bool(effects) and all(
         isinstance(trait, NoMemoryEffect) and type(trait).get_effects.__func__ is declares_none for trait in effects)
+
+
+@cache
+def _dead_when_unused(cls: type[Operation]) -> bool:
+    """`would_be_trivially_dead` for every op of class `cls`, from its definition alone: it
+    declares no memory effects and is neither a terminator nor a symbol."""
+    return _declared_effect_free(cls) and not any(
+        isinstance(trait, IsTerminator | SymbolOpInterface) for trait in cls.get_irdl_definition().traits)
 
 
 def _values(arg: object) -> Iterator[SSAValue]:

@@ -105,9 +105,13 @@ def test_a_layer_computed_twice_quantizes_as_computed_once():
 
 def test_ops_declared_effect_free_write_nothing():
     """`Mutations.of` skips ops whose class declares no memory effects without asking each op's
-    traits: on the programs of every stage, each such op indeed writes no operand, and every
-    other kind of op is still asked."""
-    from qir.aliasing import Mutations, _declared_effect_free, storage_root, written_values
+    traits, and `removable` takes them as xDSL's `would_be_trivially_dead` does: on the programs
+    of every stage, each such op indeed writes no operand, and every op is removable exactly
+    when xDSL says."""
+    from xdsl.transforms.dead_code_elimination import would_be_trivially_dead
+
+    from qir.aliasing import Mutations, _declared_effect_free, removable, storage_root, written_values
+    from qir.dialects.aten import AtenOp, ParamOp, ParamUpdateOp
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 5)).eval()
@@ -122,6 +126,8 @@ def test_ops_declared_effect_free_write_nothing():
             if _declared_effect_free(type(op)):
                 skipped.add(op.name)
                 assert not list(written_values(op)), op.name
+            if not isinstance(op, AtenOp | ParamOp | ParamUpdateOp) and not op.regions:
+                assert removable(op) == (bool(op.results) and would_be_trivially_dead(op)), op.name
         asked = {storage_root(value) for op in module.walk() for value in written_values(op)}
         assert Mutations.of(module).roots == asked  # no aten.param_update here
     assert {"quant.qcast", "quant.dcast"} <= skipped
