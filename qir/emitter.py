@@ -382,6 +382,11 @@ class QirModule(_LazyGraphModule):
     `.code`, printing, pickling), not when it is built: a Q/DQ module that is only lowered
     never runs, and generating and compiling its code was a fifth of the flow on 3200 nodes."""
 
+    _lineno_map = None
+    """What the generated code's lines map to, until the code exists. `torch.compile` reads it
+    from the module it was given as soon as it traces the (lazy) forward, before that forward
+    generates the code: without it, compiling a module failed (AttributeError)."""
+
     def _lazy_forward(self, *args: Any, **kwargs: Any) -> Any:
         """The first `INTERPRETED_CALLS` calls since the graph was last set run it through a
         `GraphRunner`, without generating its code; later calls (and calls under a tracer,

@@ -92,3 +92,19 @@ def test_a_changed_graph_is_run_as_changed():
         module.recompile()
         for _ in range(INTERPRETED_CALLS + 1):
             assert torch.equal(module(x), -before)
+
+
+def test_modules_compile_and_export_before_their_code_exists():
+    """`torch.compile` traces a module whose code is not generated yet (the runner is not used
+    under a tracer), and so does `torch.export` (a Q/DQ module: a lowered one holds packed
+    weights, which export does not take): they give its outputs."""
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4)).eval()
+    x = torch.randn(3, 8)
+    prepared = qir.prepare(torch.export.export(model, (x,)), (x,))
+    prepared(x)
+    with torch.no_grad():
+        expected = _by_code(qir.convert(prepared), (x,), {})
+        assert torch.equal(torch.compile(qir.convert(prepared), backend="eager")(x), expected)
+        assert torch.equal(torch.export.export(qir.convert(prepared), (x,)).module()(x), expected)
+        lowered = qir.lower(qir.convert(prepared), "x86")
+        assert torch.equal(torch.compile(lowered, backend="eager")(x), _by_code(lowered, (x,), {}))
