@@ -11,8 +11,8 @@ code does. `qir.emitter.QirModule` runs its first calls this way and generates i
 module keeps being called (see `INTERPRETED_CALLS`).
 
 Only the graphs whose generated code this reproduces exactly are run: inputs bound to the
-forward's parameters and flattened by the graph's pytree spec (or not flattened), `placeholder`, `get_attr`, `call_function`,
-`call_method`, `call_module` and `output` nodes. `GraphRunner.of` returns None for any other
+forward's parameters and flattened by the graph's pytree spec (or not flattened), and
+`placeholder`, `get_attr`, `call_function`, `call_method`, `call_module` and `output` nodes. `GraphRunner.of` returns None for any other
 (a placeholder with a default, another code generator), and the module generates its code.
 """
 
@@ -58,6 +58,8 @@ class GraphRunner:
         index = {node: i for i, node in enumerate(nodes)}
         last_use: dict[int, int] = {}
         for i, node in enumerate(nodes):
+            if not node.users:
+                last_use[i] = i  # a value nothing reads (an input check's) goes at once
             for used in node.all_input_nodes:
                 last_use[index[used]] = i
         released: list[list[int]] = [[] for _ in nodes]
