@@ -107,7 +107,9 @@ def quantize_per_token_shifted(x: torch.Tensor, scale: torch.Tensor, zero_point:
     reading the activation instead of once per linear. On MiniLM (16 x 32 tokens, AMD EPYC, one
     thread, CPU time, the fastest of 50-80 calls under load) a call went from 44.2 to 42.4 ms,
     and from 75.6 to 71.9 ms in AVX2 mode. (Narrowing float32 to uint8 directly is slow on torch
-    2.13: quantizing 512 x 384 that way took 81 us, to int8 27 us.)"""
+    2.13: quantizing 512 x 384 that way took 81 us, to int8 27 us.) Where x86 quantizes an input
+    with the scales it has just chosen for it, one generated kernel does both
+    (`qir.lowering.dynamic_kernels.kernels.quantize_rows`); these functions are its eager fallback."""
     y = torch.mul(x, scale.reciprocal())
     if not symmetric:
         y.add_(zero_point).round_().clamp_(qmin, qmax)

@@ -25,6 +25,7 @@ from helpers import avx2_env, x86_with_avx2
 
 import qir
 from qir import dynamic_runtime as rt
+from qir.lowering.dynamic_kernels.kernels import quantize_rows
 from qir.quantizer import (
     ComposableQuantizer,
     DynamicQuantizer,
@@ -150,6 +151,35 @@ def test_runtime_per_token_is_the_decomposed_ops_bit_for_bit():
         assert torch.equal(rt.quantize_per_token_shifted(xt, s, z, -128, 127), _shifted(expected))
 
 
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_fused_per_token_kernel_is_the_decomposed_ops_bit_for_bit(symmetric):
+    """`quantize_rows`, the kernel inductor generates for a per-token choice and its shifted
+    quantize, gives the decomposed ops' scales, zero points and `q + 128` exactly, ties included,
+    on every size (one compile per rank; dimensions of 1 too), as the eager functions do under
+    tracing."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    choose = D.choose_qparams_per_token if symmetric else D.choose_qparams_per_token_asymmetric
+    bounds = [(-127, 127)] if symmetric else [(-128, 127), (-127, 127)]
+    g = torch.Generator().manual_seed(11)
+    for i, shape in enumerate([(64, 48), (3, 5, 17), (1, 7), (16, 32, 384), (5, 1), (384, 384), (9,)]):
+        base = torch.randn(shape, generator=g) * float(torch.rand(1, generator=g) * 10)
+        base += float(torch.randn(1, generator=g))
+        for x in (base, base.abs(), -base.abs(), torch.zeros(shape), torch.where(base > 0, base, 0.0)):
+            for qmin, qmax in bounds:
+                xt = _with_ties(x, choose(x, torch.int8)[0], i, qmin, qmax)  # most rows keep their scale
+                scale, zero_point = choose(xt, torch.int8)
+                scale = scale.float()  # quantized with float32 scales, as the program's
+                expected = D.quantize_per_token(xt, scale, zero_point, qmin, qmax, torch.int8)
+                s, z, q = quantize_rows(xt, symmetric, qmin, qmax)
+                assert s.dtype == torch.float32 and torch.equal(s, scale), (shape, qmin)
+                assert z.dtype == torch.int64 and torch.equal(z, zero_point.to(torch.int64)), (shape, qmin)
+                assert torch.equal(q, _shifted(expected)), (shape, qmin)
+    traced = make_fx(lambda x: quantize_rows(x, symmetric, -128, 127))(x)
+    for got, want in zip(traced(xt), quantize_rows(xt, symmetric, -128, 127)):
+        assert torch.equal(got, want)
+
+
 def _shifted(q: torch.Tensor) -> torch.Tensor:
     """int8 storage as oneDNN's uint8 `q + 128`, in exact integer arithmetic."""
     return (q.to(torch.int32) + 128).to(torch.uint8)
@@ -259,7 +289,8 @@ def test_x86_computes_what_the_reference_says(config):
     """Lowered to x86 for this host, every linear runs as an int8 kernel (its weights fitted to the
     host's int16 pairs when it has no VNNI) and equals the reference up to float32 rounding, on
     inputs of other sizes and ranges than the example's; a per-token quantize read by its linear
-    only is made as the uint8 `q + 128` the kernel takes."""
+    only is made as the uint8 `q + 128` the kernel takes, by one generated kernel with its choice
+    (`quantize_rows`, compiled once for every size)."""
     model = _model()
     example = _x()
     batch = torch.export.Dim("batch")
@@ -270,8 +301,8 @@ def test_x86_computes_what_the_reference_says(config):
     reference = qir.lower(quantized, "reference")
     assert _ops(lowered, "x86.dynamic_linear") == 3
     assert _ops(lowered, "x86.choose_qparams") == 3 and _ops(lowered, "quant.choose_qparams") == 0
-    shifted = sum(node.target is rt.quantize_per_token_shifted for node in lowered.graph.nodes)
-    assert shifted == (3 if CONFIGS[config]["per_token"] else 0)  # read by its linear only: made as q + 128
+    fused = sum(node.target is quantize_rows for node in lowered.graph.nodes)
+    assert fused == (3 if CONFIGS[config]["per_token"] else 0)  # read by its linear only: made as q + 128
     with torch.no_grad():
         for seed, shape, scale in [(1, (2, 5, 32), 1.0), (2, (7, 5, 32), 30.0), (3, (1, 5, 32), 0.01)]:
             x = _x(seed, shape, scale)

@@ -3,19 +3,24 @@
 Registered in the quantized kernels' emission table by kernel name (the x86 dialect's emission
 covers them with its other ops); `EMITTERS` gives them to a backend with an emission table of its
 own (onednn). Weights are packed once, when the module is built; the running module calls
-`qir.dynamic_runtime` for the parameters and the storage, then one int8 kernel and the float
+`qir.dynamic_runtime` for the parameters and the storage (per token, when only int8 linears read
+it, one generated kernel for both: `kernels.quantize_rows`), then one int8 kernel and the float
 rescale of its int32 accumulator.
 """
 
 from __future__ import annotations
 
+import operator
+
 import torch
+from torch import fx
 
 from qir import dynamic_runtime as rt
 from qir.dialects import ref
 from qir.dialects.quant import ChooseQParamsOp
 from qir.emitter import Emitter
 from qir.errors import QirError
+from qir.lowering.dynamic_kernels import kernels
 from qir.lowering.dynamic_kernels import ops as d
 from qir.lowering.quantized_kernels.emit import _rule
 
@@ -47,7 +52,10 @@ def _symmetric_rows(op: d.DynamicQuantize) -> bool:
 @_rule("choose_qparams")
 def _emit_choose_qparams(em: Emitter, op: d.ChooseQParams) -> None:
     qtype = op.quantized_type
-    if op.per_token:
+    fused = _fused_quantize(op)
+    if fused is not None:
+        node = _quantize_rows(em, op, fused)
+    elif op.per_token:
         node = em.call(rt.choose_qparams_per_token, (em.node(op.input), op.is_symmetric),
                        name=f"{op.scale.name_hint or 'x'}_qparams")
     else:
@@ -55,6 +63,30 @@ def _emit_choose_qparams(em: Emitter, op: d.ChooseQParams) -> None:
                                                       op.is_symmetric, _dtype(qtype)),
                        name=f"{op.scale.name_hint or 'x'}_qparams")
     em.bind(op, node, multiple=True)
+
+
+def _fused_quantize(op: d.ChooseQParams) -> d.DynamicQuantize | None:
+    """The quantize computed with a per-token choice by one kernel (`kernels.quantize_rows`), if
+    any: a quantize of the choice's own input with its scales and zero points, made as shifted
+    storage (`_shifted`), without a clamp when the choice is symmetric (`_symmetric_rows`)."""
+    if not op.per_token:
+        return None
+    for use in op.scale.uses:
+        quantize = use.operation
+        if (isinstance(quantize, d.DynamicQuantize) and quantize.scale is op.scale and quantize.input is op.input
+                and quantize.zero_point.owner is op and _shifted(quantize)
+                and (not op.is_symmetric or _symmetric_rows(quantize))):
+            return quantize
+    return None
+
+
+def _quantize_rows(em: Emitter, choose: d.ChooseQParams, quantize: d.DynamicQuantize) -> fx.Node:
+    """The call computing a choice and its fused quantize (scales, zero points, storage), made
+    once for both ops."""
+    qtype = quantize.quantized_type
+    return em.once(("quantize_rows", choose), lambda: em.call(
+        kernels.quantize_rows, (em.node(choose.input), choose.is_symmetric, qtype.storage_min, qtype.storage_max),
+        name=f"{choose.scale.name_hint or 'x'}_rows"))
 
 
 def _read_by_kernels_only(op: d.DynamicQuantize) -> bool:
@@ -65,16 +97,25 @@ def _read_by_kernels_only(op: d.DynamicQuantize) -> bool:
     return bool(uses) and all(isinstance(use.operation, d.DynamicLinear) and use.index == 0 for use in uses)
 
 
+def _shifted(op: d.DynamicQuantize) -> bool:
+    """Whether a quantize's storage is made as oneDNN's uint8 `q + 128`: int8 per token, read by
+    dynamic linears only."""
+    return op.per_token and op.quantized_type.storage_dtype_name == "int8" and _read_by_kernels_only(op)
+
+
 @_rule("dynamic_quantize")
 def _emit_dynamic_quantize(em: Emitter, op: d.DynamicQuantize) -> None:
     """Per token, read by dynamic linears only (MiniLM's 25 quantizes, 12 of them read by three
-    linears each), the storage is made as uint8 `q + 128` in the quantize itself
-    (`rt.quantize_per_token_shifted`), once for all its linears; otherwise as int8 or uint8, the
-    type's storage."""
+    linears each), the storage is made as uint8 `q + 128` in the quantize itself, once for all its
+    linears: with its scales when it is its choice's fused quantize (`kernels.quantize_rows`),
+    else by `rt.quantize_per_token_shifted`; otherwise as int8 or uint8, the type's storage."""
     qtype = op.quantized_type
     x, s, z = em.node(op.input), em.node(op.scale), em.node(op.zero_point)
     name = op.result.name_hint or "q"
-    if op.per_token and qtype.storage_dtype_name == "int8" and _read_by_kernels_only(op):
+    choose = op.scale.owner
+    if isinstance(choose, d.ChooseQParams) and _fused_quantize(choose) is op:
+        node = em.call(operator.getitem, (_quantize_rows(em, choose, op), 2), name=name)
+    elif _shifted(op):
         node = em.call(rt.quantize_per_token_shifted, (x, s, z, qtype.storage_min, qtype.storage_max,
                                                        _symmetric_rows(op)), name=name)
     elif op.per_token:
