@@ -191,14 +191,13 @@ def _read_tensors(module: torch.nn.Module, program: Program) -> set[str]:
     """The module's parameters and buffers (trained, running statistics updated) into the store;
     the names of those that changed."""
     changed = set()
+    # one walk of the module's tensors (looking up each target walked its path: 1,600 of them, 15 ms)
+    tensors = dict(module.named_buffers(remove_duplicate=False))
+    tensors.update(module.named_parameters(remove_duplicate=False))  # a parameter first, as get_parameter
     for name, target in getattr(module, "qir_param_targets", {}).items():
-        try:
-            tensor = module.get_parameter(target)
-        except AttributeError:
-            try:
-                tensor = module.get_buffer(target)
-            except AttributeError:
-                continue
+        tensor = tensors.get(target)
+        if tensor is None:
+            continue
         if not torch.equal(tensor, program.params[name]):
             program.params[name] = tensor.detach().clone()
             changed.add(name)
