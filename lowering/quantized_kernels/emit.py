@@ -78,9 +78,9 @@ def qtensor_dtype(qtype: QuantizedType) -> torch.dtype:
 
 def to_qtensor(storage: torch.Tensor, qtype: QuantizedType) -> torch.Tensor:
     """The torch quantized tensor whose integer representation is `storage`."""
-    if isinstance(qtype, UniformQuantizedPerAxisType):
-        scales = torch.tensor(qtype.scales, dtype=torch.float64)
-        zero_points = torch.tensor(qtype.zero_points, dtype=torch.int64)
+    if isinstance(qtype, UniformQuantizedPerAxisType):  # its tables' bytes are native float64 / int64
+        scales = torch.frombuffer(bytearray(qtype.scales_attr.data.data), dtype=torch.float64)
+        zero_points = torch.frombuffer(bytearray(qtype.zero_points_attr.data.data), dtype=torch.int64)
         return torch._make_per_channel_quantized_tensor(storage, scales, zero_points, qtype.axis)
     return torch._make_per_tensor_quantized_tensor(storage, qtype.scale, qtype.zero_point)
 
