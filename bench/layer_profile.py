@@ -36,7 +36,7 @@ CATEGORIES = [
                                "maximum", "neg", "zeros", "storage")),
     ("add (residual)", ("qlinearadd", "add")),
     ("linear", ("linear", "gemm", "matmulinteger", "dynamicquantizematmul", "_int_mm")),
-    ("attention", ("scaled_dot_product", "matmul", "bmm", "softmax")),
+    ("attention", ("attention", "scaled_dot_product", "matmul", "bmm", "softmax")),
     ("layer norm", ("layer_norm", "layernorm")),
     ("gelu", ("gelu", "erf")),
     ("pooling", ("pool",)),

@@ -278,6 +278,8 @@ def resolve_overload(target: str):
         return None
     if namespace == "quantized_decomposed":
         import torch.ao.quantization.fx._decomposed  # noqa: F401  (registers the namespace)
+    elif namespace == "qir":
+        import qir.torch_ops  # noqa: F401  (qir's own operators: registers the namespace)
     try:
         packet = getattr(getattr(torch.ops, namespace), op_name)
         return getattr(packet, overload)

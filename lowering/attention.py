@@ -1,11 +1,14 @@
-"""Float attention as one `scaled_dot_product_attention` call, for the native backends.
+"""Float attention as one `qir::attention` call, for the native backends.
 
 The X86 recipe leaves a transformer's attention in float (its matmuls read float Q, K and V
 from float-output linears), and eager attention is six ops with two copies
 (`matmul(q, k.transpose(-2, -1))`, a scale, a mask add, a softmax, a matmul with v, and the
 contiguous copies `matmul` makes of its transposed operands): on all-MiniLM-L6-v2 at 16 x 32
 tokens, 0.9-1.1 ms of a layer's 4-5 ms once its linears are int8. torch's fused CPU kernel
-computes the same thing in one pass at half that time:
+computes the same thing in one pass, and is the faster at one thread and on long sequences;
+on short ones with two threads or more the eager chain is (`qir.torch_ops`; `bench/attention.py`
+measures both). The chain becomes one call of qir's operator, which runs whichever of the two is the
+faster for the call's size and thread count:
 
     %kt = aten.op "transpose.int"(%k, 2, 3)
     %s  = aten.op "matmul.default"(%q, %kt)
@@ -14,7 +17,7 @@ computes the same thing in one pass at half that time:
     %p  = aten.op "softmax.int"(%a, -1)
     %o  = aten.op "matmul.default"(%p, %v)
   ->
-    %o  = aten.op "scaled_dot_product_attention.default"(%q, %k, %v, %mask, 0.0, false, scale = 0.17677669)
+    %o  = aten.op "qir::attention.default"(%q, %k, %v, %mask, 0.17677669)
 
 Float arithmetic only: the result differs from the unfused chain by float rounding (the
 softmax is computed online), never by a quantization step. Only the exact chain is taken:
@@ -75,7 +78,7 @@ def _scale(op: Operation | None) -> tuple[SSAValue, float] | None:
 
 
 class FuseAttention(RewritePattern):
-    """`softmax(q @ k^T * scale + mask) @ v` -> `scaled_dot_product_attention` (module docstring)."""
+    """`softmax(q @ k^T * scale + mask) @ v` -> `qir::attention` (module docstring)."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: AtenOp, rewriter: PatternRewriter) -> None:
@@ -104,7 +107,7 @@ class FuseAttention(RewritePattern):
         q, k = product.operands[0], _transposed_key(product.operands[1])
         if k is None or not self._shapes_fit(q, k, v, mask):
             return
-        fused = AtenOp("scaled_dot_product_attention.default", [q, k, v, mask, 0.0, False], {"scale": scale},
+        fused = AtenOp("qir::attention.default", [q, k, v, mask, scale], None,
                        [op.results[0].type], {n: op.attributes[n] for n in AtenOp.PROVENANCE if n in op.attributes})
         fused.results[0].name_hint = op.results[0].name_hint
         rewriter.replace_matched_op(fused)

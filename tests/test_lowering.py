@@ -436,7 +436,7 @@ def test_float_attention_runs_as_one_fused_call_and_matches_the_reference(backen
         prepared(torch.randn(2, 6, 32, generator=generator), mask)
     converted = qir.convert(prepared)
     lowered, reference = qir.lower(converted, backend), qir.lower(converted, "reference")
-    fused = [n for n in lowered.graph.nodes if n.target is torch.ops.aten.scaled_dot_product_attention.default]
+    fused = [n for n in lowered.graph.nodes if n.target is torch.ops.qir.attention.default]
     assert len(fused) == 1
     assert not [n for n in lowered.graph.nodes if n.target in (torch.ops.aten.softmax.int, torch.ops.aten._softmax.default)]
     with torch.no_grad():
@@ -497,3 +497,47 @@ def test_residual_summed_in_place_runs_with_autograd_on():
     with torch.no_grad():
         assert torch.equal(got, lowered(x))
         assert sqnr(model(x), got) > 30
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape, mask", [((2, 4, 8, 16), "float"), ((16, 12, 32, 32), "float"),
+                                         ((4, 8, 160, 32), "float"), ((2, 4, 8, 16), None),
+                                         ((2, 4, 8, 16), "bool")])
+def test_qir_attention_is_float_attention_on_either_path(threads, shape, mask, monkeypatch):
+    """`qir::attention` gives float attention (against float64) whichever path it takes, and
+    takes torch's fused kernel exactly when `qir.torch_ops` says: one thread, scores above
+    `EAGER_SCORES_BYTES` (the third shape: 3.3 MB), or a boolean mask; its gradients are the
+    fused kernel's."""
+    import torch.nn.functional as F
+
+    from qir.torch_ops import EAGER_SCORES_BYTES
+
+    fused_calls = []
+    sdpa = F.scaled_dot_product_attention
+    monkeypatch.setattr(F, "scaled_dot_product_attention", lambda *a, **k: fused_calls.append(1) or sdpa(*a, **k))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        g = torch.Generator().manual_seed(0)
+        b, h, s, d = shape
+        q, k, v = (torch.randn(b, h, s, d, generator=g, requires_grad=True) for _ in range(3))
+        m = None
+        if mask == "float":
+            m = torch.zeros(b, 1, 1, s)
+            m[..., s * 3 // 4:] = torch.finfo(torch.float32).min
+        elif mask == "bool":
+            m = torch.ones(b, 1, 1, s, dtype=torch.bool)
+            m[..., s * 3 // 4:] = False
+        got = torch.ops.qir.attention(q, k, v, m, d ** -0.5)
+        scores = q.double() @ k.double().transpose(-2, -1) * d ** -0.5
+        if m is not None:
+            scores = scores + m.double() if m.is_floating_point() else scores.masked_fill(~m, float("-inf"))
+        expected = torch.softmax(scores, -1) @ v.double()
+        assert (got.double() - expected).abs().max() < 1e-5
+        fused = threads == 1 or b * h * s * s * 4 > EAGER_SCORES_BYTES or mask == "bool"
+        assert len(fused_calls) == int(fused)
+        grads = torch.autograd.grad(got.sum(), (q, k, v))
+        want = torch.autograd.grad(sdpa(q, k, v, m, 0.0, False, scale=d ** -0.5).sum(), (q, k, v))
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, want))
+    finally:
+        torch.set_num_threads(previous)

@@ -92,6 +92,7 @@ def test_profile_counts_every_node_of_every_call(exported):
     ("onednn::qlinear_pointwise", "linear"),
     ("aten::to", "quantize / dequantize"),
     ("aten::scaled_dot_product_attention", "attention"),
+    ("qir::attention", "attention"),
     ("LayerNormalization", "layer norm"),
     ("aten::mul", "other elementwise"),
 ])
