@@ -17,7 +17,7 @@ Rows, all on the same batch of 16 sentences x 32 tokens, in eager mode:
 * ONNX Runtime (when installed; `--no-ort` leaves it out): float, its dynamic per-channel flow and
   its static flow restricted to the linears (bench/minilm.py's `ort_rows`).
 
-Latency: `--runs` calls per row in interleaved blocks of 5 (after two untimed calls each), so
+Latency: `--runs` calls per row in interleaved blocks of 5 (after three untimed calls each), so
 whatever else the machine does falls on every row alike; the median and the fastest call.
 Accuracy: the minimum and mean cosine between float and quantized mean-pooled sentence
 embeddings over the benchmark sentences (the timed batch and three more held-out batches, 64

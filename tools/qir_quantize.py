@@ -443,13 +443,14 @@ def _latencies(before: str, before_module, after: str, after_module, batch: tupl
 
 
 def _call_times_ms(module, batch: tuple, budget_s: float = 2.0, runs: tuple[int, int] = (5, 20)) -> list[float]:
-    """The times of single calls (after two warm-up calls: inductor compiles on the first), as
-    many as fit in `budget_s`, at least `runs[0]`, at most `runs[1]`. The report gives their
-    median and the fastest: on a busy machine the median measures the scheduler too."""
+    """The times of single calls (after three warm-up calls: inductor compiles on the first, and a
+    qir module generates its Python code by the third, `qir.graph_runner`), as many as fit in
+    `budget_s`, at least `runs[0]`, at most `runs[1]`. The report gives their median and the
+    fastest: on a busy machine the median measures the scheduler too."""
     import torch
 
     with torch.no_grad():
-        for _ in range(2):
+        for _ in range(3):
             module(*batch)
         times: list[float] = []
         deadline = time.perf_counter() + budget_s
