@@ -375,3 +375,26 @@ def test_weight_bytes_counts_four_bit_values_as_half_bytes():
     expected = linears // 2 + linears // 32 * 4.5 + 40 * 64 // 2 + 40 * 4.5 + 96 * 4  # + the float bias
     assert int4 == int(expected) and floats / int4 > 5
     assert weight_bytes(float_program) == floats
+
+
+def test_a_kernel_inductor_cannot_compile_is_tried_once_and_warned_about_once():
+    """`qir.lowering.inductor_kernels.compiled`: a build that fails gives None (its caller runs
+    the eager arithmetic) with one warning, and is not tried again; one that works is built once."""
+    import warnings
+
+    from qir.lowering.inductor_kernels import compiled
+
+    builds = []
+
+    def failing():
+        builds.append("failing")
+        raise RuntimeError("no C++ compiler\nmore")
+
+    with pytest.warns(RuntimeWarning, match="could not compile it \\(RuntimeError: no C\\+\\+ compiler\\)"):
+        assert compiled(("test", "failing"), failing, "a test kernel") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert compiled(("test", "failing"), failing, "a test kernel") is None
+        kernel = compiled(("test", "working"), lambda: builds.append("working") or abs, "a test kernel")
+        assert kernel is abs and compiled(("test", "working"), lambda: None, "a test kernel") is abs
+    assert builds == ["failing", "working"]

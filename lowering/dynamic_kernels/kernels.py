@@ -28,16 +28,12 @@ functions run.
 
 from __future__ import annotations
 
-import threading
-import warnings
 from collections.abc import Callable
 
 import torch
 
 from qir import dynamic_runtime as rt
-
-_COMPILED: dict[tuple, Callable | None] = {}
-_LOCK = threading.Lock()
+from qir.lowering.inductor_kernels import compiled
 
 
 def _symmetric(x: torch.Tensor, qmin: int, qmax: int):
@@ -73,42 +69,25 @@ def quantize_rows(x: torch.Tensor, symmetric: bool, qmin: int, qmax: int) -> tup
             or torch._C._len_torch_dispatch_stack()):
         return _eager(x, symmetric, qmin, qmax)
     bounds = (-127, 127) if symmetric else (qmin, qmax)  # a symmetric kernel does not clamp
-    kernel = _compiled((symmetric, *bounds, x.dim(), torch.get_num_threads()))
+    key = (symmetric, *bounds, x.dim())
+    kernel = compiled(("quantize_rows", *key, torch.get_num_threads()), lambda: _compile(*key),
+                      "dynamic quantize's per-token kernel")
     if kernel is None:
         return _eager(x, symmetric, qmin, qmax)
     return tuple(kernel(x.contiguous()))
 
 
-def _compiled(key: tuple) -> Callable | None:
-    """The kernel for (symmetric, qmin, qmax, rank, threads), compiled the first time (or None)."""
-    kernel = _COMPILED.get(key, False)
-    if kernel is not False:
-        return kernel
-    with _LOCK:
-        if key not in _COMPILED:
-            _COMPILED[key] = _compile(*key[:4])
-        return _COMPILED[key]
-
-
-def _compile(symmetric: bool, qmin: int, qmax: int, rank: int) -> Callable | None:
+def _compile(symmetric: bool, qmin: int, qmax: int, rank: int) -> Callable:
     """Trace the arithmetic with symbolic sizes (a distinct symbol for every dimension: no guess
-    that two are equal; MiniLM's activation as the sizes' hint) and compile it, or warn and
-    return None."""
+    that two are equal; MiniLM's activation as the sizes' hint) and compile it."""
     from torch.fx.experimental import _config as fx_config
     from torch.fx.experimental.proxy_tensor import make_fx
 
     fn = _symmetric if symmetric else _affine
     hint = (2,) * max(rank - 3, 0) + (16, 32, 384)[-rank:]
-    try:
-        with fx_config.patch(use_duck_shape=False), torch.no_grad():
-            graph = make_fx(lambda x: fn(x, qmin, qmax), tracing_mode="symbolic")(torch.ones(hint))
-        inputs = [node.meta["val"] for node in graph.graph.nodes if node.op == "placeholder"]
-        with torch._inductor.config.patch({"cpp.enable_floating_point_contract_flag": "off",
-                                           "cpp.enable_unsafe_math_opt_flag": False}):
-            return torch._inductor.compile(graph, inputs)
-    except Exception as err:  # no C++ compiler, or inductor fails: the eager functions
-        first = str(err).splitlines()[0] if str(err) else ""
-        warnings.warn(f"dynamic quantize: inductor could not compile the per-token kernel "
-                      f"({type(err).__name__}: {first}); it runs eagerly (slower, the same results)",
-                      RuntimeWarning, stacklevel=4)
-        return None
+    with fx_config.patch(use_duck_shape=False), torch.no_grad():
+        graph = make_fx(lambda x: fn(x, qmin, qmax), tracing_mode="symbolic")(torch.ones(hint))
+    inputs = [node.meta["val"] for node in graph.graph.nodes if node.op == "placeholder"]
+    with torch._inductor.config.patch({"cpp.enable_floating_point_contract_flag": "off",
+                                       "cpp.enable_unsafe_math_opt_flag": False}):
+        return torch._inductor.compile(graph, inputs)

@@ -35,19 +35,15 @@ compiler), every call takes the eager arithmetic, with a warning.
 
 from __future__ import annotations
 
-import threading
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
+from qir.lowering.inductor_kernels import compiled
+
 GEMV_ROWS = 8
 """Calls with at most this many rows of activations run the generated kernels."""
-
-_COMPILED: dict[tuple, Callable | None] = {}
-_LOCK = threading.Lock()
-
 
 @dataclass(frozen=True)
 class PackedWeight:
@@ -183,25 +179,13 @@ def _bind(fn: Callable, with_bias: bool, static: dict) -> Callable:
 
 def _compiled(key: tuple, fn: Callable, args: list) -> Callable | None:
     """`fn` compiled by inductor for these argument shapes (once per key), or None."""
-    kernel = _COMPILED.get(key, False)
-    if kernel is not False:
-        return kernel
-    with _LOCK:
-        if key in _COMPILED:
-            return _COMPILED[key]
-        try:
-            from torch.fx.experimental.proxy_tensor import make_fx
+    def build() -> Callable:
+        from torch.fx.experimental.proxy_tensor import make_fx
 
-            with torch.no_grad():
-                kernel = torch._inductor.compile(make_fx(fn)(*args), list(args))
-        except Exception as err:  # no C++ compiler, or inductor fails: the eager arithmetic
-            first = str(err).splitlines()[0] if str(err) else ""
-            warnings.warn(f"weight-only kernel: inductor could not compile the {key[0]} kernel "
-                          f"({type(err).__name__}: {first}); it runs eagerly (slower, the same arithmetic)",
-                          RuntimeWarning, stacklevel=3)
-            kernel = None
-        _COMPILED[key] = kernel
-        return kernel
+        with torch.no_grad():
+            return torch._inductor.compile(make_fx(fn)(*args), list(args))
+
+    return compiled(("weight_only", *key), build, f"weight-only kernel ({key[0]})")
 
 
 # --------------------------------------------------------------------------
