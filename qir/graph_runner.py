@@ -12,8 +12,9 @@ module keeps being called (see `INTERPRETED_CALLS`).
 
 Only the graphs whose generated code this reproduces exactly are run: inputs bound to the
 forward's parameters and flattened by the graph's pytree spec (or not flattened), and
-`placeholder`, `get_attr`, `call_function`, `call_method`, `call_module` and `output` nodes. `GraphRunner.of` returns None for any other
-(a placeholder with a default, another code generator), and the module generates its code.
+`placeholder`, `get_attr`, `call_function`, `call_method`, `call_module` and `output` nodes.
+`GraphRunner.of` returns None for any other (a placeholder with a default, another code
+generator), and the module generates its code.
 """
 
 from __future__ import annotations

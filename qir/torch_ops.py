@@ -14,9 +14,9 @@ call by whichever of torch's two ways is the faster there:
 AMD EPYC (AVX-512 VNNI) at 2 threads the eager chain was the faster on all 9 shapes up to 1.5 MB
 (1.09x-3.0x; MiniLM's 16 x 12 heads x 32 tokens: 0.32 against 0.58 ms a layer) and the fused
 kernel on the 3 from 6 MB up (its time 0.66x-0.86x). At 3 MB the eager chain's time varies
-several times from run to run (between runs of this bench), and so it does at one thread on
-smaller scores: there the fused kernel, steady, is taken. The two differ by
-float rounding only (the fused kernel computes the softmax online), as the fusion itself does.
+several times from one run of the bench to the next, and so it does at one thread on smaller
+scores: there the fused kernel, steady, is taken. The two differ by float rounding only (the
+fused kernel computes the softmax online), as the fusion itself does.
 
 The operator is registered when this module is imported (`qir.dialects.aten.resolve_overload`
 imports it for the `qir` namespace), with a fake implementation for tracers and the fused
