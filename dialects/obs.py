@@ -71,6 +71,7 @@ PER_CHANNEL_OBSERVERS = ("per_channel_minmax", "per_group_minmax")
 STORAGES = {"u8": (0, 255), "i8": (-128, 127), "u16": (0, 65535), "i16": (-32768, 32767),
             "i32": (-(2**31), 2**31 - 1), "u4": (0, 15), "i4": (-8, 7)}
 NO_GROUP = -1
+NO_SMOOTHING = -1.0
 
 
 def _parse_storage_range(parser: AttrParser) -> tuple[str, int, int]:
@@ -109,12 +110,13 @@ class _GroupedSpec(ParametrizedAttribute):
         `ParametrizedAttribute.new` makes it, less the verification (`__post_init__`) that
         would check this spec again: propagation regroups thousands of specs."""
         number = NO_GROUP if group is None else group
-        if number == self.group.data:
-            return self
+        return self if number == self.group.data else self._with_parameter("group", IntAttr(number))
+
+    def _with_parameter(self, name: str, value: Attribute) -> Self:
         copy = type(self).__new__(type(self))
-        for name, _ in self.get_irdl_definition().parameters:
-            object.__setattr__(copy, name, getattr(self, name))
-        object.__setattr__(copy, "group", IntAttr(number))
+        for parameter, _ in self.get_irdl_definition().parameters:
+            object.__setattr__(copy, parameter, getattr(self, parameter))
+        object.__setattr__(copy, name, value)
         return copy
 
     def _print_group(self, printer: Printer) -> None:
@@ -147,14 +149,20 @@ class QuantSpecAttr(_GroupedSpec):
     """0, or the size of the groups of a `per_group_minmax` spec (`, block 32`): each row of a 2-d
     weight (channel axis 0) has a scale and zero point per `block` consecutive elements, and
     `convert` gives it a sub-channel type `!quant.uniform<u4:f32:{0:1, 1:32}, ...>`."""
+    smooth: FloatData
+    """-1, or the migration strength alpha in [0, 1] of SmoothQuant (`, smooth 0.5`) on a linear's
+    input: its observer records each input channel's range (the last dimension), and
+    `smooth-quant` divides the channels by scales it moves into the linears' weights, before
+    the value is quantized per tensor (see `qir.passes.smooth_quant`)."""
 
     def __init__(self, storage: str, qmin: int, qmax: int, scheme: str = "affine",
                  observer: str = "minmax", axis: int | None = None, dynamic: bool = False,
-                 group: int | None = None, int16_pairs: int = 0, per_token: bool = False, block: int = 0):
+                 group: int | None = None, int16_pairs: int = 0, per_token: bool = False, block: int = 0,
+                 smooth: float | None = None):
         super().__init__(StringAttr(storage), IntAttr(qmin), IntAttr(qmax), StringAttr(scheme),
                          StringAttr(observer), IntAttr(-1 if axis is None else axis),
                          IntAttr(2 if per_token else int(dynamic)), IntAttr(NO_GROUP if group is None else group),
-                         IntAttr(int16_pairs), IntAttr(block))
+                         IntAttr(int16_pairs), IntAttr(block), FloatData(NO_SMOOTHING if smooth is None else smooth))
 
     @property
     def symmetric(self) -> bool:
@@ -174,8 +182,17 @@ class QuantSpecAttr(_GroupedSpec):
         return self.dynamic.data == 2
 
     @property
+    def smoothing(self) -> float | None:
+        """SmoothQuant's migration strength for this linear input, or None."""
+        return None if self.smooth.data == NO_SMOOTHING else self.smooth.data
+
+    @property
     def signed(self) -> bool:
         return self.storage.data.startswith("i")
+
+    def without_smoothing(self) -> QuantSpecAttr:
+        """This spec as `smooth-quant` leaves it: the same quantization, of the smoothed value."""
+        return self._with_parameter("smooth", FloatData(NO_SMOOTHING))
 
     def verify(self) -> None:
         _verify_range(self.storage.data, self.qmin.data, self.qmax.data)
@@ -196,6 +213,12 @@ class QuantSpecAttr(_GroupedSpec):
             raise VerifyException(f"dynamic must be 0 (static), 1 (per tensor) or 2 (per token), got {self.dynamic.data}")
         if self.is_dynamic and self.channel_axis is not None:
             raise VerifyException("a dynamic spec is per tensor or per token, not per channel")
+        if self.smoothing is not None:
+            if not 0.0 <= self.smoothing <= 1.0:
+                raise VerifyException(f"smooth takes a migration strength in [0, 1], got {self.smoothing}")
+            if self.is_dynamic or self.observer.data != "minmax":
+                raise VerifyException("a smoothed spec is static, per tensor and observed with minmax (its range "
+                                      "is derived from each channel's)")
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
@@ -205,7 +228,7 @@ class QuantSpecAttr(_GroupedSpec):
             scheme = parser.parse_identifier()
             parser.parse_punctuation(",")
             observer = parser.parse_identifier()
-            axis, dynamic, group, pairs, block = -1, 0, NO_GROUP, 0, 0
+            axis, dynamic, group, pairs, block, smooth = -1, 0, NO_GROUP, 0, 0, NO_SMOOTHING
             while parser.parse_optional_punctuation(","):
                 pos = parser.pos
                 word = parser.parse_identifier()
@@ -221,12 +244,14 @@ class QuantSpecAttr(_GroupedSpec):
                     pairs = parser.parse_integer(allow_boolean=False)
                 elif word == "block":
                     block = parser.parse_integer(allow_boolean=False)
+                elif word == "smooth":
+                    smooth = parser.parse_number()
                 else:
-                    parser.raise_error("expected 'axis N', 'block N', 'dynamic', 'per_token', 'int16_pairs N' or "
-                                       "'group N'", pos, parser.pos)
+                    parser.raise_error("expected 'axis N', 'block N', 'dynamic', 'per_token', 'int16_pairs N', "
+                                       "'smooth A' or 'group N'", pos, parser.pos)
         return [StringAttr(storage), IntAttr(qmin), IntAttr(qmax), StringAttr(scheme),
                 StringAttr(observer), IntAttr(axis), IntAttr(dynamic), IntAttr(group), IntAttr(pairs),
-                IntAttr(block)]
+                IntAttr(block), FloatData(float(smooth))]
 
     def print_parameters(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
@@ -242,6 +267,8 @@ class QuantSpecAttr(_GroupedSpec):
                 printer.print_string(", per_token")
             if self.int16_pairs.data:
                 printer.print_string(f", int16_pairs {self.int16_pairs.data}")
+            if self.smoothing is not None:
+                printer.print_string(f", smooth {self.smoothing!r}")
             self._print_group(printer)
 
 
@@ -477,7 +504,7 @@ def _verify_stats(stats: DictionaryAttr | None, spec: Attribute, type_: Attribut
         raise VerifyException(f"an observer with fixed parameters has no statistics, got {stats}")
     if "min" not in stats.data:
         raise VerifyException("statistics need both min and max")
-    per_channel = spec.channel_axis is not None
+    per_channel = spec.channel_axis is not None or spec.smoothing is not None
     for key in ("min", "max"):
         value = stats.data[key]
         if per_channel and not _is_float_array(value):
@@ -488,14 +515,15 @@ def _verify_stats(stats: DictionaryAttr | None, spec: Attribute, type_: Attribut
     if per_channel:
         channels = {len(stats.data["min"]), len(stats.data["max"])}
         shape = type_.get_shape() if isinstance(type_, ShapedType) else ()
-        size = shape[spec.channel_axis] if spec.channel_axis < len(shape) else -1
+        axis = len(shape) - 1 if spec.channel_axis is None else spec.channel_axis  # smoothed: the last
+        size = shape[axis] if 0 <= axis < len(shape) else -1
         if spec.block.data and size >= 0:  # one entry per group of each channel
             size = size * shape[1] // spec.block.data if len(shape) == 2 and shape[1] >= 0 else -1
         if len(channels) != 1:
             raise VerifyException(f"statistics min and max must have one entry per channel each, got "
                                   f"{len(stats.data['min'])} and {len(stats.data['max'])}")
         if size >= 0 and channels != {size}:
-            raise VerifyException(f"statistics for {channels.pop()} channels, but axis {spec.channel_axis} "
+            raise VerifyException(f"statistics for {channels.pop()} channels, but axis {axis} "
                                   f"of {type_} has {size}")
     histogram = spec.observer.data == "histogram"
     if histogram != ("bins" in stats.data):

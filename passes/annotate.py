@@ -16,6 +16,12 @@ quantizer to the modules whose path matches a regular expression (what
 literal dot is `[.]`). MiniLM's mixed recipe as text:
 
     annotate{quantizer=dynamic modules=".*[.]intermediate[.]dense"},annotate{quantizer=x86},...
+
+`smoothing` asks a named quantizer for SmoothQuant on its linears' inputs (`QuantizationConfig.
+smoothing`; `smooth-quant` applies it after calibration):
+
+    annotate{quantizer=x86 smoothing=0.5 modules=".*[.]intermediate[.]dense"},annotate{quantizer=x86}
+
 The number of units annotated per pattern is reported, and a quantizer that
 annotates nothing says so instead of leaving a silently float model. Custom modules
 with a quantized replacement (`custom.call custom`) get their boundary annotated with
@@ -24,7 +30,7 @@ the activation specs the quantizer configures for them (`Quantizer.custom_module
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -51,6 +57,10 @@ class Annotate(QirPass):
     """A regular expression: the named quantizer annotates only the ops under a module whose
     whole path matches it (`set_module_name_regex`); everything when empty."""
 
+    smoothing: float | None = None
+    """SmoothQuant's migration strength alpha in [0, 1] for the inputs of the named quantizer's
+    linears (its global config's `smoothing`); none when unset."""
+
     def __post_init__(self) -> None:
         """An unknown quantizer or target name is a bad option, refused before any pass runs."""
         from qir.quantizer import QUANTIZERS, Quantizer
@@ -62,6 +72,9 @@ class Annotate(QirPass):
             raise ValueError(f"unknown quantizer {self.quantizer!r} (available: {', '.join(available_quantizers())})")
         if self.target:
             parse_target(self.target)
+        if self.smoothing is not None and (isinstance(self.quantizer, Quantizer) or not 0.0 <= self.smoothing <= 1.0):
+            raise ValueError("smoothing= is a migration strength in [0, 1] for a named quantizer (configure a "
+                             "Quantizer instance's QuantizationConfig.smoothing instead)")
         if self.modules:
             if isinstance(self.quantizer, Quantizer):
                 raise ValueError("modules= restricts a named quantizer; configure a Quantizer instance with "
@@ -83,6 +96,14 @@ class Annotate(QirPass):
             quantizer = self.quantizer
         else:
             quantizer = quantizer_by_name(self.quantizer, self.target or None)
+            if self.smoothing is not None:
+                config = getattr(quantizer, "global_config", None)
+                try:
+                    if config is None:
+                        raise ValueError("it has no global config")
+                    quantizer.set_global(replace(config, smoothing=self.smoothing))
+                except ValueError as err:
+                    raise QirError(f"annotate: quantizer {self.quantizer!r} cannot smooth: {err}") from None
             if self.modules:
                 if not isinstance(quantizer, ConfigurableQuantizer):
                     raise QirError(f"annotate: modules= needs a quantizer configurable per module, and "

@@ -174,6 +174,8 @@ class Convert(QirPass):
         observers, annotated, calls = [], [], []  # one walk finds what each step rewrites
         for o in op.walk():
             if isinstance(o, ObserveOp | FakeQuantOp):
+                if isinstance(o.spec, QuantSpecAttr) and o.spec.smoothing is not None:
+                    raise OpError(o, f"observer {o.obs_id.data} is smoothed: run smooth-quant before convert")
                 observers.append(o)
                 continue
             if "qin" in o.attributes:

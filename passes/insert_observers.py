@@ -28,6 +28,8 @@ A dynamic spec (`#obs.spec<..., dynamic>`) gets an `obs.observe` too, which reco
 nothing: the value's parameters are chosen when the program runs (`convert` writes
 `quant.choose_qparams` there). Input edges reading one value with the same dynamic spec
 share it, so the three projections of an attention choose their input's parameters once.
+So do input edges reading one value with the same smoothed spec (`, smooth A`): the three
+projections then share one set of smoothing scales (`smooth-quant`).
 """
 
 from __future__ import annotations
@@ -69,12 +71,16 @@ class InsertObservers(QirPass):
             if group is None:
                 raise OpError(anchor, "annotation has no group: run propagate-annotations first")
             dynamic = isinstance(spec, QuantSpecAttr) and spec.is_dynamic and not isinstance(value.owner, ParamOp)
-            key = (value, spec.with_group(None)) if dynamic else (value, group)
+            smoothed = isinstance(spec, QuantSpecAttr) and spec.smoothing is not None
+            key = (value, spec.with_group(None)) if dynamic or smoothed else (value, group)
             if key in observed:
                 return observed[key]
             if dynamic and self.fake_quant:
                 raise OpError(anchor, "a dynamic spec has no fake quantization: its parameters are chosen "
                                       "at run time, from each tensor (quantize for training with static specs)")
+            if smoothed and (self.fake_quant or isinstance(value.owner, ParamOp)):
+                raise OpError(anchor, "a smoothed spec is for the activation a linear reads in post-training "
+                                      "quantization, not for a weight or for training")
             if dynamic:
                 count(ctx, "dynamic")
             obs = (FakeQuantOp if self.fake_quant else ObserveOp)(value, spec, f"obs{group}")

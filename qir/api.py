@@ -88,7 +88,7 @@ QAT_PIPELINE = ("canonicalize{keep-detach=true}", "cse", "normalize-linear{keep-
 """`prepare_qat`'s passes: PTQ's, less the folds (the weights and batch norms train), with the
 training mode left to the module and fake quantization in place of observers."""
 
-CONVERT_PIPELINE = ("set-training{mode=eval}", "fold-bn", "convert", "canonicalize", "cse")
+CONVERT_PIPELINE = ("set-training{mode=eval}", "fold-bn", "smooth-quant", "convert", "canonicalize", "cse")
 
 
 def prepare_qat(model, example_inputs=(), quantizer: Quantizer | None = None, *, kwargs: dict | None = None,

@@ -307,7 +307,8 @@ class PatternQuantizer(ConfigurableQuantizer):
             weight = replace(weight, ch_axis=axis)
         if op not in self._full_range and not (kind == "conv" and int(op.arg("groups", 1)) > 1):
             weight = self._fitted_to_int16_pairs(weight, config.input_activation)  # grouped convs: exact
-        inputs = {0: spec_attr(config.input_activation), 1: spec_attr(weight)}
+        activation = config.linear_input() if kind == "linear" else config.input_activation
+        inputs = {0: spec_attr(activation), 1: spec_attr(weight)}
         if len(op.operands) > 2 and _is_param(op.operands[2]):
             inputs[2] = spec_attr(config.bias)
         unit = [op]

@@ -9,7 +9,7 @@ than an FX node, because annotations live on the op in the IR.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import torch
@@ -77,6 +77,12 @@ class QuantizationSpec:
     """With a per-channel `qscheme` on a 2-d weight (channels along axis 0): a scale and zero
     point per `group_size` consecutive elements of each row (group-wise, sub-channel
     quantization, as torchao's `PerGroup(group_size)`), observed with `per_group_minmax`."""
+    smoothing: float | None = None
+    """On a linear's static per-tensor input: SmoothQuant's migration strength alpha in [0, 1].
+    The input is observed per channel (its last dimension) with min/max, and before convert each
+    channel is divided by a scale that the linear's weight columns take on (`smooth-quant`), so
+    that a few channels of large values no longer set the range of all. Set it through
+    `QuantizationConfig.smoothing`, which puts it on linear inputs only."""
 
     @property
     def per_channel(self) -> bool:
@@ -98,12 +104,16 @@ class QuantizationSpec:
             axis = None
         if self.per_token and not self.is_dynamic:
             raise ValueError("per_token is a granularity of dynamic quantization: give is_dynamic=True too")
+        if self.smoothing is not None:
+            if self.is_dynamic or self.per_channel or not 0.0 <= self.smoothing <= 1.0:
+                raise ValueError("smoothing is a migration strength in [0, 1] for a static per-tensor spec")
+            observer = "minmax"  # the smoothed range is derived from each channel's
         if self.group_size is not None and (not self.per_channel or axis != 0 or self.group_size < 1):
             raise ValueError("group_size groups the rows of a per-channel spec along axis 0 (a weight [out, in]): "
                              "give qscheme=torch.per_channel_symmetric or per_channel_affine, ch_axis=0")
         return QuantSpecAttr(storage, qmin, qmax, "symmetric" if symmetric else "affine",
                              observer, axis, self.is_dynamic, int16_pairs=self.int16_pairs or 0,
-                             per_token=self.per_token, block=self.group_size or 0)
+                             per_token=self.per_token, block=self.group_size or 0, smooth=self.smoothing)
 
 
 @dataclass(frozen=True)
@@ -180,3 +190,25 @@ class QuantizationConfig:
     weight: QuantizationSpec | None
     bias: QuantizationSpec | DerivedQuantizationSpec | None = None
     is_qat: bool = False
+    smoothing: float | None = None
+    """SmoothQuant (Xiao et al., 2023) on the inputs of this config's linears: the migration
+    strength alpha in [0, 1] (0.5 is the paper's default) with which `smooth-quant` moves the
+    range of each input channel into the weight's column before the input is quantized per
+    tensor. For activations with a few channels of outsized values (a transformer's LayerNorm
+    outputs). Other ops of the config are quantized as without it."""
+
+    def __post_init__(self) -> None:
+        if self.smoothing is None:
+            return
+        if self.is_qat or not 0.0 <= self.smoothing <= 1.0:
+            raise ValueError(f"smoothing takes a migration strength in [0, 1] for post-training "
+                             f"quantization, got {self.smoothing}{' with is_qat' if self.is_qat else ''}")
+        activation = self.input_activation
+        if activation is None or activation.is_dynamic or activation.per_channel:
+            raise ValueError("smoothing needs a static per-tensor input_activation spec")
+
+    def linear_input(self) -> QuantizationSpec | None:
+        """The spec of a linear's input under this config: smoothed when `smoothing` is set."""
+        if self.smoothing is None:
+            return self.input_activation
+        return replace(self.input_activation, smoothing=self.smoothing)

@@ -21,20 +21,22 @@ X86_PATTERNS = (
 )
 
 
-def x86_config(is_qat: bool = False) -> QuantizationConfig:
+def x86_config(is_qat: bool = False, smoothing: float | None = None) -> QuantizationConfig:
+    """X86's config; `smoothing` (SmoothQuant's alpha) smooths the inputs of its linears."""
     activation = QuantizationSpec(torch.uint8, 0, 255, torch.per_tensor_affine,
                                   observer="moving_minmax" if is_qat else "histogram")
     weight = QuantizationSpec(torch.int8, -128, 127, torch.per_channel_symmetric, ch_axis=0,
                               observer="per_channel_minmax")
-    return QuantizationConfig(activation, activation, weight, None, is_qat)
+    return QuantizationConfig(activation, activation, weight, None, is_qat, smoothing)
 
 
-def xnnpack_config(is_qat: bool = False) -> QuantizationConfig:
+def xnnpack_config(is_qat: bool = False, smoothing: float | None = None) -> QuantizationConfig:
+    """XNNPACK's config; `smoothing` (SmoothQuant's alpha) smooths the inputs of its linears."""
     activation = QuantizationSpec(torch.int8, -128, 127, torch.per_tensor_affine,
                                   observer="moving_minmax" if is_qat else "histogram")
     weight = QuantizationSpec(torch.int8, -127, 127, torch.per_channel_symmetric, ch_axis=0,
                               observer="per_channel_minmax")
-    return QuantizationConfig(activation, activation, weight, None, is_qat)
+    return QuantizationConfig(activation, activation, weight, None, is_qat, smoothing)
 
 
 class X86Quantizer(PatternQuantizer):

@@ -1,0 +1,9 @@
+builtin.module attributes {qir.stage = "observed"} {
+  func.func @forward(%x: tensor<3x2xf32>) -> tensor<3x2xf32> {
+    %w = aten.param constant "w" = dense<[[1.0, -1.0], [0.5, 1.0]]> : tensor<2x2xf32>
+    %wo = obs.observe %w {id = "obs1", spec = #obs.spec<i8[-128:127], symmetric, per_channel_minmax, axis 0, group 1>, stats = {min = array<f64: -1.0, 0.5>, max = array<f64: 1.0, 1.0>}} : tensor<2x2xf32>
+    %xo = obs.observe %x {id = "obs0", spec = #obs.spec<u8[0:255], affine, minmax, smooth 0.5, group 0>} : tensor<3x2xf32>
+    %l = aten.op "linear.default"(%xo, %wo) : (tensor<3x2xf32>, tensor<2x2xf32>) -> tensor<3x2xf32>
+    func.return %l : tensor<3x2xf32>
+  }
+}
