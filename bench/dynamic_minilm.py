@@ -12,7 +12,9 @@ Rows, all on the same batch of 16 sentences x 32 tokens, in eager mode:
   calibration (activations quantized per token at run time, int8 per-channel weights);
 * with `--per-tensor`, qir dynamic with one activation scale per tensor (uint8);
 * qir static x86: the X86 recipe calibrated on 4 batches of other sentences (bench/minilm.py's row);
-* qir mixed x86: the same, with each layer's feed-forward input linear dynamic per token
+* qir smoothed x86: the same, with SmoothQuant on the linears reading a LayerNorm output
+  (bench/minilm.py's `smoothed_quantizer`): every linear static int8;
+* qir mixed x86: the static recipe with each layer's feed-forward input linear dynamic per token
   (bench/minilm.py's `mixed_quantizer`);
 * ONNX Runtime (when installed; `--no-ort` leaves it out): float, its dynamic per-channel flow and
   its static flow restricted to the linears (bench/minilm.py's `ort_rows`).
@@ -35,7 +37,7 @@ from functools import partial
 import torch
 
 import qir
-from minilm import batch, cosines, embed, load, mixed_quantizer, ort_rows, sentences
+from minilm import batch, cosines, embed, load, mixed_quantizer, ort_rows, sentences, smoothed_quantizer
 from qir.quantizer import DynamicQuantizer
 from timing import Latency, latencies_ms, machine
 
@@ -77,10 +79,12 @@ def main() -> None:
         start = time.perf_counter()
         static = qir.quantize(model, (), kwargs=inputs, calibration=calibration, backend="x86")
         rows.append(("qir static x86", static, time.perf_counter() - start, "4 calibration batches"))
-        start = time.perf_counter()
-        mixed = qir.quantize(model, (), quantizer=mixed_quantizer(), kwargs=inputs, calibration=calibration,
-                             backend="x86")
-        rows.append(("qir mixed x86", mixed, time.perf_counter() - start, "static + dynamic FFN input"))
+        for name, make, note in (("qir smoothed x86", smoothed_quantizer, "SmoothQuant on LayerNorm readers"),
+                                 ("qir mixed x86", mixed_quantizer, "static + dynamic FFN input")):
+            start = time.perf_counter()
+            lowered = qir.quantize(model, (), quantizer=make(), kwargs=inputs, calibration=calibration,
+                                   backend="x86")
+            rows.append((name, lowered, time.perf_counter() - start, note))
     if not args.no_ort:
         calibration = [batch(tokenizer, sentences(7 * i)) for i in range(4)]
         rows += [(name, module, float("nan"), notes)

@@ -12,9 +12,11 @@ between float and quantized mean-pooled sentence embeddings on held-out sentence
 documented (the row says whether it ran: it has raised an IndexError on the unused
 pooler output), then without the pooler, compiled by inductor with freezing (its
 compile time is reported too).
-Each backend also runs qir's mixed recipe (`mixed_quantizer`): the static X86 recipe with every
-layer's feed-forward input linear (`intermediate.dense`) reading its input quantized per token at
-run time, the recipe that keeps the minimum cosine above 0.99.
+Each backend also runs qir's smoothed recipe (`smoothed_quantizer`): the static X86 recipe with
+SmoothQuant on the linears that read a LayerNorm output, every linear static int8; and the mixed
+recipe (`mixed_quantizer`): the static X86 recipe with every layer's feed-forward input linear
+(`intermediate.dense`) reading its input quantized per token at run time. Both keep the minimum
+cosine above 0.99.
 ONNX Runtime's rows (bench/ort.py, when installed): the model exported by torch.onnx.export, in
 float, quantized by its dynamic flow (per-channel int8 weights, activations at run time), and by
 its static QDQ flow restricted to the linears (the MatMul and Gemm nodes with a constant weight,
@@ -55,6 +57,21 @@ MIXED_DYNAMIC = r".*encoder\.layer\.\d+\.intermediate\.dense"
 the attention block's LayerNorm output. `qir.debug.compare` ranks that path (the linear, its GELU
 output) the worst of the static program; per-token parameters there bring the minimum cosine
 from 0.989 to 0.993, the best of one role of linear (`bench/minilm_recipes.py` prints them all)."""
+
+
+SMOOTHED = r".*encoder\.layer\.\d+\.(intermediate\.dense|attention\.self\.(query|key|value))"
+"""The linears the smoothed recipe applies SmoothQuant to (alpha 0.5): those reading a LayerNorm
+output, whose few outlier channels set the static range (the three projections share one
+division per layer). `bench/minilm_recipes.py` prints the alternatives: the feed-forward input
+alone, every linear, the feed-forward output too (worse: the GELU output has no such channels)."""
+
+
+def smoothed_quantizer():
+    """Static X86 everywhere, with SmoothQuant (alpha 0.5) on `SMOOTHED`'s linears: every linear
+    static int8, the LayerNorm outputs' outlier channels moved into the weights."""
+    from qir.quantizer import X86Quantizer, x86_config
+
+    return X86Quantizer().set_module_name_regex(SMOOTHED, x86_config(smoothing=0.5))
 
 
 def mixed_quantizer():
@@ -216,20 +233,17 @@ def main() -> None:
     inputs = batch(tokenizer, sentences(101))
     expected = embed(model, inputs)
     rows = [("float eager", model, 1.0, 1.0, "")]
+    recipes = [("", None, ""), (" smoothed", smoothed_quantizer, "SmoothQuant on LayerNorm readers; "),
+               (" mixed", mixed_quantizer, "static + dynamic FFN input; ")]
     for backend in args.backends.split(","):
-        start = time.perf_counter()
-        lowered = qir.quantize(model, (), kwargs=inputs, calibration=[((), b) for b in calibration],
-                               backend=backend)
-        flow_s = time.perf_counter() - start
-        min_cos, mean_cos = cosines(expected, embed(lowered, inputs))
-        rows.append((f"qir {backend} (eager)", lowered, min_cos, mean_cos, f"quantize + lower {flow_s:.1f} s"))
-        start = time.perf_counter()
-        lowered = qir.quantize(model, (), quantizer=mixed_quantizer(), kwargs=inputs,
-                               calibration=[((), b) for b in calibration], backend=backend)
-        flow_s = time.perf_counter() - start
-        min_cos, mean_cos = cosines(expected, embed(lowered, inputs))
-        rows.append((f"qir {backend} mixed (eager)", lowered, min_cos, mean_cos,
-                     f"static + dynamic FFN input; quantize + lower {flow_s:.1f} s"))
+        for suffix, make, note in recipes:
+            start = time.perf_counter()
+            lowered = qir.quantize(model, (), quantizer=make() if make else None, kwargs=inputs,
+                                   calibration=[((), b) for b in calibration], backend=backend)
+            flow_s = time.perf_counter() - start
+            min_cos, mean_cos = cosines(expected, embed(lowered, inputs))
+            rows.append((f"qir {backend}{suffix} (eager)", lowered, min_cos, mean_cos,
+                         f"{note}quantize + lower {flow_s:.1f} s"))
     if not args.no_ort:
         rows += ort_rows(model, calibration, inputs, expected, args.threads)
     if args.torchao:

@@ -1,13 +1,13 @@
-"""Which linears of all-MiniLM-L6-v2 to quantize per token at run time: the accuracy of each mix.
+"""Which linears of all-MiniLM-L6-v2 to quantize per token at run time, or to smooth: the accuracy of each mix.
 
     python bench/minilm_recipes.py [--backend reference]
 
-The static X86 recipe everywhere, except one role of linear in every layer (a
-`set_module_name_regex` pattern) quantized dynamically: per token, symmetric or affine int8, or
-per tensor. Printed per recipe: the minimum and mean cosine between float and quantized
-mean-pooled embeddings over bench/minilm.py's 64 held-out sentences (4 calibration batches), on
+The static X86 recipe everywhere, except some roles of linear in every layer (a
+`set_module_name_regex` pattern) quantized dynamically (per token, symmetric or affine int8, or
+per tensor) or statically with SmoothQuant (`x86_config(smoothing=alpha)`). Printed per recipe:
+the minimum and mean cosine between float and quantized mean-pooled embeddings over bench/minilm.py's 64 held-out sentences (4 calibration batches), on
 `--backend` (the reference backend by default: the program's own arithmetic, the same on every
-CPU). bench/minilm.py's `mixed_quantizer` is the row this table chose.
+CPU). bench/minilm.py's `mixed_quantizer` and `smoothed_quantizer` are rows this table chose.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import torch
 
 import qir
 from minilm import batch, cosines, embed, load, sentences
-from qir.quantizer import X86Quantizer, dynamic_config
+from qir.quantizer import X86Quantizer, dynamic_config, x86_config
 from timing import machine
 
 LAYER = r".*encoder\.layer\.\d+\."
+QKV_FFN_IN = r"(intermediate\.dense|attention\.self\.(query|key|value))"
 RECIPES = {
     "static (no dynamic linear)": [],
     "output.dense per token, symmetric": [("output\\.dense", dynamic_config())],
@@ -34,6 +35,12 @@ RECIPES = {
     "attention.self.value per token, affine": [("attention\\.self\\.value", dynamic_config(symmetric=False))],
     "query and key per token, affine": [("attention\\.self\\.(query|key)", dynamic_config(symmetric=False))],
     "both feed-forward linears per token, affine": [("(intermediate|output)\\.dense", dynamic_config(symmetric=False))],
+    "intermediate.dense smoothed 0.5": [("intermediate\\.dense", x86_config(smoothing=0.5))],
+    "intermediate.dense smoothed 0.75": [("intermediate\\.dense", x86_config(smoothing=0.75))],
+    "query, key, value, intermediate smoothed 0.5": [(QKV_FFN_IN, x86_config(smoothing=0.5))],
+    "query, key, value, intermediate smoothed 0.75": [(QKV_FFN_IN, x86_config(smoothing=0.75))],
+    "both feed-forward linears smoothed 0.5": [("(intermediate|output)\\.dense", x86_config(smoothing=0.5))],
+    "every linear smoothed 0.5": [(".*", x86_config(smoothing=0.5))],
 }
 
 
@@ -48,7 +55,7 @@ def main() -> None:
     calibration = [((), batch(tokenizer, sentences(7 * i))) for i in range(4)]
     held_out = [batch(tokenizer, sentences(101 + 30 * i)) for i in range(4)]
     expected = [embed(model, b) for b in held_out]
-    print(f"all-MiniLM-L6-v2, static X86 recipe but the linears named dynamic; min / mean cosine over 64 "
+    print(f"all-MiniLM-L6-v2, static X86 recipe but the linears named dynamic or smoothed; min / mean cosine over 64 "
           f"sentences, backend {args.backend}")
     print(machine(args.threads))
     for name, dynamic in RECIPES.items():
@@ -58,7 +65,7 @@ def main() -> None:
         lowered = qir.quantize(model, (), quantizer=quantizer, kwargs=held_out[0], calibration=calibration,
                                backend=args.backend)
         pairs = [cosines(e, embed(lowered, b)) for e, b in zip(expected, held_out)]
-        print(f"{name:46} {min(p[0] for p in pairs):.4f} {sum(p[1] for p in pairs) / len(pairs):.4f}", flush=True)
+        print(f"{name:48} {min(p[0] for p in pairs):.4f} {sum(p[1] for p in pairs) / len(pairs):.4f}", flush=True)
 
 
 if __name__ == "__main__":

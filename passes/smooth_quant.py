@@ -17,7 +17,7 @@ Before (calibrated: a smoothed observer has recorded each input channel's range)
 After (two new parameters; the store's tensors are never changed):
 
     %inv = aten.param constant "obs4.smooth" : tensor<2xf32>
-    %xs = aten.op "mul.Tensor"(%x, %inv) : (tensor<3x2xf32>, tensor<2xf32>) -> tensor<3x2xf32>
+    %xs = aten.op "mul.Tensor"(%x, %inv) {smoothing} : (tensor<3x2xf32>, tensor<2xf32>) -> tensor<3x2xf32>
     %x_obs = obs.observe %xs {id = "obs4", spec = #obs.spec<u8[0:255], affine, minmax, group 4>,
                               stats = {min = ..., max = ...}} : tensor<3x2xf32>
     %ws = aten.param parameter "fc.weight_smoothed" : tensor<4x2xf32>
@@ -31,7 +31,9 @@ share one observer, so one multiplication), and a channel without a range (all z
 the smoothed float program's products are those of the original, and the smoothed channel
 ranges are exactly the recorded ones divided, from which the per-tensor range follows without
 calibrating again (the minimum and maximum of the divided channel ranges: why a smoothed spec
-is observed with min/max). The weights' statistics are taken anew from the new weights.
+is observed with min/max). The weights' statistics are taken anew from the new weights. The
+division is marked `{smoothing}`: the numeric debugger (`qir.debug`) looks through it to match
+the linears with the float model's.
 
 `convert` refuses a smoothed observer: this pass runs between calibration and `convert`
 (`qir.convert` runs it; it does nothing to a program without smoothed observers).
@@ -43,7 +45,7 @@ from dataclasses import dataclass
 
 import torch
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, UnitAttr
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from qir.context import params_of
@@ -92,10 +94,8 @@ def _smooth(obs: ObserveOp, store: ParamStore, ids: set[str]) -> None:
     column_max = torch.stack([t.detach().abs().amax(0).double() for t in tensors]).amax(0)
     scale = smoothing_scales(torch.maximum(low.abs(), high.abs()), column_max, obs.spec.smoothing)
 
-    anchor = linears[0]
     inverse = new_param(store, f"{obs.obs_id.data}.smooth", (1.0 / scale).float(), "constant")
-    divided = AtenOp("mul.Tensor", [obs.input, inverse.result], None, [obs.input.type],
-                     dict(anchor.attributes) if "module" in anchor.attributes else None)
+    divided = AtenOp("mul.Tensor", [obs.input, inverse.result], None, [obs.input.type], {"smoothing": UnitAttr()})
     divided.results[0].name_hint = f"{obs.input.name_hint or 'v'}_smoothed"
     Rewriter.insert_op([inverse, divided], InsertPoint.before(obs))
     obs.operands[0] = divided.results[0]

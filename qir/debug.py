@@ -288,9 +288,9 @@ _CASTS = (QuantizeCastOp, DequantizeCastOp, StorageCastOp, DynamicQuantizeCastOp
 
 
 def _source(value: SSAValue) -> SSAValue:
-    """The float value behind quantize/dequantize casts."""
-    while isinstance(value.owner, _CASTS):
-        value = value.owner.input
+    """The float value behind quantize/dequantize casts and SmoothQuant's division (`smooth-quant`)."""
+    while isinstance(value.owner, _CASTS) or (isinstance(value.owner, AtenOp) and "smoothing" in value.owner.attributes):
+        value = value.owner.operands[0]
     return value
 
 

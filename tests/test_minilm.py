@@ -27,6 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import minilm  # noqa: E402  (the benchmark's loading, sentences and pooling)
 
 
+def _assert_every_linear_static_int8(lowered) -> None:
+    ops = list(lowered.qir_program.module.walk())
+    linears = {"x86.linear", "x86.linear_relu", "x86.linear_fp32", "x86.linear_relu_fp32", "x86.linear_gelu_fp32",
+               "x86.linear_add_fp32"}
+    int8 = sum(op.name in linears for op in ops)
+    if host().pairs_saturate:  # the pooler (one token a sentence) keeps full-range weights and may run in float
+        assert int8 >= 36 and int8 + sum(o.name == "aten.op" and o.op_name == "linear" for o in ops) == 37
+    else:
+        assert int8 == 37  # every Linear runs as an int8 kernel
+
+
 @pytest.fixture(scope="module")
 def model_and_tokenizer():
     with warnings.catch_warnings():
@@ -44,15 +55,7 @@ def test_static_x86_embeddings_stay_close_to_float(model_and_tokenizer):
         warnings.simplefilter("ignore")
         lowered = qir.quantize(model, (), kwargs=held_out, calibration=[((), b) for b in calibration],
                                backend="x86")
-    ops = [op.name for op in lowered.qir_program.module.walk()]
-    linears = {"x86.linear", "x86.linear_relu", "x86.linear_fp32", "x86.linear_relu_fp32", "x86.linear_gelu_fp32",
-               "x86.linear_add_fp32"}
-    int8 = sum(name in linears for name in ops)
-    if host().pairs_saturate:  # the pooler (one token a sentence) keeps full-range weights and may run in float
-        assert int8 >= 36 and int8 + sum(o.name == "aten.op" and o.op_name == "linear"
-                                        for o in lowered.qir_program.module.walk()) == 37
-    else:
-        assert int8 == 37  # every Linear runs as an int8 kernel
+    _assert_every_linear_static_int8(lowered)
     min_cos, mean_cos = minilm.cosines(expected, minilm.embed(lowered, held_out))
     assert min_cos >= 0.98, (min_cos, mean_cos)
     # The model was not changed by quantizing it.
@@ -77,6 +80,33 @@ def test_mixed_recipe_keeps_every_embedding_within_0_99_and_runs_dynamic_linears
         quantized = qir.convert(prepared)
         lowered, reference = qir.lower(quantized, "x86"), qir.lower(quantized, "reference")
     assert sum(op.name == "x86.dynamic_linear" for op in lowered.qir_program.module.walk()) == 6
+    for inputs in held_out:
+        expected = minilm.embed(model, inputs)
+        assert minilm.cosines(expected, minilm.embed(lowered, inputs))[0] >= 0.99
+        assert minilm.cosines(expected, minilm.embed(reference, inputs))[0] >= 0.99
+
+
+def test_smoothed_recipe_keeps_every_embedding_within_0_99_with_every_linear_static(model_and_tokenizer):
+    """The benchmark's smoothed recipe (static X86, SmoothQuant at alpha 0.5 on the linears that read
+    a LayerNorm output) holds the minimum cosine above 0.99 with no linear quantized at run time:
+    one division per layer for the three projections and one for the feed-forward input, every
+    smoothed linear on the static int8 kernel, and x86 computing what the reference backend says."""
+    model, tokenizer = model_and_tokenizer
+    calibration = [minilm.batch(tokenizer, minilm.sentences(7 * i)) for i in range(4)]
+    held_out = [minilm.batch(tokenizer, minilm.sentences(101 + 30 * i)) for i in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = qir.prepare(model, (), minilm.smoothed_quantizer(), kwargs=held_out[0])
+        with torch.no_grad():
+            for b in calibration:
+                prepared(**b)
+        quantized = qir.convert(prepared)
+        lowered, reference = qir.lower(quantized, "x86"), qir.lower(quantized, "reference")
+    program = quantized.qir_program.module
+    divisions = [op for op in program.walk() if getattr(op, "op_name", None) == "mul"
+                 and op.results[0].name_hint and op.results[0].name_hint.endswith("_smoothed")]
+    assert len(divisions) == 12
+    _assert_every_linear_static_int8(lowered)
     for inputs in held_out:
         expected = minilm.embed(model, inputs)
         assert minilm.cosines(expected, minilm.embed(lowered, inputs))[0] >= 0.99

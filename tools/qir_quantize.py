@@ -22,7 +22,10 @@ of 32 inputs, or float16, embedding tables per row; activations stay float). Onl
 calibrates. `--dynamic-modules REGEX` mixes schemes: the linears under modules whose whole path
 matches REGEX read their input quantized per token at run time (affine int8, as
 `dynamic_config(symmetric=False)`), and the rest is quantized as the scheme says (MiniLM's mixed
-recipe: `--dynamic-modules '.*intermediate[.]dense'`).
+recipe: `--dynamic-modules '.*intermediate[.]dense'`). `--smooth-modules REGEX` applies
+SmoothQuant (`QuantizationConfig.smoothing`, `--smoothing ALPHA`, 0.5 by default) to the static
+linears under the modules matching REGEX: their inputs' outlier channels move into their weights
+(MiniLM's smoothed recipe: `--smooth-modules '.*(intermediate[.]dense|attention[.]self[.].*)'`).
 
 Calibration: `--calibration FILE` is a list of input tuples saved with
 `torch.save` (or of tensors, for a model with one input), checked against the
@@ -142,6 +145,10 @@ def _arguments() -> argparse.ArgumentParser:
     parser.add_argument("--dynamic-modules", metavar="REGEX",
                         help="the linears under modules whose path matches REGEX quantized dynamically per token, "
                              "the rest as the scheme says (a mixed recipe)")
+    parser.add_argument("--smooth-modules", metavar="REGEX",
+                        help="SmoothQuant on the static linears under modules whose path matches REGEX")
+    parser.add_argument("--smoothing", type=float, default=0.5, metavar="ALPHA",
+                        help="SmoothQuant's migration strength for --smooth-modules, in [0, 1] (default 0.5)")
     parser.add_argument("--calibration", metavar="FILE", help="input batches saved with torch.save")
     parser.add_argument("--batches", type=int, metavar="N", help=f"calibration batches (default: the file's, or {RANDOM_BATCHES})")
     parser.add_argument("-o", "--output-dir", metavar="DIR", help="write DIR/model.mlir (and weights), DIR/model.pt2")
@@ -250,6 +257,9 @@ def _run(args: argparse.Namespace) -> Report:
             quantizer = quantizer_by_name(args.quantizer, args.target)
         else:
             quantizer = scheme.quantizer(args.target) if scheme.quantizer is not None else None
+        if args.smooth_modules:
+            quantizer = _smoothed(args.smooth_modules, args.smoothing, args.scheme,
+                                  quantizer or backend.quantizer(parse_target(args.target)))
         if args.dynamic_modules:
             quantizer = _mixed(args.dynamic_modules, quantizer or backend.quantizer(parse_target(args.target)),
                                args.target)
@@ -278,6 +288,26 @@ def _run(args: argparse.Namespace) -> Report:
     return report
 
 
+def _smoothed(pattern: str, alpha: float, scheme: str, quantizer):
+    """`--smooth-modules`: `quantizer` with SmoothQuant (`alpha`) on the linears under modules
+    matching `pattern`, for the static scheme (the only one whose inputs have a calibrated range)."""
+    import re
+    from dataclasses import replace
+
+    from qir.quantizer import ConfigurableQuantizer
+
+    if scheme != "static":
+        raise ValueError(f"--smooth-modules smooths statically quantized inputs; --scheme {scheme} has none")
+    config = getattr(quantizer, "global_config", None)
+    if not isinstance(quantizer, ConfigurableQuantizer) or config is None:
+        raise ValueError(f"--smooth-modules needs a quantizer configurable per module; {type(quantizer).__name__} is not")
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f"--smooth-modules {pattern!r} is not a regular expression: {err}") from None
+    return quantizer.set_module_name_regex(pattern, replace(config, smoothing=alpha))
+
+
 def _mixed(pattern: str, rest, target):
     """`--dynamic-modules`: the linears under modules matching `pattern` dynamic per token (affine
     int8), everything else as `rest` quantizes it."""
@@ -298,6 +328,8 @@ def _float_flow(args, model: Model, backend, quantizer, stages: _Stages, report:
     chosen = quantizer.quantizers[-1] if args.dynamic_modules else quantizer  # `_mixed` puts the scheme's last
     report.quantizer = args.quantizer or (f"the {backend.name} backend's own" if scheme.quantizer is None
                                           else f"{type(chosen).__name__} (--scheme {args.scheme})")
+    if args.smooth_modules:
+        report.quantizer += f", with SmoothQuant (alpha {args.smoothing}) for modules matching {args.smooth_modules!r}"
     if args.dynamic_modules:
         report.quantizer += f", with DynamicQuantizer per token for modules matching {args.dynamic_modules!r}"
     report.scheme = args.scheme
