@@ -12,22 +12,22 @@ Before (calibrated: a smoothed observer has recorded each input channel's range)
                              stats = {min = array<f64: -1.0, -32.0>, max = array<f64: 1.0, 64.0>}} : tensor<3x2xf32>
     %w_obs = obs.observe %w {id = "obs5", spec = #obs.spec<i8[-128:127], symmetric, per_channel_minmax, axis 0, group 5>,
                              stats = {...}} : tensor<4x2xf32>
-    %y = aten.op "linear.default"(%x_obs, %w_obs, %b) : (...) -> tensor<3x4xf32>
+    %y = aten.op "linear.default"(%x_obs, %w_obs, %b) {module = "fc"} : (...) -> tensor<3x4xf32>
 
 After (two new parameters; the store's tensors are never changed):
 
-    %inv = aten.param constant "obs4.smooth" : tensor<2xf32>
+    %inv = aten.param constant "fc.smoothing" : tensor<2xf32>
     %xs = aten.op "mul.Tensor"(%x, %inv) {smoothing} : (tensor<3x2xf32>, tensor<2xf32>) -> tensor<3x2xf32>
     %x_obs = obs.observe %xs {id = "obs4", spec = #obs.spec<u8[0:255], affine, minmax, group 4>,
                               stats = {min = ..., max = ...}} : tensor<3x2xf32>
     %ws = aten.param parameter "fc.weight_smoothed" : tensor<4x2xf32>
     %w_obs = obs.observe %ws {id = "obs5", ..., stats = {...of the new weight}} : tensor<4x2xf32>
-    %y = aten.op "linear.default"(%x_obs, %w_obs, %b) : (...) -> tensor<3x4xf32>
+    %y = aten.op "linear.default"(%x_obs, %w_obs, %b) {module = "fc"} : (...) -> tensor<3x4xf32>
 
 The scales are SmoothQuant's, `s_j = max|x_j|^alpha / max|W_:j|^(1 - alpha)`, with the weight
 maximum taken over every linear reading the value (the three projections of an attention
-share one observer, so one multiplication), and a channel without a range (all zero) keeping
-1. Each is rounded to a power of two: dividing and multiplying by one is exact in float, so
+share one observer, so one multiplication, whose constant is named for the first one's
+module), and a channel without a range (all zero) keeping 1. Each is rounded to a power of two: dividing and multiplying by one is exact in float, so
 the smoothed float program's products are those of the original, and the smoothed channel
 ranges are exactly the recorded ones divided, from which the per-tensor range follows without
 calibrating again (the minimum and maximum of the divided channel ranges: why a smoothed spec
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import torch
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, UnitAttr
+from xdsl.dialects.builtin import ModuleOp, StringAttr, UnitAttr
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from qir.context import params_of
@@ -94,7 +94,9 @@ def _smooth(obs: ObserveOp, store: ParamStore, ids: set[str]) -> None:
     column_max = torch.stack([t.detach().abs().amax(0).double() for t in tensors]).amax(0)
     scale = smoothing_scales(torch.maximum(low.abs(), high.abs()), column_max, obs.spec.smoothing)
 
-    inverse = new_param(store, f"{obs.obs_id.data}.smooth", (1.0 / scale).float(), "constant")
+    module = linears[0].attributes.get("module")
+    base = module.data if isinstance(module, StringAttr) else obs.input.name_hint or "input"
+    inverse = new_param(store, f"{base}.smoothing", (1.0 / scale).float(), "constant")
     divided = AtenOp("mul.Tensor", [obs.input, inverse.result], None, [obs.input.type], {"smoothing": UnitAttr()})
     divided.results[0].name_hint = f"{obs.input.name_hint or 'v'}_smoothed"
     Rewriter.insert_op([inverse, divided], InsertPoint.before(obs))

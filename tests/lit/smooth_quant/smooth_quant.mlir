@@ -16,7 +16,7 @@ builtin.module attributes {qir.stage = "observed"} {
   }
 }
 
-// CHECK:      %[[INV:.*]] = aten.param constant "obs0.smooth" : tensor<2xf32>
+// CHECK:      %[[INV:.*]] = aten.param constant "x.smoothing" : tensor<2xf32>
 // CHECK-NEXT: %[[XS:.*]] = aten.op "mul.Tensor"(%x, %[[INV]]) {smoothing} : (tensor<3x2xf32>, tensor<2xf32>) -> tensor<3x2xf32>
 // CHECK-NEXT: %[[XO:.*]] = obs.observe %[[XS]] {id = "obs0", spec = #obs.spec<u8[0:255], affine, minmax, group 0>, stats = {min = -4.000000e+00 : f64, max = 8.000000e+00 : f64}}
 // CHECK-NEXT: %[[WS:.*]] = aten.param constant "w_smoothed" : tensor<2x2xf32>
