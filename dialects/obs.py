@@ -28,6 +28,11 @@ A dynamic spec (`#obs.spec<u8[0:255], affine, minmax, dynamic>`, or `..., dynami
 for one scale per row) marks an activation quantized when the program runs: its `obs.observe`
 records nothing (the calibration module passes the value through) and `convert` turns it into
 `quant.choose_qparams` and run-time casts (see the `quant` dialect).
+
+A smoothed spec (`#obs.spec<u8[0:255], affine, minmax, smooth 0.5>`, on a linear's input) is
+static and per tensor, but its observer records each channel of the last dimension
+(`stats = {min = array<f64: ...>, max = array<f64: ...>}`): `smooth-quant` turns those into
+SmoothQuant's division and the per-tensor range of the divided value, before `convert`.
 """
 
 from __future__ import annotations
