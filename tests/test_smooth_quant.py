@@ -234,3 +234,10 @@ def test_a_smoothed_linear_after_a_quantized_one_runs_on_every_backend_as_the_re
     out, ref = (t.dequantize() if t.is_quantized else t for t in (out, ref))
     scale = float(expected.abs().max())
     torch.testing.assert_close(out, ref, rtol=0, atol=0.02 * scale)
+
+
+def test_training_with_a_smoothed_config_is_refused_by_name():
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8)).train()
+    with pytest.raises(QirError, match="insert-observers.*a smoothed spec is for the activation a linear reads in "
+                                       "post-training quantization"):
+        qir.prepare_qat(model, (torch.randn(2, 8),), X86Quantizer(x86_config(smoothing=0.5)))
