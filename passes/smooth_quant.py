@@ -26,8 +26,8 @@ After (two new parameters; the store's tensors are never changed):
 
 The scales are SmoothQuant's, `s_j = max|x_j|^alpha / max|W_:j|^(1 - alpha)`, with the weight
 maximum taken over every linear reading the value (the three projections of an attention
-share one observer, so one multiplication, whose constant is named for the first one's
-module), and a channel without a range (all zero) keeping 1. Each is rounded to a power of two: dividing and multiplying by one is exact in float, so
+share one observer, so one multiplication, whose constant is named for the module path they
+share), and a channel without a range (all zero) keeping 1. Each is rounded to a power of two: dividing and multiplying by one is exact in float, so
 the smoothed float program's products are those of the original, and the smoothed channel
 ranges are exactly the recorded ones divided, from which the per-tensor range follows without
 calibrating again (the minimum and maximum of the divided channel ranges: why a smoothed spec
@@ -41,6 +41,7 @@ the linears with the float model's.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -94,9 +95,8 @@ def _smooth(obs: ObserveOp, store: ParamStore, ids: set[str]) -> None:
     column_max = torch.stack([t.detach().abs().amax(0).double() for t in tensors]).amax(0)
     scale = smoothing_scales(torch.maximum(low.abs(), high.abs()), column_max, obs.spec.smoothing)
 
-    module = linears[0].attributes.get("module")
-    base = module.data if isinstance(module, StringAttr) else obs.input.name_hint or "input"
-    inverse = new_param(store, f"{base}.smoothing", (1.0 / scale).float(), "constant")
+    inverse = new_param(store, f"{_common_module(linears) or obs.input.name_hint or 'input'}.smoothing",
+                        (1.0 / scale).float(), "constant")
     divided = AtenOp("mul.Tensor", [obs.input, inverse.result], None, [obs.input.type], {"smoothing": UnitAttr()})
     divided.results[0].name_hint = f"{obs.input.name_hint or 'v'}_smoothed"
     Rewriter.insert_op([inverse, divided], InsertPoint.before(obs))
@@ -116,6 +116,15 @@ def smoothing_scales(input_max: torch.Tensor, weight_max: torch.Tensor, alpha: f
     usable = (input_max > 0) & (weight_max > 0) & torch.isfinite(ratio) & (ratio > 0)
     exponent = torch.where(usable, torch.log2(torch.where(usable, ratio, 1.0)).round(), 0.0)
     return torch.exp2(exponent.clamp(-60, 60))
+
+
+def _common_module(linears: list[AtenOp]) -> str:
+    """The module path the linears share (`encoder.layer.0.attention.self` for an attention's
+    three projections, the module itself for one linear), or "" when they have none."""
+    paths = [op.attributes.get("module") for op in linears]
+    if not all(isinstance(path, StringAttr) for path in paths):
+        return ""
+    return ".".join(os.path.commonprefix([path.data.split(".") for path in paths]))
 
 
 def _linears(obs: ObserveOp) -> list[AtenOp]:
