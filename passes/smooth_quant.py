@@ -78,6 +78,9 @@ class SmoothQuant(QirPass):
 
 
 def _smooth(obs: ObserveOp, store: ParamStore, ids: set[str]) -> None:
+    """Divide the value `obs` observes by the scales its channel ranges and its linears' weights
+    give, multiply those weights by them, and leave `obs` a plain per-tensor observer of the
+    divided value with the range that follows."""
     if isinstance(obs, FakeQuantOp):
         raise OpError(obs, "a smoothed spec is for post-training quantization, not for training")
     stats = stats_from_attr(obs.stats)
