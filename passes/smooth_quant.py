@@ -36,7 +36,8 @@ division is marked `{smoothing}`: the numeric debugger (`qir.debug`) looks throu
 the linears with the float model's.
 
 `convert` refuses a smoothed observer: this pass runs between calibration and `convert`
-(`qir.convert` runs it; it does nothing to a program without smoothed observers).
+(`qir.convert` runs it; it does nothing to a program without smoothed observers). Lowering
+folds a division into the norm before it where it can (`fold-smoothing`).
 """
 
 from __future__ import annotations

@@ -284,7 +284,7 @@ def lowering_pipeline(program: Program, backend: str, target=None) -> list:
 
     chosen = get_backend(backend)
     option = str(parse_target(target)) if target is not None else ""
-    passes: list = []
+    passes: list = ["fold-smoothing"]  # SmoothQuant's divisions into the norms before them, where they can
     if program.stage == "quantized" and "quantized" not in chosen.requires:
         passes.append(available_passes()["reference-rewrite"]()(backend=backend, target=option))
     if backend == "reference" and option:  # the reference asked to compute what the target's kernels would

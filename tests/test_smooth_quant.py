@@ -241,3 +241,54 @@ def test_training_with_a_smoothed_config_is_refused_by_name():
     with pytest.raises(QirError, match="insert-observers.*a smoothed spec is for the activation a linear reads in "
                                        "post-training quantization"):
         qir.prepare_qat(model, (torch.randn(2, 8),), X86Quantizer(x86_config(smoothing=0.5)))
+
+
+class PreNorm(torch.nn.Module):
+    """A pre-norm block's norms, read by linears alone: a LayerNorm (two projections), torch's
+    RMSNorm, and an RMSNorm written out as Llama's (`weight * x / rms`)."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(width)
+        self.rms = torch.nn.RMSNorm(width)
+        self.gain = torch.nn.Parameter(torch.rand(width) + 0.5)
+        self.q, self.k, self.up, self.down = (torch.nn.Linear(width, 16) for _ in range(4))
+        with torch.no_grad():
+            for norm_weight in (self.norm.weight, self.rms.weight, self.gain):
+                norm_weight[:3] *= 30  # outlier channels
+
+    def forward(self, x):
+        h = self.norm(x)
+        written_out = self.gain * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6))
+        return self.q(h) + self.k(h), self.up(self.rms(x)), self.down(written_out)
+
+
+def test_divisions_fold_into_the_norms_before_them_when_lowered_and_change_nothing():
+    """In the quantized program each norm's output is divided (`{smoothing}`); lowering folds the
+    divisions into the norms' weights and biases, and the lowered module computes exactly what it
+    computes without the fold, on the reference backend and on x86."""
+    from qir.api import lowering_pipeline
+
+    torch.manual_seed(0)
+    model = PreNorm().eval()
+    calibration, x = [torch.randn(4, 8, 32) for _ in range(4)], torch.randn(4, 8, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = qir.prepare(model, (x,), X86Quantizer(_config(0.5), target=VNNI))
+        for c in calibration:
+            prepared(c)
+        quantized = qir.convert(prepared)
+    program = quantized.qir_program
+    assert sum("smoothing" in op.attributes for op in program.module.walk()) == 3
+    for backend in ("reference", "x86"):
+        pipeline = lowering_pipeline(program, backend)
+        assert pipeline[0] == "fold-smoothing"
+        folded = qir.PassManager(pipeline).run(program)
+        unfolded = qir.PassManager(pipeline[1:]).run(program)
+        assert not any("smoothing" in op.attributes for op in folded.module.walk())
+        assert sum("smoothing" in op.attributes for op in unfolded.module.walk()) == 3
+        for a, b in zip(folded.to_fx()(x), unfolded.to_fx()(x)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    expected = model(x)
+    for e, actual in zip(expected, qir.lower(quantized, "x86")(x)):
+        assert _sqnr(e, actual) > 30
