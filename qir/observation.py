@@ -24,12 +24,10 @@ from qir.observers import ObserverSpec, qparams_many
 def observer_spec(spec: QuantSpecAttr) -> ObserverSpec:
     """How values of `spec` are observed; a smoothed spec's, per channel along the last dimension
     (the linear's inputs), which is how `smooth-quant` finds the scales and the smoothed range."""
-    if spec.smoothing is not None:
-        return ObserverSpec(observer="per_channel_minmax", qmin=spec.qmin.data, qmax=spec.qmax.data,
-                            symmetric=spec.symmetric, axis=-1, signed=spec.signed)
-    return ObserverSpec(observer=spec.observer.data, qmin=spec.qmin.data, qmax=spec.qmax.data,
-                        symmetric=spec.symmetric, axis=spec.channel_axis, signed=spec.signed,
-                        group_size=spec.block.data or None)
+    smoothed = spec.smoothing is not None
+    return ObserverSpec(observer="per_channel_minmax" if smoothed else spec.observer.data, qmin=spec.qmin.data,
+                        qmax=spec.qmax.data, symmetric=spec.symmetric, axis=-1 if smoothed else spec.channel_axis,
+                        signed=spec.signed, group_size=spec.block.data or None)
 
 
 def stats_to_attr(stats: dict) -> DictionaryAttr:

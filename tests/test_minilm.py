@@ -69,21 +69,9 @@ def test_mixed_recipe_keeps_every_embedding_within_0_99_and_runs_dynamic_linears
     checked over 48 held-out sentences; the six feed-forward linears run on the dynamic int8
     kernel, and x86 computes what the reference backend says."""
     model, tokenizer = model_and_tokenizer
-    calibration = [minilm.batch(tokenizer, minilm.sentences(7 * i)) for i in range(4)]
-    held_out = [minilm.batch(tokenizer, minilm.sentences(101 + 30 * i)) for i in range(3)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        prepared = qir.prepare(model, (), minilm.mixed_quantizer(), kwargs=held_out[0])
-        with torch.no_grad():
-            for b in calibration:
-                prepared(**b)
-        quantized = qir.convert(prepared)
-        lowered, reference = qir.lower(quantized, "x86"), qir.lower(quantized, "reference")
+    _, lowered, reference = _recipe_on_x86_and_reference(model, tokenizer, minilm.mixed_quantizer())
     assert sum(op.name == "x86.dynamic_linear" for op in lowered.qir_program.module.walk()) == 6
-    for inputs in held_out:
-        expected = minilm.embed(model, inputs)
-        assert minilm.cosines(expected, minilm.embed(lowered, inputs))[0] >= 0.99
-        assert minilm.cosines(expected, minilm.embed(reference, inputs))[0] >= 0.99
+    _assert_min_cosine_0_99(model, tokenizer, lowered, reference)
 
 
 def test_smoothed_recipe_keeps_every_embedding_within_0_99_with_every_linear_static(model_and_tokenizer):
@@ -92,22 +80,32 @@ def test_smoothed_recipe_keeps_every_embedding_within_0_99_with_every_linear_sta
     one division per layer for the three projections and one for the feed-forward input, every
     smoothed linear on the static int8 kernel, and x86 computing what the reference backend says."""
     model, tokenizer = model_and_tokenizer
+    quantized, lowered, reference = _recipe_on_x86_and_reference(model, tokenizer, minilm.smoothed_quantizer())
+    assert sum("smoothing" in op.attributes for op in quantized.qir_program.module.walk()) == 12
+    _assert_every_linear_static_int8(lowered)
+    _assert_min_cosine_0_99(model, tokenizer, lowered, reference)
+
+
+def _held_out(tokenizer) -> list[dict]:
+    return [minilm.batch(tokenizer, minilm.sentences(101 + 30 * i)) for i in range(3)]
+
+
+def _recipe_on_x86_and_reference(model, tokenizer, quantizer):
+    """The model quantized by `quantizer` (calibrated on 4 batches), and lowered to x86 and to the reference."""
     calibration = [minilm.batch(tokenizer, minilm.sentences(7 * i)) for i in range(4)]
-    held_out = [minilm.batch(tokenizer, minilm.sentences(101 + 30 * i)) for i in range(3)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        prepared = qir.prepare(model, (), minilm.smoothed_quantizer(), kwargs=held_out[0])
+        prepared = qir.prepare(model, (), quantizer, kwargs=_held_out(tokenizer)[0])
         with torch.no_grad():
             for b in calibration:
                 prepared(**b)
         quantized = qir.convert(prepared)
-        lowered, reference = qir.lower(quantized, "x86"), qir.lower(quantized, "reference")
-    program = quantized.qir_program.module
-    divisions = [op for op in program.walk() if getattr(op, "op_name", None) == "mul"
-                 and op.results[0].name_hint and op.results[0].name_hint.endswith("_smoothed")]
-    assert len(divisions) == 12
-    _assert_every_linear_static_int8(lowered)
-    for inputs in held_out:
+        return quantized, qir.lower(quantized, "x86"), qir.lower(quantized, "reference")
+
+
+def _assert_min_cosine_0_99(model, tokenizer, *modules) -> None:
+    """Every module's embeddings within cosine 0.99 of float's, on 48 held-out sentences."""
+    for inputs in _held_out(tokenizer):
         expected = minilm.embed(model, inputs)
-        assert minilm.cosines(expected, minilm.embed(lowered, inputs))[0] >= 0.99
-        assert minilm.cosines(expected, minilm.embed(reference, inputs))[0] >= 0.99
+        for module in modules:
+            assert minilm.cosines(expected, minilm.embed(module, inputs))[0] >= 0.99

@@ -57,6 +57,17 @@ def _quantize(model, calibration, alpha, backend="reference", target=VNNI):
                             calibration=[((x,), {}) for x in calibration], backend=backend)
 
 
+def _calibrated(model, x, calibration, quantizer=None):
+    """`model` prepared (with the smoothed X86 config for the VNNI target unless `quantizer` is
+    given) and calibrated on `calibration`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prepared = qir.prepare(model, (x,), quantizer or X86Quantizer(_config(0.5), target=VNNI))
+        for c in calibration:
+            prepared(c)
+    return prepared
+
+
 def _sqnr(expected: torch.Tensor, actual: torch.Tensor) -> float:
     return (10 * torch.log10(expected.pow(2).sum() / (expected - actual).pow(2).sum())).item()
 
@@ -93,10 +104,7 @@ def test_smoothed_linears_compute_what_torch_ao_observers_and_quantize_functions
     calibration, x = _inputs(1), _inputs(2, 1)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        prepared = qir.prepare(model, (x,), X86Quantizer(_config(0.5), target=VNNI))
-        for c in calibration:
-            prepared(c)
-        quantized = qir.convert(prepared)
+        quantized = qir.convert(_calibrated(model, x, calibration))
         reference = qir.lower(quantized, "reference")
     expected_q, q_step = _independent_linear(model, model.q, calibration, x, 0.5)
     expected_k, k_step = _independent_linear(model, model.k, calibration, x, 0.5)
@@ -145,12 +153,7 @@ def test_the_smoothed_float_program_is_the_original_bit_for_bit():
     torch.manual_seed(0)
     model = NormThenLinears().eval()
     calibration, x = _inputs(1), _inputs(4, 1)[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        prepared = qir.prepare(model, (x,), X86Quantizer(_config(0.5), target=VNNI))
-        for c in calibration:
-            prepared(c)
-        smoothed = qir.PassManager(["smooth-quant"]).run(qir.observed_program(prepared))
+    smoothed = qir.PassManager(["smooth-quant"]).run(qir.observed_program(_calibrated(model, x, calibration)))
     ops = [op for op in smoothed.module.walk() if getattr(op, "op_name", None) == "mul"]
     assert len(ops) == 1  # the two linears share one division
     for actual, expected in zip(smoothed.to_fx()(x), model(x)):
@@ -221,10 +224,7 @@ def test_a_smoothed_linear_after_a_quantized_one_runs_on_every_backend_as_the_re
     quantizer.set_global(replace(quantizer.global_config, smoothing=0.5))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        prepared = qir.prepare(model, (x,), quantizer)
-        for c in calibration:
-            prepared(c)
-        quantized = qir.convert(prepared)
+        quantized = qir.convert(_calibrated(model, x, calibration, quantizer))
         native, reference = qir.lower(quantized, backend), qir.lower(quantized, "reference")
     divisions = [op for op in quantized.qir_program.module.walk() if "smoothing" in op.attributes]
     assert len(divisions) == 2
@@ -274,10 +274,7 @@ def test_divisions_fold_into_the_norms_before_them_when_lowered_and_change_nothi
     calibration, x = [torch.randn(4, 8, 32) for _ in range(4)], torch.randn(4, 8, 32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        prepared = qir.prepare(model, (x,), X86Quantizer(_config(0.5), target=VNNI))
-        for c in calibration:
-            prepared(c)
-        quantized = qir.convert(prepared)
+        quantized = qir.convert(_calibrated(model, x, calibration))
     program = quantized.qir_program
     assert sum("smoothing" in op.attributes for op in program.module.walk()) == 3
     for backend in ("reference", "x86"):
